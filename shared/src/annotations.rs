@@ -1,0 +1,443 @@
+//! The annotation contract on a Service (DESIGN.md section 3), seed-compatible keys.
+//!
+//! Input annotations are parsed into an [`AllocationRequest`]; every rejection is an
+//! [`AnnotationError`] naming the annotation and the value's problem, which the functions show
+//! the user as a Warning Event and an `Error:` status. Output annotations are rendered from the
+//! allocations by [`render_allocated`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::pool::DEFAULT_POOL;
+use crate::protocol::ListenerProtocol;
+
+/// Every key of the project starts with this.
+pub const PREFIX: &str = "nlb.port-manager/";
+/// Opt-in: `"true"` or `"false"`.
+pub const AUTO_ASSIGN: &str = "nlb.port-manager/auto-assign";
+/// The pool to allocate from (default `default`).
+pub const POOL: &str = "nlb.port-manager/pool";
+/// Health check protocol: `TCP`, `HTTP` or `HTTPS`.
+pub const HC_PROTOCOL: &str = "nlb.port-manager/healthcheck-protocol";
+/// Health check port: `traffic-port` or a number.
+pub const HC_PORT: &str = "nlb.port-manager/healthcheck-port";
+/// Seconds between health checks (5 to 300).
+pub const HC_INTERVAL: &str = "nlb.port-manager/healthcheck-interval";
+/// Seconds before a health check times out (2 to 120).
+pub const HC_TIMEOUT: &str = "nlb.port-manager/healthcheck-timeout";
+/// Successes before a target is healthy (2 to 10).
+pub const HC_HEALTHY_THRESHOLD: &str = "nlb.port-manager/healthcheck-healthy-threshold";
+/// Failures before a target is unhealthy (2 to 10).
+pub const HC_UNHEALTHY_THRESHOLD: &str = "nlb.port-manager/healthcheck-unhealthy-threshold";
+/// HTTP(S) health check path.
+pub const HC_PATH: &str = "nlb.port-manager/healthcheck-path";
+
+/// Output: the first port's listener port (seed-compatible).
+pub const ALLOCATED_PORT: &str = "nlb.port-manager/allocated-port";
+/// Output: the first port's listener ARN (seed-compatible).
+pub const LISTENER_ARN: &str = "nlb.port-manager/listener-arn";
+/// Output: the first port's target group ARN (seed-compatible).
+pub const TARGET_GROUP_ARN: &str = "nlb.port-manager/target-group-arn";
+/// Output: `NLB_DNS:port` of the first port, what a client dials.
+pub const ADDRESS: &str = "nlb.port-manager/address";
+/// Output: JSON list with one [`AllocationRecord`] per listener.
+pub const ALLOCATIONS: &str = "nlb.port-manager/allocations";
+/// Output: `Allocated`, `Pending: <reason>` or `Error: <reason>`.
+pub const STATUS: &str = "nlb.port-manager/status";
+
+/// The finalizer that holds a Service's deletion until its listeners are released.
+pub const FINALIZER: &str = "nlb.port-manager/release";
+
+/// Every output key, so a release can remove exactly what the system wrote.
+pub const OUTPUT_KEYS: [&str; 6] = [
+    ALLOCATED_PORT,
+    LISTENER_ARN,
+    TARGET_GROUP_ARN,
+    ADDRESS,
+    ALLOCATIONS,
+    STATUS,
+];
+
+/// Longest annotation value this code reads; longer ones are refused before parsing.
+const MAX_VALUE_LEN: usize = 1024;
+
+/// A Service's annotations.
+pub type Annotations = BTreeMap<String, String>;
+
+/// An input annotation whose value cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("annotation {key}: {problem}")]
+pub struct AnnotationError {
+    /// The annotation's key.
+    pub key: &'static str,
+    /// What is wrong with its value.
+    pub problem: String,
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> AnnotationError {
+    AnnotationError {
+        key,
+        problem: problem.into(),
+    }
+}
+
+/// Whether the Service asks for a port: `Ok(false)` when the key is absent or `"false"`.
+pub fn opt_in(annotations: &Annotations) -> Result<bool, AnnotationError> {
+    match annotations.get(AUTO_ASSIGN).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(invalid(
+            AUTO_ASSIGN,
+            format!("{:?} is neither \"true\" nor \"false\"", shorten(other)),
+        )),
+    }
+}
+
+/// Whether the annotations carry the opt-in key at all, whatever its value.
+pub fn mentions_opt_in(annotations: &Annotations) -> bool {
+    annotations.contains_key(AUTO_ASSIGN)
+}
+
+/// Health check protocol of a target group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HealthCheckProtocol {
+    /// A TCP connect (the default; also what UDP target groups use).
+    #[serde(rename = "TCP")]
+    Tcp,
+    /// An HTTP GET of the path.
+    #[serde(rename = "HTTP")]
+    Http,
+    /// An HTTPS GET of the path.
+    #[serde(rename = "HTTPS")]
+    Https,
+}
+
+impl HealthCheckProtocol {
+    /// The ELBv2 protocol name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Http => "HTTP",
+            Self::Https => "HTTPS",
+        }
+    }
+}
+
+/// Where health checks go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HealthCheckPort {
+    /// The port traffic goes to (the default).
+    TrafficPort,
+    /// A fixed port.
+    Port(u16),
+}
+
+/// A target group's health check; unset fields keep the AWS defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HealthCheckSpec {
+    /// Protocol, `TCP` unless overridden.
+    pub protocol: HealthCheckProtocol,
+    /// Port, `traffic-port` unless overridden.
+    pub port: HealthCheckPort,
+    /// Seconds between checks.
+    pub interval_seconds: Option<i32>,
+    /// Seconds before a check times out.
+    pub timeout_seconds: Option<i32>,
+    /// Successes before healthy.
+    pub healthy_threshold: Option<i32>,
+    /// Failures before unhealthy.
+    pub unhealthy_threshold: Option<i32>,
+    /// HTTP(S) path.
+    pub path: Option<String>,
+}
+
+impl Default for HealthCheckSpec {
+    fn default() -> Self {
+        Self {
+            protocol: HealthCheckProtocol::Tcp,
+            port: HealthCheckPort::TrafficPort,
+            interval_seconds: None,
+            timeout_seconds: None,
+            healthy_threshold: None,
+            unhealthy_threshold: None,
+            path: None,
+        }
+    }
+}
+
+/// What an opted-in Service asks for, from its annotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllocationRequest {
+    /// The pool's name.
+    pub pool: String,
+    /// The health check of every target group of the Service.
+    pub health_check: HealthCheckSpec,
+}
+
+/// Parses the pool and health check annotations of an opted-in Service.
+pub fn parse_request(annotations: &Annotations) -> Result<AllocationRequest, AnnotationError> {
+    let get = |key: &'static str| -> Result<Option<&str>, AnnotationError> {
+        match annotations.get(key) {
+            None => Ok(None),
+            Some(v) if v.len() > MAX_VALUE_LEN => Err(invalid(
+                key,
+                format!("value is {} bytes long (at most {MAX_VALUE_LEN})", v.len()),
+            )),
+            Some(v) => Ok(Some(v.trim())),
+        }
+    };
+    let pool = match get(POOL)? {
+        None | Some("") => DEFAULT_POOL.to_owned(),
+        Some(p) => {
+            crate::names::validate_label(p)
+                .map_err(|e| invalid(POOL, format!("{:?} {e}", shorten(p))))?;
+            p.to_owned()
+        }
+    };
+    let protocol = match get(HC_PROTOCOL)?.map(str::to_ascii_uppercase).as_deref() {
+        None | Some("TCP") => HealthCheckProtocol::Tcp,
+        Some("HTTP") => HealthCheckProtocol::Http,
+        Some("HTTPS") => HealthCheckProtocol::Https,
+        Some(other) => {
+            return Err(invalid(
+                HC_PROTOCOL,
+                format!("{:?} is not TCP, HTTP or HTTPS", shorten(other)),
+            ));
+        }
+    };
+    let port = match get(HC_PORT)? {
+        None | Some("traffic-port") => HealthCheckPort::TrafficPort,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => HealthCheckPort::Port(n),
+            _ => {
+                return Err(invalid(
+                    HC_PORT,
+                    format!("{:?} is neither traffic-port nor a port 1-65535", shorten(p)),
+                ));
+            }
+        },
+    };
+    let bounded = |key: &'static str, lo: i32, hi: i32| -> Result<Option<i32>, AnnotationError> {
+        let Some(raw) = get(key)? else { return Ok(None) };
+        match raw.parse::<i32>() {
+            Ok(n) if (lo..=hi).contains(&n) => Ok(Some(n)),
+            _ => Err(invalid(
+                key,
+                format!("{:?} is not a whole number from {lo} to {hi}", shorten(raw)),
+            )),
+        }
+    };
+    let interval_seconds = bounded(HC_INTERVAL, 5, 300)?;
+    let timeout_seconds = bounded(HC_TIMEOUT, 2, 120)?;
+    if let (Some(i), Some(t)) = (interval_seconds, timeout_seconds)
+        && t > i
+    {
+        return Err(invalid(
+            HC_TIMEOUT,
+            format!("{t}s is longer than the interval of {i}s"),
+        ));
+    }
+    let healthy_threshold = bounded(HC_HEALTHY_THRESHOLD, 2, 10)?;
+    let unhealthy_threshold = bounded(HC_UNHEALTHY_THRESHOLD, 2, 10)?;
+    let path = match get(HC_PATH)? {
+        None => None,
+        Some(_) if protocol == HealthCheckProtocol::Tcp => {
+            return Err(invalid(HC_PATH, "is set but the health check protocol is TCP"));
+        }
+        Some(p) if !p.starts_with('/') || p.chars().any(char::is_control) => {
+            return Err(invalid(HC_PATH, format!("{:?} is not a path starting with /", shorten(p))));
+        }
+        Some(p) => Some(p.to_owned()),
+    };
+    Ok(AllocationRequest {
+        pool,
+        health_check: HealthCheckSpec {
+            protocol,
+            port,
+            interval_seconds,
+            timeout_seconds,
+            healthy_threshold,
+            unhealthy_threshold,
+            path,
+        },
+    })
+}
+
+/// One listener of a Service, as the `allocations` annotation lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllocationRecord {
+    /// The Service port's name (or its number, for an unnamed port).
+    pub name: String,
+    /// The listener protocol.
+    pub protocol: ListenerProtocol,
+    /// The Service port this listener stands for.
+    pub service_port: u16,
+    /// The listener port on the NLB.
+    pub port: u16,
+    /// The NLB.
+    pub nlb_arn: String,
+    /// The NLB's DNS name.
+    pub dns: String,
+    /// The listener.
+    pub listener_arn: String,
+    /// The target group.
+    pub target_group_arn: String,
+}
+
+/// The output annotations of an allocated Service; `records` must not be empty.
+pub fn render_allocated(records: &[AllocationRecord]) -> Annotations {
+    let mut out = Annotations::new();
+    if let Some(first) = records.first() {
+        out.insert(ALLOCATED_PORT.to_owned(), first.port.to_string());
+        out.insert(LISTENER_ARN.to_owned(), first.listener_arn.clone());
+        out.insert(TARGET_GROUP_ARN.to_owned(), first.target_group_arn.clone());
+        out.insert(ADDRESS.to_owned(), format!("{}:{}", first.dns, first.port));
+    }
+    // Serializing plain strings and numbers cannot fail; an empty list is the fallback anyway.
+    let json = serde_json::to_string(records).unwrap_or_else(|_| "[]".to_owned());
+    out.insert(ALLOCATIONS.to_owned(), json);
+    out.insert(STATUS.to_owned(), Status::Allocated.to_string());
+    out
+}
+
+/// The `status` annotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Every port has its listener.
+    Allocated,
+    /// Waiting for something that may resolve by itself (a free port).
+    Pending(String),
+    /// The user must change something.
+    Error(String),
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Allocated => f.write_str("Allocated"),
+            Status::Pending(r) => write!(f, "Pending: {r}"),
+            Status::Error(r) => write!(f, "Error: {r}"),
+        }
+    }
+}
+
+/// Cuts a user's value for quoting in a message.
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 64 {
+        s.to_owned()
+    } else {
+        let head: String = s.chars().take(64).collect();
+        format!("{head}...")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ann(pairs: &[(&str, &str)]) -> Annotations {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn opt_in_accepts_only_true_and_false() {
+        assert_eq!(opt_in(&ann(&[])), Ok(false));
+        assert_eq!(opt_in(&ann(&[(AUTO_ASSIGN, "true")])), Ok(true));
+        assert_eq!(opt_in(&ann(&[(AUTO_ASSIGN, "false")])), Ok(false));
+        for bad in ["True", "yes", "1", "", " true"] {
+            let err = opt_in(&ann(&[(AUTO_ASSIGN, bad)])).expect_err(bad);
+            assert_eq!(err.key, AUTO_ASSIGN);
+        }
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let req = parse_request(&ann(&[(AUTO_ASSIGN, "true")])).expect("defaults");
+        assert_eq!(req.pool, DEFAULT_POOL);
+        assert_eq!(req.health_check, HealthCheckSpec::default());
+    }
+
+    #[test]
+    fn reads_every_override() {
+        let req = parse_request(&ann(&[
+            (POOL, "eu-1"),
+            (HC_PROTOCOL, "http"),
+            (HC_PORT, "8080"),
+            (HC_INTERVAL, "10"),
+            (HC_TIMEOUT, "5"),
+            (HC_HEALTHY_THRESHOLD, "3"),
+            (HC_UNHEALTHY_THRESHOLD, "4"),
+            (HC_PATH, "/healthz"),
+        ]))
+        .expect("valid");
+        assert_eq!(req.pool, "eu-1");
+        let hc = req.health_check;
+        assert_eq!(hc.protocol, HealthCheckProtocol::Http);
+        assert_eq!(hc.port, HealthCheckPort::Port(8080));
+        assert_eq!(
+            (hc.interval_seconds, hc.timeout_seconds, hc.healthy_threshold, hc.unhealthy_threshold),
+            (Some(10), Some(5), Some(3), Some(4))
+        );
+        assert_eq!(hc.path.as_deref(), Some("/healthz"));
+    }
+
+    #[test]
+    fn rejects_each_bad_value_naming_the_key() {
+        let huge = "x".repeat(5000);
+        let cases: Vec<(&str, &str)> = vec![
+            (POOL, "Bad Pool"),
+            (POOL, &huge),
+            (HC_PROTOCOL, "UDP"),
+            (HC_PORT, "0"),
+            (HC_PORT, "70000"),
+            (HC_INTERVAL, "1"),
+            (HC_INTERVAL, "ten"),
+            (HC_TIMEOUT, "500"),
+            (HC_HEALTHY_THRESHOLD, "11"),
+            (HC_UNHEALTHY_THRESHOLD, "-1"),
+            (HC_PATH, "/x"),
+        ];
+        for (key, value) in cases {
+            let err = parse_request(&ann(&[(key, value)])).expect_err(key);
+            assert_eq!(err.key, key, "{err}");
+            assert!(err.to_string().len() < 300, "message stays short: {err}");
+        }
+        let err = parse_request(&ann(&[(HC_PROTOCOL, "HTTP"), (HC_PATH, "health")])).expect_err("path");
+        assert_eq!(err.key, HC_PATH);
+        let err = parse_request(&ann(&[(HC_INTERVAL, "5"), (HC_TIMEOUT, "10")])).expect_err("t > i");
+        assert_eq!(err.key, HC_TIMEOUT);
+    }
+
+    #[test]
+    fn renders_seed_compatible_output() {
+        let records = vec![AllocationRecord {
+            name: "game".into(),
+            protocol: ListenerProtocol::TcpUdp,
+            service_port: 7777,
+            port: 30001,
+            nlb_arn: "arn:nlb".into(),
+            dns: "nlb-1.elb.us-west-2.amazonaws.com".into(),
+            listener_arn: "arn:listener".into(),
+            target_group_arn: "arn:tg".into(),
+        }];
+        let out = render_allocated(&records);
+        assert_eq!(out[ALLOCATED_PORT], "30001");
+        assert_eq!(out[ADDRESS], "nlb-1.elb.us-west-2.amazonaws.com:30001");
+        assert_eq!(out[STATUS], "Allocated");
+        let back: Vec<AllocationRecord> = serde_json::from_str(&out[ALLOCATIONS]).expect("json");
+        assert_eq!(back, records);
+        assert!(out[ALLOCATIONS].contains("\"protocol\":\"TCP_UDP\""));
+        assert!(out.keys().all(|k| OUTPUT_KEYS.contains(&k.as_str())));
+    }
+
+    #[test]
+    fn status_text() {
+        assert_eq!(Status::Pending("pool exhausted".into()).to_string(), "Pending: pool exhausted");
+        assert_eq!(Status::Error("x".into()).to_string(), "Error: x");
+    }
+}

@@ -1,0 +1,29 @@
+//! AWS clients from one shared configuration load.
+//!
+//! `aws_config` reads the region, credentials and `AWS_ENDPOINT_URL` from the environment, so
+//! the same code talks to AWS in Lambda and to moto on 127.0.0.1 in tests.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Attempts per AWS call, the first included, before an error reaches the caller.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Loads the shared SDK configuration: adaptive retry (ELB APIs throttle under load) and
+/// bounded timeouts, so a hung call fails and is retried instead of eating the Lambda's time.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(40))
+                .build(),
+        )
+        .load()
+        .await
+}

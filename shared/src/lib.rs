@@ -1,0 +1,16 @@
+//! nlb-port-pool: give each opted-in Kubernetes Service its own listener port on a shared
+//! AWS Network Load Balancer.
+//!
+//! This crate holds what the functions and the forwarder share: the contracts (annotations,
+//! events), typed configuration, and the AWS and Kubernetes plumbing.
+
+pub mod annotations;
+pub mod aws;
+pub mod config;
+pub mod eks_token;
+pub mod event;
+pub mod kube_access;
+pub mod names;
+pub mod pool;
+pub mod protocol;
+pub mod telemetry;

@@ -1,0 +1,291 @@
+//! NLB pools: named sets of pre-made Network Load Balancers whose listener ports are handed out.
+//!
+//! A pool is configured, not discovered: the `POOLS` variable holds JSON such as
+//! `{"default": {"nlbArns": ["arn:..."], "ports": "30000-32767", "listenerQuota": 50}}`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+/// The pool a Service uses when it names none.
+pub const DEFAULT_POOL: &str = "default";
+
+/// Listeners per Network Load Balancer: an AWS quota that cannot be raised.
+pub const MAX_LISTENERS_PER_NLB: u32 = 50;
+
+/// An inclusive range of listener ports, e.g. `30000-32767`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    first: u16,
+    last: u16,
+}
+
+impl PortRange {
+    /// `first..=last`; both must be valid listener ports and `first <= last`.
+    pub fn new(first: u16, last: u16) -> Result<Self, String> {
+        if first == 0 {
+            return Err("port 0 is not a listener port".to_owned());
+        }
+        if first > last {
+            return Err(format!("range {first}-{last} is empty (first > last)"));
+        }
+        Ok(Self { first, last })
+    }
+
+    /// The lowest port.
+    pub fn first(&self) -> u16 {
+        self.first
+    }
+
+    /// The highest port.
+    pub fn last(&self) -> u16 {
+        self.last
+    }
+
+    /// How many ports the range holds.
+    pub fn len(&self) -> u32 {
+        u32::from(self.last) - u32::from(self.first) + 1
+    }
+
+    /// Never true: a range holds at least one port.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Whether `port` lies in the range.
+    pub fn contains(&self, port: u16) -> bool {
+        (self.first..=self.last).contains(&port)
+    }
+
+    /// The `index`-th port of the range, wrapping around.
+    pub fn nth_wrapping(&self, index: u32) -> u16 {
+        // len() >= 1 and the sum stays <= u16::MAX, so the conversion cannot fail.
+        let offset = index % self.len();
+        u16::try_from(u32::from(self.first) + offset).unwrap_or(self.last)
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("port range {s:?} is not of the form FIRST-LAST"))?;
+        let parse = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .map_err(|e| format!("port range {s:?}: {p:?} is not a port number ({e})"))
+        };
+        Self::new(parse(a)?, parse(b)?).map_err(|e| format!("port range {s:?}: {e}"))
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+/// One pool: the NLBs it spreads listeners over and the ports it may use on each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NlbPool {
+    name: String,
+    nlb_arns: Vec<String>,
+    ports: PortRange,
+    listener_quota: u32,
+}
+
+impl NlbPool {
+    /// The pool's name, as Services name it in `nlb.port-manager/pool`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The NLBs of the pool, in configured order.
+    pub fn nlb_arns(&self) -> &[String] {
+        &self.nlb_arns
+    }
+
+    /// The listener ports the pool may use on each of its NLBs.
+    pub fn ports(&self) -> PortRange {
+        self.ports
+    }
+
+    /// At most this many listeners on each NLB.
+    pub fn listener_quota(&self) -> u32 {
+        self.listener_quota
+    }
+
+    /// How many listeners the pool can hold in all.
+    pub fn capacity(&self) -> u32 {
+        let per_nlb = self.listener_quota.min(self.ports.len());
+        per_nlb * u32::try_from(self.nlb_arns.len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// All configured pools, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSet {
+    pools: BTreeMap<String, NlbPool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PoolJson {
+    nlb_arns: Vec<String>,
+    ports: String,
+    #[serde(default = "default_quota")]
+    listener_quota: u32,
+}
+
+fn default_quota() -> u32 {
+    MAX_LISTENERS_PER_NLB
+}
+
+impl PoolSet {
+    /// Parses and validates the `POOLS` JSON; the error names the pool and field at fault.
+    pub fn from_json(json: &str) -> Result<Self, String> {
+        let raw: BTreeMap<String, PoolJson> =
+            serde_json::from_str(json).map_err(|e| format!("is not valid pool JSON: {e}"))?;
+        if raw.is_empty() {
+            return Err("defines no pool".to_owned());
+        }
+        let mut seen_nlbs = BTreeSet::new();
+        let mut pools = BTreeMap::new();
+        for (name, p) in raw {
+            crate::names::validate_label(&name).map_err(|e| format!("pool name {name:?}: {e}"))?;
+            let ports = p
+                .ports
+                .parse::<PortRange>()
+                .map_err(|e| format!("pool {name:?}: {e}"))?;
+            if p.listener_quota == 0 || p.listener_quota > MAX_LISTENERS_PER_NLB {
+                return Err(format!(
+                    "pool {name:?}: listenerQuota {} must be 1..={MAX_LISTENERS_PER_NLB} \
+                     (the NLB listener quota, which AWS does not raise)",
+                    p.listener_quota
+                ));
+            }
+            if p.nlb_arns.is_empty() {
+                return Err(format!("pool {name:?}: nlbArns is empty"));
+            }
+            for arn in &p.nlb_arns {
+                validate_nlb_arn(arn).map_err(|e| format!("pool {name:?}: {e}"))?;
+                if !seen_nlbs.insert(arn.clone()) {
+                    return Err(format!(
+                        "pool {name:?}: NLB {arn} is listed twice (an NLB belongs to one pool)"
+                    ));
+                }
+            }
+            let pool = NlbPool {
+                name: name.clone(),
+                nlb_arns: p.nlb_arns,
+                ports,
+                listener_quota: p.listener_quota,
+            };
+            pools.insert(name, pool);
+        }
+        Ok(Self { pools })
+    }
+
+    /// The pool called `name`.
+    pub fn get(&self, name: &str) -> Option<&NlbPool> {
+        self.pools.get(name)
+    }
+
+    /// The pool that holds `nlb_arn`.
+    pub fn pool_of(&self, nlb_arn: &str) -> Option<&NlbPool> {
+        self.pools
+            .values()
+            .find(|p| p.nlb_arns.iter().any(|a| a == nlb_arn))
+    }
+
+    /// Every pool, ordered by name.
+    pub fn pools(&self) -> impl Iterator<Item = &NlbPool> {
+        self.pools.values()
+    }
+
+    /// Every pool's name, comma-separated, for error messages.
+    pub fn names(&self) -> String {
+        self.pools.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Accepts ELBv2 load balancer ARNs (`...:loadbalancer/net/<name>/<id>`). `app/` is accepted
+/// too because moto labels every load balancer so; AWS itself only gives NLBs `net/`.
+fn validate_nlb_arn(arn: &str) -> Result<(), String> {
+    let ok = arn.starts_with("arn:")
+        && arn.split(':').nth(2) == Some("elasticloadbalancing")
+        && (arn.contains(":loadbalancer/net/") || arn.contains(":loadbalancer/app/"));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{arn:?} is not a load balancer ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/net/NAME/ID)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN_A: &str = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/net/a/1";
+    const ARN_B: &str = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/net/b/2";
+
+    #[test]
+    fn parses_pools_with_defaults() {
+        let json = format!(
+            r#"{{"default":{{"nlbArns":["{ARN_A}"],"ports":"30000-30099"}},
+                "eu":{{"nlbArns":["{ARN_B}"],"ports":"7000-7009","listenerQuota":10}}}}"#
+        );
+        let set = PoolSet::from_json(&json).expect("valid");
+        let default = set.get(DEFAULT_POOL).expect("default pool");
+        assert_eq!(default.listener_quota(), MAX_LISTENERS_PER_NLB);
+        assert_eq!(default.ports().len(), 100);
+        assert_eq!(set.get("eu").map(NlbPool::capacity), Some(10));
+        assert_eq!(set.pool_of(ARN_B).map(NlbPool::name), Some("eu"));
+        assert_eq!(set.names(), "default, eu");
+    }
+
+    #[test]
+    fn capacity_is_bounded_by_the_range() {
+        let json = format!(r#"{{"p":{{"nlbArns":["{ARN_A}","{ARN_B}"],"ports":"1-3"}}}}"#);
+        assert_eq!(PoolSet::from_json(&json).expect("valid").get("p").map(NlbPool::capacity), Some(6));
+    }
+
+    #[test]
+    fn rejects_bad_pools_with_the_reason() {
+        let cases = [
+            (r#"{}"#.to_owned(), "defines no pool"),
+            (r#"[1]"#.to_owned(), "not valid pool JSON"),
+            (format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"9-1"}}}}"#), "empty"),
+            (format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"x-1"}}}}"#), "not a port number"),
+            (format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"100"}}}}"#), "FIRST-LAST"),
+            (format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"1-2","listenerQuota":51}}}}"#), "does not raise"),
+            (r#"{"p":{"nlbArns":[],"ports":"1-2"}}"#.to_owned(), "nlbArns is empty"),
+            (r#"{"p":{"nlbArns":["my-nlb"],"ports":"1-2"}}"#.to_owned(), "not a load balancer ARN"),
+            (format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"1-2","quota":5}}}}"#), "unknown field"),
+            (format!(r#"{{"Bad_Name":{{"nlbArns":["{ARN_A}"],"ports":"1-2"}}}}"#), "pool name"),
+            (
+                format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"1-2"}},"q":{{"nlbArns":["{ARN_A}"],"ports":"1-2"}}}}"#),
+                "listed twice",
+            ),
+        ];
+        for (json, expected) in cases {
+            let err = PoolSet::from_json(&json).expect_err(&json);
+            assert!(err.contains(expected), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn nth_wrapping_stays_in_range() {
+        let range: PortRange = "65530-65535".parse().expect("valid");
+        for i in 0..20 {
+            assert!(range.contains(range.nth_wrapping(i)));
+        }
+        assert_eq!(range.nth_wrapping(6), 65530);
+    }
+}
