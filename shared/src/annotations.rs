@@ -213,13 +213,18 @@ pub fn parse_request(annotations: &Annotations) -> Result<AllocationRequest, Ann
             _ => {
                 return Err(invalid(
                     HC_PORT,
-                    format!("{:?} is neither traffic-port nor a port 1-65535", shorten(p)),
+                    format!(
+                        "{:?} is neither traffic-port nor a port 1-65535",
+                        shorten(p)
+                    ),
                 ));
             }
         },
     };
     let bounded = |key: &'static str, lo: i32, hi: i32| -> Result<Option<i32>, AnnotationError> {
-        let Some(raw) = get(key)? else { return Ok(None) };
+        let Some(raw) = get(key)? else {
+            return Ok(None);
+        };
         match raw.parse::<i32>() {
             Ok(n) if (lo..=hi).contains(&n) => Ok(Some(n)),
             _ => Err(invalid(
@@ -243,10 +248,16 @@ pub fn parse_request(annotations: &Annotations) -> Result<AllocationRequest, Ann
     let path = match get(HC_PATH)? {
         None => None,
         Some(_) if protocol == HealthCheckProtocol::Tcp => {
-            return Err(invalid(HC_PATH, "is set but the health check protocol is TCP"));
+            return Err(invalid(
+                HC_PATH,
+                "is set but the health check protocol is TCP",
+            ));
         }
         Some(p) if !p.starts_with('/') || p.chars().any(char::is_control) => {
-            return Err(invalid(HC_PATH, format!("{:?} is not a path starting with /", shorten(p))));
+            return Err(invalid(
+                HC_PATH,
+                format!("{:?} is not a path starting with /", shorten(p)),
+            ));
         }
         Some(p) => Some(p.to_owned()),
     };
@@ -380,7 +391,12 @@ mod tests {
         assert_eq!(hc.protocol, HealthCheckProtocol::Http);
         assert_eq!(hc.port, HealthCheckPort::Port(8080));
         assert_eq!(
-            (hc.interval_seconds, hc.timeout_seconds, hc.healthy_threshold, hc.unhealthy_threshold),
+            (
+                hc.interval_seconds,
+                hc.timeout_seconds,
+                hc.healthy_threshold,
+                hc.unhealthy_threshold
+            ),
             (Some(10), Some(5), Some(3), Some(4))
         );
         assert_eq!(hc.path.as_deref(), Some("/healthz"));
@@ -407,9 +423,11 @@ mod tests {
             assert_eq!(err.key, key, "{err}");
             assert!(err.to_string().len() < 300, "message stays short: {err}");
         }
-        let err = parse_request(&ann(&[(HC_PROTOCOL, "HTTP"), (HC_PATH, "health")])).expect_err("path");
+        let err =
+            parse_request(&ann(&[(HC_PROTOCOL, "HTTP"), (HC_PATH, "health")])).expect_err("path");
         assert_eq!(err.key, HC_PATH);
-        let err = parse_request(&ann(&[(HC_INTERVAL, "5"), (HC_TIMEOUT, "10")])).expect_err("t > i");
+        let err =
+            parse_request(&ann(&[(HC_INTERVAL, "5"), (HC_TIMEOUT, "10")])).expect_err("t > i");
         assert_eq!(err.key, HC_TIMEOUT);
     }
 
@@ -437,7 +455,10 @@ mod tests {
 
     #[test]
     fn status_text() {
-        assert_eq!(Status::Pending("pool exhausted".into()).to_string(), "Pending: pool exhausted");
+        assert_eq!(
+            Status::Pending("pool exhausted".into()).to_string(),
+            "Pending: pool exhausted"
+        );
         assert_eq!(Status::Error("x".into()).to_string(), "Error: x");
     }
 }

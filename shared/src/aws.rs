@@ -7,14 +7,20 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 
 /// Attempts per AWS call, the first included, before an error reaches the caller.
 pub const MAX_ATTEMPTS: u32 = 5;
 
-/// Loads the shared SDK configuration: adaptive retry (ELB APIs throttle under load) and
-/// bounded timeouts, so a hung call fails and is retried instead of eating the Lambda's time.
+/// Loads the shared SDK configuration from the environment; see [`config_loader`].
 pub async fn load_sdk_config() -> SdkConfig {
+    config_loader().load().await
+}
+
+/// The project's SDK settings: adaptive retry (ELB APIs throttle under load) and bounded
+/// timeouts, so a hung call fails and is retried instead of eating the Lambda's time. Tests
+/// add their endpoint, region and credentials to it.
+pub fn config_loader() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(
@@ -24,6 +30,4 @@ pub async fn load_sdk_config() -> SdkConfig {
                 .operation_timeout(Duration::from_secs(40))
                 .build(),
         )
-        .load()
-        .await
 }

@@ -219,7 +219,10 @@ mod tests {
     #[test]
     fn names_each_missing_variable() {
         for missing in ["CLUSTER_NAME", "TABLE_NAME", "VPC_ID", "POOLS"] {
-            let pairs: Vec<_> = complete().into_iter().filter(|(k, _)| *k != missing).collect();
+            let pairs: Vec<_> = complete()
+                .into_iter()
+                .filter(|(k, _)| *k != missing)
+                .collect();
             let err = FunctionConfig::from_env(&env(&pairs)).expect_err(missing);
             assert_eq!(err.name, missing);
             assert!(err.to_string().contains("is required"), "{err}");
@@ -242,7 +245,10 @@ mod tests {
         let err = FunctionConfig::from_env(&env(&pairs)).expect_err("no access");
         assert_eq!(err.name, "EKS_ENDPOINT");
 
-        pairs.push(("EKS_ENDPOINT", "https://abc.gr7.us-west-2.eks.amazonaws.com"));
+        pairs.push((
+            "EKS_ENDPOINT",
+            "https://abc.gr7.us-west-2.eks.amazonaws.com",
+        ));
         pairs.push(("EKS_CA_DATA", "not base64!"));
         let err = FunctionConfig::from_env(&env(&pairs)).expect_err("bad ca");
         assert_eq!(err.name, "EKS_CA_DATA");
@@ -257,7 +263,10 @@ mod tests {
         let b64: &'static str = Box::leak(b64.into_boxed_str());
         let mut pairs = complete();
         pairs.retain(|(k, _)| *k != "KUBECONFIG");
-        pairs.push(("EKS_ENDPOINT", "https://abc.gr7.us-west-2.eks.amazonaws.com"));
+        pairs.push((
+            "EKS_ENDPOINT",
+            "https://abc.gr7.us-west-2.eks.amazonaws.com",
+        ));
         pairs.push(("EKS_CA_DATA", b64));
         let config = FunctionConfig::from_env(&env(&pairs)).expect("eks");
         assert!(matches!(config.kube, KubeAccess::Eks { ref ca_pem, .. } if ca_pem == pem));

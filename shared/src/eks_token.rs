@@ -144,8 +144,8 @@ mod tests {
     #[test]
     fn token_is_a_presigned_sts_url() {
         let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_150_000);
-        let token = eks_token("prod", "us-west-2", &creds(Some("SESSION/TOKEN=")), time)
-            .expect("signs");
+        let token =
+            eks_token("prod", "us-west-2", &creds(Some("SESSION/TOKEN=")), time).expect("signs");
         assert!(!token.contains('='), "no padding");
         let url = decode(&token);
         assert!(url.starts_with(
@@ -168,10 +168,14 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_150_000);
         let a = eks_token("a", "us-west-2", &creds(None), t).expect("signs");
         let b = eks_token("b", "us-west-2", &creds(None), t).expect("signs");
-        let a2 = eks_token("a", "us-west-2", &creds(None), t + Duration::from_secs(1)).expect("signs");
+        let a2 =
+            eks_token("a", "us-west-2", &creds(None), t + Duration::from_secs(1)).expect("signs");
         assert_ne!(a, b);
         assert_ne!(a, a2);
-        assert_eq!(a, eks_token("a", "us-west-2", &creds(None), t).expect("signs"));
+        assert_eq!(
+            a,
+            eks_token("a", "us-west-2", &creds(None), t).expect("signs")
+        );
         assert!(!decode(&a).contains("X-Amz-Security-Token"));
     }
 
@@ -179,6 +183,9 @@ mod tests {
     fn china_regions_use_their_domain() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_150_000);
         let url = decode(&eks_token("a", "cn-north-1", &creds(None), t).expect("signs"));
-        assert!(url.starts_with("https://sts.cn-north-1.amazonaws.com.cn/"), "{url}");
+        assert!(
+            url.starts_with("https://sts.cn-north-1.amazonaws.com.cn/"),
+            "{url}"
+        );
     }
 }

@@ -133,7 +133,11 @@ impl ServiceEvent {
     ) -> Result<Self, EventError> {
         match source {
             Some(EVENT_SOURCE) => {}
-            Some(other) => return Err(EventError(format!("source {other:?} is not {EVENT_SOURCE:?}"))),
+            Some(other) => {
+                return Err(EventError(format!(
+                    "source {other:?} is not {EVENT_SOURCE:?}"
+                )));
+            }
             None => return Err(EventError("the event has no source".to_owned())),
         }
         let detail_type: DetailType = detail_type
@@ -188,7 +192,9 @@ impl ServiceEventDetail {
         field("name", names::validate_label(&self.name))?;
         field("uid", names::validate_uid(&self.uid))?;
         if self.resource_version.len() > 64 {
-            return Err(EventError("detail.resourceVersion is longer than 64 characters".to_owned()));
+            return Err(EventError(
+                "detail.resourceVersion is longer than 64 characters".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -239,7 +245,8 @@ mod tests {
 
     #[test]
     fn round_trips_the_detail() {
-        let event = ServiceEvent::from_value(&envelope("Service Changed", detail())).expect("valid");
+        let event =
+            ServiceEvent::from_value(&envelope("Service Changed", detail())).expect("valid");
         let back = serde_json::to_value(&event.detail).expect("serialize");
         assert_eq!(back, detail());
     }
@@ -255,12 +262,18 @@ mod tests {
         let mut long_name = detail();
         long_name["name"] = json!("a".repeat(64));
         let cases = [
-            (envelope("Service Changed", missing_uid), "missing field `uid`"),
+            (
+                envelope("Service Changed", missing_uid),
+                "missing field `uid`",
+            ),
             (envelope("Service Changed", bad_ns), "detail.namespace"),
             (envelope("Service Changed", v2), "version 2"),
             (envelope("Service Changed", long_name), "detail.name"),
             (envelope("Service Moved", detail()), "unknown detail-type"),
-            (json!({"source": EVENT_SOURCE, "detail-type": "Service Changed"}), "no detail"),
+            (
+                json!({"source": EVENT_SOURCE, "detail-type": "Service Changed"}),
+                "no detail",
+            ),
         ];
         for (value, expected) in cases {
             let err = ServiceEvent::from_value(&value).expect_err(expected);

@@ -91,8 +91,13 @@ impl KubeConnector {
             .sdk
             .region()
             .ok_or_else(|| KubeAccessError::Eks("AWS_REGION is not set".to_owned()))?;
-        let token = eks_token(&self.cluster, region.as_ref(), &credentials, SystemTime::now())
-            .map_err(|e| KubeAccessError::Eks(e.to_string()))?;
+        let token = eks_token(
+            &self.cluster,
+            region.as_ref(),
+            &credentials,
+            SystemTime::now(),
+        )
+        .map_err(|e| KubeAccessError::Eks(e.to_string()))?;
         let url = endpoint
             .parse()
             .map_err(|e| KubeAccessError::Eks(format!("endpoint {endpoint:?}: {e}")))?;

@@ -253,7 +253,13 @@ mod tests {
     #[test]
     fn capacity_is_bounded_by_the_range() {
         let json = format!(r#"{{"p":{{"nlbArns":["{ARN_A}","{ARN_B}"],"ports":"1-3"}}}}"#);
-        assert_eq!(PoolSet::from_json(&json).expect("valid").get("p").map(NlbPool::capacity), Some(6));
+        assert_eq!(
+            PoolSet::from_json(&json)
+                .expect("valid")
+                .get("p")
+                .map(NlbPool::capacity),
+            Some(6)
+        );
     }
 
     #[test]
@@ -261,16 +267,42 @@ mod tests {
         let cases = [
             (r#"{}"#.to_owned(), "defines no pool"),
             (r#"[1]"#.to_owned(), "not valid pool JSON"),
-            (format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"9-1"}}}}"#), "empty"),
-            (format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"x-1"}}}}"#), "not a port number"),
-            (format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"100"}}}}"#), "FIRST-LAST"),
-            (format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"1-2","listenerQuota":51}}}}"#), "does not raise"),
-            (r#"{"p":{"nlbArns":[],"ports":"1-2"}}"#.to_owned(), "nlbArns is empty"),
-            (r#"{"p":{"nlbArns":["my-nlb"],"ports":"1-2"}}"#.to_owned(), "not a load balancer ARN"),
-            (format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"1-2","quota":5}}}}"#), "unknown field"),
-            (format!(r#"{{"Bad_Name":{{"nlbArns":["{ARN_A}"],"ports":"1-2"}}}}"#), "pool name"),
             (
-                format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"1-2"}},"q":{{"nlbArns":["{ARN_A}"],"ports":"1-2"}}}}"#),
+                format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"9-1"}}}}"#),
+                "empty",
+            ),
+            (
+                format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"x-1"}}}}"#),
+                "not a port number",
+            ),
+            (
+                format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"100"}}}}"#),
+                "FIRST-LAST",
+            ),
+            (
+                format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"1-2","listenerQuota":51}}}}"#),
+                "does not raise",
+            ),
+            (
+                r#"{"p":{"nlbArns":[],"ports":"1-2"}}"#.to_owned(),
+                "nlbArns is empty",
+            ),
+            (
+                r#"{"p":{"nlbArns":["my-nlb"],"ports":"1-2"}}"#.to_owned(),
+                "not a load balancer ARN",
+            ),
+            (
+                format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"1-2","quota":5}}}}"#),
+                "unknown field",
+            ),
+            (
+                format!(r#"{{"Bad_Name":{{"nlbArns":["{ARN_A}"],"ports":"1-2"}}}}"#),
+                "pool name",
+            ),
+            (
+                format!(
+                    r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"1-2"}},"q":{{"nlbArns":["{ARN_A}"],"ports":"1-2"}}}}"#
+                ),
                 "listed twice",
             ),
         ];

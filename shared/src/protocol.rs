@@ -31,7 +31,9 @@ impl ListenerProtocol {
         match p.unwrap_or("TCP") {
             "TCP" => Ok(Self::Tcp),
             "UDP" => Ok(Self::Udp),
-            other => Err(format!("protocol {other} is not supported by an NLB listener (TCP or UDP)")),
+            other => Err(format!(
+                "protocol {other} is not supported by an NLB listener (TCP or UDP)"
+            )),
         }
     }
 
@@ -71,10 +73,20 @@ mod tests {
 
     #[test]
     fn reads_service_protocols() {
-        assert_eq!(ListenerProtocol::from_service_protocol(None), Ok(ListenerProtocol::Tcp));
-        assert_eq!(ListenerProtocol::from_service_protocol(Some("UDP")), Ok(ListenerProtocol::Udp));
+        assert_eq!(
+            ListenerProtocol::from_service_protocol(None),
+            Ok(ListenerProtocol::Tcp)
+        );
+        assert_eq!(
+            ListenerProtocol::from_service_protocol(Some("UDP")),
+            Ok(ListenerProtocol::Udp)
+        );
         assert!(ListenerProtocol::from_service_protocol(Some("SCTP")).is_err());
-        for p in [ListenerProtocol::Tcp, ListenerProtocol::Udp, ListenerProtocol::TcpUdp] {
+        for p in [
+            ListenerProtocol::Tcp,
+            ListenerProtocol::Udp,
+            ListenerProtocol::TcpUdp,
+        ] {
             assert_eq!(ListenerProtocol::parse(p.as_str()), Some(p));
         }
     }
