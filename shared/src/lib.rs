@@ -14,3 +14,7 @@ pub mod names;
 pub mod pool;
 pub mod protocol;
 pub mod telemetry;
+pub mod aws_error;
+pub mod claims;
+pub mod service_model;
+pub mod targets;

@@ -34,3 +34,51 @@ free_port() {
 etcd_bin() { echo "$CACHE_DIR/bin/etcd-$ETCD_VERSION-$(content_hash "$TESTBED_DIR/go/etcd/go.mod" "$TESTBED_DIR/go/etcd/go.sum" "$TESTBED_DIR/go/etcd/main.go")"; }
 apiserver_bin() { echo "$CACHE_DIR/bin/kube-apiserver-$KUBE_VERSION-$(content_hash "$TESTBED_DIR/go/apiserver/go.mod" "$TESTBED_DIR/go/apiserver/go.sum" "$TESTBED_DIR/go/apiserver/main.go")"; }
 moto_venv() { echo "$CACHE_DIR/venv-moto-$(content_hash "$TESTBED_DIR/python/moto-requirements.txt")"; }
+
+# --- Containers (docker-up, docker-down, lambda-base-image, install-sam-tools) ---
+# Every container the project starts carries this label (`docker run --label "$DOCKER_TEST_LABEL"`),
+# so docker-down removes those and nothing else on an engine it did not start.
+DOCKER_TEST_LABEL=nlb-port-pool.test=1
+# Where docker-up keeps dockerd's log and pid file when it starts the engine itself. Per clone:
+# a run in another clone (CI) never stops an engine this one started, nor the reverse.
+DOCKER_STATE=${NLB_DOCKER_STATE:-$REPO_ROOT/.local/docker}
+# The local stand-in for SAM's provided.al2023 image (testbed/docker/README.md).
+LAMBDA_BASE_REPO=nlb-port-pool/lambda-base
+# Docker's default bridge: SAM puts its containers there, and they reach the host at this
+# address (or as host.docker.internal with `--add-host host.docker.internal:host-gateway`).
+DOCKER_BRIDGE_GATEWAY=172.17.0.1
+
+# True when a Docker engine answers.
+docker_answers() { command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1; }
+
+# Makes sure apt knows package versions (a fresh machine may have no lists yet).
+apt_lists_ready() { # package whose candidate must be known
+  apt_candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}'; }
+  case $(apt_candidate "$1") in
+    '' | '(none)')
+      log "apt-get update (apt knows no version of $1 yet)"
+      apt-get update -qq >&2 || die "apt-get update failed" ;;
+  esac
+  case $(apt_candidate "$1") in '' | '(none)') die "apt has no package $1" ;; esac
+}
+
+make_venv() { # dir, requirements file
+  local dir=$1 requirements=$2
+  [ -f "$dir/.complete" ] && return 0
+  log "creating $(basename "$dir") from $(basename "$requirements")"
+  rm -rf "$dir"
+  python3 -m venv "$dir" || die "python3 -m venv failed (Debian needs the python3-venv package)"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" \
+    || die "pip install -r $requirements failed"
+  touch "$dir/.complete"
+}
+
+# aws-sam-cli, cfn-lint, cargo-lambda and zig (ziglang), pinned; installed by install-sam-tools.
+sam_venv() { echo "$CACHE_DIR/venv-sam-$(content_hash "$TESTBED_DIR/python/sam-requirements.txt")"; }
+# Puts the SAM venv first on PATH: cargo lambda finds zig through the first `python3` on PATH.
+# SAM's telemetry is off: no test talks to AWS.
+use_sam_tools() {
+  local venv; venv=$(sam_venv)
+  [ -f "$venv/.complete" ] || die "the SAM tools are not installed: run testbed/bin/install-sam-tools"
+  export PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0
+}

@@ -1,0 +1,408 @@
+//! The claim store on DynamoDB.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+
+use super::record::{Item, claim_from_item, holder_from_item, owner_item, port_item};
+use super::table::{NLB_META, PK, SK, nlb_pk, owner_pk, port_sk};
+use super::{Claim, ClaimError, ClaimStore, NlbUsage, PortHolder, Recorded, StoreError};
+use crate::aws_error::describe;
+
+/// Claims in one DynamoDB table (see the module docs of [`crate::claims`] for its items).
+#[derive(Debug, Clone)]
+pub struct DynamoClaimStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoClaimStore {
+    /// A store on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn store_error<E>(operation: &'static str, err: &aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (message, retryable) = describe(err);
+    StoreError {
+        operation,
+        message,
+        retryable,
+    }
+}
+
+fn corrupt(operation: &'static str, message: String) -> StoreError {
+    StoreError {
+        operation,
+        message,
+        retryable: false,
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn key(pk: String, sk: String) -> HashMap<String, AttributeValue> {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+fn port_set(claims: &[&Claim]) -> AttributeValue {
+    AttributeValue::Ns(claims.iter().map(|c| c.port.to_string()).collect())
+}
+
+#[async_trait]
+impl ClaimStore for DynamoClaimStore {
+    async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError> {
+        const OP: &str = "Query (claims of a Service)";
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", s(owner_pk(uid)))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| store_error(OP, &e))?;
+        items
+            .iter()
+            .map(|i| claim_from_item(i).map_err(|m| corrupt(OP, m)))
+            .collect()
+    }
+
+    async fn claim(&self, claims: &[Claim], listener_quota: u32) -> Result<(), ClaimError> {
+        const OP: &str = "TransactWriteItems (claim)";
+        let Some(first) = claims.first() else {
+            return Ok(());
+        };
+        let all: Vec<&Claim> = claims.iter().collect();
+        let count = u32::try_from(claims.len()).unwrap_or(u32::MAX);
+        if count > listener_quota {
+            return Err(ClaimError::NlbFull {
+                nlb_arn: first.nlb_arn.clone(),
+            });
+        }
+        let nlb_update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(nlb_pk(&first.nlb_arn), NLB_META.to_owned())))
+            .update_expression("ADD #ports :new")
+            .condition_expression("attribute_not_exists(#ports) OR size(#ports) <= :max")
+            .expression_attribute_names("#ports", "ports")
+            .expression_attribute_values(":new", port_set(&all))
+            .expression_attribute_values(":max", AttributeValue::N((listener_quota - count).to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
+            .build()
+            .map_err(|e| corrupt(OP, e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().update(nlb_update).build()];
+        for item in claims.iter().map(port_item).chain(claims.iter().map(owner_item)) {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .build()
+                .map_err(|e| corrupt(OP, e.to_string()))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let reasons: Vec<Option<String>> = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect(),
+            _ => return Err(store_error(OP, &err).into()),
+        };
+        Err(decode_cancellation(claims, &reasons))
+    }
+
+    async fn record_resources(
+        &self,
+        claim: &Claim,
+        listener_arn: &str,
+        target_group_arn: &str,
+    ) -> Result<Recorded, StoreError> {
+        const OP: &str = "UpdateItem (record listener and target group)";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(owner_pk(&claim.owner.uid), claim.key.as_str().to_owned())))
+            .update_expression("SET #l = :l, #t = :t, #state = :active")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#l", "listenerArn")
+            .expression_attribute_names("#t", "targetGroupArn")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":l", s(listener_arn))
+            .expression_attribute_values(":t", s(target_group_arn))
+            .expression_attribute_values(":active", s("active"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Recorded::Yes),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(Recorded::ClaimGone)
+            }
+            Err(e) => Err(store_error(OP, &e)),
+        }
+    }
+
+    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        const OP: &str = "TransactWriteItems (release)";
+        let mut by_nlb: BTreeMap<&str, Vec<&Claim>> = BTreeMap::new();
+        for c in claims {
+            by_nlb.entry(c.nlb_arn.as_str()).or_default().push(c);
+        }
+        // One transaction per NLB keeps each under DynamoDB's 100 items (49 ports at most).
+        for (nlb, group) in by_nlb {
+            let mut items = Vec::with_capacity(group.len() * 2 + 1);
+            for c in &group {
+                let port = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(nlb_pk(nlb), port_sk(c.port))))
+                    // Only our own port: a stale claim must never free another Service's port.
+                    .condition_expression("attribute_not_exists(#pk) OR #uid = :uid")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#uid", "uid")
+                    .expression_attribute_values(":uid", s(&c.owner.uid))
+                    .build()
+                    .map_err(|e| corrupt(OP, e.to_string()))?;
+                let owner = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(owner_pk(&c.owner.uid), c.key.as_str().to_owned())))
+                    .build()
+                    .map_err(|e| corrupt(OP, e.to_string()))?;
+                items.push(TransactWriteItem::builder().delete(port).build());
+                items.push(TransactWriteItem::builder().delete(owner).build());
+            }
+            let nlb_update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(nlb_pk(nlb), NLB_META.to_owned())))
+                .update_expression("DELETE #ports :old")
+                .expression_attribute_names("#ports", "ports")
+                .expression_attribute_values(":old", port_set(&group))
+                .build()
+                .map_err(|e| corrupt(OP, e.to_string()))?;
+            items.push(TransactWriteItem::builder().update(nlb_update).build());
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+                .map_err(|e| {
+                    let mut err = store_error(OP, &e);
+                    // A cancelled release means a port changed hands under us: re-read and retry.
+                    err.retryable = true;
+                    err
+                })?;
+        }
+        Ok(())
+    }
+
+    async fn nlb_usage(&self, nlb_arns: &[String]) -> Result<Vec<NlbUsage>, StoreError> {
+        const OP: &str = "BatchGetItem (NLB usage)";
+        let mut found: HashMap<String, NlbUsage> = HashMap::new();
+        for chunk in nlb_arns.chunks(100) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|arn| key(nlb_pk(arn), NLB_META.to_owned()))
+                .collect();
+            // BatchGetItem may leave keys unprocessed under load; ask again for those.
+            for _ in 0..5 {
+                if keys.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| corrupt(OP, e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| store_error(OP, &e))?;
+                for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    let usage = usage_from_item(item).map_err(|m| corrupt(OP, m))?;
+                    found.insert(usage.nlb_arn.clone(), usage);
+                }
+                keys = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+            }
+            if !keys.is_empty() {
+                return Err(StoreError {
+                    operation: OP,
+                    message: format!("{} keys stayed unprocessed", keys.len()),
+                    retryable: true,
+                });
+            }
+        }
+        Ok(nlb_arns
+            .iter()
+            .map(|arn| {
+                found.remove(arn).unwrap_or_else(|| NlbUsage {
+                    nlb_arn: arn.clone(),
+                    ..NlbUsage::default()
+                })
+            })
+            .collect())
+    }
+
+    async fn port_holders(&self, nlb_arn: &str) -> Result<Vec<PortHolder>, StoreError> {
+        const OP: &str = "Query (ports of an NLB)";
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :port)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(nlb_pk(nlb_arn)))
+            .expression_attribute_values(":port", s("port#"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| store_error(OP, &e))?;
+        items
+            .iter()
+            .map(|i| holder_from_item(nlb_arn, i).map_err(|m| corrupt(OP, m)))
+            .collect()
+    }
+}
+
+fn usage_from_item(item: &Item) -> Result<NlbUsage, String> {
+    let pk = match item.get(PK) {
+        Some(AttributeValue::S(pk)) => pk,
+        _ => return Err("an NLB item has no pk".to_owned()),
+    };
+    let nlb_arn = pk.strip_prefix("nlb#").unwrap_or(pk).to_owned();
+    let ports = match item.get("ports") {
+        None => Default::default(),
+        Some(AttributeValue::Ns(ns)) => ns
+            .iter()
+            .map(|p| p.parse::<u16>().map_err(|_| format!("NLB item {nlb_arn}: port {p} is out of range")))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(format!("NLB item {nlb_arn}: ports is not a number set")),
+    };
+    Ok(NlbUsage { nlb_arn, ports })
+}
+
+/// Maps a cancelled claim transaction's reasons (item 0: the NLB item; then the port items;
+/// then the owner records) to the outcome a caller acts on.
+fn decode_cancellation(claims: &[Claim], reasons: &[Option<String>]) -> ClaimError {
+    let failed = |i: usize| reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed");
+    let k = claims.len();
+    if (1 + k..1 + 2 * k).any(failed) {
+        return ClaimError::AlreadyClaimed;
+    }
+    let taken: Vec<u16> = (0..k).filter(|&i| failed(1 + i)).map(|i| claims[i].port).collect();
+    let nlb_arn = claims.first().map(|c| c.nlb_arn.clone()).unwrap_or_default();
+    if !taken.is_empty() {
+        return ClaimError::PortTaken { nlb_arn, ports: taken };
+    }
+    if failed(0) {
+        return ClaimError::NlbFull { nlb_arn };
+    }
+    let codes: Vec<&str> = reasons.iter().filter_map(|r| r.as_deref()).filter(|c| *c != "None").collect();
+    ClaimError::Store(StoreError {
+        operation: "TransactWriteItems (claim)",
+        message: format!("transaction cancelled: {codes:?}"),
+        retryable: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::{ClaimState, Owner};
+    use crate::event::ServiceKey;
+    use crate::protocol::ListenerProtocol;
+    use crate::service_model::ListenerKey;
+
+    fn claims(ports: &[u16]) -> Vec<Claim> {
+        ports
+            .iter()
+            .map(|&p| Claim {
+                owner: Owner {
+                    key: ServiceKey {
+                        cluster: "c".into(),
+                        namespace: "n".into(),
+                        name: "s".into(),
+                    },
+                    uid: "u".into(),
+                },
+                key: ListenerKey::new(p, ListenerProtocol::Tcp),
+                port_name: "p".into(),
+                protocol: ListenerProtocol::Tcp,
+                service_port: p,
+                pool: "default".into(),
+                nlb_arn: "arn:nlb".into(),
+                port: p,
+                state: ClaimState::Claimed,
+                listener_arn: None,
+                target_group_arn: None,
+                claimed_at: 0,
+            })
+            .collect()
+    }
+
+    fn reasons(codes: &[&str]) -> Vec<Option<String>> {
+        codes.iter().map(|c| Some((*c).to_owned())).collect()
+    }
+
+    #[test]
+    fn decodes_each_cancellation_reason() {
+        let cs = claims(&[1, 2]);
+        let ccf = "ConditionalCheckFailed";
+        assert_eq!(
+            decode_cancellation(&cs, &reasons(&["None", "None", ccf, "None", "None"])),
+            ClaimError::PortTaken { nlb_arn: "arn:nlb".into(), ports: vec![2] }
+        );
+        assert_eq!(
+            decode_cancellation(&cs, &reasons(&[ccf, "None", "None", "None", "None"])),
+            ClaimError::NlbFull { nlb_arn: "arn:nlb".into() }
+        );
+        assert_eq!(
+            decode_cancellation(&cs, &reasons(&["None", ccf, "None", "None", ccf])),
+            ClaimError::AlreadyClaimed
+        );
+        let conflict = decode_cancellation(&cs, &reasons(&["TransactionConflict", "None", "None", "None", "None"]));
+        assert!(matches!(conflict, ClaimError::Store(StoreError { retryable: true, .. })), "{conflict:?}");
+    }
+}

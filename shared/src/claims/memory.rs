@@ -1,0 +1,163 @@
+//! An in-memory claim store with the same conditions as DynamoDB, for unit tests.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{Claim, ClaimError, ClaimState, ClaimStore, NlbUsage, PortHolder, Recorded, StoreError};
+use crate::service_model::ListenerKey;
+
+#[derive(Default)]
+struct State {
+    nlbs: BTreeMap<String, BTreeSet<u16>>,
+    ports: BTreeMap<(String, u16), PortHolder>,
+    owners: BTreeMap<(String, ListenerKey), Claim>,
+}
+
+/// Claims in memory; every method is atomic, as a DynamoDB transaction is.
+#[derive(Default)]
+pub struct MemoryClaimStore {
+    state: Mutex<State>,
+}
+
+impl MemoryClaimStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panicking test thread poisons the lock; the state is still consistent.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every owner record, for assertions.
+    pub fn all_claims(&self) -> Vec<Claim> {
+        self.lock().owners.values().cloned().collect()
+    }
+
+    /// Every claimed (NLB, port), for assertions.
+    pub fn all_ports(&self) -> Vec<(String, u16)> {
+        self.lock().ports.keys().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl ClaimStore for MemoryClaimStore {
+    async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError> {
+        Ok(self
+            .lock()
+            .owners
+            .values()
+            .filter(|c| c.owner.uid == uid)
+            .cloned()
+            .collect())
+    }
+
+    async fn claim(&self, claims: &[Claim], listener_quota: u32) -> Result<(), ClaimError> {
+        let Some(first) = claims.first() else { return Ok(()) };
+        let mut st = self.lock();
+        if claims
+            .iter()
+            .any(|c| st.owners.contains_key(&(c.owner.uid.clone(), c.key.clone())))
+        {
+            return Err(ClaimError::AlreadyClaimed);
+        }
+        let taken: Vec<u16> = claims
+            .iter()
+            .filter(|c| st.ports.contains_key(&(c.nlb_arn.clone(), c.port)))
+            .map(|c| c.port)
+            .collect();
+        if !taken.is_empty() {
+            return Err(ClaimError::PortTaken {
+                nlb_arn: first.nlb_arn.clone(),
+                ports: taken,
+            });
+        }
+        let used = st.nlbs.get(&first.nlb_arn).map_or(0, BTreeSet::len);
+        if used + claims.len() > listener_quota as usize {
+            return Err(ClaimError::NlbFull {
+                nlb_arn: first.nlb_arn.clone(),
+            });
+        }
+        for c in claims {
+            st.nlbs.entry(c.nlb_arn.clone()).or_default().insert(c.port);
+            st.ports.insert(
+                (c.nlb_arn.clone(), c.port),
+                PortHolder {
+                    nlb_arn: c.nlb_arn.clone(),
+                    port: c.port,
+                    owner: c.owner.clone(),
+                    key: c.key.clone(),
+                    claimed_at: c.claimed_at,
+                },
+            );
+            st.owners.insert((c.owner.uid.clone(), c.key.clone()), c.clone());
+        }
+        Ok(())
+    }
+
+    async fn record_resources(
+        &self,
+        claim: &Claim,
+        listener_arn: &str,
+        target_group_arn: &str,
+    ) -> Result<Recorded, StoreError> {
+        let mut st = self.lock();
+        match st.owners.get_mut(&(claim.owner.uid.clone(), claim.key.clone())) {
+            Some(c) => {
+                c.listener_arn = Some(listener_arn.to_owned());
+                c.target_group_arn = Some(target_group_arn.to_owned());
+                c.state = ClaimState::Active;
+                Ok(Recorded::Yes)
+            }
+            None => Ok(Recorded::ClaimGone),
+        }
+    }
+
+    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        for c in claims {
+            let port_key = (c.nlb_arn.clone(), c.port);
+            if let Some(holder) = st.ports.get(&port_key)
+                && holder.owner.uid != c.owner.uid
+            {
+                return Err(StoreError {
+                    operation: "release",
+                    message: format!("port {} is held by another Service", c.port),
+                    retryable: true,
+                });
+            }
+        }
+        for c in claims {
+            st.ports.remove(&(c.nlb_arn.clone(), c.port));
+            st.owners.remove(&(c.owner.uid.clone(), c.key.clone()));
+            if let Some(set) = st.nlbs.get_mut(&c.nlb_arn) {
+                set.remove(&c.port);
+            }
+        }
+        Ok(())
+    }
+
+    async fn nlb_usage(&self, nlb_arns: &[String]) -> Result<Vec<NlbUsage>, StoreError> {
+        let st = self.lock();
+        Ok(nlb_arns
+            .iter()
+            .map(|arn| NlbUsage {
+                nlb_arn: arn.clone(),
+                ports: st.nlbs.get(arn).cloned().unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn port_holders(&self, nlb_arn: &str) -> Result<Vec<PortHolder>, StoreError> {
+        Ok(self
+            .lock()
+            .ports
+            .values()
+            .filter(|h| h.nlb_arn == nlb_arn)
+            .cloned()
+            .collect())
+    }
+}

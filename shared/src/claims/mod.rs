@@ -1,0 +1,190 @@
+//! Port claims: who owns which (NLB, port), kept in DynamoDB with conditional writes.
+//!
+//! Three kinds of item live in one table (partition key `pk`, sort key `sk`):
+//! - the **NLB item** (`nlb#<arn>`, `meta`): how many ports are claimed and which;
+//! - a **port item** per claimed port (`nlb#<arn>`, `port#<port>`): the owner Service's uid;
+//! - an **owner record** per listener of a Service (`owner#<uid>`, `<listener key>`): the claim
+//!   seen from the Service, with the ARNs of what was made for it.
+//!
+//! A claim writes all three in one transaction, so a port is owned at most once, an NLB never
+//! exceeds its quota, and a Service port never holds two claims, whatever runs concurrently.
+
+mod dynamo;
+#[cfg(any(test, feature = "test-doubles"))]
+mod memory;
+mod record;
+pub mod table;
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+
+pub use dynamo::DynamoClaimStore;
+#[cfg(any(test, feature = "test-doubles"))]
+pub use memory::MemoryClaimStore;
+
+use crate::event::ServiceKey;
+use crate::protocol::ListenerProtocol;
+use crate::service_model::ListenerKey;
+
+/// The Service a claim belongs to. The uid decides ownership: a Service deleted and made
+/// again under the same name is another owner.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Owner {
+    /// Cluster, namespace and name.
+    pub key: ServiceKey,
+    /// The Service's uid.
+    pub uid: String,
+}
+
+/// How far a claim has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimState {
+    /// The port is held; the listener and target group may not exist yet.
+    Claimed,
+    /// The listener and target group exist and are recorded.
+    Active,
+}
+
+impl ClaimState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Claimed => "claimed",
+            Self::Active => "active",
+        }
+    }
+}
+
+/// One listener port held for one Service port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The Service.
+    pub owner: Owner,
+    /// Which listener of the Service.
+    pub key: ListenerKey,
+    /// The Service port's name.
+    pub port_name: String,
+    /// The listener protocol.
+    pub protocol: ListenerProtocol,
+    /// The Service port.
+    pub service_port: u16,
+    /// The pool the NLB belongs to.
+    pub pool: String,
+    /// The NLB.
+    pub nlb_arn: String,
+    /// The listener port on the NLB.
+    pub port: u16,
+    /// How far it has come.
+    pub state: ClaimState,
+    /// The listener, once made.
+    pub listener_arn: Option<String>,
+    /// The target group, once made.
+    pub target_group_arn: Option<String>,
+    /// When the port was claimed (seconds since the epoch).
+    pub claimed_at: i64,
+}
+
+/// How many ports of an NLB are claimed, and which.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NlbUsage {
+    /// The NLB.
+    pub nlb_arn: String,
+    /// Claimed ports.
+    pub ports: BTreeSet<u16>,
+}
+
+/// A port item, as the sweep reads it: the port and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortHolder {
+    /// The NLB.
+    pub nlb_arn: String,
+    /// The port.
+    pub port: u16,
+    /// The holder.
+    pub owner: Owner,
+    /// The holder's listener key.
+    pub key: ListenerKey,
+    /// When it was claimed.
+    pub claimed_at: i64,
+}
+
+/// A DynamoDB call failed; `retryable` says whether trying again later may succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("DynamoDB {operation}: {message}")]
+pub struct StoreError {
+    /// The operation, e.g. `TransactWriteItems`.
+    pub operation: &'static str,
+    /// What went wrong.
+    pub message: String,
+    /// Throttling, timeouts, conflicts and 5xx are retryable; bad requests are not.
+    pub retryable: bool,
+}
+
+/// Why a claim was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// Some of the requested ports are held by others: pick others.
+    #[error("ports {ports:?} on {nlb_arn} are taken")]
+    PortTaken {
+        /// The NLB.
+        nlb_arn: String,
+        /// The ports that are taken.
+        ports: Vec<u16>,
+    },
+    /// The NLB has no room for that many more listeners: pick another NLB.
+    #[error("NLB {nlb_arn} is at its listener quota")]
+    NlbFull {
+        /// The NLB.
+        nlb_arn: String,
+    },
+    /// The Service already holds a claim for one of these listeners (a concurrent or earlier
+    /// handler made it): read the claims instead.
+    #[error("the Service already holds a claim for one of these listeners")]
+    AlreadyClaimed,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whether a recorded claim still existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The claim now carries the ARNs and is active.
+    Yes,
+    /// The claim was gone (released meanwhile): the caller must undo what it made.
+    ClaimGone,
+}
+
+/// The store of port claims.
+#[async_trait]
+pub trait ClaimStore: Send + Sync {
+    /// Every claim of the Service with `uid`, read consistently.
+    async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError>;
+
+    /// Claims every one of `claims` (all on one NLB, state `Claimed`) at once, or none.
+    async fn claim(&self, claims: &[Claim], listener_quota: u32) -> Result<(), ClaimError>;
+
+    /// Records the listener and target group of `claim` and marks it active.
+    async fn record_resources(
+        &self,
+        claim: &Claim,
+        listener_arn: &str,
+        target_group_arn: &str,
+    ) -> Result<Recorded, StoreError>;
+
+    /// Deletes `claims` (all of one owner) and frees their ports. Claims already gone are
+    /// skipped; a port held by another owner is never touched.
+    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError>;
+
+    /// Claimed ports of each NLB, read consistently.
+    async fn nlb_usage(&self, nlb_arns: &[String]) -> Result<Vec<NlbUsage>, StoreError>;
+
+    /// Every port item of an NLB (at most its quota), for the sweep.
+    async fn port_holders(&self, nlb_arn: &str) -> Result<Vec<PortHolder>, StoreError>;
+}
+
+/// Seconds since the epoch, now.
+pub fn now_epoch() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -1,0 +1,218 @@
+//! Conversion between claims and DynamoDB items.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::table::{PK, SK, nlb_pk, owner_pk, port_sk};
+use super::{Claim, ClaimState, Owner, PortHolder};
+use crate::event::ServiceKey;
+use crate::protocol::ListenerProtocol;
+use crate::service_model::ListenerKey;
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn owner_attrs(item: &mut Item, owner: &Owner) {
+    item.insert("cluster".into(), s(&owner.key.cluster));
+    item.insert("namespace".into(), s(&owner.key.namespace));
+    item.insert("name".into(), s(&owner.key.name));
+    item.insert("uid".into(), s(&owner.uid));
+}
+
+/// The owner record of `claim`.
+pub fn owner_item(claim: &Claim) -> Item {
+    let mut item = Item::new();
+    item.insert(PK.into(), s(owner_pk(&claim.owner.uid)));
+    item.insert(SK.into(), s(claim.key.as_str()));
+    owner_attrs(&mut item, &claim.owner);
+    item.insert("portName".into(), s(&claim.port_name));
+    item.insert("protocol".into(), s(claim.protocol.as_str()));
+    item.insert("servicePort".into(), n(claim.service_port));
+    item.insert("pool".into(), s(&claim.pool));
+    item.insert("nlbArn".into(), s(&claim.nlb_arn));
+    item.insert("port".into(), n(claim.port));
+    item.insert("state".into(), s(claim.state.as_str()));
+    item.insert("claimedAt".into(), n(claim.claimed_at));
+    if let Some(arn) = &claim.listener_arn {
+        item.insert("listenerArn".into(), s(arn));
+    }
+    if let Some(arn) = &claim.target_group_arn {
+        item.insert("targetGroupArn".into(), s(arn));
+    }
+    item
+}
+
+/// The port item of `claim`.
+pub fn port_item(claim: &Claim) -> Item {
+    let mut item = Item::new();
+    item.insert(PK.into(), s(nlb_pk(&claim.nlb_arn)));
+    item.insert(SK.into(), s(port_sk(claim.port)));
+    owner_attrs(&mut item, &claim.owner);
+    item.insert("key".into(), s(claim.key.as_str()));
+    item.insert("claimedAt".into(), n(claim.claimed_at));
+    item
+}
+
+/// Reads attribute `name` of an item, naming the item and attribute when it is missing.
+struct Reader<'a> {
+    item: &'a Item,
+}
+
+impl Reader<'_> {
+    fn what(&self) -> String {
+        let key = |k: &str| match self.item.get(k) {
+            Some(AttributeValue::S(v)) => v.clone(),
+            _ => "?".to_owned(),
+        };
+        format!("item ({}, {})", key(PK), key(SK))
+    }
+
+    fn s(&self, name: &str) -> Result<String, String> {
+        match self.item.get(name) {
+            Some(AttributeValue::S(v)) => Ok(v.clone()),
+            Some(_) => Err(format!("{}: attribute {name} is not a string", self.what())),
+            None => Err(format!("{}: attribute {name} is missing", self.what())),
+        }
+    }
+
+    fn opt_s(&self, name: &str) -> Option<String> {
+        match self.item.get(name) {
+            Some(AttributeValue::S(v)) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    fn n<T: std::str::FromStr>(&self, name: &str) -> Result<T, String> {
+        match self.item.get(name) {
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map_err(|_| format!("{}: attribute {name} = {v} is out of range", self.what())),
+            Some(_) => Err(format!("{}: attribute {name} is not a number", self.what())),
+            None => Err(format!("{}: attribute {name} is missing", self.what())),
+        }
+    }
+
+    fn owner(&self) -> Result<Owner, String> {
+        Ok(Owner {
+            key: ServiceKey {
+                cluster: self.s("cluster")?,
+                namespace: self.s("namespace")?,
+                name: self.s("name")?,
+            },
+            uid: self.s("uid")?,
+        })
+    }
+
+    fn key(&self, name: &str) -> Result<ListenerKey, String> {
+        let raw = self.s(name)?;
+        ListenerKey::parse(&raw).ok_or_else(|| format!("{}: {name} {raw:?} is not a listener key", self.what()))
+    }
+}
+
+/// Reads an owner record.
+pub fn claim_from_item(item: &Item) -> Result<Claim, String> {
+    let r = Reader { item };
+    let protocol_raw = r.s("protocol")?;
+    let protocol = ListenerProtocol::parse(&protocol_raw)
+        .ok_or_else(|| format!("{}: protocol {protocol_raw:?} is unknown", r.what()))?;
+    let state = match r.s("state")?.as_str() {
+        "claimed" => ClaimState::Claimed,
+        "active" => ClaimState::Active,
+        other => return Err(format!("{}: state {other:?} is unknown", r.what())),
+    };
+    Ok(Claim {
+        owner: r.owner()?,
+        key: r.key(SK)?,
+        port_name: r.s("portName")?,
+        protocol,
+        service_port: r.n("servicePort")?,
+        pool: r.s("pool")?,
+        nlb_arn: r.s("nlbArn")?,
+        port: r.n("port")?,
+        state,
+        listener_arn: r.opt_s("listenerArn"),
+        target_group_arn: r.opt_s("targetGroupArn"),
+        claimed_at: r.n("claimedAt")?,
+    })
+}
+
+/// Reads a port item.
+pub fn holder_from_item(nlb_arn: &str, item: &Item) -> Result<PortHolder, String> {
+    let r = Reader { item };
+    let sk = r.s(SK)?;
+    let port = sk
+        .strip_prefix("port#")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("{}: not a port item", r.what()))?;
+    Ok(PortHolder {
+        nlb_arn: nlb_arn.to_owned(),
+        port,
+        owner: r.owner()?,
+        key: r.key("key")?,
+        claimed_at: r.n("claimedAt")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn claim() -> Claim {
+        Claim {
+            owner: Owner {
+                key: ServiceKey {
+                    cluster: "c".into(),
+                    namespace: "ns".into(),
+                    name: "room".into(),
+                },
+                uid: "u-1".into(),
+            },
+            key: ListenerKey::new(7777, ListenerProtocol::TcpUdp),
+            port_name: "game".into(),
+            protocol: ListenerProtocol::TcpUdp,
+            service_port: 7777,
+            pool: "default".into(),
+            nlb_arn: "arn:nlb".into(),
+            port: 30001,
+            state: ClaimState::Active,
+            listener_arn: Some("arn:l".into()),
+            target_group_arn: None,
+            claimed_at: 1_764_150_000,
+        }
+    }
+
+    #[test]
+    fn owner_records_round_trip() {
+        let c = claim();
+        assert_eq!(claim_from_item(&owner_item(&c)), Ok(c));
+    }
+
+    #[test]
+    fn port_items_name_their_holder() {
+        let c = claim();
+        let h = holder_from_item("arn:nlb", &port_item(&c)).expect("valid");
+        assert_eq!((h.port, h.owner, h.key), (30001, c.owner, c.key));
+    }
+
+    #[test]
+    fn damaged_items_are_errors_naming_the_attribute() {
+        let mut item = owner_item(&claim());
+        item.remove("port");
+        assert!(claim_from_item(&item).expect_err("missing").contains("attribute port is missing"));
+        let mut item = owner_item(&claim());
+        item.insert("port".into(), n(70000));
+        assert!(claim_from_item(&item).expect_err("range").contains("out of range"));
+        let mut item = owner_item(&claim());
+        item.insert("state".into(), s("weird"));
+        assert!(claim_from_item(&item).expect_err("state").contains("weird"));
+    }
+}
