@@ -1,7 +1,24 @@
-//! The forwarder: watches Services and EndpointSlices and puts events on EventBridge.
+//! The forwarder binary: parse the settings, run until SIGTERM.
 
-fn main() {
+use std::process::ExitCode;
+
+use clap::Parser;
+use forwarder::config::Args;
+
+#[tokio::main]
+async fn main() -> ExitCode {
     nlb_port_pool::telemetry::init_tracing();
-    tracing::error!("the forwarder is not built yet");
-    std::process::exit(1);
+    // clap prints unparsable values naming the flag and its variable, and exits with 2.
+    let args = Args::parse();
+    if let Err(e) = args.validate() {
+        tracing::error!(error = %e, "bad configuration");
+        return ExitCode::from(2);
+    }
+    match forwarder::app::run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            ExitCode::FAILURE
+        }
+    }
 }

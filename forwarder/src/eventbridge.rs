@@ -1,0 +1,57 @@
+//! The EventBridge side of [`EventSink`]: one PutEvents call per batch.
+
+use aws_sdk_eventbridge::error::DisplayErrorContext;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use nlb_port_pool::event::EVENT_SOURCE;
+
+use crate::sender::{Entry, EntryOutcome, EventSink, SinkError};
+
+/// Puts events on one bus.
+#[derive(Debug, Clone)]
+pub struct EventBridgeSink {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+}
+
+impl EventBridgeSink {
+    /// A sink for `bus` (name or ARN).
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
+        Self {
+            client,
+            bus: bus.into(),
+        }
+    }
+}
+
+impl EventSink for EventBridgeSink {
+    async fn put(&self, batch: &[Entry]) -> Result<Vec<EntryOutcome>, SinkError> {
+        let entries = batch
+            .iter()
+            .map(|e| {
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(&self.bus)
+                    .source(EVENT_SOURCE)
+                    .detail_type(e.detail_type.as_str())
+                    .detail(&e.detail)
+                    .build()
+            })
+            .collect();
+        let out = self
+            .client
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| SinkError(DisplayErrorContext(e).to_string()))?;
+        // The result entries are in request order; a missing one is treated as refused by
+        // the sender.
+        Ok(out
+            .entries()
+            .iter()
+            .map(|r| match r.error_code() {
+                None => EntryOutcome::Accepted,
+                Some(code) => EntryOutcome::Refused(code.to_owned()),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,27 @@
+//! The forwarder: watches Services and EndpointSlices and puts the events of the contract
+//! (DESIGN.md section 4) on an EventBridge bus, from the one replica that holds the Lease.
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`config`] | flags and environment |
+//! | [`decide`] | which event a Service change produces (pure) |
+//! | [`tracker`] | what is remembered between watch events; re-lists; coalescing (pure) |
+//! | [`watch`] | the watch loop feeding the queue |
+//! | [`sender`] | batching, retry and accounting behind [`sender::EventSink`] |
+//! | [`eventbridge`] | the PutEvents sink |
+//! | [`leader`] | Lease election |
+//! | [`forwarding`] | one watch and sender per leadership term; drain |
+//! | [`metrics`], [`http`] | `/metrics`, `/healthz`, `/readyz` |
+//! | [`app`] | wiring and shutdown order |
+
+pub mod app;
+pub mod config;
+pub mod decide;
+pub mod eventbridge;
+pub mod forwarding;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod sender;
+pub mod tracker;
+pub mod watch;

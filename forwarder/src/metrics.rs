@@ -1,0 +1,178 @@
+//! Counters and gauges, shared by every task, rendered as Prometheus text.
+//!
+//! Plain atomics: a handful of numbers does not justify a metrics crate, and the text format
+//! is simple and stable.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use nlb_port_pool::event::DetailType;
+
+/// The forwarder's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    sent: [AtomicU64; 3],
+    /// Entries refused by PutEvents, or in a call that failed, counted once per attempt.
+    pub failed: AtomicU64,
+    /// Entries put back for another attempt.
+    pub retried: AtomicU64,
+    /// Entries given up on (retried too long, abandoned at shutdown or step-down, too large).
+    pub dropped: AtomicU64,
+    /// PutEvents calls made.
+    pub put_calls: AtomicU64,
+    /// Events queued or being sent.
+    pub queue_depth: AtomicI64,
+    /// Watch streams that failed and were restarted with a fresh list.
+    pub watch_restarts: AtomicU64,
+    /// Whether this replica holds the Lease.
+    pub leader: AtomicBool,
+    /// Whether the leader's watches finished their first list.
+    pub synced: AtomicBool,
+}
+
+fn index(dt: DetailType) -> usize {
+    match dt {
+        DetailType::ServiceChanged => 0,
+        DetailType::ServiceDeleted => 1,
+        DetailType::EndpointsChanged => 2,
+    }
+}
+
+impl Metrics {
+    /// Counts `n` events of `dt` accepted by the bus.
+    pub fn add_sent(&self, dt: DetailType, n: u64) {
+        if let Some(c) = self.sent.get(index(dt)) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Events of `dt` accepted by the bus so far.
+    pub fn sent(&self, dt: DetailType) -> u64 {
+        self.sent
+            .get(index(dt))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Ready: a standby is always ready (it has nothing to sync); the leader once its watches
+    /// listed everything.
+    pub fn ready(&self) -> bool {
+        !self.leader.load(Ordering::Relaxed) || self.synced.load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let flag = |b: &AtomicBool| u8::from(b.load(Ordering::Relaxed));
+        out.push_str(
+            "# HELP forwarder_events_sent_total Events accepted by the EventBridge bus.\n\
+             # TYPE forwarder_events_sent_total counter\n",
+        );
+        for dt in DetailType::ALL {
+            // Writing to a String cannot fail.
+            let _ = writeln!(
+                out,
+                "forwarder_events_sent_total{{detail_type=\"{dt}\"}} {}",
+                self.sent(dt)
+            );
+        }
+        let counters = [
+            (
+                "events_failed_total",
+                "Entry attempts refused by PutEvents or lost in a failed call.",
+                get(&self.failed),
+            ),
+            (
+                "events_retried_total",
+                "Entries put back for another attempt.",
+                get(&self.retried),
+            ),
+            (
+                "events_dropped_total",
+                "Entries given up on; the next resync sends them again.",
+                get(&self.dropped),
+            ),
+            (
+                "put_events_calls_total",
+                "PutEvents calls made.",
+                get(&self.put_calls),
+            ),
+            (
+                "watch_restarts_total",
+                "Watch streams restarted after an error.",
+                get(&self.watch_restarts),
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = write!(
+                out,
+                "# HELP forwarder_{name} {help}\n# TYPE forwarder_{name} counter\nforwarder_{name} {value}\n"
+            );
+        }
+        let gauges = [
+            (
+                "queue_depth",
+                "Events queued or being sent.",
+                self.queue_depth.load(Ordering::Relaxed),
+            ),
+            (
+                "leader",
+                "1 when this replica holds the Lease and forwards.",
+                i64::from(flag(&self.leader)),
+            ),
+            (
+                "watches_synced",
+                "1 when the leader's watches finished their first list.",
+                i64::from(flag(&self.synced)),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = write!(
+                out,
+                "# HELP forwarder_{name} {help}\n# TYPE forwarder_{name} gauge\nforwarder_{name} {value}\n"
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_metric() {
+        let m = Metrics::default();
+        m.add_sent(DetailType::ServiceDeleted, 3);
+        m.dropped.fetch_add(2, Ordering::Relaxed);
+        m.queue_depth.fetch_add(5, Ordering::Relaxed);
+        m.leader.store(true, Ordering::Relaxed);
+        let text = m.render();
+        for line in [
+            "forwarder_events_sent_total{detail_type=\"Service Deleted\"} 3",
+            "forwarder_events_sent_total{detail_type=\"Service Changed\"} 0",
+            "forwarder_events_dropped_total 2",
+            "forwarder_events_failed_total 0",
+            "forwarder_events_retried_total 0",
+            "forwarder_queue_depth 5",
+            "forwarder_watch_restarts_total 0",
+            "forwarder_leader 1",
+            "forwarder_watches_synced 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_standby_is_ready_and_a_leader_once_synced() {
+        let m = Metrics::default();
+        assert!(m.ready());
+        m.leader.store(true, Ordering::Relaxed);
+        assert!(!m.ready());
+        m.synced.store(true, Ordering::Relaxed);
+        assert!(m.ready());
+    }
+}
