@@ -6,15 +6,18 @@
 
 pub mod annotations;
 pub mod aws;
+pub mod aws_error;
+pub mod claims;
+pub mod cluster;
 pub mod config;
 pub mod eks_token;
+pub mod elb;
 pub mod event;
 pub mod kube_access;
 pub mod names;
 pub mod pool;
 pub mod protocol;
-pub mod telemetry;
-pub mod aws_error;
-pub mod claims;
+pub mod reconcile;
 pub mod service_model;
 pub mod targets;
+pub mod telemetry;

@@ -46,10 +46,12 @@ pub struct ServiceState {
     pub key: ServiceKey,
     /// The object's uid: claims and AWS resources belong to it.
     pub uid: String,
+    /// The resourceVersion read, so writes fail instead of overwriting a newer object.
+    pub resource_version: String,
     /// The Service has a deletionTimestamp.
     pub deleting: bool,
-    /// The Service holds [`FINALIZER`].
-    pub has_finalizer: bool,
+    /// `metadata.finalizers`.
+    pub finalizers: Vec<String>,
     /// All annotations.
     pub annotations: Annotations,
     /// `spec.ports`, in order.
@@ -59,6 +61,11 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
+    /// Whether the Service holds [`FINALIZER`].
+    pub fn has_finalizer(&self) -> bool {
+        self.finalizers.iter().any(|f| f == FINALIZER)
+    }
+
     /// Reads a Service object; `None` when it lacks a name, namespace or uid (never true of an
     /// object read from the API server).
     pub fn from_service(cluster: &str, svc: &Service) -> Option<Self> {
@@ -77,7 +84,9 @@ impl ServiceState {
                         protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_owned()),
                         target_port: match &p.target_port {
                             None => TargetPort::Number(u16::try_from(p.port).unwrap_or(0)),
-                            Some(IntOrString::Int(n)) => TargetPort::Number(u16::try_from(*n).unwrap_or(0)),
+                            Some(IntOrString::Int(n)) => {
+                                TargetPort::Number(u16::try_from(*n).unwrap_or(0))
+                            }
                             Some(IntOrString::String(s)) => match s.parse::<u16>() {
                                 Ok(n) => TargetPort::Number(n),
                                 Err(_) => TargetPort::Name(s.clone()),
@@ -94,11 +103,9 @@ impl ServiceState {
                 name: meta.name.clone()?,
             },
             uid: meta.uid.clone()?,
+            resource_version: meta.resource_version.clone().unwrap_or_default(),
             deleting: meta.deletion_timestamp.is_some(),
-            has_finalizer: meta
-                .finalizers
-                .as_ref()
-                .is_some_and(|f| f.iter().any(|x| x == FINALIZER)),
+            finalizers: meta.finalizers.clone().unwrap_or_default(),
             annotations: meta.annotations.clone().unwrap_or_default(),
             ports,
             external_name: spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName"),
@@ -177,7 +184,10 @@ pub fn listener_specs(service: &ServiceState) -> Result<Vec<ListenerSpec>, Strin
                 let spec = &mut specs[i];
                 let merged = spec.protocol.merge(protocol);
                 if merged == spec.protocol {
-                    return Err(format!("port {} is listed twice with protocol {protocol}", p.port));
+                    return Err(format!(
+                        "port {} is listed twice with protocol {protocol}",
+                        p.port
+                    ));
                 }
                 spec.protocol = merged;
                 spec.key = ListenerKey::new(p.port, merged);
@@ -216,8 +226,9 @@ mod tests {
                 name: "room".into(),
             },
             uid: "uid-1".into(),
+            resource_version: "1".into(),
             deleting: false,
-            has_finalizer: false,
+            finalizers: vec![],
             annotations: Annotations::new(),
             ports,
             external_name: false,
@@ -270,14 +281,26 @@ mod tests {
     fn rejects_what_an_nlb_cannot_serve() {
         let sctp = state(vec![port("x", 1, "SCTP", TargetPort::Number(1))]);
         assert!(listener_specs(&sctp).expect_err("sctp").contains("SCTP"));
-        assert!(listener_specs(&state(vec![])).expect_err("none").contains("no ports"));
+        assert!(
+            listener_specs(&state(vec![]))
+                .expect_err("none")
+                .contains("no ports")
+        );
         let mut ext = state(vec![port("x", 1, "TCP", TargetPort::Number(1))]);
         ext.external_name = true;
-        assert!(listener_specs(&ext).expect_err("external").contains("ExternalName"));
+        assert!(
+            listener_specs(&ext)
+                .expect_err("external")
+                .contains("ExternalName")
+        );
         let many = (1..=50)
             .map(|i| port(&format!("p{i}"), i, "TCP", TargetPort::Number(i)))
             .collect();
-        assert!(listener_specs(&state(many)).expect_err("many").contains("at most 49"));
+        assert!(
+            listener_specs(&state(many))
+                .expect_err("many")
+                .contains("at most 49")
+        );
     }
 
     #[test]
@@ -303,7 +326,7 @@ mod tests {
         }))
         .expect("service JSON");
         let s = ServiceState::from_service("prod", &svc).expect("complete");
-        assert!(s.deleting && s.has_finalizer && !s.external_name);
+        assert!(s.deleting && s.has_finalizer() && !s.external_name);
         assert_eq!(s.key.to_string(), "prod/games/room");
         assert_eq!(s.ports[0].target_port, TargetPort::Name("game-port".into()));
         assert_eq!(s.ports[1].protocol, "TCP");

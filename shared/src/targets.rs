@@ -65,7 +65,8 @@ impl SliceView {
             .filter(|e| {
                 // A missing `ready` means ready (API semantics); terminating endpoints drain.
                 let c = e.conditions.as_ref();
-                c.and_then(|c| c.ready).unwrap_or(true) && !c.and_then(|c| c.terminating).unwrap_or(false)
+                c.and_then(|c| c.ready).unwrap_or(true)
+                    && !c.and_then(|c| c.terminating).unwrap_or(false)
             })
             .flat_map(|e| e.addresses.iter())
             .filter_map(|a| a.parse::<Ipv4Addr>().ok())
@@ -77,7 +78,10 @@ impl SliceView {
 /// The targets of `listener` given the Service's slices. An error says why a port cannot be
 /// resolved: a named `targetPort` no slice with endpoints resolves, or TCP and UDP of a merged
 /// listener resolving to different pod ports.
-pub fn desired_targets(listener: &ListenerSpec, slices: &[SliceView]) -> Result<BTreeSet<Target>, String> {
+pub fn desired_targets(
+    listener: &ListenerSpec,
+    slices: &[SliceView],
+) -> Result<BTreeSet<Target>, String> {
     let mut targets = BTreeSet::new();
     for slice in slices.iter().filter(|s| !s.ready.is_empty()) {
         let mut resolved: Option<u16> = None;
@@ -180,7 +184,10 @@ mod tests {
     #[test]
     fn numeric_target_port_from_every_slice() {
         let l = listener(vec![("game", "TCP", TargetPort::Number(8000))]);
-        let slices = [slice(&[("game", 8000)], &["10.0.0.1", "10.0.0.2"]), slice(&[("game", 8000)], &["10.0.0.3"])];
+        let slices = [
+            slice(&[("game", 8000)], &["10.0.0.1", "10.0.0.2"]),
+            slice(&[("game", 8000)], &["10.0.0.3"]),
+        ];
         let got = desired_targets(&l, &slices).expect("resolves");
         assert_eq!(got.len(), 3);
         assert!(got.contains(&t("10.0.0.3", 8000)));
@@ -189,16 +196,27 @@ mod tests {
     #[test]
     fn named_target_port_resolves_per_slice() {
         let l = listener(vec![("game", "TCP", TargetPort::Name("gs".into()))]);
-        let slices = [slice(&[("game", 9000)], &["10.0.0.1"]), slice(&[("game", 9001)], &["10.0.0.2"])];
+        let slices = [
+            slice(&[("game", 9000)], &["10.0.0.1"]),
+            slice(&[("game", 9001)], &["10.0.0.2"]),
+        ];
         let got = desired_targets(&l, &slices).expect("resolves");
-        assert_eq!(got, BTreeSet::from([t("10.0.0.1", 9000), t("10.0.0.2", 9001)]));
+        assert_eq!(
+            got,
+            BTreeSet::from([t("10.0.0.1", 9000), t("10.0.0.2", 9001)])
+        );
     }
 
     #[test]
     fn unresolved_name_is_an_error_only_with_endpoints() {
         let l = listener(vec![("game", "TCP", TargetPort::Name("gs".into()))]);
-        assert!(desired_targets(&l, &[slice(&[], &[])]).expect("no endpoints").is_empty());
-        let err = desired_targets(&l, &[slice(&[("other", 1)], &["10.0.0.1"])]).expect_err("unresolved");
+        assert!(
+            desired_targets(&l, &[slice(&[], &[])])
+                .expect("no endpoints")
+                .is_empty()
+        );
+        let err =
+            desired_targets(&l, &[slice(&[("other", 1)], &["10.0.0.1"])]).expect_err("unresolved");
         assert!(err.contains("\"gs\""), "{err}");
     }
 
@@ -211,7 +229,11 @@ mod tests {
         let same = [slice(&[("tcp", 7000), ("udp", 7000)], &["10.0.0.1"])];
         assert_eq!(desired_targets(&l, &same).expect("same").len(), 1);
         let differ = [slice(&[("tcp", 7000), ("udp", 7001)], &["10.0.0.1"])];
-        assert!(desired_targets(&l, &differ).expect_err("differ").contains("different pod ports"));
+        assert!(
+            desired_targets(&l, &differ)
+                .expect_err("differ")
+                .contains("different pod ports")
+        );
     }
 
     #[test]
@@ -230,7 +252,13 @@ mod tests {
         }))
         .expect("slice JSON");
         let v = SliceView::from_slice(&s);
-        assert_eq!(v.ready, vec!["10.0.0.1".parse::<Ipv4Addr>().expect("ip"), "10.0.0.4".parse().expect("ip")]);
+        assert_eq!(
+            v.ready,
+            vec![
+                "10.0.0.1".parse::<Ipv4Addr>().expect("ip"),
+                "10.0.0.4".parse().expect("ip")
+            ]
+        );
         assert_eq!(v.ports[0].port, Some(8000));
         let mut v6 = s.clone();
         v6.address_type = "IPv6".into();
@@ -241,6 +269,9 @@ mod tests {
     fn default_port_prefers_resolved_targets() {
         let l = listener(vec![("game", "TCP", TargetPort::Name("gs".into()))]);
         assert_eq!(default_target_port(&l, &BTreeSet::new()), 7777);
-        assert_eq!(default_target_port(&l, &BTreeSet::from([t("10.0.0.1", 9000)])), 9000);
+        assert_eq!(
+            default_target_port(&l, &BTreeSet::from([t("10.0.0.1", 9000)])),
+            9000
+        );
     }
 }

@@ -32,7 +32,13 @@ impl DynamoClaimStore {
     }
 }
 
-fn store_error<E>(operation: &'static str, err: &aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> StoreError
+fn store_error<E>(
+    operation: &'static str,
+    err: &aws_sdk_dynamodb::error::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -107,12 +113,19 @@ impl ClaimStore for DynamoClaimStore {
             .condition_expression("attribute_not_exists(#ports) OR size(#ports) <= :max")
             .expression_attribute_names("#ports", "ports")
             .expression_attribute_values(":new", port_set(&all))
-            .expression_attribute_values(":max", AttributeValue::N((listener_quota - count).to_string()))
+            .expression_attribute_values(
+                ":max",
+                AttributeValue::N((listener_quota - count).to_string()),
+            )
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
             .build()
             .map_err(|e| corrupt(OP, e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().update(nlb_update).build()];
-        for item in claims.iter().map(port_item).chain(claims.iter().map(owner_item)) {
+        for item in claims
+            .iter()
+            .map(port_item)
+            .chain(claims.iter().map(owner_item))
+        {
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
@@ -154,7 +167,10 @@ impl ClaimStore for DynamoClaimStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(owner_pk(&claim.owner.uid), claim.key.as_str().to_owned())))
+            .set_key(Some(key(
+                owner_pk(&claim.owner.uid),
+                claim.key.as_str().to_owned(),
+            )))
             .update_expression("SET #l = :l, #t = :t, #state = :active")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", PK)
@@ -168,7 +184,10 @@ impl ClaimStore for DynamoClaimStore {
             .await;
         match result {
             Ok(_) => Ok(Recorded::Yes),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Ok(Recorded::ClaimGone)
             }
             Err(e) => Err(store_error(OP, &e)),
@@ -252,7 +271,12 @@ impl ClaimStore for DynamoClaimStore {
                     .send()
                     .await
                     .map_err(|e| store_error(OP, &e))?;
-                for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
                     let usage = usage_from_item(item).map_err(|m| corrupt(OP, m))?;
                     found.insert(usage.nlb_arn.clone(), usage);
                 }
@@ -316,7 +340,10 @@ fn usage_from_item(item: &Item) -> Result<NlbUsage, String> {
         None => Default::default(),
         Some(AttributeValue::Ns(ns)) => ns
             .iter()
-            .map(|p| p.parse::<u16>().map_err(|_| format!("NLB item {nlb_arn}: port {p} is out of range")))
+            .map(|p| {
+                p.parse::<u16>()
+                    .map_err(|_| format!("NLB item {nlb_arn}: port {p} is out of range"))
+            })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(format!("NLB item {nlb_arn}: ports is not a number set")),
     };
@@ -326,20 +353,34 @@ fn usage_from_item(item: &Item) -> Result<NlbUsage, String> {
 /// Maps a cancelled claim transaction's reasons (item 0: the NLB item; then the port items;
 /// then the owner records) to the outcome a caller acts on.
 fn decode_cancellation(claims: &[Claim], reasons: &[Option<String>]) -> ClaimError {
-    let failed = |i: usize| reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed");
+    let failed =
+        |i: usize| reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed");
     let k = claims.len();
     if (1 + k..1 + 2 * k).any(failed) {
         return ClaimError::AlreadyClaimed;
     }
-    let taken: Vec<u16> = (0..k).filter(|&i| failed(1 + i)).map(|i| claims[i].port).collect();
-    let nlb_arn = claims.first().map(|c| c.nlb_arn.clone()).unwrap_or_default();
+    let taken: Vec<u16> = (0..k)
+        .filter(|&i| failed(1 + i))
+        .map(|i| claims[i].port)
+        .collect();
+    let nlb_arn = claims
+        .first()
+        .map(|c| c.nlb_arn.clone())
+        .unwrap_or_default();
     if !taken.is_empty() {
-        return ClaimError::PortTaken { nlb_arn, ports: taken };
+        return ClaimError::PortTaken {
+            nlb_arn,
+            ports: taken,
+        };
     }
     if failed(0) {
         return ClaimError::NlbFull { nlb_arn };
     }
-    let codes: Vec<&str> = reasons.iter().filter_map(|r| r.as_deref()).filter(|c| *c != "None").collect();
+    let codes: Vec<&str> = reasons
+        .iter()
+        .filter_map(|r| r.as_deref())
+        .filter(|c| *c != "None")
+        .collect();
     ClaimError::Store(StoreError {
         operation: "TransactWriteItems (claim)",
         message: format!("transaction cancelled: {codes:?}"),
@@ -392,17 +433,34 @@ mod tests {
         let ccf = "ConditionalCheckFailed";
         assert_eq!(
             decode_cancellation(&cs, &reasons(&["None", "None", ccf, "None", "None"])),
-            ClaimError::PortTaken { nlb_arn: "arn:nlb".into(), ports: vec![2] }
+            ClaimError::PortTaken {
+                nlb_arn: "arn:nlb".into(),
+                ports: vec![2]
+            }
         );
         assert_eq!(
             decode_cancellation(&cs, &reasons(&[ccf, "None", "None", "None", "None"])),
-            ClaimError::NlbFull { nlb_arn: "arn:nlb".into() }
+            ClaimError::NlbFull {
+                nlb_arn: "arn:nlb".into()
+            }
         );
         assert_eq!(
             decode_cancellation(&cs, &reasons(&["None", ccf, "None", "None", ccf])),
             ClaimError::AlreadyClaimed
         );
-        let conflict = decode_cancellation(&cs, &reasons(&["TransactionConflict", "None", "None", "None", "None"]));
-        assert!(matches!(conflict, ClaimError::Store(StoreError { retryable: true, .. })), "{conflict:?}");
+        let conflict = decode_cancellation(
+            &cs,
+            &reasons(&["TransactionConflict", "None", "None", "None", "None"]),
+        );
+        assert!(
+            matches!(
+                conflict,
+                ClaimError::Store(StoreError {
+                    retryable: true,
+                    ..
+                })
+            ),
+            "{conflict:?}"
+        );
     }
 }

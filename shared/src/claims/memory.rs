@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Claim, ClaimError, ClaimState, ClaimStore, NlbUsage, PortHolder, Recorded, StoreError};
+use super::{
+    Claim, ClaimError, ClaimState, ClaimStore, NlbUsage, PortHolder, Recorded, StoreError,
+};
 use crate::service_model::ListenerKey;
 
 #[derive(Default)]
@@ -29,7 +31,9 @@ impl MemoryClaimStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panicking test thread poisons the lock; the state is still consistent.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Every owner record, for assertions.
@@ -56,12 +60,14 @@ impl ClaimStore for MemoryClaimStore {
     }
 
     async fn claim(&self, claims: &[Claim], listener_quota: u32) -> Result<(), ClaimError> {
-        let Some(first) = claims.first() else { return Ok(()) };
+        let Some(first) = claims.first() else {
+            return Ok(());
+        };
         let mut st = self.lock();
-        if claims
-            .iter()
-            .any(|c| st.owners.contains_key(&(c.owner.uid.clone(), c.key.clone())))
-        {
+        if claims.iter().any(|c| {
+            st.owners
+                .contains_key(&(c.owner.uid.clone(), c.key.clone()))
+        }) {
             return Err(ClaimError::AlreadyClaimed);
         }
         let taken: Vec<u16> = claims
@@ -93,7 +99,8 @@ impl ClaimStore for MemoryClaimStore {
                     claimed_at: c.claimed_at,
                 },
             );
-            st.owners.insert((c.owner.uid.clone(), c.key.clone()), c.clone());
+            st.owners
+                .insert((c.owner.uid.clone(), c.key.clone()), c.clone());
         }
         Ok(())
     }
@@ -105,7 +112,10 @@ impl ClaimStore for MemoryClaimStore {
         target_group_arn: &str,
     ) -> Result<Recorded, StoreError> {
         let mut st = self.lock();
-        match st.owners.get_mut(&(claim.owner.uid.clone(), claim.key.clone())) {
+        match st
+            .owners
+            .get_mut(&(claim.owner.uid.clone(), claim.key.clone()))
+        {
             Some(c) => {
                 c.listener_arn = Some(listener_arn.to_owned());
                 c.target_group_arn = Some(target_group_arn.to_owned());

@@ -114,7 +114,8 @@ impl Reader<'_> {
 
     fn key(&self, name: &str) -> Result<ListenerKey, String> {
         let raw = self.s(name)?;
-        ListenerKey::parse(&raw).ok_or_else(|| format!("{}: {name} {raw:?} is not a listener key", self.what()))
+        ListenerKey::parse(&raw)
+            .ok_or_else(|| format!("{}: {name} {raw:?} is not a listener key", self.what()))
     }
 }
 
@@ -207,10 +208,18 @@ mod tests {
     fn damaged_items_are_errors_naming_the_attribute() {
         let mut item = owner_item(&claim());
         item.remove("port");
-        assert!(claim_from_item(&item).expect_err("missing").contains("attribute port is missing"));
+        assert!(
+            claim_from_item(&item)
+                .expect_err("missing")
+                .contains("attribute port is missing")
+        );
         let mut item = owner_item(&claim());
         item.insert("port".into(), n(70000));
-        assert!(claim_from_item(&item).expect_err("range").contains("out of range"));
+        assert!(
+            claim_from_item(&item)
+                .expect_err("range")
+                .contains("out of range")
+        );
         let mut item = owner_item(&claim());
         item.insert("state".into(), s("weird"));
         assert!(claim_from_item(&item).expect_err("state").contains("weird"));

@@ -1,0 +1,204 @@
+//! [`Cluster`] on the Kubernetes API.
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+use super::outputs::{ServiceOutputs, outputs_patch};
+use super::{Cluster, KubeError, Notice, NoticeKind, Written};
+use crate::annotations::{FINALIZER, mentions_opt_in};
+use crate::service_model::ServiceState;
+use crate::targets::SliceView;
+
+/// The field manager named on every write, so `managedFields` shows what the system wrote.
+pub const FIELD_MANAGER: &str = "nlb-port-pool";
+
+/// Attempts of a write that meets conflicting writers.
+const WRITE_ATTEMPTS: usize = 4;
+
+/// Services read per page when listing all of them.
+const LIST_PAGE: u32 = 500;
+
+/// A cluster reached through a kube [`Client`].
+#[derive(Clone)]
+pub struct KubeCluster {
+    client: Client,
+    cluster: String,
+    recorder: Recorder,
+}
+
+impl KubeCluster {
+    /// Acts on `cluster` through `client`; Events name `instance` (e.g. the function) as reporter.
+    pub fn new(client: Client, cluster: impl Into<String>, instance: impl Into<String>) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance: Some(instance.into()),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            cluster: cluster.into(),
+        }
+    }
+
+    fn services(&self, namespace: &str) -> Api<Service> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    fn state(&self, svc: &Service, action: &str) -> Result<ServiceState, KubeError> {
+        ServiceState::from_service(&self.cluster, svc).ok_or_else(|| KubeError {
+            action: action.to_owned(),
+            message: "the API server returned a Service without name, namespace or uid".to_owned(),
+            retryable: false,
+        })
+    }
+}
+
+/// Classifies a kube error: conflicts, throttling, server errors and transport failures are
+/// worth retrying; validation and permission errors are not.
+pub(crate) fn kube_error(action: impl Into<String>, err: &kube::Error) -> KubeError {
+    let (message, retryable) = match err {
+        kube::Error::Api(status) => (
+            format!("{} ({} {})", status.message, status.code, status.reason),
+            status.code == 409 || status.code == 429 || status.code >= 500,
+        ),
+        other => (other.to_string(), true),
+    };
+    KubeError {
+        action: action.into(),
+        message,
+        retryable,
+    }
+}
+
+fn is_status(err: &kube::Error, code: u16) -> bool {
+    matches!(err, kube::Error::Api(s) if s.code == code)
+}
+
+#[async_trait]
+impl Cluster for KubeCluster {
+    async fn service(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ServiceState>, KubeError> {
+        let action = format!("get Service {namespace}/{name}");
+        match self.services(namespace).get_opt(name).await {
+            Ok(Some(svc)) => Ok(Some(self.state(&svc, &action)?)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(kube_error(action, &e)),
+        }
+    }
+
+    async fn endpoint_slices(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<SliceView>, KubeError> {
+        let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), namespace);
+        let params = ListParams::default().labels(&format!("kubernetes.io/service-name={name}"));
+        let list = api
+            .list(&params)
+            .await
+            .map_err(|e| kube_error(format!("list EndpointSlices of {namespace}/{name}"), &e))?;
+        Ok(list.items.iter().map(SliceView::from_slice).collect())
+    }
+
+    async fn write_outputs(
+        &self,
+        service: &ServiceState,
+        outputs: &ServiceOutputs,
+    ) -> Result<Written, KubeError> {
+        let (namespace, name) = (&service.key.namespace, &service.key.name);
+        let action = format!("patch Service {namespace}/{name}");
+        let api = self.services(namespace);
+        let mut current = service.clone();
+        for attempt in 1..=WRITE_ATTEMPTS {
+            let Some(patch) = outputs_patch(&current, outputs) else {
+                return Ok(Written::Done(Box::new(current)));
+            };
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..PatchParams::default()
+            };
+            match api.patch(name, &params, &Patch::Merge(&patch)).await {
+                Ok(svc) => return Ok(Written::Done(Box::new(self.state(&svc, &action)?))),
+                Err(e) if is_status(&e, 404) => return Ok(Written::Gone),
+                // 409: the object changed since it was read (or its uid differs): read again.
+                Err(e) if is_status(&e, 409) && attempt < WRITE_ATTEMPTS => {
+                    match self.service(namespace, name).await? {
+                        Some(fresh) if fresh.uid == service.uid => current = fresh,
+                        _ => return Ok(Written::Gone),
+                    }
+                }
+                // A deleting object refuses new finalizers (422): it is on its way out.
+                Err(e) if is_status(&e, 422) && outputs.finalizer && !current.has_finalizer() => {
+                    return Ok(Written::Gone);
+                }
+                Err(e) => return Err(kube_error(action, &e)),
+            }
+        }
+        Err(KubeError {
+            action,
+            message: format!("still conflicting after {WRITE_ATTEMPTS} attempts"),
+            retryable: true,
+        })
+    }
+
+    async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError> {
+        let reference = ObjectReference {
+            api_version: Some("v1".to_owned()),
+            kind: Some("Service".to_owned()),
+            name: Some(service.key.name.clone()),
+            namespace: Some(service.key.namespace.clone()),
+            uid: Some(service.uid.clone()),
+            ..ObjectReference::default()
+        };
+        let event = Event {
+            type_: match notice.kind {
+                NoticeKind::Normal => EventType::Normal,
+                NoticeKind::Warning => EventType::Warning,
+            },
+            reason: notice.reason.to_owned(),
+            note: Some(notice.note.clone()),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        self.recorder
+            .publish(&event, &reference)
+            .await
+            .map_err(|e| {
+                kube_error(
+                    format!("publish Event {} on {}", notice.reason, service.key),
+                    &e,
+                )
+            })
+    }
+
+    async fn services_of_interest(&self) -> Result<Vec<ServiceState>, KubeError> {
+        let api: Api<Service> = Api::all(self.client.clone());
+        let mut out = Vec::new();
+        let mut params = ListParams::default().limit(LIST_PAGE);
+        loop {
+            let page = api
+                .list(&params)
+                .await
+                .map_err(|e| kube_error("list Services in all namespaces", &e))?;
+            for svc in &page.items {
+                let state = self.state(svc, "list Services")?;
+                if mentions_opt_in(&state.annotations)
+                    || state.finalizers.iter().any(|f| f == FINALIZER)
+                {
+                    out.push(state);
+                }
+            }
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(out),
+            }
+        }
+    }
+}

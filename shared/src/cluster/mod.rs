@@ -1,0 +1,100 @@
+//! The Kubernetes side: reading Services and EndpointSlices, writing the output annotations
+//! and the finalizer, publishing Events. Behind a trait so the reconcile logic is tested with
+//! an in-memory double.
+
+mod api;
+#[cfg(any(test, feature = "test-doubles"))]
+mod memory;
+mod outputs;
+
+use async_trait::async_trait;
+
+pub use api::KubeCluster;
+#[cfg(any(test, feature = "test-doubles"))]
+pub use memory::MemoryCluster;
+pub use outputs::{ServiceOutputs, outputs_patch};
+
+use crate::event::ServiceKey;
+use crate::service_model::ServiceState;
+use crate::targets::SliceView;
+
+/// Whether an Event reports success or something a user must look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// Something worked.
+    Normal,
+    /// Something needs attention.
+    Warning,
+}
+
+/// A Kubernetes Event to publish on a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Normal or Warning.
+    pub kind: NoticeKind,
+    /// A CamelCase reason, e.g. `Allocated`, `PoolExhausted`.
+    pub reason: &'static str,
+    /// The human-readable text.
+    pub note: String,
+}
+
+/// What became of a write to a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// The Service now carries the outputs (it did already, or was patched); its new state.
+    Done(Box<ServiceState>),
+    /// The Service is gone, or is another object with the same name (another uid).
+    Gone,
+}
+
+/// A Kubernetes API failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Kubernetes {action}: {message}")]
+pub struct KubeError {
+    /// What was attempted, e.g. `get Service games/room`.
+    pub action: String,
+    /// What went wrong.
+    pub message: String,
+    /// Whether trying again later may succeed (network, 429, 5xx, conflicts).
+    pub retryable: bool,
+}
+
+/// The Kubernetes operations the functions use.
+#[async_trait]
+pub trait Cluster: Send + Sync {
+    /// The Service, or `None` when it does not exist.
+    async fn service(&self, namespace: &str, name: &str)
+    -> Result<Option<ServiceState>, KubeError>;
+
+    /// The Service's EndpointSlices.
+    async fn endpoint_slices(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<SliceView>, KubeError>;
+
+    /// Makes the Service carry exactly `outputs`: the project's output annotations (others are
+    /// untouched) and, when asked, its finalizer. Writes nothing when it already does. Fails
+    /// rather than overwrite a change made after `service` was read, retrying on conflicts.
+    async fn write_outputs(
+        &self,
+        service: &ServiceState,
+        outputs: &ServiceOutputs,
+    ) -> Result<Written, KubeError>;
+
+    /// Publishes an Event on the Service.
+    async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError>;
+
+    /// Every Service that mentions the opt-in annotation or holds the finalizer, in all
+    /// namespaces (for the sweep).
+    async fn services_of_interest(&self) -> Result<Vec<ServiceState>, KubeError>;
+}
+
+/// The key of a Service in `cluster`.
+pub fn service_key(cluster: &str, namespace: &str, name: &str) -> ServiceKey {
+    ServiceKey {
+        cluster: cluster.to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    }
+}

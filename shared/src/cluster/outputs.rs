@@ -1,0 +1,159 @@
+//! The part of a Service the system owns, and the merge patch that writes it.
+
+use serde_json::{Map, Value, json};
+
+use crate::annotations::{Annotations, FINALIZER, OUTPUT_KEYS};
+use crate::service_model::ServiceState;
+
+/// What the system wants on a Service: its output annotations (absent keys are removed) and
+/// whether the finalizer is held.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceOutputs {
+    /// Output annotations, keys from [`OUTPUT_KEYS`].
+    pub annotations: Annotations,
+    /// Hold the finalizer.
+    pub finalizer: bool,
+}
+
+impl ServiceOutputs {
+    /// The outputs `service` carries now.
+    pub fn current(service: &ServiceState) -> Self {
+        Self {
+            annotations: service
+                .annotations
+                .iter()
+                .filter(|(k, _)| OUTPUT_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            finalizer: service.has_finalizer(),
+        }
+    }
+}
+
+/// The JSON merge patch that turns `service`'s outputs into `outputs`, or `None` when they
+/// already match. It carries the uid and resourceVersion read, so the API server refuses it
+/// (409) if the object changed or was replaced; other annotations and finalizers are kept.
+pub fn outputs_patch(service: &ServiceState, outputs: &ServiceOutputs) -> Option<Value> {
+    let finalizers = &service.finalizers;
+    let mut annotations = Map::new();
+    for key in OUTPUT_KEYS {
+        let want = outputs.annotations.get(key);
+        if service.annotations.get(key) != want {
+            annotations.insert(
+                key.to_owned(),
+                want.map_or(Value::Null, |v| Value::String(v.clone())),
+            );
+        }
+    }
+    let has = finalizers.iter().any(|f| f == FINALIZER);
+    let new_finalizers = match (has, outputs.finalizer) {
+        (false, true) => Some(
+            finalizers
+                .iter()
+                .cloned()
+                .chain(std::iter::once(FINALIZER.to_owned()))
+                .collect::<Vec<_>>(),
+        ),
+        (true, false) => Some(
+            finalizers
+                .iter()
+                .filter(|f| *f != FINALIZER)
+                .cloned()
+                .collect(),
+        ),
+        _ => None,
+    };
+    if annotations.is_empty() && new_finalizers.is_none() {
+        return None;
+    }
+    let mut metadata = Map::new();
+    metadata.insert("uid".into(), json!(service.uid));
+    metadata.insert("resourceVersion".into(), json!(service.resource_version));
+    if !annotations.is_empty() {
+        metadata.insert("annotations".into(), Value::Object(annotations));
+    }
+    if let Some(f) = new_finalizers {
+        metadata.insert("finalizers".into(), json!(f));
+    }
+    Some(json!({ "metadata": metadata }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::{ADDRESS, AUTO_ASSIGN, STATUS};
+    use crate::event::ServiceKey;
+
+    fn svc(annotations: &[(&str, &str)], finalizers: &[&str]) -> ServiceState {
+        ServiceState {
+            key: ServiceKey {
+                cluster: "c".into(),
+                namespace: "n".into(),
+                name: "s".into(),
+            },
+            uid: "u".into(),
+            resource_version: "42".into(),
+            deleting: false,
+            finalizers: finalizers.iter().map(|f| (*f).to_owned()).collect(),
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            ports: vec![],
+            external_name: false,
+        }
+    }
+
+    fn outputs(pairs: &[(&str, &str)], finalizer: bool) -> ServiceOutputs {
+        ServiceOutputs {
+            annotations: pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            finalizer,
+        }
+    }
+
+    #[test]
+    fn nothing_to_write_when_outputs_match() {
+        let s = svc(
+            &[(AUTO_ASSIGN, "true"), (STATUS, "Allocated")],
+            &[FINALIZER],
+        );
+        assert_eq!(outputs_patch(&s, &ServiceOutputs::current(&s)), None);
+    }
+
+    #[test]
+    fn adds_finalizer_keeping_others_and_sets_preconditions() {
+        let s = svc(&[], &["other/keep"]);
+        let patch = outputs_patch(&s, &outputs(&[(STATUS, "Pending: x")], true)).expect("a change");
+        assert_eq!(patch["metadata"]["uid"], "u");
+        assert_eq!(patch["metadata"]["resourceVersion"], "42");
+        assert_eq!(
+            patch["metadata"]["finalizers"],
+            json!(["other/keep", FINALIZER])
+        );
+        assert_eq!(patch["metadata"]["annotations"][STATUS], "Pending: x");
+    }
+
+    #[test]
+    fn removes_stale_outputs_and_finalizer_only() {
+        let s = svc(
+            &[
+                (AUTO_ASSIGN, "false"),
+                (ADDRESS, "x:1"),
+                (STATUS, "Allocated"),
+            ],
+            &["a/b", FINALIZER],
+        );
+        let patch = outputs_patch(&s, &ServiceOutputs::default()).expect("a change");
+        let ann = &patch["metadata"]["annotations"];
+        assert_eq!(ann[ADDRESS], Value::Null);
+        assert_eq!(ann[STATUS], Value::Null);
+        assert!(
+            ann.get(AUTO_ASSIGN).is_none(),
+            "input annotations are not the system's"
+        );
+        assert_eq!(patch["metadata"]["finalizers"], json!(["a/b"]));
+    }
+}

@@ -1,0 +1,185 @@
+//! Listeners and target groups on the pool's NLBs (ELBv2), behind a trait.
+//!
+//! Every resource made here is tagged (DESIGN.md section 6), and target group names are
+//! derived from a hash, so a retry finds what an earlier attempt made and the sweep finds leaks.
+
+mod aws;
+#[cfg(any(test, feature = "test-doubles"))]
+mod memory;
+mod naming;
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+
+pub use aws::AwsLoadBalancing;
+#[cfg(any(test, feature = "test-doubles"))]
+pub use memory::MemoryLoadBalancing;
+pub use naming::{
+    ResourceTags, TAG_MANAGED, TAG_SERVICE_UID, TARGET_GROUP_PREFIX, owned_by, target_group_name,
+};
+
+use crate::annotations::HealthCheckSpec;
+use crate::protocol::ListenerProtocol;
+use crate::targets::Target;
+
+/// What a target group should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetGroupSpec {
+    /// Its name, from [`target_group_name`].
+    pub name: String,
+    /// Its protocol (the listener's).
+    pub protocol: ListenerProtocol,
+    /// The default port of its targets.
+    pub port: u16,
+    /// The VPC of the NLBs.
+    pub vpc_id: String,
+    /// The health check.
+    pub health_check: HealthCheckSpec,
+    /// Its tags.
+    pub tags: ResourceTags,
+}
+
+/// A target group as ELBv2 describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetGroupInfo {
+    /// Its ARN.
+    pub arn: String,
+    /// Its name.
+    pub name: String,
+    /// Its health check as configured.
+    pub health_check: HealthCheckSpec,
+}
+
+/// A listener as ELBv2 describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerInfo {
+    /// Its ARN.
+    pub arn: String,
+    /// The NLB it is on.
+    pub nlb_arn: String,
+    /// Its port.
+    pub port: u16,
+    /// Its protocol.
+    pub protocol: Option<ListenerProtocol>,
+    /// The target group its default action forwards to.
+    pub target_group_arn: Option<String>,
+}
+
+/// What kind of failure an ELBv2 call met, where callers act on the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElbErrorKind {
+    /// The resource does not exist.
+    NotFound,
+    /// A listener already uses the port.
+    DuplicateListener,
+    /// The resource is in use (a target group a listener still forwards to).
+    InUse,
+    /// Anything else.
+    Other,
+}
+
+/// An ELBv2 call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ELBv2 {operation}: {message}")]
+pub struct ElbError {
+    /// The operation, e.g. `CreateListener`.
+    pub operation: &'static str,
+    /// What went wrong.
+    pub message: String,
+    /// Whether trying again later may succeed.
+    pub retryable: bool,
+    /// The kind, for callers that handle some.
+    pub kind: ElbErrorKind,
+}
+
+/// A target group made or found by [`LoadBalancing::ensure_target_group`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnsuredTargetGroup {
+    /// Its ARN.
+    pub arn: String,
+    /// Made by this call (so it has no targets yet).
+    pub created: bool,
+}
+
+/// The ELBv2 operations the system uses.
+#[async_trait]
+pub trait LoadBalancing: Send + Sync {
+    /// The DNS names of the NLBs.
+    async fn nlb_dns_names(&self, nlb_arns: &[String])
+    -> Result<HashMap<String, String>, ElbError>;
+
+    /// Makes the target group, or finds the one an earlier attempt made under the same name.
+    /// A same-named group that is not the project's, or is another Service's, is an error.
+    async fn ensure_target_group(
+        &self,
+        spec: &TargetGroupSpec,
+    ) -> Result<EnsuredTargetGroup, ElbError>;
+
+    /// The target group called `name`, if it exists.
+    async fn find_target_group(&self, name: &str) -> Result<Option<TargetGroupInfo>, ElbError>;
+
+    /// The target groups among `arns` that exist.
+    async fn describe_target_groups(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<TargetGroupInfo>, ElbError>;
+
+    /// Sets the health check of a target group.
+    async fn modify_health_check(
+        &self,
+        arn: &str,
+        health_check: &HealthCheckSpec,
+    ) -> Result<(), ElbError>;
+
+    /// Makes a listener on `nlb_arn` at `port` forwarding to `target_group_arn`.
+    async fn create_listener(
+        &self,
+        nlb_arn: &str,
+        port: u16,
+        protocol: ListenerProtocol,
+        target_group_arn: &str,
+        tags: &ResourceTags,
+    ) -> Result<String, ElbError>;
+
+    /// The listeners among `arns` that exist.
+    async fn describe_listeners(&self, arns: &[String]) -> Result<Vec<ListenerInfo>, ElbError>;
+
+    /// Every listener of an NLB (at most 50).
+    async fn listeners_of(&self, nlb_arn: &str) -> Result<Vec<ListenerInfo>, ElbError>;
+
+    /// Points a listener's default action at `target_group_arn`.
+    async fn set_listener_target(
+        &self,
+        listener_arn: &str,
+        target_group_arn: &str,
+    ) -> Result<(), ElbError>;
+
+    /// The targets registered in a target group.
+    async fn targets(&self, target_group_arn: &str) -> Result<BTreeSet<Target>, ElbError>;
+
+    /// Registers targets (in batches).
+    async fn register(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError>;
+
+    /// Deregisters targets (in batches).
+    async fn deregister(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError>;
+
+    /// Deletes a listener; one already gone counts as deleted.
+    async fn delete_listener(&self, arn: &str) -> Result<(), ElbError>;
+
+    /// Deletes a target group; one already gone counts as deleted.
+    async fn delete_target_group(&self, arn: &str) -> Result<(), ElbError>;
+
+    /// The project tags of each resource among `arns` that exists (empty map when untagged).
+    async fn tags_of(
+        &self,
+        arns: &[String],
+    ) -> Result<HashMap<String, HashMap<String, String>>, ElbError>;
+
+    /// One page of target groups whose names carry the project's prefix, and the marker of
+    /// the next page.
+    async fn project_target_groups(
+        &self,
+        marker: Option<String>,
+    ) -> Result<(Vec<TargetGroupInfo>, Option<String>), ElbError>;
+}

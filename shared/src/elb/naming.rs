@@ -1,0 +1,155 @@
+//! Target group names and the tags on every resource the project makes.
+
+use sha2::{Digest, Sha256};
+
+use crate::claims::Owner;
+use crate::service_model::ListenerKey;
+
+/// Prefix of every target group name the project makes.
+pub const TARGET_GROUP_PREFIX: &str = "npp-";
+/// Tag marking a resource as the project's.
+pub const TAG_MANAGED: &str = "nlb-port-pool/managed";
+/// Tag: the cluster.
+pub const TAG_CLUSTER: &str = "nlb-port-pool/cluster";
+/// Tag: the Service's namespace.
+pub const TAG_NAMESPACE: &str = "nlb-port-pool/namespace";
+/// Tag: the Service's name.
+pub const TAG_SERVICE: &str = "nlb-port-pool/service";
+/// Tag: the Service's uid, which decides ownership.
+pub const TAG_SERVICE_UID: &str = "nlb-port-pool/service-uid";
+/// Tag: the pool.
+pub const TAG_POOL: &str = "nlb-port-pool/pool";
+
+/// The target group name of one listener of one Service: `npp-` and 28 hex digits of a
+/// SHA-256 over cluster, namespace, name, uid and listener key. Unique per account and region
+/// (names must be), at most 32 characters, and never the bare Service name. The uid is in the
+/// hash so a Service made again under the same name never meets its predecessor's group.
+pub fn target_group_name(owner: &Owner, key: &ListenerKey) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        owner.key.cluster.as_str(),
+        owner.key.namespace.as_str(),
+        owner.key.name.as_str(),
+        owner.uid.as_str(),
+        key.as_str(),
+    ] {
+        // Length-prefixed so ("ab","c") and ("a","bc") differ.
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{TARGET_GROUP_PREFIX}{}", &hex[..28])
+}
+
+/// The tags of a Service's listener or target group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceTags {
+    /// The owner.
+    pub owner: Owner,
+    /// The pool.
+    pub pool: String,
+}
+
+impl ResourceTags {
+    /// As key-value pairs.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (TAG_MANAGED, "true".to_owned()),
+            (TAG_CLUSTER, self.owner.key.cluster.clone()),
+            (TAG_NAMESPACE, self.owner.key.namespace.clone()),
+            (TAG_SERVICE, self.owner.key.name.clone()),
+            (TAG_SERVICE_UID, self.owner.uid.clone()),
+            (TAG_POOL, self.pool.clone()),
+        ]
+    }
+}
+
+/// Whether a resource's tags mark it as the project's and owned by the Service with `uid`.
+pub fn owned_by(tags: Option<&std::collections::HashMap<String, String>>, uid: &str) -> bool {
+    tags.is_some_and(|t| {
+        t.get(TAG_MANAGED).map(String::as_str) == Some("true")
+            && t.get(TAG_SERVICE_UID).map(String::as_str) == Some(uid)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::ServiceKey;
+    use crate::protocol::ListenerProtocol;
+
+    fn owner(ns: &str, name: &str, uid: &str) -> Owner {
+        Owner {
+            key: ServiceKey {
+                cluster: "c".into(),
+                namespace: ns.into(),
+                name: name.into(),
+            },
+            uid: uid.into(),
+        }
+    }
+
+    #[test]
+    fn names_are_short_distinct_and_stable() {
+        let key = ListenerKey::new(7777, ListenerProtocol::Tcp);
+        let a = target_group_name(&owner("a", "room", "u1"), &key);
+        assert_eq!(a.len(), 32);
+        assert!(a.starts_with(TARGET_GROUP_PREFIX));
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+        assert_eq!(a, target_group_name(&owner("a", "room", "u1"), &key));
+        assert_ne!(
+            a,
+            target_group_name(&owner("b", "room", "u1"), &key),
+            "namespace"
+        );
+        assert_ne!(a, target_group_name(&owner("a", "room", "u2"), &key), "uid");
+        assert_ne!(
+            a,
+            target_group_name(&owner("a", "roo", "mu1"), &key),
+            "boundaries"
+        );
+        let udp = ListenerKey::new(7777, ListenerProtocol::Udp);
+        assert_ne!(
+            a,
+            target_group_name(&owner("a", "room", "u1"), &udp),
+            "listener"
+        );
+    }
+
+    #[test]
+    fn ownership_needs_both_tags() {
+        use std::collections::HashMap;
+        let tags = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert!(owned_by(
+            Some(&tags(&[(TAG_MANAGED, "true"), (TAG_SERVICE_UID, "u1")])),
+            "u1"
+        ));
+        assert!(!owned_by(
+            Some(&tags(&[(TAG_MANAGED, "true"), (TAG_SERVICE_UID, "u2")])),
+            "u1"
+        ));
+        assert!(!owned_by(Some(&tags(&[(TAG_SERVICE_UID, "u1")])), "u1"));
+        assert!(!owned_by(None, "u1"));
+    }
+
+    #[test]
+    fn tags_carry_ownership() {
+        let tags = ResourceTags {
+            owner: owner("games", "room", "u1"),
+            pool: "default".into(),
+        };
+        let pairs = tags.pairs();
+        assert!(pairs.contains(&(TAG_MANAGED, "true".into())));
+        assert!(pairs.contains(&(TAG_SERVICE_UID, "u1".into())));
+        assert_eq!(pairs.len(), 6);
+    }
+}

@@ -1,0 +1,232 @@
+//! Choosing where a Service's listeners go: which NLB of the pool, which ports.
+//!
+//! The choice uses a view of each NLB's claimed ports kept in memory between invocations of a
+//! warm function, so the happy path reads nothing before its one claim transaction. The view
+//! is only a hint: the transaction decides, and a refusal (port taken, NLB full) corrects it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::claims::NlbUsage;
+use crate::pool::NlbPool;
+
+/// A view older than this is read again before use.
+const VIEW_TTL: Duration = Duration::from_secs(60);
+
+/// Where to put `count` listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The NLB.
+    pub nlb_arn: String,
+    /// Distinct free ports on it, one per listener.
+    pub ports: Vec<u16>,
+}
+
+/// The claimed ports of each NLB, as last seen.
+#[derive(Default)]
+pub struct PoolView {
+    nlbs: Mutex<HashMap<String, (BTreeSet<u16>, Instant)>>,
+}
+
+impl PoolView {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (BTreeSet<u16>, Instant)>> {
+        self.nlbs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether every NLB of `pool` has a fresh entry.
+    pub fn is_fresh(&self, pool: &NlbPool) -> bool {
+        let nlbs = self.lock();
+        pool.nlb_arns()
+            .iter()
+            .all(|a| nlbs.get(a).is_some_and(|(_, at)| at.elapsed() < VIEW_TTL))
+    }
+
+    /// Replaces the view with what the store says.
+    pub fn update(&self, usage: &[NlbUsage]) {
+        let mut nlbs = self.lock();
+        for u in usage {
+            nlbs.insert(u.nlb_arn.clone(), (u.ports.clone(), Instant::now()));
+        }
+    }
+
+    /// Notes ports as used (claimed here, or found taken).
+    pub fn add_ports(&self, nlb_arn: &str, ports: &[u16]) {
+        let mut nlbs = self.lock();
+        let entry = nlbs
+            .entry(nlb_arn.to_owned())
+            .or_insert_with(|| (BTreeSet::new(), Instant::now()));
+        entry.0.extend(ports);
+    }
+
+    /// Notes ports as free (released here).
+    pub fn remove_ports(&self, nlb_arn: &str, ports: &[u16]) {
+        if let Some((set, _)) = self.lock().get_mut(nlb_arn) {
+            for p in ports {
+                set.remove(p);
+            }
+        }
+    }
+
+    /// Forgets an NLB, so the next choice reads it again.
+    pub fn forget(&self, nlb_arn: &str) {
+        self.lock().remove(nlb_arn);
+    }
+
+    /// Chooses an NLB of `pool` with room for `count` listeners (preferring `prefer`, where a
+    /// Service's other listeners are, so they share one address), and free ports on it.
+    /// `None` when no NLB has room.
+    pub fn choose(&self, pool: &NlbPool, count: usize, prefer: Option<&str>) -> Option<Placement> {
+        let nlbs = self.lock();
+        let quota = pool.listener_quota() as usize;
+        let range = pool.ports();
+        let room = |arn: &str| -> usize {
+            let used = nlbs.get(arn).map_or(0, |(s, _)| s.len());
+            let free_ports = range.len() as usize - used.min(range.len() as usize);
+            quota.saturating_sub(used).min(free_ports)
+        };
+        let fits: Vec<(&String, usize)> = pool
+            .nlb_arns()
+            .iter()
+            .map(|a| (a, room(a)))
+            .filter(|(_, r)| *r >= count)
+            .collect();
+        let nlb = match prefer.and_then(|p| fits.iter().find(|(a, _)| a.as_str() == p)) {
+            Some((a, _)) => (*a).clone(),
+            // Weighted by free room: fuller NLBs are chosen less, and concurrent claims spread
+            // over the pool instead of all meeting on the emptiest NLB's item.
+            None => {
+                let total: usize = fits.iter().map(|(_, r)| r).sum();
+                if total == 0 {
+                    return None;
+                }
+                let mut pick = random(total);
+                fits.iter()
+                    .find(|(_, r)| {
+                        if pick < *r {
+                            true
+                        } else {
+                            pick -= r;
+                            false
+                        }
+                    })
+                    .map(|(a, _)| (*a).clone())?
+            }
+        };
+        let used = nlbs.get(&nlb).map(|(s, _)| s.clone()).unwrap_or_default();
+        let mut ports = Vec::with_capacity(count);
+        // Random probing finds a free port in a few tries while the range is mostly free; the
+        // scan from a random start is the bounded fallback for a crowded range.
+        const PROBES: u32 = 8;
+        let start = random(range.len() as usize) as u32;
+        for i in 0..PROBES + range.len() {
+            if ports.len() == count {
+                break;
+            }
+            let candidate = if i < PROBES {
+                range.nth_wrapping(random(range.len() as usize) as u32)
+            } else {
+                range.nth_wrapping(start + (i - PROBES))
+            };
+            if !used.contains(&candidate) && !ports.contains(&candidate) {
+                ports.push(candidate);
+            }
+        }
+        (ports.len() == count).then_some(Placement {
+            nlb_arn: nlb,
+            ports,
+        })
+    }
+}
+
+/// A number in `0..bound` from the standard library's random hasher seed.
+pub(super) fn random(bound: usize) -> usize {
+    if bound == 0 {
+        return 0;
+    }
+    let n = RandomState::new().hash_one(Instant::now());
+    (n % bound as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::PoolSet;
+
+    fn pool(nlbs: usize, ports: &str, quota: u32) -> NlbPool {
+        let arns: Vec<String> = (0..nlbs)
+            .map(|i| format!("\"arn:aws:elasticloadbalancing:r:1:loadbalancer/net/n{i}/1\""))
+            .collect();
+        let json = format!(
+            r#"{{"p":{{"nlbArns":[{}],"ports":"{ports}","listenerQuota":{quota}}}}}"#,
+            arns.join(",")
+        );
+        PoolSet::from_json(&json)
+            .expect("pool")
+            .get("p")
+            .expect("p")
+            .clone()
+    }
+
+    #[test]
+    fn chooses_distinct_free_ports_in_range() {
+        let p = pool(1, "100-104", 50);
+        let view = PoolView::default();
+        view.add_ports(&p.nlb_arns()[0], &[100, 101, 102]);
+        let placed = view.choose(&p, 2, None).expect("room");
+        let mut ports = placed.ports.clone();
+        ports.sort_unstable();
+        assert_eq!(ports, vec![103, 104]);
+        assert!(
+            view.choose(&p, 3, None).is_none(),
+            "only two ports are free"
+        );
+    }
+
+    #[test]
+    fn respects_the_quota() {
+        let p = pool(2, "1000-1999", 2);
+        let view = PoolView::default();
+        view.add_ports(&p.nlb_arns()[0], &[1000, 1001]);
+        for _ in 0..20 {
+            let placed = view.choose(&p, 1, None).expect("second NLB has room");
+            assert_eq!(placed.nlb_arn, p.nlb_arns()[1]);
+        }
+        view.add_ports(&p.nlb_arns()[1], &[1000, 1001]);
+        assert!(view.choose(&p, 1, None).is_none());
+    }
+
+    #[test]
+    fn prefers_the_services_nlb_and_spreads_otherwise() {
+        let p = pool(4, "1000-1999", 50);
+        let view = PoolView::default();
+        let second = p.nlb_arns()[1].clone();
+        assert_eq!(
+            view.choose(&p, 1, Some(&second)).map(|c| c.nlb_arn),
+            Some(second)
+        );
+        let chosen: BTreeSet<String> = (0..200)
+            .filter_map(|_| view.choose(&p, 1, None))
+            .map(|c| c.nlb_arn)
+            .collect();
+        assert!(chosen.len() > 1, "random choice spreads over the pool");
+    }
+
+    #[test]
+    fn freshness_and_forgetting() {
+        let p = pool(1, "1-10", 5);
+        let view = PoolView::default();
+        assert!(!view.is_fresh(&p));
+        view.update(&[NlbUsage {
+            nlb_arn: p.nlb_arns()[0].clone(),
+            ports: BTreeSet::from([1]),
+        }]);
+        assert!(view.is_fresh(&p));
+        view.remove_ports(&p.nlb_arns()[0], &[1]);
+        view.forget(&p.nlb_arns()[0]);
+        assert!(!view.is_fresh(&p));
+    }
+}

@@ -1,0 +1,51 @@
+//! Errors of a reconcile: everything that is not the user's to fix.
+
+use crate::claims::StoreError;
+use crate::cluster::KubeError;
+use crate::elb::ElbError;
+
+/// A reconcile that did not finish. The function fails, EventBridge delivers the event again
+/// (and the sweep retries), and the next run picks up where this one stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// DynamoDB failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// ELBv2 failed.
+    #[error(transparent)]
+    Elb(#[from] ElbError),
+    /// The Kubernetes API failed.
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    /// Another handler is allocating this Service right now.
+    #[error("Service {service}: {reason}")]
+    Busy {
+        /// The Service.
+        service: String,
+        /// What is in progress.
+        reason: String,
+    },
+    /// State changed under the reconcile (a claim released meanwhile): run again.
+    #[error("{0}")]
+    Conflict(String),
+    /// The deployment is wrong (an NLB of a pool does not exist, a port is used by a listener
+    /// the system did not make): an operator must act; retrying alone will not help.
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl Error {
+    /// Whether trying again later may succeed without anyone changing anything.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Store(e) => e.retryable,
+            Error::Elb(e) => e.retryable,
+            Error::Kube(e) => e.retryable,
+            Error::Busy { .. } | Error::Conflict(_) => true,
+            Error::Setup(_) => false,
+        }
+    }
+}
+
+/// The result of a reconcile step.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

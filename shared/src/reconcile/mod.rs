@@ -1,0 +1,284 @@
+//! Driving AWS toward what a Service asks for (level-triggered).
+//!
+//! Every entry point re-reads the Service from the Kubernetes API; the event that triggered
+//! it only names the Service. Duplicated, late or reordered events therefore converge to the
+//! same state, and a run killed between any two steps leaves claims and tagged resources that
+//! the next run (or the sweep) finishes or undoes.
+
+mod allocator;
+mod ensure;
+mod error;
+mod release;
+mod sync_targets;
+mod wiring;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+pub use allocator::{Placement, PoolView};
+pub use error::{Error, Result};
+
+use crate::annotations::{self, AllocationRequest, Status};
+use crate::claims::{ClaimStore, Owner};
+use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs};
+use crate::elb::LoadBalancing;
+use crate::pool::{NlbPool, PoolSet};
+use crate::service_model::{ListenerSpec, ServiceState, listener_specs};
+
+/// What a reconcile did, for logs, metrics and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every listener exists; `claimed` of them were claimed by this run.
+    Allocated {
+        /// Listeners of the Service.
+        listeners: usize,
+        /// Claimed by this run.
+        claimed: usize,
+    },
+    /// No free port in the pool: the Service waits (status `Pending`).
+    Pending(String),
+    /// The Service asks for something invalid (status `Error`, Warning Event).
+    Rejected(String),
+    /// The Service's listeners were released.
+    Released {
+        /// How many.
+        listeners: usize,
+    },
+    /// Targets were brought in line with the endpoints.
+    TargetsSynced {
+        /// Registered.
+        registered: usize,
+        /// Deregistered.
+        deregistered: usize,
+    },
+    /// Nothing to do (not opted in and holding nothing, or gone).
+    Nothing(&'static str),
+}
+
+/// Everything a reconcile needs besides the Kubernetes client (which the caller passes per
+/// invocation, since an EKS client is rebuilt when its token ages).
+pub struct Reconciler {
+    cluster_name: String,
+    vpc_id: String,
+    pools: PoolSet,
+    store: Arc<dyn ClaimStore>,
+    elb: Arc<dyn LoadBalancing>,
+    claim_grace: Duration,
+    view: PoolView,
+    dns_names: Mutex<HashMap<String, String>>,
+}
+
+/// How long a claim may stay unfinished before another run takes it over: longer than any
+/// function runs, so a live handler is never overtaken.
+pub const DEFAULT_CLAIM_GRACE: Duration = Duration::from_secs(120);
+
+/// What a Service's annotations and state call for.
+enum Decision {
+    Release,
+    Ensure(AllocationRequest, Vec<ListenerSpec>),
+    Reject(&'static str, String),
+}
+
+impl Reconciler {
+    /// A reconciler for `cluster_name`, making target groups in `vpc_id`.
+    pub fn new(
+        cluster_name: impl Into<String>,
+        vpc_id: impl Into<String>,
+        pools: PoolSet,
+        store: Arc<dyn ClaimStore>,
+        elb: Arc<dyn LoadBalancing>,
+    ) -> Self {
+        Self {
+            cluster_name: cluster_name.into(),
+            vpc_id: vpc_id.into(),
+            pools,
+            store,
+            elb,
+            claim_grace: DEFAULT_CLAIM_GRACE,
+            view: PoolView::default(),
+            dns_names: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Overrides [`DEFAULT_CLAIM_GRACE`].
+    pub fn with_claim_grace(mut self, grace: Duration) -> Self {
+        self.claim_grace = grace;
+        self
+    }
+
+    /// The configured pools.
+    pub fn pools(&self) -> &PoolSet {
+        &self.pools
+    }
+
+    /// The cluster this reconciler acts for.
+    pub fn cluster_name(&self) -> &str {
+        &self.cluster_name
+    }
+
+    /// Brings the Service `namespace/name` and its listeners in line: allocates, repairs or
+    /// releases. `event_uid`, when given, is the uid the event saw: if the Service is gone or
+    /// now has another uid, that earlier object's claims are released.
+    pub async fn reconcile_service(
+        &self,
+        cluster: &dyn Cluster,
+        namespace: &str,
+        name: &str,
+        event_uid: Option<&str>,
+    ) -> Result<Outcome> {
+        let (service, slices) = tokio::join!(
+            cluster.service(namespace, name),
+            cluster.endpoint_slices(namespace, name)
+        );
+        let service = service?;
+        let mut released_orphans = 0;
+        if let Some(uid) = event_uid
+            && service.as_ref().map(|s| s.uid.as_str()) != Some(uid)
+        {
+            released_orphans = self.release_uid(uid).await?;
+        }
+        let Some(service) = service else {
+            return Ok(match released_orphans {
+                0 => Outcome::Nothing("the Service does not exist"),
+                n => Outcome::Released { listeners: n },
+            });
+        };
+        match self.decide(&service) {
+            Decision::Release => self.release_service(cluster, &service).await,
+            Decision::Reject(reason, message) => {
+                self.reject(cluster, &service, reason, message).await
+            }
+            Decision::Ensure(request, specs) => {
+                let pool = self.pool(&request.pool)?.clone();
+                self.ensure(cluster, &service, &pool, &request, &specs, &slices?)
+                    .await
+            }
+        }
+    }
+
+    fn pool(&self, name: &str) -> Result<&NlbPool> {
+        // decide() has checked the name; a miss here is a bug, reported rather than panicked.
+        self.pools
+            .get(name)
+            .ok_or_else(|| Error::Setup(format!("pool {name} is not configured")))
+    }
+
+    fn decide(&self, service: &ServiceState) -> Decision {
+        if service.deleting {
+            return Decision::Release;
+        }
+        match annotations::opt_in(&service.annotations) {
+            Err(e) => return Decision::Reject("InvalidAnnotation", e.to_string()),
+            Ok(false) => return Decision::Release,
+            Ok(true) => {}
+        }
+        let request = match annotations::parse_request(&service.annotations) {
+            Ok(r) => r,
+            Err(e) => return Decision::Reject("InvalidAnnotation", e.to_string()),
+        };
+        if self.pools.get(&request.pool).is_none() {
+            return Decision::Reject(
+                "InvalidAnnotation",
+                format!(
+                    "annotation {}: pool {:?} is not configured (pools: {})",
+                    annotations::POOL,
+                    request.pool,
+                    self.pools.names()
+                ),
+            );
+        }
+        match listener_specs(service) {
+            Ok(specs) => Decision::Ensure(request, specs),
+            Err(e) => Decision::Reject("InvalidService", e),
+        }
+    }
+
+    /// A user error: status `Error: ...` and a Warning Event, keeping whatever the Service
+    /// already holds (an edit gone wrong must not cost a game its port).
+    async fn reject(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        reason: &'static str,
+        message: String,
+    ) -> Result<Outcome> {
+        let mut outputs = ServiceOutputs::current(service);
+        outputs.annotations.insert(
+            annotations::STATUS.to_owned(),
+            Status::Error(message.clone()).to_string(),
+        );
+        self.write_and_tell(
+            cluster,
+            service,
+            &outputs,
+            NoticeKind::Warning,
+            reason,
+            &message,
+        )
+        .await?;
+        Ok(Outcome::Rejected(message))
+    }
+
+    /// Writes `outputs` and, when the status changes, publishes an Event saying why.
+    async fn write_and_tell(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        outputs: &ServiceOutputs,
+        kind: NoticeKind,
+        reason: &'static str,
+        note: &str,
+    ) -> Result<()> {
+        let status_changed = service.annotations.get(annotations::STATUS)
+            != outputs.annotations.get(annotations::STATUS);
+        cluster.write_outputs(service, outputs).await?;
+        if status_changed {
+            let notice = Notice {
+                kind,
+                reason,
+                note: note.to_owned(),
+            };
+            cluster.publish(service, &notice).await?;
+        }
+        Ok(())
+    }
+
+    fn owner(&self, service: &ServiceState) -> Owner {
+        Owner {
+            key: service.key.clone(),
+            uid: service.uid.clone(),
+        }
+    }
+
+    /// The DNS names of a pool's NLBs, read once per process (they never change).
+    async fn dns_names(&self, pool: &NlbPool) -> Result<HashMap<String, String>> {
+        let mut cache = self.dns_names.lock().await;
+        let missing: Vec<String> = pool
+            .nlb_arns()
+            .iter()
+            .filter(|a| !cache.contains_key(*a))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let found = self.elb.nlb_dns_names(&missing).await?;
+            if let Some(absent) = missing.iter().find(|a| !found.contains_key(*a)) {
+                return Err(Error::Setup(format!(
+                    "NLB {absent} of pool {} does not exist (check POOLS)",
+                    pool.name()
+                )));
+            }
+            cache.extend(found);
+        }
+        Ok(pool
+            .nlb_arns()
+            .iter()
+            .filter_map(|a| Some((a.clone(), cache.get(a)?.clone())))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+//! Releasing: listeners first, then target groups, then the claims, so every moment leaves
+//! either a claim or nothing (never an unclaimed listener the sweep must find).
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::future::try_join_all;
+
+use super::{Outcome, Reconciler, Result};
+use crate::claims::Claim;
+use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs};
+use crate::elb::{owned_by, target_group_name};
+use crate::service_model::ServiceState;
+
+impl Reconciler {
+    /// Releases everything the Service holds and removes the output annotations and the
+    /// finalizer (which lets a deleting Service go).
+    pub(super) async fn release_service(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+    ) -> Result<Outcome> {
+        let claims = self.store.claims_of(&service.uid).await?;
+        self.release_claims(&claims).await?;
+        if !claims.is_empty() {
+            let notice = Notice {
+                kind: NoticeKind::Normal,
+                reason: "Released",
+                note: format!("released {} listener(s)", claims.len()),
+            };
+            cluster.publish(service, &notice).await?;
+        }
+        cluster
+            .write_outputs(service, &ServiceOutputs::default())
+            .await?;
+        Ok(match claims.len() {
+            0 => Outcome::Nothing("nothing to release"),
+            n => Outcome::Released { listeners: n },
+        })
+    }
+
+    /// Releases the claims of a Service object that no longer exists under its name; returns
+    /// how many there were.
+    pub async fn release_uid(&self, uid: &str) -> Result<usize> {
+        let claims = self.store.claims_of(uid).await?;
+        self.release_claims(&claims).await?;
+        Ok(claims.len())
+    }
+
+    /// Deletes the listeners and target groups of `claims` (only those tagged as their owner's),
+    /// then the claims. Safe to repeat: what is already gone counts as deleted.
+    pub(super) async fn release_claims(&self, claims: &[Claim]) -> Result<()> {
+        if claims.is_empty() {
+            return Ok(());
+        }
+        // Listeners: every listener on a claimed port, whether recorded or not (a run that
+        // stopped before recording its listener leaves one only the port names).
+        let mut by_nlb: BTreeMap<&str, Vec<&Claim>> = BTreeMap::new();
+        for c in claims {
+            by_nlb.entry(c.nlb_arn.as_str()).or_default().push(c);
+        }
+        let listings = try_join_all(by_nlb.keys().map(|nlb| self.elb.listeners_of(nlb))).await?;
+        let mut listener_owner: HashMap<String, &Claim> = HashMap::new();
+        for (group, listeners) in by_nlb.values().zip(listings) {
+            for l in listeners {
+                if let Some(c) = group.iter().find(|c| c.port == l.port) {
+                    listener_owner.insert(l.arn, c);
+                }
+            }
+        }
+        // Target groups: recorded, else by their derived name.
+        let named = try_join_all(claims.iter().filter(|c| c.target_group_arn.is_none()).map(
+            |c| async move {
+                let found = self
+                    .elb
+                    .find_target_group(&target_group_name(&c.owner, &c.key))
+                    .await?;
+                Ok::<_, crate::elb::ElbError>(found.map(|tg| (tg.arn, c)))
+            },
+        ))
+        .await?;
+        let mut group_owner: HashMap<String, &Claim> = named.into_iter().flatten().collect();
+        for c in claims {
+            if let Some(arn) = &c.target_group_arn {
+                group_owner.insert(arn.clone(), c);
+            }
+        }
+        // Ownership by uid, checked on the resources themselves before any delete.
+        let arns: Vec<String> = listener_owner
+            .keys()
+            .chain(group_owner.keys())
+            .cloned()
+            .collect();
+        let tags = self.elb.tags_of(&arns).await?;
+        let mine = |arn: &String, c: &Claim| owned_by(tags.get(arn), &c.owner.uid);
+        let listeners: Vec<&String> = listener_owner
+            .iter()
+            .filter(|(a, c)| mine(a, c))
+            .map(|(a, _)| a)
+            .collect();
+        let groups: Vec<&String> = group_owner
+            .iter()
+            .filter(|(a, c)| mine(a, c))
+            .map(|(a, _)| a)
+            .collect();
+        for (arn, c) in listener_owner.iter().filter(|(a, c)| !mine(a, c)) {
+            tracing::warn!(listener = %arn, port = c.port, service = %c.owner.key,
+                "a listener on a released port is not this Service's; leaving it");
+        }
+        try_join_all(listeners.iter().map(|a| self.elb.delete_listener(a))).await?;
+        try_join_all(groups.iter().map(|a| self.elb.delete_target_group(a))).await?;
+        self.store.release(claims).await?;
+        for (nlb, group) in &by_nlb {
+            let ports: Vec<u16> = group.iter().map(|c| c.port).collect();
+            self.view.remove_ports(nlb, &ports);
+        }
+        tracing::info!(service = %claims[0].owner.key, listeners = claims.len(), "released");
+        Ok(())
+    }
+}

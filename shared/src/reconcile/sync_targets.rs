@@ -1,0 +1,107 @@
+//! Keeping target groups in line with the Service's ready endpoints.
+
+use std::collections::BTreeSet;
+
+use super::{Decision, Error, Outcome, Reconciler, Result};
+use crate::claims::ClaimState;
+use crate::cluster::Cluster;
+use crate::targets::{Target, desired_targets};
+
+impl Reconciler {
+    /// Registers and deregisters targets of an allocated Service after its endpoints changed.
+    /// Allocation itself is left to `reconcile_service`: a Service without claims is skipped.
+    pub async fn sync_targets(
+        &self,
+        cluster: &dyn Cluster,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Outcome> {
+        let (service, slices) = tokio::join!(
+            cluster.service(namespace, name),
+            cluster.endpoint_slices(namespace, name)
+        );
+        let Some(service) = service? else {
+            return Ok(Outcome::Nothing("the Service does not exist"));
+        };
+        let Decision::Ensure(_, specs) = self.decide(&service) else {
+            return Ok(Outcome::Nothing("the Service does not ask for listeners"));
+        };
+        let slices = slices?;
+        let claims = self.store.claims_of(&service.uid).await?;
+        let mut registered = 0;
+        let mut deregistered = 0;
+        let mut work = Vec::new();
+        for spec in &specs {
+            let Some(claim) = claims.iter().find(|c| c.key == spec.key) else {
+                continue;
+            };
+            let Some(tg) = claim
+                .target_group_arn
+                .clone()
+                .filter(|_| claim.state == ClaimState::Active)
+            else {
+                return Err(Error::Busy {
+                    service: service.key.to_string(),
+                    reason: format!("listener {} is still being made", claim.key),
+                });
+            };
+            // An unresolvable targetPort is reported by the allocation path; leave targets be.
+            if let Ok(desired) = desired_targets(spec, &slices) {
+                work.push((tg, desired));
+            }
+        }
+        if work.is_empty() {
+            return Ok(Outcome::Nothing("the Service holds no listener yet"));
+        }
+        let results = futures::future::join_all(
+            work.iter()
+                .map(|(tg, desired)| self.sync_target_group(tg, desired, false)),
+        )
+        .await;
+        for r in results {
+            let (r, d) = r?;
+            registered += r;
+            deregistered += d;
+        }
+        Ok(Outcome::TargetsSynced {
+            registered,
+            deregistered,
+        })
+    }
+
+    /// Registers what is desired and missing, deregisters what is registered and not desired.
+    /// A group made in this run is known to be empty, which saves reading it.
+    pub(super) async fn sync_target_group(
+        &self,
+        target_group_arn: &str,
+        desired: &BTreeSet<Target>,
+        known_empty: bool,
+    ) -> Result<(usize, usize)> {
+        let current = if known_empty {
+            BTreeSet::new()
+        } else {
+            self.elb.targets(target_group_arn).await?
+        };
+        let add: Vec<Target> = desired.difference(&current).copied().collect();
+        let remove: Vec<Target> = current.difference(desired).copied().collect();
+        let (added, removed) = tokio::join!(
+            async {
+                if add.is_empty() {
+                    Ok(())
+                } else {
+                    self.elb.register(target_group_arn, &add).await
+                }
+            },
+            async {
+                if remove.is_empty() {
+                    Ok(())
+                } else {
+                    self.elb.deregister(target_group_arn, &remove).await
+                }
+            }
+        );
+        added?;
+        removed?;
+        Ok((add.len(), remove.len()))
+    }
+}

@@ -1,0 +1,618 @@
+//! Reconcile logic against in-memory doubles of DynamoDB, ELBv2 and the Kubernetes API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Error, Outcome, Reconciler};
+use crate::annotations::{self, AUTO_ASSIGN, FINALIZER};
+use crate::claims::{ClaimState, ClaimStore, MemoryClaimStore};
+use crate::cluster::{KubeError, MemoryCluster, NoticeKind};
+use crate::elb::{ElbError, ElbErrorKind, MemoryLoadBalancing};
+use crate::event::ServiceKey;
+use crate::pool::PoolSet;
+use crate::protocol::ListenerProtocol;
+use crate::service_model::{ServicePortSpec, ServiceState, TargetPort};
+use crate::targets::{SlicePort, SliceView};
+
+const NLB_A: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/a/1";
+const NLB_B: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/b/2";
+
+struct World {
+    store: Arc<MemoryClaimStore>,
+    elb: Arc<MemoryLoadBalancing>,
+    cluster: MemoryCluster,
+    reconciler: Reconciler,
+}
+
+fn world(nlbs: &[&str], ports: &str, quota: u32) -> World {
+    let arns: Vec<String> = nlbs.iter().map(|a| format!("\"{a}\"")).collect();
+    let pools = PoolSet::from_json(&format!(
+        r#"{{"default":{{"nlbArns":[{}],"ports":"{ports}","listenerQuota":{quota}}}}}"#,
+        arns.join(",")
+    ))
+    .expect("pools");
+    let store = Arc::new(MemoryClaimStore::new());
+    let dns: Vec<(String, String)> = nlbs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| ((*a).to_owned(), format!("nlb-{i}.elb")))
+        .collect();
+    let dns_refs: Vec<(&str, &str)> = dns.iter().map(|(a, d)| (a.as_str(), d.as_str())).collect();
+    let elb = Arc::new(MemoryLoadBalancing::with_nlbs(&dns_refs));
+    let reconciler = Reconciler::new("prod", "vpc-1", pools, store.clone(), elb.clone())
+        .with_claim_grace(Duration::ZERO);
+    World {
+        store,
+        elb,
+        cluster: MemoryCluster::new(),
+        reconciler,
+    }
+}
+
+fn port(name: &str, port: u16, protocol: &str, target: TargetPort) -> ServicePortSpec {
+    ServicePortSpec {
+        name: Some(name.to_owned()),
+        port,
+        protocol: protocol.to_owned(),
+        target_port: target,
+    }
+}
+
+fn service(
+    name: &str,
+    uid: &str,
+    annotations: &[(&str, &str)],
+    ports: Vec<ServicePortSpec>,
+) -> ServiceState {
+    ServiceState {
+        key: ServiceKey {
+            cluster: "prod".into(),
+            namespace: "games".into(),
+            name: name.into(),
+        },
+        uid: uid.into(),
+        resource_version: String::new(),
+        deleting: false,
+        finalizers: vec![],
+        annotations: annotations
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        ports,
+        external_name: false,
+    }
+}
+
+fn opted_in(name: &str, uid: &str) -> ServiceState {
+    service(
+        name,
+        uid,
+        &[(AUTO_ASSIGN, "true")],
+        vec![port("game", 7777, "TCP", TargetPort::Number(8000))],
+    )
+}
+
+fn slice(port_name: &str, port: u16, ips: &[&str]) -> SliceView {
+    SliceView {
+        ports: vec![SlicePort {
+            name: Some(port_name.to_owned()),
+            port: Some(port),
+        }],
+        ready: ips.iter().map(|i| i.parse().expect("ip")).collect(),
+    }
+}
+
+impl World {
+    async fn reconcile(&self, name: &str) -> Result<Outcome, Error> {
+        self.reconciler
+            .reconcile_service(&self.cluster, "games", name, None)
+            .await
+    }
+
+    fn annotation(&self, name: &str, key: &str) -> Option<String> {
+        self.cluster
+            .get("games", name)?
+            .annotations
+            .get(key)
+            .cloned()
+    }
+
+    fn assert_nothing_left(&self) {
+        assert!(
+            self.elb.listeners().is_empty(),
+            "listeners left: {:?}",
+            self.elb.listeners()
+        );
+        assert!(self.elb.target_groups().is_empty(), "target groups left");
+        assert!(self.store.all_claims().is_empty(), "claims left");
+        assert!(self.store.all_ports().is_empty(), "ports left");
+    }
+}
+
+#[tokio::test]
+async fn allocates_a_new_service_in_three_rounds() {
+    // GIVEN an opted-in Service with two ready endpoints
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(opted_in("room", "u1"));
+    w.cluster.set_slices(
+        "games",
+        "room",
+        vec![slice("game", 8000, &["10.0.0.1", "10.0.0.2"])],
+    );
+
+    // WHEN it is reconciled
+    let outcome = w.reconcile("room").await.expect("allocates");
+
+    // THEN it holds one listener on a pool port, forwarding to a group with both pods
+    assert_eq!(
+        outcome,
+        Outcome::Allocated {
+            listeners: 1,
+            claimed: 1
+        }
+    );
+    let listeners = w.elb.listeners();
+    assert_eq!(listeners.len(), 1);
+    let port = listeners[0].info.port;
+    assert!((30000..=30099).contains(&port));
+    let groups = w.elb.target_groups();
+    assert_eq!(groups[0].targets.len(), 2);
+    assert_eq!(
+        listeners[0].info.target_group_arn.as_deref(),
+        Some(groups[0].info.arn.as_str())
+    );
+    // AND the annotations say where to connect
+    assert_eq!(
+        w.annotation("room", annotations::ADDRESS),
+        Some(format!("nlb-0.elb:{port}"))
+    );
+    assert_eq!(
+        w.annotation("room", annotations::STATUS).as_deref(),
+        Some("Allocated")
+    );
+    let svc = w.cluster.get("games", "room").expect("service");
+    assert!(svc.finalizers.contains(&FINALIZER.to_owned()));
+    // AND the claim records what was made
+    let claims = w.store.claims_of("u1").await.expect("claims");
+    assert_eq!(claims[0].state, ClaimState::Active);
+    assert_eq!(
+        claims[0].listener_arn.as_deref(),
+        Some(listeners[0].info.arn.as_str())
+    );
+    // AND no AWS call was spent on reading what a new Service cannot have yet
+    let calls = w.elb.all_calls();
+    for read in [
+        "DescribeListeners",
+        "DescribeListeners (of an NLB)",
+        "DescribeTargetHealth",
+        "DescribeTags",
+    ] {
+        assert_eq!(calls.get(read), None, "{read} on the happy path: {calls:?}");
+    }
+    assert_eq!(calls.get("CreateListener"), Some(&1));
+    assert_eq!(calls.get("RegisterTargets"), Some(&1));
+    let notices = w.cluster.notices();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(
+        (notices[0].1.kind, notices[0].1.reason),
+        (NoticeKind::Normal, "Allocated")
+    );
+}
+
+#[tokio::test]
+async fn a_second_run_changes_nothing() {
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(opted_in("room", "u1"));
+    w.cluster
+        .set_slices("games", "room", vec![slice("game", 8000, &["10.0.0.1"])]);
+    w.reconcile("room").await.expect("first");
+    let writes = w.cluster.writes();
+    let creates = w.elb.calls("CreateListener") + w.elb.calls("CreateTargetGroup");
+
+    let again = w.reconcile("room").await.expect("second");
+
+    assert_eq!(
+        again,
+        Outcome::Allocated {
+            listeners: 1,
+            claimed: 0
+        }
+    );
+    assert_eq!(w.cluster.writes(), writes, "no write when nothing changed");
+    assert_eq!(
+        w.elb.calls("CreateListener") + w.elb.calls("CreateTargetGroup"),
+        creates
+    );
+    assert_eq!(w.elb.listeners().len(), 1);
+    assert_eq!(w.cluster.notices().len(), 1, "no second Allocated event");
+}
+
+#[tokio::test]
+async fn deleting_releases_everything_and_lets_the_service_go() {
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(opted_in("room", "u1"));
+    w.cluster
+        .set_slices("games", "room", vec![slice("game", 8000, &["10.0.0.1"])]);
+    w.reconcile("room").await.expect("allocates");
+
+    // WHEN the Service is deleted (the finalizer holds it) and reconciled
+    w.cluster.delete_service("games", "room");
+    assert!(
+        w.cluster.get("games", "room").is_some(),
+        "held by the finalizer"
+    );
+    let outcome = w.reconcile("room").await.expect("releases");
+
+    // THEN nothing is left and the Service is gone
+    assert_eq!(outcome, Outcome::Released { listeners: 1 });
+    w.assert_nothing_left();
+    assert!(w.cluster.get("games", "room").is_none());
+    // AND a late duplicate of the event changes nothing
+    assert_eq!(
+        w.reconcile("room").await.expect("late"),
+        Outcome::Nothing("the Service does not exist")
+    );
+}
+
+#[tokio::test]
+async fn removing_the_opt_in_releases_and_clears_the_annotations() {
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(opted_in("room", "u1"));
+    w.reconcile("room").await.expect("allocates");
+
+    let mut svc = w.cluster.get("games", "room").expect("service");
+    svc.annotations.remove(AUTO_ASSIGN);
+    w.cluster.put_service(svc);
+    w.reconcile("room").await.expect("releases");
+
+    w.assert_nothing_left();
+    let svc = w.cluster.get("games", "room").expect("still exists");
+    assert!(svc.finalizers.is_empty());
+    assert!(
+        annotations::OUTPUT_KEYS
+            .iter()
+            .all(|k| !svc.annotations.contains_key(*k))
+    );
+}
+
+#[tokio::test]
+async fn invalid_annotations_are_reported_not_retried() {
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(service(
+        "room",
+        "u1",
+        &[(AUTO_ASSIGN, "yes")],
+        vec![port("g", 1, "TCP", TargetPort::Number(1))],
+    ));
+    w.cluster.put_service(service(
+        "bad-pool",
+        "u2",
+        &[(AUTO_ASSIGN, "true"), (annotations::POOL, "nope")],
+        vec![port("g", 1, "TCP", TargetPort::Number(1))],
+    ));
+    w.cluster
+        .put_service(service("no-ports", "u3", &[(AUTO_ASSIGN, "true")], vec![]));
+
+    for name in ["room", "bad-pool", "no-ports"] {
+        let outcome = w
+            .reconcile(name)
+            .await
+            .expect("a user error is not a failure");
+        assert!(
+            matches!(outcome, Outcome::Rejected(_)),
+            "{name}: {outcome:?}"
+        );
+        let status = w.annotation(name, annotations::STATUS).expect("status");
+        assert!(status.starts_with("Error: "), "{status}");
+    }
+    assert!(w.elb.listeners().is_empty() && w.elb.target_groups().is_empty());
+    let warnings = w
+        .cluster
+        .notices()
+        .iter()
+        .filter(|(_, n)| n.kind == NoticeKind::Warning)
+        .count();
+    assert_eq!(warnings, 3);
+    assert!(
+        w.annotation("bad-pool", annotations::STATUS)
+            .expect("status")
+            .contains("pools: default")
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_leaves_the_service_pending_until_a_port_frees() {
+    // GIVEN a pool with room for one listener, taken by "first"
+    let w = world(&[NLB_A], "30000-30099", 1);
+    w.cluster.put_service(opted_in("first", "u1"));
+    w.cluster.put_service(opted_in("second", "u2"));
+    w.reconcile("first").await.expect("first fits");
+
+    // WHEN the second is reconciled
+    let outcome = w
+        .reconcile("second")
+        .await
+        .expect("pending is not a failure");
+
+    // THEN it waits, told why, holding nothing
+    assert!(matches!(outcome, Outcome::Pending(_)), "{outcome:?}");
+    assert!(
+        w.annotation("second", annotations::STATUS)
+            .expect("status")
+            .starts_with("Pending: ")
+    );
+    assert!(
+        w.cluster
+            .notices()
+            .iter()
+            .any(|(s, n)| s == "games/second" && n.reason == "PoolExhausted")
+    );
+    assert_eq!(
+        w.elb.target_groups().len(),
+        1,
+        "the second's target group was removed again"
+    );
+    assert!(
+        !w.cluster
+            .get("games", "second")
+            .expect("svc")
+            .has_finalizer()
+    );
+
+    // WHEN the first goes away and the second is tried again
+    w.cluster.delete_service("games", "first");
+    w.reconcile("first").await.expect("release");
+    let outcome = w.reconcile("second").await.expect("now fits");
+    assert_eq!(
+        outcome,
+        Outcome::Allocated {
+            listeners: 1,
+            claimed: 1
+        }
+    );
+}
+
+#[tokio::test]
+async fn tcp_and_udp_share_one_listener_and_ports_share_one_nlb() {
+    let w = world(&[NLB_A, NLB_B], "30000-30099", 50);
+    w.cluster.put_service(service(
+        "room",
+        "u1",
+        &[(AUTO_ASSIGN, "true")],
+        vec![
+            port("game-tcp", 7777, "TCP", TargetPort::Number(7777)),
+            port("game-udp", 7777, "UDP", TargetPort::Number(7777)),
+            port("voice", 9000, "UDP", TargetPort::Number(9000)),
+        ],
+    ));
+    w.reconcile("room").await.expect("allocates");
+
+    let listeners = w.elb.listeners();
+    assert_eq!(listeners.len(), 2);
+    let protocols: Vec<_> = listeners.iter().filter_map(|l| l.info.protocol).collect();
+    assert!(
+        protocols.contains(&ListenerProtocol::TcpUdp) && protocols.contains(&ListenerProtocol::Udp)
+    );
+    assert_eq!(
+        listeners[0].info.nlb_arn, listeners[1].info.nlb_arn,
+        "one address for the Service"
+    );
+    let records: Vec<annotations::AllocationRecord> = serde_json::from_str(
+        &w.annotation("room", annotations::ALLOCATIONS)
+            .expect("allocations"),
+    )
+    .expect("json");
+    assert_eq!(
+        records.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["game-tcp", "voice"]
+    );
+}
+
+#[tokio::test]
+async fn a_replaced_service_releases_its_predecessors_claims() {
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(opted_in("room", "old"));
+    w.reconcile("room").await.expect("allocates");
+    // The Service is deleted and made again under the same name before any event is handled.
+    w.cluster.put_service(opted_in("room", "new"));
+
+    w.reconciler
+        .reconcile_service(&w.cluster, "games", "room", Some("old"))
+        .await
+        .expect("reconciles");
+
+    assert!(w.store.claims_of("old").await.expect("claims").is_empty());
+    assert_eq!(w.store.claims_of("new").await.expect("claims").len(), 1);
+    assert_eq!(w.elb.listeners().len(), 1);
+    assert_eq!(w.elb.target_groups().len(), 1);
+}
+
+#[tokio::test]
+async fn a_listener_deleted_by_hand_is_made_again() {
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(opted_in("room", "u1"));
+    w.reconcile("room").await.expect("allocates");
+    let before = w.elb.listeners()[0].info.clone();
+    w.elb.remove_listener(&before.arn);
+
+    w.reconcile("room").await.expect("repairs");
+
+    let after = w.elb.listeners();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].info.port, before.port, "the claimed port is kept");
+    assert_eq!(
+        w.annotation("room", annotations::LISTENER_ARN),
+        Some(after[0].info.arn.clone())
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_fails_midway_is_finished_by_the_next() {
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(opted_in("room", "u1"));
+    w.cluster
+        .set_slices("games", "room", vec![slice("game", 8000, &["10.0.0.1"])]);
+    w.elb.fail_next(
+        "CreateListener",
+        ElbError {
+            operation: "CreateListener",
+            message: "Throttling".into(),
+            retryable: true,
+            kind: ElbErrorKind::Other,
+        },
+    );
+
+    let err = w.reconcile("room").await.expect_err("the first run fails");
+    assert!(err.is_retryable(), "{err}");
+    w.reconcile("room").await.expect("the retry finishes");
+
+    assert_eq!(w.elb.listeners().len(), 1);
+    assert_eq!(w.elb.target_groups().len(), 1);
+    assert_eq!(w.store.all_ports().len(), 1, "one port, not two");
+    assert_eq!(w.elb.target_groups()[0].targets.len(), 1);
+}
+
+#[tokio::test]
+async fn an_unfinished_claim_of_a_live_run_is_not_overtaken() {
+    let w = world(&[NLB_A], "30000-30099", 50);
+    let patient = Reconciler::new(
+        "prod",
+        "vpc-1",
+        w.reconciler.pools().clone(),
+        w.store.clone(),
+        w.elb.clone(),
+    );
+    w.cluster.put_service(opted_in("room", "u1"));
+    w.cluster.fail_next(
+        "write_outputs",
+        KubeError {
+            action: "patch".into(),
+            message: "timeout".into(),
+            retryable: true,
+        },
+    );
+    // The finalizer write fails after the claim was made: the claim stays unfinished.
+    w.reconcile("room").await.expect_err("first run fails");
+
+    let err = patient
+        .reconcile_service(&w.cluster, "games", "room", None)
+        .await
+        .expect_err("within the grace period another run is presumed alive");
+    assert!(matches!(err, Error::Busy { .. }), "{err}");
+    w.reconcile("room")
+        .await
+        .expect("after the grace period it is taken over");
+    assert_eq!(w.store.all_ports().len(), 1);
+}
+
+#[tokio::test]
+async fn endpoint_changes_move_targets() {
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(opted_in("room", "u1"));
+    w.cluster.set_slices(
+        "games",
+        "room",
+        vec![slice("game", 8000, &["10.0.0.1", "10.0.0.2"])],
+    );
+    w.reconcile("room").await.expect("allocates");
+
+    w.cluster.set_slices(
+        "games",
+        "room",
+        vec![slice("game", 8000, &["10.0.0.2", "10.0.0.3", "10.0.0.4"])],
+    );
+    let outcome = w
+        .reconciler
+        .sync_targets(&w.cluster, "games", "room")
+        .await
+        .expect("syncs");
+
+    assert_eq!(
+        outcome,
+        Outcome::TargetsSynced {
+            registered: 2,
+            deregistered: 1
+        }
+    );
+    let ips: Vec<String> = w.elb.target_groups()[0]
+        .targets
+        .iter()
+        .map(|t| t.ip.to_string())
+        .collect();
+    assert_eq!(ips, ["10.0.0.2", "10.0.0.3", "10.0.0.4"]);
+}
+
+#[tokio::test]
+async fn an_unresolved_named_target_port_is_reported_but_the_port_is_kept() {
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(service(
+        "room",
+        "u1",
+        &[(AUTO_ASSIGN, "true")],
+        vec![port("game", 7777, "TCP", TargetPort::Name("gs".into()))],
+    ));
+    w.cluster
+        .set_slices("games", "room", vec![slice("other", 1, &["10.0.0.1"])]);
+
+    w.reconcile("room").await.expect("reconciles");
+
+    assert_eq!(w.elb.listeners().len(), 1);
+    assert!(
+        w.annotation("room", annotations::STATUS)
+            .expect("status")
+            .contains("\"gs\"")
+    );
+    assert!(
+        w.cluster
+            .notices()
+            .iter()
+            .any(|(_, n)| n.reason == "TargetPortUnresolved")
+    );
+}
+
+#[tokio::test]
+async fn a_port_held_by_a_foreign_listener_is_a_setup_error() {
+    let w = world(&[NLB_A], "30000-30000", 50);
+    // Someone made a listener by hand on the only port of the range.
+    let tags = crate::elb::ResourceTags {
+        owner: crate::claims::Owner {
+            key: ServiceKey {
+                cluster: "x".into(),
+                namespace: "x".into(),
+                name: "x".into(),
+            },
+            uid: "someone-else".into(),
+        },
+        pool: "default".into(),
+    };
+    let spec = crate::elb::TargetGroupSpec {
+        name: "manual".into(),
+        protocol: ListenerProtocol::Tcp,
+        port: 1,
+        vpc_id: "vpc-1".into(),
+        health_check: Default::default(),
+        tags: tags.clone(),
+    };
+    use crate::elb::LoadBalancing;
+    let tg = w.elb.ensure_target_group(&spec).await.expect("tg");
+    w.elb
+        .create_listener(NLB_A, 30000, ListenerProtocol::Tcp, &tg.arn, &tags)
+        .await
+        .expect("listener");
+    w.cluster.put_service(opted_in("room", "u1"));
+
+    let err = w
+        .reconcile("room")
+        .await
+        .expect_err("refuses to take the listener");
+
+    assert!(
+        matches!(err, Error::Setup(_)) && !err.is_retryable(),
+        "{err}"
+    );
+    assert_eq!(
+        w.elb.listeners().len(),
+        1,
+        "the foreign listener is untouched"
+    );
+}

@@ -1,0 +1,271 @@
+//! One listener's resources: its target group and listener, made or found and repaired, then
+//! its targets and the claim's record of what exists.
+
+use std::collections::BTreeSet;
+
+use super::{Error, Reconciler, Result};
+use crate::annotations::HealthCheckSpec;
+use crate::claims::{Claim, ClaimState, Recorded};
+use crate::elb::{ElbErrorKind, EnsuredTargetGroup, ResourceTags, TargetGroupSpec, owned_by};
+use crate::targets::Target;
+
+/// A claim to wire up.
+pub(super) struct Plan {
+    /// The claim.
+    pub claim: Claim,
+    /// The target group made for it in this run, if any.
+    pub fresh_tg: Option<EnsuredTargetGroup>,
+    /// Claimed in this run: nothing can exist on its port yet.
+    pub fresh: bool,
+}
+
+/// A claim whose target group and listener exist.
+pub(super) struct Wired {
+    pub claim: Claim,
+    pub target_group_arn: String,
+    /// The target group was made in this run, so it has no targets yet.
+    pub target_group_new: bool,
+    pub listener_arn: String,
+}
+
+/// Whether a target group's health check differs from what the Service asks for. Settings the
+/// Service leaves unset keep whatever AWS chose.
+fn health_check_differs(want: &HealthCheckSpec, have: &HealthCheckSpec) -> bool {
+    let set_and_differs = |w: Option<i32>, h: Option<i32>| w.is_some() && w != h;
+    want.protocol != have.protocol
+        || want.port != have.port
+        || set_and_differs(want.interval_seconds, have.interval_seconds)
+        || set_and_differs(want.timeout_seconds, have.timeout_seconds)
+        || set_and_differs(want.healthy_threshold, have.healthy_threshold)
+        || set_and_differs(want.unhealthy_threshold, have.unhealthy_threshold)
+        || (want.path.is_some() && want.path != have.path)
+}
+
+impl Reconciler {
+    /// Makes sure the claim's target group and listener exist and are as specified.
+    pub(super) async fn wire(&self, plan: Plan, spec: &TargetGroupSpec) -> Result<Wired> {
+        let (target_group_arn, target_group_new) = match plan.fresh_tg {
+            Some(g) => (g.arn, g.created),
+            None => self.verify_target_group(&plan.claim, spec).await?,
+        };
+        let listener_arn = if plan.fresh {
+            self.create_listener(&plan.claim, &target_group_arn, &spec.tags)
+                .await?
+        } else {
+            self.verify_listener(&plan.claim, &target_group_arn, &spec.tags)
+                .await?
+        };
+        Ok(Wired {
+            claim: plan.claim,
+            target_group_arn,
+            target_group_new,
+            listener_arn,
+        })
+    }
+
+    /// The recorded target group if it still exists (its health check repaired), else the one
+    /// of that name, made again if it was deleted.
+    async fn verify_target_group(
+        &self,
+        claim: &Claim,
+        spec: &TargetGroupSpec,
+    ) -> Result<(String, bool)> {
+        if let Some(arn) = &claim.target_group_arn
+            && let Some(found) = self
+                .elb
+                .describe_target_groups(std::slice::from_ref(arn))
+                .await?
+                .pop()
+        {
+            if health_check_differs(&spec.health_check, &found.health_check) {
+                self.elb
+                    .modify_health_check(&found.arn, &spec.health_check)
+                    .await?;
+            }
+            return Ok((found.arn, false));
+        }
+        let ensured = self.elb.ensure_target_group(spec).await?;
+        if !ensured.created {
+            self.elb
+                .modify_health_check(&ensured.arn, &spec.health_check)
+                .await?;
+        }
+        Ok((ensured.arn, ensured.created))
+    }
+
+    async fn create_listener(
+        &self,
+        claim: &Claim,
+        target_group_arn: &str,
+        tags: &ResourceTags,
+    ) -> Result<String> {
+        match self
+            .elb
+            .create_listener(
+                &claim.nlb_arn,
+                claim.port,
+                claim.protocol,
+                target_group_arn,
+                tags,
+            )
+            .await
+        {
+            Ok(arn) => Ok(arn),
+            // The port is ours by claim; whatever holds it must be looked at.
+            Err(e) if e.kind == ElbErrorKind::DuplicateListener => {
+                self.adopt_listener_on_port(claim, target_group_arn, tags)
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The recorded listener if it still exists (pointed at the right group), else the one on
+    /// the claimed port if it is this Service's, else a new one.
+    async fn verify_listener(
+        &self,
+        claim: &Claim,
+        target_group_arn: &str,
+        tags: &ResourceTags,
+    ) -> Result<String> {
+        if let Some(arn) = &claim.listener_arn
+            && let Some(found) = self
+                .elb
+                .describe_listeners(std::slice::from_ref(arn))
+                .await?
+                .pop()
+            && found.port == claim.port
+        {
+            if found.target_group_arn.as_deref() != Some(target_group_arn) {
+                self.elb
+                    .set_listener_target(&found.arn, target_group_arn)
+                    .await?;
+            }
+            return Ok(found.arn);
+        }
+        self.adopt_listener_on_port(claim, target_group_arn, tags)
+            .await
+    }
+
+    async fn adopt_listener_on_port(
+        &self,
+        claim: &Claim,
+        target_group_arn: &str,
+        tags: &ResourceTags,
+    ) -> Result<String> {
+        let on_port: Vec<_> = self
+            .elb
+            .listeners_of(&claim.nlb_arn)
+            .await?
+            .into_iter()
+            .filter(|l| l.port == claim.port)
+            .collect();
+        let Some(first) = on_port.first() else {
+            return Ok(self
+                .elb
+                .create_listener(
+                    &claim.nlb_arn,
+                    claim.port,
+                    claim.protocol,
+                    target_group_arn,
+                    tags,
+                )
+                .await?);
+        };
+        let arns: Vec<String> = on_port.iter().map(|l| l.arn.clone()).collect();
+        let all_tags = self.elb.tags_of(&arns).await?;
+        if !owned_by(all_tags.get(&first.arn), &claim.owner.uid) {
+            return Err(Error::Setup(format!(
+                "port {} of NLB {} is used by listener {}, which nlb-port-pool did not make for \
+                 Service {}; remove it or take the port out of the pool's range",
+                claim.port, claim.nlb_arn, first.arn, claim.owner.key
+            )));
+        }
+        // More than one of ours on one port (possible only where duplicates are accepted, as
+        // in moto): keep the first.
+        for extra in on_port
+            .iter()
+            .skip(1)
+            .filter(|l| owned_by(all_tags.get(&l.arn), &claim.owner.uid))
+        {
+            self.elb.delete_listener(&extra.arn).await?;
+        }
+        if first.target_group_arn.as_deref() != Some(target_group_arn) {
+            self.elb
+                .set_listener_target(&first.arn, target_group_arn)
+                .await?;
+        }
+        Ok(first.arn.clone())
+    }
+
+    /// Brings the listener's targets in line and records its resources on the claim.
+    pub(super) async fn finish_listener(
+        &self,
+        wired: &Wired,
+        desired: BTreeSet<Target>,
+    ) -> Result<()> {
+        let record = async {
+            let recorded = wired.claim.state == ClaimState::Active
+                && wired.claim.listener_arn.as_deref() == Some(wired.listener_arn.as_str())
+                && wired.claim.target_group_arn.as_deref() == Some(wired.target_group_arn.as_str());
+            if recorded {
+                return Ok(Recorded::Yes);
+            }
+            self.store
+                .record_resources(&wired.claim, &wired.listener_arn, &wired.target_group_arn)
+                .await
+        };
+        let (synced, recorded) = tokio::join!(
+            self.sync_target_group(&wired.target_group_arn, &desired, wired.target_group_new),
+            record
+        );
+        if recorded? == Recorded::ClaimGone {
+            // Released while this run worked (the Service went away): undo what it made.
+            self.elb.delete_listener(&wired.listener_arn).await?;
+            self.elb
+                .delete_target_group(&wired.target_group_arn)
+                .await?;
+            return Err(Error::Conflict(format!(
+                "the claim of {} {} was released meanwhile",
+                wired.claim.owner.key, wired.claim.key
+            )));
+        }
+        synced?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::{HealthCheckPort, HealthCheckProtocol};
+
+    #[test]
+    fn unset_health_check_settings_never_differ() {
+        let want = HealthCheckSpec::default();
+        let have = HealthCheckSpec {
+            interval_seconds: Some(30),
+            timeout_seconds: Some(10),
+            healthy_threshold: Some(5),
+            unhealthy_threshold: Some(2),
+            ..HealthCheckSpec::default()
+        };
+        assert!(!health_check_differs(&want, &have));
+        let want_http = HealthCheckSpec {
+            protocol: HealthCheckProtocol::Http,
+            path: Some("/h".into()),
+            ..HealthCheckSpec::default()
+        };
+        assert!(health_check_differs(&want_http, &have));
+        let want_port = HealthCheckSpec {
+            port: HealthCheckPort::Port(9),
+            ..HealthCheckSpec::default()
+        };
+        assert!(health_check_differs(&want_port, &have));
+        let want_interval = HealthCheckSpec {
+            interval_seconds: Some(10),
+            ..HealthCheckSpec::default()
+        };
+        assert!(health_check_differs(&want_interval, &have));
+    }
+}
