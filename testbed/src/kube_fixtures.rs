@@ -243,3 +243,14 @@ where
         .await
         .unwrap_or_else(|e| panic!("creating {:?}: {e}", object.meta().name))
 }
+
+/// The uid of Service `namespace/name`.
+pub async fn service_uid(client: &Client, namespace: &str, name: &str) -> String {
+    Api::<Service>::namespaced(client.clone(), namespace)
+        .get(name)
+        .await
+        .unwrap_or_else(|e| panic!("reading Service {namespace}/{name}: {e}"))
+        .metadata
+        .uid
+        .expect("a stored Service has a uid")
+}

@@ -12,6 +12,32 @@ use crate::elb::{owned_by, target_group_name};
 use crate::service_model::ServiceState;
 
 impl Reconciler {
+    /// Handles a deletion: releases the object with `uid` when it is gone or replaced, and the
+    /// Service itself when it is deleting or no longer opted in. A live, opted-in Service is
+    /// left alone (a late event; `reconcile_service` owns allocation), so this path never makes
+    /// anything.
+    pub async fn release_if_unwanted(
+        &self,
+        cluster: &dyn Cluster,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<Outcome> {
+        let service = cluster.service(namespace, name).await?;
+        match service {
+            Some(s) if s.uid == uid => match self.decide(&s) {
+                super::Decision::Release => self.release_service(cluster, &s).await,
+                _ => Ok(Outcome::Nothing(
+                    "the Service is live and still asks for listeners",
+                )),
+            },
+            _ => Ok(match self.release_uid(uid).await? {
+                0 => Outcome::Nothing("nothing to release"),
+                n => Outcome::Released { listeners: n },
+            }),
+        }
+    }
+
     /// Releases everything the Service holds and removes the output annotations and the
     /// finalizer (which lets a deleting Service go).
     pub(super) async fn release_service(

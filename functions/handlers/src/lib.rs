@@ -1,0 +1,99 @@
+//! The Lambda handlers: an EventBridge event in, a reconcile, a summary out.
+//!
+//! Outcomes the user must act on (bad annotations, a full pool) are successes here: they are
+//! reported on the Service, and retrying would not help. Everything else is returned as an
+//! error, so EventBridge delivers the event again (and finally to the dead-letter queue).
+
+mod deps;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::LambdaEvent;
+use nlb_port_pool::event::{DetailType, ServiceEvent};
+use nlb_port_pool::reconcile::Outcome;
+use serde::Serialize;
+
+pub use deps::{Deps, StartupError};
+
+/// The event type every handler takes: any `detail`, validated by the handler.
+pub type Event = LambdaEvent<EventBridgeEvent<serde_json::Value>>;
+
+/// A handler's error: what failed and why. Lambda reports it and EventBridge retries.
+pub type Error = lambda_runtime::Error;
+
+/// What a handler did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// `cluster/namespace/name`.
+    pub service: String,
+    /// The outcome, e.g. `Allocated { listeners: 1, claimed: 1 }`.
+    pub outcome: String,
+}
+
+/// Validates the event and checks it is of the kind this function handles.
+pub fn parse(
+    event: &EventBridgeEvent<serde_json::Value>,
+    expected: DetailType,
+) -> Result<ServiceEvent, Error> {
+    let parsed =
+        ServiceEvent::from_parts(Some(&event.source), Some(&event.detail_type), &event.detail)?;
+    if parsed.detail_type != expected {
+        return Err(format!(
+            "invalid event: this function handles {expected:?} events, got {:?}",
+            parsed.detail_type.as_str()
+        )
+        .into());
+    }
+    Ok(parsed)
+}
+
+fn summary(event: &ServiceEvent, outcome: &Outcome) -> Summary {
+    tracing::info!(service = %event.key(), uid = %event.detail.uid, ?outcome, "reconciled");
+    Summary {
+        service: event.key().to_string(),
+        outcome: format!("{outcome:?}"),
+    }
+}
+
+/// `Service Changed`: allocate, repair, or release a Service that no longer asks.
+pub async fn on_service_changed(deps: &Deps, event: Event) -> Result<Summary, Error> {
+    let parsed = parse(&event.payload, DetailType::ServiceChanged)?;
+    let cluster = deps.cluster().await?;
+    let d = &parsed.detail;
+    let outcome = deps
+        .reconciler
+        .reconcile_service(&cluster, &d.namespace, &d.name, Some(&d.uid))
+        .await
+        .map_err(|e| log_failure(&parsed, e))?;
+    Ok(summary(&parsed, &outcome))
+}
+
+/// `Service Deleted`: release the Service (or the object of that uid) and let it go.
+pub async fn on_service_deleted(deps: &Deps, event: Event) -> Result<Summary, Error> {
+    let parsed = parse(&event.payload, DetailType::ServiceDeleted)?;
+    let cluster = deps.cluster().await?;
+    let d = &parsed.detail;
+    let outcome = deps
+        .reconciler
+        .release_if_unwanted(&cluster, &d.namespace, &d.name, &d.uid)
+        .await
+        .map_err(|e| log_failure(&parsed, e))?;
+    Ok(summary(&parsed, &outcome))
+}
+
+/// `Endpoints Changed`: bring the Service's targets in line with its ready endpoints.
+pub async fn on_endpoints_changed(deps: &Deps, event: Event) -> Result<Summary, Error> {
+    let parsed = parse(&event.payload, DetailType::EndpointsChanged)?;
+    let cluster = deps.cluster().await?;
+    let d = &parsed.detail;
+    let outcome = deps
+        .reconciler
+        .sync_targets(&cluster, &d.namespace, &d.name)
+        .await
+        .map_err(|e| log_failure(&parsed, e))?;
+    Ok(summary(&parsed, &outcome))
+}
+
+fn log_failure(event: &ServiceEvent, err: nlb_port_pool::reconcile::Error) -> Error {
+    tracing::warn!(service = %event.key(), retryable = err.is_retryable(), error = %err, "reconcile failed");
+    Box::new(err)
+}

@@ -1,0 +1,296 @@
+//! A stack for handler tests: a claims table, NLBs in moto, a namespace in kube-apiserver,
+//! and the functions' dependencies pointed at them.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use handlers::{Deps, Event};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::events::v1::Event as KubeEvent;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use lambda_runtime::{Context, LambdaEvent};
+use nlb_port_pool::claims::table::create_table;
+use nlb_port_pool::config::{FunctionConfig, KubeAccess};
+use nlb_port_pool::event::{DetailType, EVENT_SOURCE};
+use nlb_port_pool::pool::PoolSet;
+use testbed::moto::{TestNlb, create_nlbs};
+use testbed::{Bed, kube_fixtures, unique_name};
+
+/// The cluster name the tests' events carry.
+pub const CLUSTER: &str = "bed";
+
+pub struct Stack {
+    pub admin: kube::Client,
+    pub sdk: SdkConfig,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub nlbs: Vec<TestNlb>,
+    pub namespace: String,
+    pub deps: Deps,
+}
+
+impl Stack {
+    /// A fresh table, `nlbs` NLBs in one pool (`ports`, `quota`), and a namespace.
+    pub async fn new(prefix: &str, nlbs: usize, ports: &str, quota: u32) -> Stack {
+        let bed = Bed::get();
+        let sdk = bed.sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique_name(prefix);
+        create_table(&dynamodb, &table)
+            .await
+            .expect("creating the claims table");
+        let nlbs = create_nlbs(&sdk, &unique_name(prefix), nlbs).await;
+        let admin = bed.kube_client().await;
+        let namespace = unique_name(prefix);
+        kube_fixtures::create_namespace(&admin, &namespace).await;
+        let arns: Vec<String> = nlbs.iter().map(|n| format!("\"{}\"", n.arn)).collect();
+        let pools = PoolSet::from_json(&format!(
+            r#"{{"default":{{"nlbArns":[{}],"ports":"{ports}","listenerQuota":{quota}}}}}"#,
+            arns.join(",")
+        ))
+        .expect("pool JSON");
+        let config = FunctionConfig {
+            cluster_name: CLUSTER.to_owned(),
+            table_name: table.clone(),
+            vpc_id: nlbs[0].vpc_id.clone(),
+            pools,
+            kube: KubeAccess::Kubeconfig(bed.kubeconfig()),
+        };
+        // Grace 0: a test that stops a run midway may take its claims over at once.
+        let deps = Deps::new("test", config, &sdk, Duration::ZERO);
+        Stack {
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            admin,
+            sdk,
+            dynamodb,
+            table,
+            nlbs,
+            namespace,
+            deps,
+        }
+    }
+
+    pub fn services(&self) -> Api<Service> {
+        Api::namespaced(self.admin.clone(), &self.namespace)
+    }
+
+    pub async fn create_service(&self, svc: &Service) -> Service {
+        self.services()
+            .create(&PostParams::default(), svc)
+            .await
+            .expect("creating the Service")
+    }
+
+    pub async fn put_slice(&self, slice: &EndpointSlice) {
+        let api: Api<EndpointSlice> = Api::namespaced(self.admin.clone(), &self.namespace);
+        let name = slice.metadata.name.clone().expect("slice name");
+        let params = PatchParams::apply("tests").force();
+        api.patch(&name, &params, &Patch::Apply(slice))
+            .await
+            .expect("applying the EndpointSlice");
+    }
+
+    pub async fn uid(&self, name: &str) -> String {
+        self.services()
+            .get(name)
+            .await
+            .expect("the Service")
+            .metadata
+            .uid
+            .expect("uid")
+    }
+
+    pub async fn delete_service(&self, name: &str) {
+        self.services()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("deleting the Service");
+    }
+
+    pub async fn annotations(&self, name: &str) -> BTreeMap<String, String> {
+        self.services()
+            .get(name)
+            .await
+            .expect("the Service")
+            .metadata
+            .annotations
+            .unwrap_or_default()
+    }
+
+    /// An EventBridge event for Service `name` of this stack's namespace.
+    pub fn event(&self, detail_type: DetailType, name: &str, uid: &str, deleting: bool) -> Event {
+        event_for(detail_type, &self.namespace, name, uid, deleting)
+    }
+
+    pub async fn changed(&self, name: &str) -> Result<handlers::Summary, handlers::Error> {
+        let uid = self.uid(name).await;
+        handlers::on_service_changed(
+            &self.deps,
+            self.event(DetailType::ServiceChanged, name, &uid, false),
+        )
+        .await
+    }
+
+    pub async fn deleted(
+        &self,
+        name: &str,
+        uid: &str,
+    ) -> Result<handlers::Summary, handlers::Error> {
+        handlers::on_service_deleted(
+            &self.deps,
+            self.event(DetailType::ServiceDeleted, name, uid, true),
+        )
+        .await
+    }
+
+    pub async fn endpoints_changed(
+        &self,
+        name: &str,
+    ) -> Result<handlers::Summary, handlers::Error> {
+        let uid = self.uid(name).await;
+        handlers::on_endpoints_changed(
+            &self.deps,
+            self.event(DetailType::EndpointsChanged, name, &uid, false),
+        )
+        .await
+    }
+
+    /// Every listener on the stack's NLBs: (port, protocol, target group ARN, listener ARN).
+    pub async fn listeners(&self) -> Vec<(u16, String, String, String)> {
+        let mut out = Vec::new();
+        for nlb in &self.nlbs {
+            let described = self
+                .elb
+                .describe_listeners()
+                .load_balancer_arn(&nlb.arn)
+                .send()
+                .await
+                .expect("describing listeners");
+            for l in described.listeners() {
+                out.push((
+                    u16::try_from(l.port().unwrap_or_default()).unwrap_or_default(),
+                    l.protocol()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_default(),
+                    l.default_actions()[0]
+                        .target_group_arn()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    l.listener_arn().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The project's target groups owned by Service uid `uid`.
+    pub async fn target_groups_of(&self, uid: &str) -> Vec<String> {
+        let all = self
+            .elb
+            .describe_target_groups()
+            .send()
+            .await
+            .expect("describing target groups");
+        let arns: Vec<String> = all
+            .target_groups()
+            .iter()
+            .filter_map(|t| t.target_group_arn().map(str::to_owned))
+            .collect();
+        let mut out = Vec::new();
+        for chunk in arns.chunks(20) {
+            let tags = self
+                .elb
+                .describe_tags()
+                .set_resource_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .expect("tags");
+            for d in tags.tag_descriptions() {
+                if d.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("nlb-port-pool/service-uid") && t.value() == Some(uid))
+                {
+                    out.push(d.resource_arn().unwrap_or_default().to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    /// The `ip:port` targets of a target group.
+    pub async fn targets(&self, target_group_arn: &str) -> BTreeSet<String> {
+        let health = self
+            .elb
+            .describe_target_health()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .expect("describing target health");
+        health
+            .target_health_descriptions()
+            .iter()
+            .filter_map(|d| {
+                let t = d.target()?;
+                Some(format!("{}:{}", t.id()?, t.port()?))
+            })
+            .collect()
+    }
+
+    /// Every item of the claims table.
+    pub async fn claim_items(&self) -> usize {
+        let scan = self
+            .dynamodb
+            .scan()
+            .table_name(&self.table)
+            .send()
+            .await
+            .expect("scanning claims");
+        // NLB items without ports hold no claim.
+        scan.items()
+            .iter()
+            .filter(|i| {
+                !(i.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("meta")
+                    && !i.contains_key("ports"))
+            })
+            .count()
+    }
+
+    /// The reasons of the Kubernetes Events about Service `name`.
+    pub async fn event_reasons(&self, name: &str) -> Vec<String> {
+        let api: Api<KubeEvent> = Api::namespaced(self.admin.clone(), &self.namespace);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .expect("listing Events");
+        list.items
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .filter_map(|e| e.reason.clone())
+            .collect()
+    }
+}
+
+/// An EventBridge event as the forwarder makes it.
+pub fn event_for(
+    detail_type: DetailType,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    deleting: bool,
+) -> Event {
+    let payload: EventBridgeEvent<serde_json::Value> = serde_json::from_value(serde_json::json!({
+        "version": "0", "id": "test", "detail-type": detail_type.as_str(), "source": EVENT_SOURCE,
+        "account": "123456789012", "time": "2026-11-26T10:00:00Z", "region": "us-west-2", "resources": [],
+        "detail": {
+            "version": 1, "cluster": CLUSTER, "namespace": namespace, "name": name, "uid": uid,
+            "resourceVersion": "1", "deleting": deleting, "observedAt": "2026-11-26T10:00:00Z"
+        }
+    }))
+    .expect("event JSON");
+    LambdaEvent::new(payload, Context::default())
+}
