@@ -254,8 +254,8 @@ impl Stack {
         scan.items()
             .iter()
             .filter(|i| {
-                !(i.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("meta")
-                    && !i.contains_key("ports"))
+                i.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) != Some("meta")
+                    || i.contains_key("ports")
             })
             .count()
     }
