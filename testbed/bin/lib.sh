@@ -75,8 +75,12 @@ make_venv() { # dir, requirements file
 
 # aws-sam-cli, cfn-lint, cargo-lambda and zig (ziglang), pinned; installed by install-sam-tools.
 sam_venv() { echo "$CACHE_DIR/venv-sam-$(content_hash "$TESTBED_DIR/python/sam-requirements.txt")"; }
+# `sam local invoke` asks STS for the account id before every call; with no endpoint of the bed
+# set it would try real AWS (and wait ~8 s). A closed local port makes it fail at once and use
+# SAM's default account id.
+SAM_LOCAL_STS_ENDPOINT=http://127.0.0.1:9
 # Puts the SAM venv first on PATH: cargo lambda finds zig through the first `python3` on PATH.
-# SAM's telemetry is off: no test talks to AWS.
+# SAM's telemetry is off: no test talks to AWS (see also SAM_LOCAL_STS_ENDPOINT and sam-tools).
 use_sam_tools() {
   local venv; venv=$(sam_venv)
   [ -f "$venv/.complete" ] || die "the SAM tools are not installed: run testbed/bin/install-sam-tools"
