@@ -40,11 +40,11 @@ pub enum StartError {
 
 /// Runs the forwarder until SIGTERM or Ctrl-C.
 pub async fn run(args: Args) -> Result<(), StartError> {
-    let client = Client::try_default().await.map_err(StartError::Kube)?;
     let sdk = nlb_port_pool::aws::load_sdk_config().await;
     if sdk.region().is_none() {
         return Err(StartError::NoRegion);
     }
+    let client = Client::try_default().await.map_err(StartError::Kube)?;
     let lease_namespace = args
         .lease_namespace
         .clone()

@@ -17,11 +17,11 @@ use nlb_port_pool::names;
 #[command(name = "forwarder", version, about, args_override_self = true)]
 pub struct Args {
     /// The EventBridge bus (name or ARN) the events go to.
-    #[arg(long, env = "EVENT_BUS_NAME")]
+    #[arg(long, env = "EVENT_BUS_NAME", value_name = "EVENT_BUS_NAME")]
     pub bus_name: String,
 
     /// The cluster's name, as events and AWS tags record it.
-    #[arg(long, env = "CLUSTER_NAME")]
+    #[arg(long, env = "CLUSTER_NAME", value_name = "CLUSTER_NAME")]
     pub cluster_name: String,
 
     /// Namespaces to watch, comma-separated; empty watches all namespaces.
@@ -29,52 +29,73 @@ pub struct Args {
         long,
         env = "WATCH_NAMESPACES",
         value_delimiter = ',',
-        default_value = ""
+        default_value = "",
+        value_name = "WATCH_NAMESPACES"
     )]
     pub namespaces: Vec<String>,
 
     /// How often every opted-in Service is re-sent, e.g. `10m`.
-    #[arg(long, env = "RESYNC_PERIOD", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, env = "RESYNC_PERIOD", default_value = "10m", value_parser = parse_duration, value_name = "RESYNC_PERIOD")]
     pub resync_period: Duration,
 
     /// How long EndpointSlice changes of one Service are gathered into one event, e.g. `1s`.
-    #[arg(long, env = "COALESCE_WINDOW", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, env = "COALESCE_WINDOW", default_value = "1s", value_parser = parse_duration, value_name = "COALESCE_WINDOW")]
     pub coalesce_window: Duration,
 
     /// The Lease that elects the one replica that forwards.
-    #[arg(long, env = "LEASE_NAME", default_value = "nlb-port-pool-forwarder")]
+    #[arg(
+        long,
+        env = "LEASE_NAME",
+        default_value = "nlb-port-pool-forwarder",
+        value_name = "LEASE_NAME"
+    )]
     pub lease_name: String,
 
     /// The Lease's namespace; default `POD_NAMESPACE`, else the client's namespace.
-    #[arg(long, env = "LEASE_NAMESPACE")]
+    #[arg(long, env = "LEASE_NAMESPACE", value_name = "LEASE_NAMESPACE")]
     pub lease_namespace: Option<String>,
 
     /// How long a Lease holder that stops renewing keeps it, e.g. `15s`.
-    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = parse_duration, value_name = "LEASE_DURATION")]
     pub lease_duration: Duration,
 
     /// This replica's name in the Lease; default the pod's hostname.
-    #[arg(long, env = "POD_NAME")]
+    #[arg(long, env = "POD_NAME", value_name = "POD_NAME")]
     pub identity: Option<String>,
 
     /// Where /healthz, /readyz and /metrics listen.
-    #[arg(long, env = "LISTEN_ADDRESS", default_value = "0.0.0.0:8080")]
+    #[arg(
+        long,
+        env = "LISTEN_ADDRESS",
+        default_value = "0.0.0.0:8080",
+        value_name = "LISTEN_ADDRESS"
+    )]
     pub listen: SocketAddr,
 
     /// Events waiting to be sent before the watch is held back.
-    #[arg(long, env = "QUEUE_CAPACITY", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "QUEUE_CAPACITY",
+        default_value_t = 1000,
+        value_name = "QUEUE_CAPACITY"
+    )]
     pub queue_capacity: usize,
 
     /// PutEvents calls in flight at once.
-    #[arg(long, env = "PUT_EVENTS_CONCURRENCY", default_value_t = 4)]
+    #[arg(
+        long,
+        env = "PUT_EVENTS_CONCURRENCY",
+        default_value_t = 4,
+        value_name = "PUT_EVENTS_CONCURRENCY"
+    )]
     pub put_events_concurrency: usize,
 
     /// How long a refused event is retried before it is dropped (the next resync re-sends it).
-    #[arg(long, env = "RETRY_FOR", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, env = "RETRY_FOR", default_value = "10m", value_parser = parse_duration, value_name = "RETRY_FOR")]
     pub retry_for: Duration,
 
     /// How long SIGTERM waits for the queue to drain.
-    #[arg(long, env = "DRAIN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, env = "DRAIN_TIMEOUT", default_value = "20s", value_parser = parse_duration, value_name = "DRAIN_TIMEOUT")]
     pub drain_timeout: Duration,
 }
 

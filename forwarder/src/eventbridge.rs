@@ -1,6 +1,6 @@
 //! The EventBridge side of [`EventSink`]: one PutEvents call per batch.
 
-use aws_sdk_eventbridge::error::DisplayErrorContext;
+use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use nlb_port_pool::event::EVENT_SOURCE;
 
@@ -42,7 +42,15 @@ impl EventSink for EventBridgeSink {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| SinkError(DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                // The service's code and message say it all; the full context is for the
+                // errors without them (timeouts, connection failures).
+                SinkError(match (e.code(), e.message()) {
+                    (Some(code), Some(message)) => format!("{code}: {message}"),
+                    (Some(code), None) => code.to_owned(),
+                    _ => DisplayErrorContext(&e).to_string(),
+                })
+            })?;
         // The result entries are in request order; a missing one is treated as refused by
         // the sender.
         Ok(out
