@@ -301,3 +301,37 @@ pub async fn receive_json(
     }
     out
 }
+
+/// A claims table and a pool of NLBs made for one test.
+#[derive(Debug, Clone)]
+pub struct PoolFixture {
+    /// The claims table.
+    pub table: String,
+    /// The pool's NLBs, sharing one VPC.
+    pub nlbs: Vec<TestNlb>,
+    /// The pool set naming them as pool `default`.
+    pub pools: nlb_port_pool::pool::PoolSet,
+}
+
+/// Makes a claims table and `count` NLBs forming pool `default` with `ports` and `quota`.
+pub async fn pool_fixture(
+    sdk: &SdkConfig,
+    prefix: &str,
+    count: usize,
+    ports: &str,
+    quota: u32,
+) -> PoolFixture {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let table = crate::unique_name(prefix);
+    nlb_port_pool::claims::table::create_table(&dynamodb, &table)
+        .await
+        .expect("creating the claims table");
+    let nlbs = create_nlbs(sdk, &crate::unique_name(prefix), count).await;
+    let arns: Vec<String> = nlbs.iter().map(|n| format!("\"{}\"", n.arn)).collect();
+    let pools = nlb_port_pool::pool::PoolSet::from_json(&format!(
+        r#"{{"default":{{"nlbArns":[{}],"ports":"{ports}","listenerQuota":{quota}}}}}"#,
+        arns.join(",")
+    ))
+    .expect("pool JSON");
+    PoolFixture { table, nlbs, pools }
+}

@@ -22,7 +22,11 @@ const NLBS: usize = 11;
 const QUOTA: u32 = 50;
 
 /// Delivers like EventBridge: a failed delivery is retried (a few times, after a pause).
-async fn deliver(deps: &Deps, event: impl Fn() -> handlers::Event, detail_type: DetailType) -> usize {
+async fn deliver(
+    deps: &Deps,
+    event: impl Fn() -> handlers::Event,
+    detail_type: DetailType,
+) -> usize {
     for attempt in 0..8 {
         let result = match detail_type {
             DetailType::ServiceDeleted => handlers::on_service_deleted(deps, event()).await,
@@ -55,8 +59,17 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
         })
         .await;
     let mut uids = BTreeMap::new();
-    for svc in stack.services().list(&Default::default()).await.expect("list").items {
-        uids.insert(svc.metadata.name.clone().expect("name"), svc.metadata.uid.clone().expect("uid"));
+    for svc in stack
+        .services()
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+    {
+        uids.insert(
+            svc.metadata.name.clone().expect("name"),
+            svc.metadata.uid.clone().expect("uid"),
+        );
     }
     // 50 independent handlers, as 50 Lambda instances would be: each its own caches.
     let sdk = Bed::get().sdk_config().await;
@@ -69,7 +82,12 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
                 pools: stack.deps.config.pools.clone(),
                 kube: KubeAccess::Kubeconfig(Bed::get().kubeconfig()),
             };
-            Deps::new(&format!("handler-{i}"), config, &sdk, Duration::from_secs(120))
+            Deps::new(
+                &format!("handler-{i}"),
+                config,
+                &sdk,
+                Duration::from_secs(120),
+            )
         })
         .collect();
 
@@ -80,7 +98,12 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
             let uid = uids[n].clone();
             let ns = ns.clone();
             async move {
-                deliver(deps, || event_for(DetailType::ServiceChanged, &ns, n, &uid, false), DetailType::ServiceChanged).await
+                deliver(
+                    deps,
+                    || event_for(DetailType::ServiceChanged, &ns, n, &uid, false),
+                    DetailType::ServiceChanged,
+                )
+                .await
             }
         })
         .buffer_unordered(HANDLERS)
@@ -89,14 +112,29 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
 
     // THEN 500 distinct (NLB, port) pairs, as annotated and as moto holds them
     let mut annotated = BTreeSet::new();
-    for svc in stack.services().list(&Default::default()).await.expect("list").items {
+    for svc in stack
+        .services()
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+    {
         let ann = svc.metadata.annotations.unwrap_or_default();
-        assert_eq!(ann.get(annotations::STATUS).map(String::as_str), Some("Allocated"), "{:?}", svc.metadata.name);
+        assert_eq!(
+            ann.get(annotations::STATUS).map(String::as_str),
+            Some("Allocated"),
+            "{:?}",
+            svc.metadata.name
+        );
         let records: Vec<annotations::AllocationRecord> =
             serde_json::from_str(&ann[annotations::ALLOCATIONS]).expect("allocations JSON");
         annotated.insert((records[0].nlb_arn.clone(), records[0].port));
     }
-    assert_eq!(annotated.len(), SERVICES, "distinct annotated (NLB, port) pairs");
+    assert_eq!(
+        annotated.len(),
+        SERVICES,
+        "distinct annotated (NLB, port) pairs"
+    );
     let mut per_nlb: BTreeMap<String, Vec<u16>> = BTreeMap::new();
     for nlb in &stack.nlbs {
         let mut marker = None;
@@ -109,7 +147,12 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
                 .send()
                 .await
                 .expect("listeners");
-            per_nlb.entry(nlb.arn.clone()).or_default().extend(page.listeners().iter().filter_map(|l| l.port()).map(|p| p as u16));
+            per_nlb.entry(nlb.arn.clone()).or_default().extend(
+                page.listeners()
+                    .iter()
+                    .filter_map(|l| l.port())
+                    .map(|p| p as u16),
+            );
             marker = page.next_marker().map(str::to_owned);
             if marker.is_none() {
                 break;
@@ -119,11 +162,21 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
     let total: usize = per_nlb.values().map(Vec::len).sum();
     assert_eq!(total, SERVICES, "one listener per Service");
     for (nlb, ports) in &per_nlb {
-        assert!(ports.len() <= QUOTA as usize, "{nlb} holds {} listeners", ports.len());
+        assert!(
+            ports.len() <= QUOTA as usize,
+            "{nlb} holds {} listeners",
+            ports.len()
+        );
         let distinct: BTreeSet<_> = ports.iter().collect();
-        assert_eq!(distinct.len(), ports.len(), "a port of {nlb} has two listeners");
+        assert_eq!(
+            distinct.len(),
+            ports.len(),
+            "a port of {nlb} has two listeners"
+        );
     }
-    eprintln!("allocated {SERVICES} Services with {HANDLERS} handlers; {retries} retried deliveries");
+    eprintln!(
+        "allocated {SERVICES} Services with {HANDLERS} handlers; {retries} retried deliveries"
+    );
 
     // WHEN all are deleted and released, 50 at a time
     for n in &names {
@@ -135,7 +188,12 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
             let uid = uids[n].clone();
             let ns = ns.clone();
             async move {
-                deliver(deps, || event_for(DetailType::ServiceDeleted, &ns, n, &uid, true), DetailType::ServiceDeleted).await
+                deliver(
+                    deps,
+                    || event_for(DetailType::ServiceDeleted, &ns, n, &uid, true),
+                    DetailType::ServiceDeleted,
+                )
+                .await
             }
         })
         .buffer_unordered(HANDLERS)
@@ -145,12 +203,25 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
     // THEN no listener, target group or claim is left
     assert!(stack.listeners().await.is_empty());
     assert_eq!(stack.claim_items().await, 0);
-    let groups = stack.elb.describe_target_groups().send().await.expect("target groups");
+    let groups = stack
+        .elb
+        .describe_target_groups()
+        .send()
+        .await
+        .expect("target groups");
     let ours: Vec<_> = groups
         .target_groups()
         .iter()
         .filter(|t| t.vpc_id() == Some(stack.nlbs[0].vpc_id.as_str()))
         .collect();
     assert!(ours.is_empty(), "{} target groups left", ours.len());
-    assert!(stack.services().list(&Default::default()).await.expect("list").items.is_empty());
+    assert!(
+        stack
+            .services()
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
 }

@@ -21,12 +21,25 @@ struct State {
 #[derive(Default)]
 pub struct MemoryClaimStore {
     state: Mutex<State>,
+    latency: std::time::Duration,
 }
 
 impl MemoryClaimStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Every call takes `latency` (of tokio time), like a network round trip.
+    pub fn with_latency(mut self, latency: std::time::Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    async fn round_trip(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -50,6 +63,7 @@ impl MemoryClaimStore {
 #[async_trait]
 impl ClaimStore for MemoryClaimStore {
     async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError> {
+        self.round_trip().await;
         Ok(self
             .lock()
             .owners
@@ -60,6 +74,7 @@ impl ClaimStore for MemoryClaimStore {
     }
 
     async fn claim(&self, claims: &[Claim], listener_quota: u32) -> Result<(), ClaimError> {
+        self.round_trip().await;
         let Some(first) = claims.first() else {
             return Ok(());
         };
@@ -111,6 +126,7 @@ impl ClaimStore for MemoryClaimStore {
         listener_arn: &str,
         target_group_arn: &str,
     ) -> Result<Recorded, StoreError> {
+        self.round_trip().await;
         let mut st = self.lock();
         match st
             .owners
@@ -127,6 +143,7 @@ impl ClaimStore for MemoryClaimStore {
     }
 
     async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        self.round_trip().await;
         let mut st = self.lock();
         for c in claims {
             let port_key = (c.nlb_arn.clone(), c.port);
@@ -151,6 +168,7 @@ impl ClaimStore for MemoryClaimStore {
     }
 
     async fn nlb_usage(&self, nlb_arns: &[String]) -> Result<Vec<NlbUsage>, StoreError> {
+        self.round_trip().await;
         let st = self.lock();
         Ok(nlb_arns
             .iter()
@@ -162,6 +180,7 @@ impl ClaimStore for MemoryClaimStore {
     }
 
     async fn port_holders(&self, nlb_arn: &str) -> Result<Vec<PortHolder>, StoreError> {
+        self.round_trip().await;
         Ok(self
             .lock()
             .ports

@@ -51,6 +51,7 @@ struct State {
 #[derive(Default)]
 pub struct MemoryLoadBalancing {
     state: Mutex<State>,
+    latency: std::time::Duration,
 }
 
 fn tag_map(tags: &ResourceTags) -> HashMap<String, String> {
@@ -78,6 +79,18 @@ impl MemoryLoadBalancing {
             .map(|(a, d)| ((*a).to_owned(), (*d).to_owned()))
             .collect();
         lb
+    }
+
+    /// Every call takes `latency` (of tokio time), like a network round trip.
+    pub fn with_latency(mut self, latency: std::time::Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    async fn round_trip(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -136,6 +149,7 @@ impl LoadBalancing for MemoryLoadBalancing {
         &self,
         nlb_arns: &[String],
     ) -> Result<HashMap<String, String>, ElbError> {
+        self.round_trip().await;
         let st = self.enter("DescribeLoadBalancers")?;
         Ok(nlb_arns
             .iter()
@@ -147,6 +161,7 @@ impl LoadBalancing for MemoryLoadBalancing {
         &self,
         spec: &TargetGroupSpec,
     ) -> Result<EnsuredTargetGroup, ElbError> {
+        self.round_trip().await;
         let mut st = self.enter("CreateTargetGroup")?;
         if let Some(tg) = st.target_groups.values().find(|t| t.info.name == spec.name) {
             let uid = tg.tags.get(super::TAG_SERVICE_UID);
@@ -185,6 +200,7 @@ impl LoadBalancing for MemoryLoadBalancing {
     }
 
     async fn find_target_group(&self, name: &str) -> Result<Option<TargetGroupInfo>, ElbError> {
+        self.round_trip().await;
         let st = self.enter("DescribeTargetGroups (by name)")?;
         Ok(st
             .target_groups
@@ -197,6 +213,7 @@ impl LoadBalancing for MemoryLoadBalancing {
         &self,
         arns: &[String],
     ) -> Result<Vec<TargetGroupInfo>, ElbError> {
+        self.round_trip().await;
         let st = self.enter("DescribeTargetGroups")?;
         Ok(arns
             .iter()
@@ -205,6 +222,7 @@ impl LoadBalancing for MemoryLoadBalancing {
     }
 
     async fn modify_health_check(&self, arn: &str, hc: &HealthCheckSpec) -> Result<(), ElbError> {
+        self.round_trip().await;
         let mut st = self.enter("ModifyTargetGroup")?;
         let tg = st
             .target_groups
@@ -222,6 +240,7 @@ impl LoadBalancing for MemoryLoadBalancing {
         target_group_arn: &str,
         tags: &ResourceTags,
     ) -> Result<String, ElbError> {
+        self.round_trip().await;
         let mut st = self.enter("CreateListener")?;
         if !st.nlbs.contains_key(nlb_arn) {
             return Err(not_found("CreateListener", nlb_arn));
@@ -266,6 +285,7 @@ impl LoadBalancing for MemoryLoadBalancing {
     }
 
     async fn describe_listeners(&self, arns: &[String]) -> Result<Vec<ListenerInfo>, ElbError> {
+        self.round_trip().await;
         let st = self.enter("DescribeListeners")?;
         Ok(arns
             .iter()
@@ -274,6 +294,7 @@ impl LoadBalancing for MemoryLoadBalancing {
     }
 
     async fn listeners_of(&self, nlb_arn: &str) -> Result<Vec<ListenerInfo>, ElbError> {
+        self.round_trip().await;
         let st = self.enter("DescribeListeners (of an NLB)")?;
         Ok(st
             .listeners
@@ -288,6 +309,7 @@ impl LoadBalancing for MemoryLoadBalancing {
         listener_arn: &str,
         target_group_arn: &str,
     ) -> Result<(), ElbError> {
+        self.round_trip().await;
         let mut st = self.enter("ModifyListener")?;
         let l = st
             .listeners
@@ -298,6 +320,7 @@ impl LoadBalancing for MemoryLoadBalancing {
     }
 
     async fn targets(&self, target_group_arn: &str) -> Result<BTreeSet<Target>, ElbError> {
+        self.round_trip().await;
         let st = self.enter("DescribeTargetHealth")?;
         st.target_groups
             .get(target_group_arn)
@@ -306,6 +329,7 @@ impl LoadBalancing for MemoryLoadBalancing {
     }
 
     async fn register(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError> {
+        self.round_trip().await;
         let mut st = self.enter("RegisterTargets")?;
         let tg = st
             .target_groups
@@ -316,6 +340,7 @@ impl LoadBalancing for MemoryLoadBalancing {
     }
 
     async fn deregister(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError> {
+        self.round_trip().await;
         let mut st = self.enter("DeregisterTargets")?;
         let tg = st
             .target_groups
@@ -328,11 +353,13 @@ impl LoadBalancing for MemoryLoadBalancing {
     }
 
     async fn delete_listener(&self, arn: &str) -> Result<(), ElbError> {
+        self.round_trip().await;
         self.enter("DeleteListener")?.listeners.remove(arn);
         Ok(())
     }
 
     async fn delete_target_group(&self, arn: &str) -> Result<(), ElbError> {
+        self.round_trip().await;
         let mut st = self.enter("DeleteTargetGroup")?;
         if st
             .listeners
@@ -354,6 +381,7 @@ impl LoadBalancing for MemoryLoadBalancing {
         &self,
         arns: &[String],
     ) -> Result<HashMap<String, HashMap<String, String>>, ElbError> {
+        self.round_trip().await;
         let st = self.enter("DescribeTags")?;
         Ok(arns
             .iter()
@@ -372,6 +400,7 @@ impl LoadBalancing for MemoryLoadBalancing {
         &self,
         marker: Option<String>,
     ) -> Result<(Vec<TargetGroupInfo>, Option<String>), ElbError> {
+        self.round_trip().await;
         const PAGE: usize = 400;
         let st = self.enter("DescribeTargetGroups (page)")?;
         let start: usize = marker.and_then(|m| m.parse().ok()).unwrap_or(0);

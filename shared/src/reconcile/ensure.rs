@@ -303,7 +303,21 @@ impl Reconciler {
                     self.view.add_ports(&nlb_arn, &ports)
                 }
                 Err(ClaimError::NlbFull { nlb_arn }) => self.view.forget(&nlb_arn),
-                Err(ClaimError::AlreadyClaimed) => return Ok(Claimed::Concurrent),
+                Err(ClaimError::AlreadyClaimed) => {
+                    // The SDK retries a transaction whose answer was lost; the retry then
+                    // meets its own writes. Claims on exactly the chosen ports are this run's.
+                    let existing = self.store.claims_of(&owner.uid).await?;
+                    let ours = claims.iter().all(|c| {
+                        existing
+                            .iter()
+                            .any(|e| e.key == c.key && e.nlb_arn == c.nlb_arn && e.port == c.port)
+                    });
+                    if ours {
+                        self.view.add_ports(&placement.nlb_arn, &placement.ports);
+                        return Ok(Claimed::New(claims));
+                    }
+                    return Ok(Claimed::Concurrent);
+                }
                 Err(ClaimError::Store(e)) if e.retryable && attempt + 1 < CLAIM_ATTEMPTS => {
                     // A transaction conflict: another claim touched the same NLB item.
                     let backoff = 20 * (1u64 << attempt) + super::allocator::random(20) as u64;

@@ -616,3 +616,121 @@ async fn a_port_held_by_a_foreign_listener_is_a_setup_error() {
         "the foreign listener is untouched"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_service_costs_three_sequential_aws_round_trips() {
+    // GIVEN every DynamoDB and ELBv2 call takes 100 ms, and a warm function (it has allocated
+    // before, so it knows the pool's usage and the NLBs' DNS names)
+    const RTT: Duration = Duration::from_millis(100);
+    let pools = PoolSet::from_json(&format!(
+        r#"{{"default":{{"nlbArns":["{NLB_A}"],"ports":"30000-30099"}}}}"#
+    ))
+    .expect("pools");
+    let store = Arc::new(MemoryClaimStore::new().with_latency(RTT));
+    let elb = Arc::new(MemoryLoadBalancing::with_nlbs(&[(NLB_A, "nlb-0.elb")]).with_latency(RTT));
+    let reconciler = Reconciler::new("prod", "vpc-1", pools, store, elb.clone());
+    let cluster = MemoryCluster::new();
+    cluster.put_service(opted_in("warm", "u0"));
+    reconciler
+        .reconcile_service(&cluster, "games", "warm", None)
+        .await
+        .expect("warm-up");
+    cluster.put_service(opted_in("room", "u1"));
+    cluster.set_slices("games", "room", vec![slice("game", 8000, &["10.0.0.1"])]);
+
+    // WHEN a new Service is allocated
+    let started = tokio::time::Instant::now();
+    reconciler
+        .reconcile_service(&cluster, "games", "room", None)
+        .await
+        .expect("allocates");
+
+    // THEN it took exactly three round trips: claim + target group, listener, targets + record
+    assert_eq!(started.elapsed(), 3 * RTT);
+}
+
+/// A claim store whose first transaction succeeds but reports failure, as when the answer is
+/// lost and the SDK's retry meets the first attempt's writes.
+struct LostAnswer {
+    inner: MemoryClaimStore,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl ClaimStore for LostAnswer {
+    async fn claims_of(
+        &self,
+        uid: &str,
+    ) -> Result<Vec<crate::claims::Claim>, crate::claims::StoreError> {
+        self.inner.claims_of(uid).await
+    }
+    async fn claim(
+        &self,
+        claims: &[crate::claims::Claim],
+        quota: u32,
+    ) -> Result<(), crate::claims::ClaimError> {
+        self.inner.claim(claims, quota).await?;
+        if !self.lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // The retry of the same transaction: its conditions fail on its own writes.
+            return self.inner.claim(claims, quota).await;
+        }
+        Ok(())
+    }
+    async fn record_resources(
+        &self,
+        claim: &crate::claims::Claim,
+        l: &str,
+        t: &str,
+    ) -> Result<crate::claims::Recorded, crate::claims::StoreError> {
+        self.inner.record_resources(claim, l, t).await
+    }
+    async fn release(
+        &self,
+        claims: &[crate::claims::Claim],
+    ) -> Result<(), crate::claims::StoreError> {
+        self.inner.release(claims).await
+    }
+    async fn nlb_usage(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<crate::claims::NlbUsage>, crate::claims::StoreError> {
+        self.inner.nlb_usage(arns).await
+    }
+    async fn port_holders(
+        &self,
+        nlb: &str,
+    ) -> Result<Vec<crate::claims::PortHolder>, crate::claims::StoreError> {
+        self.inner.port_holders(nlb).await
+    }
+}
+
+#[tokio::test]
+async fn a_retried_claim_that_meets_its_own_writes_is_taken_as_made() {
+    let pools = PoolSet::from_json(&format!(
+        r#"{{"default":{{"nlbArns":["{NLB_A}"],"ports":"30000-30099"}}}}"#
+    ))
+    .expect("pools");
+    let store = Arc::new(LostAnswer {
+        inner: MemoryClaimStore::new(),
+        lost: std::sync::atomic::AtomicBool::new(false),
+    });
+    let elb = Arc::new(MemoryLoadBalancing::with_nlbs(&[(NLB_A, "nlb-0.elb")]));
+    let reconciler = Reconciler::new("prod", "vpc-1", pools, store.clone(), elb.clone());
+    let cluster = MemoryCluster::new();
+    cluster.put_service(opted_in("room", "u1"));
+
+    let outcome = reconciler
+        .reconcile_service(&cluster, "games", "room", None)
+        .await
+        .expect("allocates");
+
+    assert_eq!(
+        outcome,
+        Outcome::Allocated {
+            listeners: 1,
+            claimed: 1
+        }
+    );
+    assert_eq!(store.inner.all_ports().len(), 1);
+    assert_eq!(elb.listeners().len(), 1);
+}

@@ -13,11 +13,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event as KubeEvent;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use lambda_runtime::{Context, LambdaEvent};
-use nlb_port_pool::claims::table::create_table;
 use nlb_port_pool::config::{FunctionConfig, KubeAccess};
 use nlb_port_pool::event::{DetailType, EVENT_SOURCE};
-use nlb_port_pool::pool::PoolSet;
-use testbed::moto::{TestNlb, create_nlbs};
+use testbed::moto::{PoolFixture, TestNlb, pool_fixture};
 use testbed::{Bed, kube_fixtures, unique_name};
 
 /// The cluster name the tests' events carry.
@@ -40,20 +38,11 @@ impl Stack {
         let bed = Bed::get();
         let sdk = bed.sdk_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-        let table = unique_name(prefix);
-        create_table(&dynamodb, &table)
-            .await
-            .expect("creating the claims table");
-        let nlbs = create_nlbs(&sdk, &unique_name(prefix), nlbs).await;
+        let PoolFixture { table, nlbs, pools } =
+            pool_fixture(&sdk, prefix, nlbs, ports, quota).await;
         let admin = bed.kube_client().await;
         let namespace = unique_name(prefix);
         kube_fixtures::create_namespace(&admin, &namespace).await;
-        let arns: Vec<String> = nlbs.iter().map(|n| format!("\"{}\"", n.arn)).collect();
-        let pools = PoolSet::from_json(&format!(
-            r#"{{"default":{{"nlbArns":[{}],"ports":"{ports}","listenerQuota":{quota}}}}}"#,
-            arns.join(",")
-        ))
-        .expect("pool JSON");
         let config = FunctionConfig {
             cluster_name: CLUSTER.to_owned(),
             table_name: table.clone(),
