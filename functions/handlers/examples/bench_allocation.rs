@@ -6,6 +6,7 @@
 //!    reconciler: AWS calls and wall time per allocation at the 1st, 250th and 500th.
 //! 2. 500 allocations at concurrency 1, 10 and 50 (that many independent reconcilers, as that
 //!    many Lambda instances): throughput, latency percentiles, calls per allocation.
+//!
 //! Prints Markdown for BENCHMARKS.md.
 
 use std::collections::BTreeMap;
