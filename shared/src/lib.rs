@@ -14,6 +14,7 @@ pub mod eks_token;
 pub mod elb;
 pub mod event;
 pub mod kube_access;
+pub mod metrics;
 pub mod names;
 pub mod pool;
 pub mod protocol;

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use nlb_port_pool::claims::DynamoClaimStore;
+use nlb_port_pool::claims::{CursorStore, DynamoClaimStore};
 use nlb_port_pool::cluster::KubeCluster;
 use nlb_port_pool::config::{ConfigError, Env, FunctionConfig, ProcessEnv};
 use nlb_port_pool::elb::AwsLoadBalancing;
 use nlb_port_pool::kube_access::{KubeAccessError, KubeConnector};
-use nlb_port_pool::reconcile::{DEFAULT_CLAIM_GRACE, Reconciler};
+use nlb_port_pool::reconcile::{DEFAULT_CLAIM_GRACE, Reconciler, SweepLimits};
 
 /// A function could not start.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,10 @@ pub struct Deps {
     pub reconciler: Reconciler,
     /// Kubernetes clients, renewed before their credentials expire.
     pub kube: KubeConnector,
+    /// Where the sweep keeps its place.
+    pub cursors: Arc<dyn CursorStore>,
+    /// How much one sweep run may do.
+    pub sweep_limits: SweepLimits,
 }
 
 impl Deps {
@@ -54,13 +58,16 @@ impl Deps {
         sdk: &SdkConfig,
         claim_grace: Duration,
     ) -> Self {
-        let store = DynamoClaimStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
+        let store = Arc::new(DynamoClaimStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &config.table_name,
+        ));
         let elb = AwsLoadBalancing::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk));
         let reconciler = Reconciler::new(
             &config.cluster_name,
             &config.vpc_id,
             config.pools.clone(),
-            Arc::new(store),
+            store.clone(),
             Arc::new(elb),
         )
         .with_claim_grace(claim_grace);
@@ -69,6 +76,8 @@ impl Deps {
             kube: KubeConnector::new(config.kube.clone(), &config.cluster_name, sdk),
             config,
             reconciler,
+            cursors: store,
+            sweep_limits: SweepLimits::default(),
         }
     }
 

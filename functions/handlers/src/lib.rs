@@ -93,6 +93,59 @@ pub async fn on_endpoints_changed(deps: &Deps, event: Event) -> Result<Summary, 
     Ok(summary(&parsed, &outcome))
 }
 
+/// The schedule: one sweep run; prints its metrics as EMF lines.
+pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Error> {
+    let e = &event.payload;
+    if e.source != "aws.events" || e.detail_type != "Scheduled Event" {
+        return Err(format!(
+            "invalid event: the sweep runs on schedule events (source aws.events, detail-type \
+             Scheduled Event), got {:?} / {:?}",
+            e.source, e.detail_type
+        )
+        .into());
+    }
+    let cluster = deps.cluster().await?;
+    let report = deps
+        .reconciler
+        .sweep(&cluster, deps.cursors.as_ref(), deps.sweep_limits)
+        .await?;
+    let now = e.time.map_or_else(
+        || chrono::Utc::now().timestamp_millis(),
+        |t| t.timestamp_millis(),
+    );
+    for line in nlb_port_pool::metrics::sweep_lines(&report, now) {
+        // EMF lines go to stdout on their own, not through the (JSON) tracing formatter.
+        println!("{line}");
+    }
+    tracing::info!(?report, "swept");
+    Ok(SweepSummary {
+        orphan_claims_released: report.orphan_claims_released,
+        leaked_listeners_deleted: report.leaked_listeners_deleted,
+        leaked_target_groups_deleted: report.leaked_target_groups_deleted,
+        services_reconciled: report.services_reconciled,
+        pending_retried: report.pending_retried,
+        failures: report.failures,
+    })
+}
+
+/// What a sweep run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepSummary {
+    /// Claims released because their Service is gone.
+    pub orphan_claims_released: usize,
+    /// Listeners no claim accounted for, deleted.
+    pub leaked_listeners_deleted: usize,
+    /// Target groups no claim or Service accounted for, deleted.
+    pub leaked_target_groups_deleted: usize,
+    /// Services reconciled.
+    pub services_reconciled: usize,
+    /// Of those, Pending or in Error.
+    pub pending_retried: usize,
+    /// Reconciles that failed.
+    pub failures: usize,
+}
+
 fn log_failure(event: &ServiceEvent, err: nlb_port_pool::reconcile::Error) -> Error {
     tracing::warn!(service = %event.key(), retryable = err.is_retryable(), error = %err, "reconcile failed");
     Box::new(err)

@@ -15,7 +15,13 @@ fn samples() -> Vec<(String, String)> {
         .map(|entry| {
             let path = entry.expect("a directory entry").path();
             let text = std::fs::read_to_string(&path).expect("a readable sample");
-            (path.file_name().expect("a name").to_string_lossy().into_owned(), text)
+            (
+                path.file_name()
+                    .expect("a name")
+                    .to_string_lossy()
+                    .into_owned(),
+                text,
+            )
         })
         .collect();
     out.sort();
@@ -25,22 +31,38 @@ fn samples() -> Vec<(String, String)> {
 #[test]
 fn every_sample_parses() {
     let files = samples();
-    assert_eq!(files.len(), 4, "one sample per detail-type and the sweep's: {files:?}");
+    assert_eq!(
+        files.len(),
+        4,
+        "one sample per detail-type and the sweep's: {files:?}"
+    );
     let mut kinds = Vec::new();
     for (name, text) in &files {
-        let raw: EventBridgeEvent<serde_json::Value> =
-            serde_json::from_str(text).unwrap_or_else(|e| panic!("{name} is not an EventBridge event: {e}"));
+        let raw: EventBridgeEvent<serde_json::Value> = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("{name} is not an EventBridge event: {e}"));
         if raw.source == "aws.events" {
             assert_eq!(raw.detail_type, "Scheduled Event", "{name}");
             kinds.push("Scheduled Event".to_owned());
             continue;
         }
         let event = ServiceEvent::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(event.detail.deleting, event.detail_type == DetailType::ServiceDeleted, "{name}");
+        assert_eq!(
+            event.detail.deleting,
+            event.detail_type == DetailType::ServiceDeleted,
+            "{name}"
+        );
         kinds.push(event.detail_type.as_str().to_owned());
     }
     kinds.sort();
-    assert_eq!(kinds, ["Endpoints Changed", "Scheduled Event", "Service Changed", "Service Deleted"]);
+    assert_eq!(
+        kinds,
+        [
+            "Endpoints Changed",
+            "Scheduled Event",
+            "Service Changed",
+            "Service Deleted"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -48,14 +70,31 @@ async fn every_forwarder_sample_drives_its_handler() {
     // GIVEN the samples' Service (room-1) in a namespace of this test, with one pod
     let stack = Stack::new("samples", 1, "30000-30099", 50).await;
     let ns = stack.namespace.clone();
-    stack.create_service(&opted_in_service(&ns, "room-1", &[PortSpec::tcp("game", 7777, 7777)])).await;
     stack
-        .put_slice(&endpoint_slice(&ns, "room-1-a", "room-1", &[("game", 7777, "TCP")], &[("10.0.9.1", true)]))
+        .create_service(&opted_in_service(
+            &ns,
+            "room-1",
+            &[PortSpec::tcp("game", 7777, 7777)],
+        ))
+        .await;
+    stack
+        .put_slice(&endpoint_slice(
+            &ns,
+            "room-1-a",
+            "room-1",
+            &[("game", 7777, "TCP")],
+            &[("10.0.9.1", true)],
+        ))
         .await;
     let uid = stack.uid("room-1").await;
     let load = |file: &str| -> handlers::Event {
-        let text = samples().into_iter().find(|(n, _)| n == file).expect("sample exists").1;
-        let mut event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(&text).expect("sample JSON");
+        let text = samples()
+            .into_iter()
+            .find(|(n, _)| n == file)
+            .expect("sample exists")
+            .1;
+        let mut event: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_str(&text).expect("sample JSON");
         // The samples name namespace games; point them at this test's and at the real uid.
         event.detail["namespace"] = ns.clone().into();
         event.detail["uid"] = uid.clone().into();
@@ -64,14 +103,23 @@ async fn every_forwarder_sample_drives_its_handler() {
     };
 
     // WHEN each sample is handled in the order a Service lives
-    let changed = handlers::on_service_changed(&stack.deps, load("service-changed.json")).await.expect("changed");
-    let endpoints = handlers::on_endpoints_changed(&stack.deps, load("endpoints-changed.json")).await.expect("endpoints");
+    let changed = handlers::on_service_changed(&stack.deps, load("service-changed.json"))
+        .await
+        .expect("changed");
+    let endpoints = handlers::on_endpoints_changed(&stack.deps, load("endpoints-changed.json"))
+        .await
+        .expect("endpoints");
     stack.delete_service("room-1").await;
-    let deleted = handlers::on_service_deleted(&stack.deps, load("service-deleted.json")).await.expect("deleted");
+    let deleted = handlers::on_service_deleted(&stack.deps, load("service-deleted.json"))
+        .await
+        .expect("deleted");
 
     // THEN each did its part and nothing is left
     assert!(changed.outcome.starts_with("Allocated"), "{changed:?}");
-    assert!(endpoints.outcome.starts_with("TargetsSynced"), "{endpoints:?}");
+    assert!(
+        endpoints.outcome.starts_with("TargetsSynced"),
+        "{endpoints:?}"
+    );
     assert!(deleted.outcome.starts_with("Released"), "{deleted:?}");
     assert!(stack.listeners().await.is_empty());
     assert_eq!(stack.claim_items().await, 0);

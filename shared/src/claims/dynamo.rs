@@ -12,7 +12,10 @@ use aws_sdk_dynamodb::types::{
 
 use super::record::{Item, claim_from_item, holder_from_item, owner_item, port_item};
 use super::table::{NLB_META, PK, SK, nlb_pk, owner_pk, port_sk};
-use super::{Claim, ClaimError, ClaimStore, NlbUsage, PortHolder, Recorded, StoreError};
+use super::{
+    Claim, ClaimError, ClaimStore, CursorStore, NlbUsage, PortHolder, Recorded, StoreError,
+    SweepCursor,
+};
 use crate::aws_error::describe;
 
 /// Claims in one DynamoDB table (see the module docs of [`crate::claims`] for its items).
@@ -327,6 +330,52 @@ impl ClaimStore for DynamoClaimStore {
             .iter()
             .map(|i| holder_from_item(nlb_arn, i).map_err(|m| corrupt(OP, m)))
             .collect()
+    }
+}
+
+/// The sweep's cursor item: outside every NLB and owner partition.
+const CURSOR_PK: &str = "sweep";
+
+#[async_trait]
+impl CursorStore for DynamoClaimStore {
+    async fn load_cursor(&self) -> Result<SweepCursor, StoreError> {
+        const OP: &str = "GetItem (sweep cursor)";
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(CURSOR_PK.to_owned(), "cursor".to_owned())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(OP, &e))?;
+        let text = |name: &str| match out.item().and_then(|i| i.get(name)) {
+            Some(AttributeValue::S(v)) => Some(v.clone()),
+            _ => None,
+        };
+        Ok(SweepCursor {
+            services_after: text("servicesAfter"),
+            target_group_marker: text("targetGroupMarker"),
+        })
+    }
+
+    async fn save_cursor(&self, cursor: &SweepCursor) -> Result<(), StoreError> {
+        const OP: &str = "PutItem (sweep cursor)";
+        let mut item = key(CURSOR_PK.to_owned(), "cursor".to_owned());
+        if let Some(v) = &cursor.services_after {
+            item.insert("servicesAfter".to_owned(), s(v));
+        }
+        if let Some(v) = &cursor.target_group_marker {
+            item.insert("targetGroupMarker".to_owned(), s(v));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error(OP, &e))?;
+        Ok(())
     }
 }
 

@@ -6,12 +6,14 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Claim, ClaimError, ClaimState, ClaimStore, NlbUsage, PortHolder, Recorded, StoreError,
+    Claim, ClaimError, ClaimState, ClaimStore, CursorStore, NlbUsage, PortHolder, Recorded,
+    StoreError, SweepCursor,
 };
 use crate::service_model::ListenerKey;
 
 #[derive(Default)]
 struct State {
+    cursor: SweepCursor,
     nlbs: BTreeMap<String, BTreeSet<u16>>,
     ports: BTreeMap<(String, u16), PortHolder>,
     owners: BTreeMap<(String, ListenerKey), Claim>,
@@ -52,6 +54,27 @@ impl MemoryClaimStore {
     /// Every owner record, for assertions.
     pub fn all_claims(&self) -> Vec<Claim> {
         self.lock().owners.values().cloned().collect()
+    }
+
+    /// Puts claims straight in, bypassing every condition: for tests that build a broken state.
+    pub fn insert_unchecked(&self, claim: Claim) {
+        let mut st = self.lock();
+        st.nlbs
+            .entry(claim.nlb_arn.clone())
+            .or_default()
+            .insert(claim.port);
+        st.ports.insert(
+            (claim.nlb_arn.clone(), claim.port),
+            PortHolder {
+                nlb_arn: claim.nlb_arn.clone(),
+                port: claim.port,
+                owner: claim.owner.clone(),
+                key: claim.key.clone(),
+                claimed_at: claim.claimed_at,
+            },
+        );
+        st.owners
+            .insert((claim.owner.uid.clone(), claim.key.clone()), claim);
     }
 
     /// Every claimed (NLB, port), for assertions.
@@ -188,5 +211,17 @@ impl ClaimStore for MemoryClaimStore {
             .filter(|h| h.nlb_arn == nlb_arn)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl CursorStore for MemoryClaimStore {
+    async fn load_cursor(&self) -> Result<SweepCursor, StoreError> {
+        Ok(self.lock().cursor.clone())
+    }
+
+    async fn save_cursor(&self, cursor: &SweepCursor) -> Result<(), StoreError> {
+        self.lock().cursor = cursor.clone();
+        Ok(())
     }
 }

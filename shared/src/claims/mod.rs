@@ -188,3 +188,21 @@ pub trait ClaimStore: Send + Sync {
 pub fn now_epoch() -> i64 {
     chrono::Utc::now().timestamp()
 }
+
+/// Where the sweep keeps its place between runs, so each run does a bounded share of the work.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SweepCursor {
+    /// The last Service (`namespace/name`) reconciled; the next run starts after it.
+    pub services_after: Option<String>,
+    /// The ELBv2 marker of the next page of target groups to check.
+    pub target_group_marker: Option<String>,
+}
+
+/// Storage of the [`SweepCursor`].
+#[async_trait]
+pub trait CursorStore: Send + Sync {
+    /// The saved cursor (the default when none was saved).
+    async fn load_cursor(&self) -> Result<SweepCursor, StoreError>;
+    /// Saves the cursor.
+    async fn save_cursor(&self, cursor: &SweepCursor) -> Result<(), StoreError>;
+}

@@ -19,6 +19,9 @@ pub const TAG_SERVICE: &str = "nlb-port-pool/service";
 pub const TAG_SERVICE_UID: &str = "nlb-port-pool/service-uid";
 /// Tag: the pool.
 pub const TAG_POOL: &str = "nlb-port-pool/pool";
+/// Tag: the listener key within the Service (e.g. `7777-tcp`), so a leftover can be matched
+/// to the claim it should have.
+pub const TAG_LISTENER: &str = "nlb-port-pool/listener";
 
 /// The target group name of one listener of one Service: `npp-` and 28 hex digits of a
 /// SHA-256 over cluster, namespace, name, uid and listener key. Unique per account and region
@@ -49,6 +52,8 @@ pub struct ResourceTags {
     pub owner: Owner,
     /// The pool.
     pub pool: String,
+    /// Which listener of the Service.
+    pub listener: ListenerKey,
 }
 
 impl ResourceTags {
@@ -61,6 +66,7 @@ impl ResourceTags {
             (TAG_SERVICE, self.owner.key.name.clone()),
             (TAG_SERVICE_UID, self.owner.uid.clone()),
             (TAG_POOL, self.pool.clone()),
+            (TAG_LISTENER, self.listener.as_str().to_owned()),
         ]
     }
 }
@@ -146,10 +152,12 @@ mod tests {
         let tags = ResourceTags {
             owner: owner("games", "room", "u1"),
             pool: "default".into(),
+            listener: ListenerKey::new(7777, ListenerProtocol::Udp),
         };
         let pairs = tags.pairs();
         assert!(pairs.contains(&(TAG_MANAGED, "true".into())));
         assert!(pairs.contains(&(TAG_SERVICE_UID, "u1".into())));
-        assert_eq!(pairs.len(), 6);
+        assert!(pairs.contains(&(TAG_LISTENER, "7777-udp".into())));
+        assert_eq!(pairs.len(), 7);
     }
 }

@@ -42,10 +42,6 @@ impl Reconciler {
         slices: &[SliceView],
     ) -> Result<Outcome> {
         let owner = self.owner(service);
-        let tags = ResourceTags {
-            owner: owner.clone(),
-            pool: pool.name().to_owned(),
-        };
         let targets: HashMap<ListenerKey, std::result::Result<BTreeSet<Target>, String>> = specs
             .iter()
             .map(|s| (s.key.clone(), desired_targets(s, slices)))
@@ -59,7 +55,11 @@ impl Reconciler {
             },
             vpc_id: self.vpc_id.clone(),
             health_check: request.health_check.clone(),
-            tags: tags.clone(),
+            tags: ResourceTags {
+                owner: owner.clone(),
+                pool: pool.name().to_owned(),
+                listener: spec.key.clone(),
+            },
         };
 
         // Claims exist only for a Service this system has touched (it then holds the finalizer

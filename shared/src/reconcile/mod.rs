@@ -9,6 +9,7 @@ mod allocator;
 mod ensure;
 mod error;
 mod release;
+mod sweep;
 mod sync_targets;
 mod wiring;
 
@@ -20,6 +21,7 @@ use tokio::sync::Mutex;
 
 pub use allocator::{Placement, PoolView};
 pub use error::{Error, Result};
+pub use sweep::{PoolUse, SweepLimits, SweepReport};
 
 use crate::annotations::{self, AllocationRequest, Status};
 use crate::claims::{ClaimStore, Owner};
@@ -282,3 +284,6 @@ impl Reconciler {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod sweep_tests;

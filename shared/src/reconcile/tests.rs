@@ -584,6 +584,7 @@ async fn a_port_held_by_a_foreign_listener_is_a_setup_error() {
             uid: "someone-else".into(),
         },
         pool: "default".into(),
+        listener: crate::service_model::ListenerKey::new(30000, ListenerProtocol::Tcp),
     };
     let spec = crate::elb::TargetGroupSpec {
         name: "manual".into(),

@@ -1,0 +1,120 @@
+//! CloudWatch metrics as embedded metric format (EMF) log lines: a function prints one JSON
+//! object per line to stdout and CloudWatch Logs turns it into metrics, with no API call.
+
+use serde_json::{Map, Value, json};
+
+use crate::reconcile::SweepReport;
+
+/// The metrics namespace of the project.
+pub const NAMESPACE: &str = "NlbPortPool";
+
+/// One EMF line: `metrics` (name, unit, value) with `dimensions` (name, value).
+pub fn emf_line(
+    timestamp_ms: i64,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, &str, f64)],
+) -> String {
+    let mut root = Map::new();
+    let dimension_names: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    let definitions: Vec<Value> = metrics
+        .iter()
+        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+        .collect();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [dimension_names],
+                "Metrics": definitions,
+            }]
+        }),
+    );
+    for (k, v) in dimensions {
+        root.insert((*k).into(), json!(v));
+    }
+    for (name, _, value) in metrics {
+        root.insert((*name).into(), json!(value));
+    }
+    Value::Object(root).to_string()
+}
+
+/// The lines a sweep run reports: pool use per pool, and what the run found and did.
+pub fn sweep_lines(report: &SweepReport, timestamp_ms: i64) -> Vec<String> {
+    let mut lines: Vec<String> = report
+        .pools
+        .iter()
+        .map(|p| {
+            emf_line(
+                timestamp_ms,
+                &[("Pool", &p.pool)],
+                &[
+                    ("PoolUsePercent", "Percent", p.percent()),
+                    ("ListenersUsed", "Count", p.used as f64),
+                    ("ListenerCapacity", "Count", p.capacity as f64),
+                ],
+            )
+        })
+        .collect();
+    lines.push(emf_line(
+        timestamp_ms,
+        &[("Function", "sweep")],
+        &[
+            (
+                "OrphanClaimsReleased",
+                "Count",
+                report.orphan_claims_released as f64,
+            ),
+            (
+                "LeakedListenersDeleted",
+                "Count",
+                report.leaked_listeners_deleted as f64,
+            ),
+            (
+                "LeakedTargetGroupsDeleted",
+                "Count",
+                report.leaked_target_groups_deleted as f64,
+            ),
+            (
+                "ServicesReconciled",
+                "Count",
+                report.services_reconciled as f64,
+            ),
+            ("PendingRetried", "Count", report.pending_retried as f64),
+            ("SweepFailures", "Count", report.failures as f64),
+        ],
+    ));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::PoolUse;
+
+    #[test]
+    fn lines_are_valid_emf() {
+        let report = SweepReport {
+            pools: vec![PoolUse {
+                pool: "default".into(),
+                used: 40,
+                capacity: 50,
+            }],
+            ..SweepReport::default()
+        };
+        let lines = sweep_lines(&report, 1_764_150_000_000);
+        assert_eq!(lines.len(), 2);
+        let pool: Value = serde_json::from_str(&lines[0]).expect("JSON");
+        assert_eq!(pool["Pool"], "default");
+        assert_eq!(pool["PoolUsePercent"], 80.0);
+        let def = &pool["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(def["Namespace"], NAMESPACE);
+        assert_eq!(def["Dimensions"], json!([["Pool"]]));
+        assert_eq!(
+            def["Metrics"][0],
+            json!({"Name": "PoolUsePercent", "Unit": "Percent"})
+        );
+        assert!(!lines[0].contains('\n'));
+    }
+}

@@ -1,0 +1,352 @@
+//! The sweep: what events alone cannot promise. It releases claims whose Service is gone,
+//! deletes the project's listeners and target groups that no claim accounts for, reconciles a
+//! bounded share of the Services each run (which retries Pending ones, takes over unfinished
+//! claims and repairs drift), and reports pool use.
+//!
+//! It only ever deletes what is provably unowned, and it reads listeners before claims: a claim
+//! is always written before its listener, so a listener seen without a claim read afterwards
+//! has none. Runs may overlap each other and the event-driven functions.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::StreamExt;
+
+use super::{Decision, Outcome, Reconciler, Result};
+use crate::annotations::STATUS;
+use crate::claims::{CursorStore, PortHolder};
+use crate::cluster::Cluster;
+use crate::elb::{
+    ListenerInfo, TAG_CLUSTER, TAG_LISTENER, TAG_MANAGED, TAG_NAMESPACE, TAG_SERVICE,
+    TAG_SERVICE_UID,
+};
+use crate::service_model::ServiceState;
+
+/// How much one sweep run may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepLimits {
+    /// Services reconciled per run, besides those that are Pending or in Error.
+    pub services_per_run: usize,
+    /// Pages (400 each) of target groups checked per run.
+    pub target_group_pages: usize,
+    /// Reconciles at once.
+    pub concurrency: usize,
+}
+
+impl Default for SweepLimits {
+    fn default() -> Self {
+        Self {
+            services_per_run: 200,
+            target_group_pages: 5,
+            concurrency: 8,
+        }
+    }
+}
+
+/// Use of one pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolUse {
+    /// The pool.
+    pub pool: String,
+    /// Claimed listener ports.
+    pub used: usize,
+    /// Listener ports the pool can hold.
+    pub capacity: usize,
+}
+
+impl PoolUse {
+    /// Use in percent.
+    pub fn percent(&self) -> f64 {
+        if self.capacity == 0 {
+            return 100.0;
+        }
+        self.used as f64 * 100.0 / self.capacity as f64
+    }
+}
+
+/// What a sweep run did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SweepReport {
+    /// Use of each pool, read from the claims.
+    pub pools: Vec<PoolUse>,
+    /// Claims released because their Service is gone or was replaced.
+    pub orphan_claims_released: usize,
+    /// Listeners deleted because no claim accounts for them.
+    pub leaked_listeners_deleted: usize,
+    /// Target groups deleted because no claim or live Service accounts for them.
+    pub leaked_target_groups_deleted: usize,
+    /// Services reconciled.
+    pub services_reconciled: usize,
+    /// Of those, ones that were Pending or in Error.
+    pub pending_retried: usize,
+    /// Reconciles that failed (logged; the next run tries again).
+    pub failures: usize,
+}
+
+fn key_of(s: &ServiceState) -> String {
+    format!("{}/{}", s.key.namespace, s.key.name)
+}
+
+impl Reconciler {
+    /// One sweep run; see the module docs. Individual failures are counted, not fatal.
+    pub async fn sweep(
+        &self,
+        cluster: &dyn Cluster,
+        cursors: &dyn CursorStore,
+        limits: SweepLimits,
+    ) -> Result<SweepReport> {
+        let mut report = SweepReport::default();
+        let services: BTreeMap<String, ServiceState> = cluster
+            .services_of_interest()
+            .await?
+            .into_iter()
+            .map(|s| (key_of(&s), s))
+            .collect();
+        for pool in self.pools.pools() {
+            let mut used = 0;
+            for nlb in pool.nlb_arns() {
+                let holders = self.sweep_nlb(cluster, nlb, &services, &mut report).await?;
+                used += holders;
+            }
+            report.pools.push(PoolUse {
+                pool: pool.name().to_owned(),
+                used,
+                capacity: pool.capacity() as usize,
+            });
+        }
+        let mut cursor = cursors.load_cursor().await?;
+        self.reconcile_share(cluster, &services, &mut cursor, limits, &mut report)
+            .await;
+        self.sweep_target_groups(cluster, &services, &mut cursor, limits, &mut report)
+            .await?;
+        cursors.save_cursor(&cursor).await?;
+        Ok(report)
+    }
+
+    /// Leaked listeners and orphan claims of one NLB; returns how many ports are claimed.
+    async fn sweep_nlb(
+        &self,
+        cluster: &dyn Cluster,
+        nlb: &str,
+        services: &BTreeMap<String, ServiceState>,
+        report: &mut SweepReport,
+    ) -> Result<usize> {
+        // Listeners first, then claims (see the module docs).
+        let listeners = self.elb.listeners_of(nlb).await?;
+        let arns: Vec<String> = listeners.iter().map(|l| l.arn.clone()).collect();
+        let tags = self.elb.tags_of(&arns).await?;
+        let holders = self.store.port_holders(nlb).await?;
+        let by_port: HashMap<u16, &PortHolder> = holders.iter().map(|h| (h.port, h)).collect();
+        for l in &listeners {
+            let Some(t) = tags.get(&l.arn).filter(|t| self.is_ours(t)) else {
+                continue;
+            };
+            let claimed_by_owner = by_port
+                .get(&l.port)
+                .is_some_and(|h| Some(&h.owner.uid) == t.get(TAG_SERVICE_UID));
+            if !claimed_by_owner {
+                self.delete_leaked_listener(l, report).await?;
+            }
+        }
+        let mut owners: BTreeMap<&str, &PortHolder> = BTreeMap::new();
+        for h in &holders {
+            owners.entry(h.owner.uid.as_str()).or_insert(h);
+        }
+        for (uid, h) in owners {
+            // The same cluster's Services only: a pool may be shared with another cluster.
+            if h.owner.key.cluster != self.cluster_name {
+                continue;
+            }
+            let live = self
+                .live_service(
+                    cluster,
+                    services,
+                    &h.owner.key.namespace,
+                    &h.owner.key.name,
+                    uid,
+                )
+                .await?;
+            if live.is_none() {
+                report.orphan_claims_released += self.release_uid(uid).await?;
+            }
+        }
+        Ok(holders.len())
+    }
+
+    /// The Service `namespace/name` if it exists with `uid`: from the list read at the start,
+    /// or, when the list does not show it (it may be newer than the list), read afresh.
+    async fn live_service(
+        &self,
+        cluster: &dyn Cluster,
+        services: &BTreeMap<String, ServiceState>,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<Option<ServiceState>> {
+        if let Some(s) = services
+            .get(&format!("{namespace}/{name}"))
+            .filter(|s| s.uid == uid)
+        {
+            return Ok(Some(s.clone()));
+        }
+        Ok(cluster
+            .service(namespace, name)
+            .await?
+            .filter(|s| s.uid == uid))
+    }
+
+    fn is_ours(&self, tags: &HashMap<String, String>) -> bool {
+        tags.get(TAG_MANAGED).map(String::as_str) == Some("true")
+            && tags.get(TAG_CLUSTER) == Some(&self.cluster_name)
+    }
+
+    async fn delete_leaked_listener(
+        &self,
+        l: &ListenerInfo,
+        report: &mut SweepReport,
+    ) -> Result<()> {
+        tracing::warn!(listener = %l.arn, port = l.port, "deleting a listener no claim accounts for");
+        self.elb.delete_listener(&l.arn).await?;
+        report.leaked_listeners_deleted += 1;
+        Ok(())
+    }
+
+    /// Reconciles every Pending or failed Service and the next share of the others.
+    async fn reconcile_share(
+        &self,
+        cluster: &dyn Cluster,
+        services: &BTreeMap<String, ServiceState>,
+        cursor: &mut crate::claims::SweepCursor,
+        limits: SweepLimits,
+        report: &mut SweepReport,
+    ) {
+        let needs_retry = |s: &ServiceState| {
+            s.annotations
+                .get(STATUS)
+                .is_some_and(|st| st.starts_with("Pending") || st.starts_with("Error"))
+                || s.deleting
+        };
+        let retry: Vec<&ServiceState> = services.values().filter(|s| needs_retry(s)).collect();
+        let after = cursor.services_after.clone().unwrap_or_default();
+        let mut share: Vec<&ServiceState> = services
+            .range::<String, _>((
+                std::ops::Bound::Excluded(&after),
+                std::ops::Bound::Unbounded,
+            ))
+            .map(|(_, s)| s)
+            .filter(|s| !needs_retry(s))
+            .take(limits.services_per_run)
+            .collect();
+        if share.len() < limits.services_per_run {
+            // Wrap around to the start of the list.
+            let more = limits.services_per_run - share.len();
+            share.extend(
+                services
+                    .values()
+                    .filter(|s| !needs_retry(s) && key_of(s) <= after)
+                    .take(more),
+            );
+        }
+        cursor.services_after = share.last().map(|s| key_of(s));
+        report.pending_retried = retry.len();
+        let work: Vec<&ServiceState> = retry.into_iter().chain(share).collect();
+        report.services_reconciled = work.len();
+        let failures: usize = futures::stream::iter(work)
+            .map(|s| async move {
+                let result = self
+                    .reconcile_service(cluster, &s.key.namespace, &s.key.name, Some(&s.uid))
+                    .await;
+                match result {
+                    Ok(outcome) => {
+                        if !matches!(
+                            outcome,
+                            Outcome::Allocated { claimed: 0, .. } | Outcome::Nothing(_)
+                        ) {
+                            tracing::info!(service = %s.key, ?outcome, "sweep reconciled");
+                        }
+                        0
+                    }
+                    Err(e) => {
+                        tracing::warn!(service = %s.key, error = %e, "sweep could not reconcile");
+                        1
+                    }
+                }
+            })
+            .buffer_unordered(limits.concurrency.max(1))
+            .fold(0, |a, b| async move { a + b })
+            .await;
+        report.failures += failures;
+    }
+
+    /// Deletes the project's target groups that neither a claim nor a live Service's wanted
+    /// listener accounts for (a run that stopped between making one and claiming its port).
+    async fn sweep_target_groups(
+        &self,
+        cluster: &dyn Cluster,
+        services: &BTreeMap<String, ServiceState>,
+        cursor: &mut crate::claims::SweepCursor,
+        limits: SweepLimits,
+        report: &mut SweepReport,
+    ) -> Result<()> {
+        let mut marker = cursor.target_group_marker.take();
+        for _ in 0..limits.target_group_pages {
+            let (groups, next) = self.elb.project_target_groups(marker.clone()).await?;
+            let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).collect();
+            let tags = self.elb.tags_of(&arns).await?;
+            for g in &groups {
+                let Some(t) = tags.get(&g.arn).filter(|t| self.is_ours(t)) else {
+                    continue;
+                };
+                if !self.target_group_wanted(cluster, t, services).await? {
+                    tracing::warn!(target_group = %g.arn, "deleting a target group no claim accounts for");
+                    match self.elb.delete_target_group(&g.arn).await {
+                        Ok(()) => report.leaked_target_groups_deleted += 1,
+                        // Still used by a listener: that listener is dealt with first.
+                        Err(e) if e.kind == crate::elb::ElbErrorKind::InUse => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            marker = next;
+            if marker.is_none() {
+                break;
+            }
+        }
+        cursor.target_group_marker = marker;
+        Ok(())
+    }
+
+    async fn target_group_wanted(
+        &self,
+        cluster: &dyn Cluster,
+        tags: &HashMap<String, String>,
+        services: &BTreeMap<String, ServiceState>,
+    ) -> Result<bool> {
+        let (Some(uid), Some(listener)) = (tags.get(TAG_SERVICE_UID), tags.get(TAG_LISTENER))
+        else {
+            return Ok(true); // Not enough to judge: leave it.
+        };
+        if self
+            .store
+            .claims_of(uid)
+            .await?
+            .iter()
+            .any(|c| c.key.as_str() == listener)
+        {
+            return Ok(true);
+        }
+        let (Some(ns), Some(name)) = (tags.get(TAG_NAMESPACE), tags.get(TAG_SERVICE)) else {
+            return Ok(false);
+        };
+        Ok(
+            match self.live_service(cluster, services, ns, name, uid).await? {
+                Some(s) => match self.decide(&s) {
+                    Decision::Ensure(_, specs) => {
+                        specs.iter().any(|spec| spec.key.as_str() == listener)
+                    }
+                    _ => false,
+                },
+                None => false,
+            },
+        )
+    }
+}
