@@ -78,9 +78,15 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(StartError::Signals)?;
     tokio::spawn(async move {
+        let interrupt = async {
+            // Without a Ctrl-C handler, only SIGTERM stops us: wait on it alone.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             _ = terminate.recv() => info!("SIGTERM: stopping"),
-            _ = tokio::signal::ctrl_c() => info!("interrupted: stopping"),
+            () = interrupt => info!("interrupted: stopping"),
         }
         shutdown_tx.send_replace(true);
     });

@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 use nlb_port_pool::event::DetailType;
 
@@ -28,6 +29,51 @@ pub struct Metrics {
     pub leader: AtomicBool,
     /// Whether the leader's watches finished their first list.
     pub synced: AtomicBool,
+    /// From the watch event to PutEvents accepting its event.
+    pub lag: Histogram,
+}
+
+/// Upper bounds of the lag histogram's buckets, in seconds.
+pub const LAG_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A Prometheus histogram with the fixed [`LAG_BUCKETS`].
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; LAG_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one duration.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        // Longer than the last bound: only +Inf (the count) holds it.
+        let bucket = LAG_BUCKETS.iter().position(|b| secs <= *b);
+        if let Some(b) = bucket.and_then(|i| self.buckets.get(i)) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} histogram\n");
+        let mut cumulative = 0;
+        for (bound, b) in LAG_BUCKETS.iter().zip(&self.buckets) {
+            cumulative += b.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = write!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}\n"
+        );
+    }
 }
 
 fn index(dt: DetailType) -> usize {
@@ -132,6 +178,11 @@ impl Metrics {
                 "# HELP forwarder_{name} {help}\n# TYPE forwarder_{name} gauge\nforwarder_{name} {value}\n"
             );
         }
+        self.lag.render(
+            &mut out,
+            "forwarder_event_lag_seconds",
+            "From the watch event to PutEvents accepting its event.",
+        );
         out
     }
 }
@@ -147,6 +198,8 @@ mod tests {
         m.dropped.fetch_add(2, Ordering::Relaxed);
         m.queue_depth.fetch_add(5, Ordering::Relaxed);
         m.leader.store(true, Ordering::Relaxed);
+        m.lag.observe(Duration::from_millis(30));
+        m.lag.observe(Duration::from_secs(60));
         let text = m.render();
         for line in [
             "forwarder_events_sent_total{detail_type=\"Service Deleted\"} 3",
@@ -158,6 +211,10 @@ mod tests {
             "forwarder_watch_restarts_total 0",
             "forwarder_leader 1",
             "forwarder_watches_synced 0",
+            "forwarder_event_lag_seconds_bucket{le=\"0.005\"} 0",
+            "forwarder_event_lag_seconds_bucket{le=\"0.05\"} 1",
+            "forwarder_event_lag_seconds_bucket{le=\"+Inf\"} 2",
+            "forwarder_event_lag_seconds_count 2",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

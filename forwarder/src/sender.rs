@@ -32,6 +32,8 @@ pub struct QueuedEvent {
     pub detail_type: DetailType,
     /// The detail.
     pub detail: ServiceEventDetail,
+    /// When the watch event that produced it was handled, for the lag histogram.
+    pub observed: Instant,
 }
 
 /// One PutEvents entry and its retry state.
@@ -57,7 +59,7 @@ impl Entry {
             detail_type: event.detail_type,
             detail,
             key: format!("{}/{}", event.detail.namespace, event.detail.name),
-            queued_at: now,
+            queued_at: event.observed.min(now),
             attempts: 0,
             size,
         }
@@ -259,6 +261,7 @@ fn settle(
         {
             EntryOutcome::Accepted => {
                 metrics.add_sent(entry.detail_type, 1);
+                metrics.lag.observe(entry.queued_at.elapsed());
                 metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
             }
             EntryOutcome::Refused(code) => {

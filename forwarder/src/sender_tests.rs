@@ -87,6 +87,7 @@ fn event(i: usize) -> QueuedEvent {
             deleting: false,
             observed_at: Utc::now(),
         },
+        observed: Instant::now(),
     }
 }
 

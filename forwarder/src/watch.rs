@@ -239,5 +239,6 @@ fn queued(cluster: &str, e: Emission) -> QueuedEvent {
             deleting: e.deleting,
             observed_at: Utc::now(),
         },
+        observed: Instant::now(),
     }
 }

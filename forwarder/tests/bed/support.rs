@@ -268,8 +268,12 @@ impl Inbox {
     /// A queue receiving every forwarder event of `bus` (which must exist); only events
     /// about `namespace` are kept, since other tests share the cluster.
     pub async fn new(sdk: &SdkConfig, bus: &str, namespace: &str) -> Self {
-        let pattern = r#"{"source":["nlb-port-pool.forwarder"]}"#;
-        let queue_url = moto::queue_behind_rule(sdk, bus, &unique_name("fwd-q"), pattern).await;
+        // The rule filters on the namespace too: moto delivers to SQS slowly (milliseconds
+        // per event), and an all-namespace forwarder also sends other tests' Services.
+        let pattern =
+            json!({"source": ["nlb-port-pool.forwarder"], "detail": {"namespace": [namespace]}});
+        let queue_url =
+            moto::queue_behind_rule(sdk, bus, &unique_name("fwd-q"), &pattern.to_string()).await;
         Self {
             sdk: sdk.clone(),
             queue_url,
