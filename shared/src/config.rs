@@ -162,9 +162,17 @@ pub struct FunctionConfig {
     pub pools: PoolSet,
     /// How to reach the Kubernetes API.
     pub kube: KubeAccess,
+    /// The namespaces the system manages (`WATCH_NAMESPACES`, comma-separated, as the
+    /// forwarder's); empty means all.
+    pub namespaces: Vec<String>,
 }
 
 impl FunctionConfig {
+    /// Whether Services of `namespace` are the system's to manage.
+    pub fn manages(&self, namespace: &str) -> bool {
+        self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace)
+    }
+
     /// Reads the configuration, failing on the first unusable variable.
     pub fn from_env(source: &dyn EnvSource) -> Result<Self, ConfigError> {
         let env = Env::new(source);
@@ -179,8 +187,25 @@ impl FunctionConfig {
             vpc_id: env.required("VPC_ID")?,
             pools,
             kube: KubeAccess::from_env(&env)?,
+            namespaces: namespaces(&env)?,
         })
     }
+}
+
+/// `WATCH_NAMESPACES`: a comma-separated list of namespace names, or nothing for all.
+pub fn namespaces(env: &Env<'_>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = env.optional("WATCH_NAMESPACES") else {
+        return Ok(vec![]);
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            crate::names::validate_label(n)
+                .map(|()| n.to_owned())
+                .map_err(|p| ConfigError::new("WATCH_NAMESPACES", format!("namespace {n:?} {p}")))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -214,6 +239,19 @@ mod tests {
             KubeAccess::Kubeconfig(PathBuf::from("/tmp/kubeconfig"))
         );
         assert_eq!(config.pools.pools().count(), 1);
+        assert!(config.manages("anything"), "no list: every namespace");
+    }
+
+    #[test]
+    fn reads_the_namespace_list() {
+        let mut pairs = complete();
+        pairs.push(("WATCH_NAMESPACES", "games, tools"));
+        let config = FunctionConfig::from_env(&env(&pairs)).expect("valid");
+        assert!(config.manages("games") && config.manages("tools") && !config.manages("other"));
+        let mut pairs = complete();
+        pairs.push(("WATCH_NAMESPACES", "games,Bad_NS"));
+        let err = FunctionConfig::from_env(&env(&pairs)).expect_err("bad name");
+        assert_eq!(err.name, "WATCH_NAMESPACES");
     }
 
     #[test]

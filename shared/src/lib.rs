@@ -13,6 +13,7 @@ pub mod config;
 pub mod eks_token;
 pub mod elb;
 pub mod event;
+pub mod failpoint;
 pub mod kube_access;
 pub mod metrics;
 pub mod names;

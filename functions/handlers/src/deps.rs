@@ -84,10 +84,9 @@ impl Deps {
     /// The cluster as this invocation sees it.
     pub async fn cluster(&self) -> Result<KubeCluster, KubeAccessError> {
         let client = self.kube.client().await?;
-        Ok(KubeCluster::new(
-            client,
-            &self.config.cluster_name,
-            &self.function,
-        ))
+        Ok(
+            KubeCluster::new(client, &self.config.cluster_name, &self.function)
+                .with_namespaces(&self.config.namespaces),
+        )
     }
 }

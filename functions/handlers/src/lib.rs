@@ -46,6 +46,16 @@ pub fn parse(
     Ok(parsed)
 }
 
+/// A Service outside `WATCH_NAMESPACES` is not this system's: nothing is done.
+fn unmanaged(deps: &Deps, event: &ServiceEvent) -> Option<Summary> {
+    (!deps.config.manages(&event.detail.namespace)).then(|| {
+        summary(
+            event,
+            &Outcome::Nothing("the namespace is not managed (WATCH_NAMESPACES)"),
+        )
+    })
+}
+
 fn summary(event: &ServiceEvent, outcome: &Outcome) -> Summary {
     tracing::info!(service = %event.key(), uid = %event.detail.uid, ?outcome, "reconciled");
     Summary {
@@ -57,6 +67,9 @@ fn summary(event: &ServiceEvent, outcome: &Outcome) -> Summary {
 /// `Service Changed`: allocate, repair, or release a Service that no longer asks.
 pub async fn on_service_changed(deps: &Deps, event: Event) -> Result<Summary, Error> {
     let parsed = parse(&event.payload, DetailType::ServiceChanged)?;
+    if let Some(skipped) = unmanaged(deps, &parsed) {
+        return Ok(skipped);
+    }
     let cluster = deps.cluster().await?;
     let d = &parsed.detail;
     let outcome = deps
@@ -70,6 +83,9 @@ pub async fn on_service_changed(deps: &Deps, event: Event) -> Result<Summary, Er
 /// `Service Deleted`: release the Service (or the object of that uid) and let it go.
 pub async fn on_service_deleted(deps: &Deps, event: Event) -> Result<Summary, Error> {
     let parsed = parse(&event.payload, DetailType::ServiceDeleted)?;
+    if let Some(skipped) = unmanaged(deps, &parsed) {
+        return Ok(skipped);
+    }
     let cluster = deps.cluster().await?;
     let d = &parsed.detail;
     let outcome = deps
@@ -83,6 +99,9 @@ pub async fn on_service_deleted(deps: &Deps, event: Event) -> Result<Summary, Er
 /// `Endpoints Changed`: bring the Service's targets in line with its ready endpoints.
 pub async fn on_endpoints_changed(deps: &Deps, event: Event) -> Result<Summary, Error> {
     let parsed = parse(&event.payload, DetailType::EndpointsChanged)?;
+    if let Some(skipped) = unmanaged(deps, &parsed) {
+        return Ok(skipped);
+    }
     let cluster = deps.cluster().await?;
     let d = &parsed.detail;
     let outcome = deps

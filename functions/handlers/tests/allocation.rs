@@ -101,9 +101,8 @@ async fn an_opted_in_service_gets_a_listener_and_gives_it_back() {
 
 #[tokio::test]
 async fn the_same_name_in_two_namespaces_gets_two_ports() {
-    let stack = Stack::new("twons", 1, "30000-30099", 50).await;
-    let other_ns = testbed::unique_name("twons-b");
-    testbed::kube_fixtures::create_namespace(&stack.admin, &other_ns).await;
+    let stack = Stack::with_namespaces("twons", 1, "30000-30099", 50, 2).await;
+    let other_ns = stack.namespaces[1].clone();
     for ns in [&stack.namespace, &other_ns] {
         testbed::kube_fixtures::create(
             &stack.admin,

@@ -81,6 +81,7 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
                 vpc_id: stack.nlbs[0].vpc_id.clone(),
                 pools: stack.deps.config.pools.clone(),
                 kube: KubeAccess::Kubeconfig(Bed::get().kubeconfig()),
+                namespaces: stack.namespaces.clone(),
             };
             Deps::new(
                 &format!("handler-{i}"),

@@ -28,6 +28,7 @@ pub struct KubeCluster {
     client: Client,
     cluster: String,
     recorder: Recorder,
+    namespaces: Vec<String>,
 }
 
 impl KubeCluster {
@@ -41,7 +42,14 @@ impl KubeCluster {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             cluster: cluster.into(),
+            namespaces: vec![],
         }
+    }
+
+    /// Limits listings to `namespaces` (empty: all), as `WATCH_NAMESPACES` does.
+    pub fn with_namespaces(mut self, namespaces: &[String]) -> Self {
+        self.namespaces = namespaces.to_vec();
+        self
     }
 
     fn services(&self, namespace: &str) -> Api<Service> {
@@ -179,7 +187,19 @@ impl Cluster for KubeCluster {
     }
 
     async fn services_of_interest(&self) -> Result<Vec<ServiceState>, KubeError> {
-        let api: Api<Service> = Api::all(self.client.clone());
+        if self.namespaces.is_empty() {
+            return self.list_of_interest(Api::all(self.client.clone())).await;
+        }
+        let mut out = Vec::new();
+        for ns in &self.namespaces {
+            out.extend(self.list_of_interest(self.services(ns)).await?);
+        }
+        Ok(out)
+    }
+}
+
+impl KubeCluster {
+    async fn list_of_interest(&self, api: Api<Service>) -> Result<Vec<ServiceState>, KubeError> {
         let mut out = Vec::new();
         let mut params = ListParams::default().limit(LIST_PAGE);
         loop {

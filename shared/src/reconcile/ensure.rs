@@ -16,6 +16,7 @@ use crate::annotations::{self, AllocationRecord, AllocationRequest, OUTPUT_KEYS,
 use crate::claims::{Claim, ClaimError, ClaimState, Owner, now_epoch};
 use crate::cluster::{Cluster, NoticeKind, ServiceOutputs, Written};
 use crate::elb::{EnsuredTargetGroup, ResourceTags, TargetGroupSpec, target_group_name};
+use crate::failpoint;
 use crate::pool::NlbPool;
 use crate::service_model::{ListenerKey, ListenerSpec, ServiceState};
 use crate::targets::{SliceView, Target, default_target_port, desired_targets};
@@ -154,6 +155,7 @@ impl Reconciler {
             }
             break;
         }
+        self.failpoints.check(failpoint::ENSURE_AFTER_CLAIM)?;
         if plans.len() < specs.len() {
             return Err(Error::Busy {
                 service: service.key.to_string(),
@@ -178,6 +180,7 @@ impl Reconciler {
         .await
         .into_iter()
         .collect::<Result<_>>()?;
+        self.failpoints.check(failpoint::ENSURE_AFTER_LISTENERS)?;
 
         // Round 3: targets and records, while the annotations are written.
         let dns = self.dns_names(pool).await?;
@@ -224,6 +227,7 @@ impl Reconciler {
         );
         finished.into_iter().collect::<Result<Vec<()>>>()?;
         written?;
+        self.failpoints.check(failpoint::ENSURE_AFTER_OUTPUTS)?;
         Ok(Outcome::Allocated {
             listeners: specs.len(),
             claimed: claimed_now,

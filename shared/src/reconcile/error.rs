@@ -32,6 +32,9 @@ pub enum Error {
     /// the system did not make): an operator must act; retrying alone will not help.
     #[error("{0}")]
     Setup(String),
+    /// A test stopped the run at a failpoint.
+    #[error("stopped at failpoint {0}")]
+    Injected(&'static str),
 }
 
 impl Error {
@@ -41,7 +44,7 @@ impl Error {
             Error::Store(e) => e.retryable,
             Error::Elb(e) => e.retryable,
             Error::Kube(e) => e.retryable,
-            Error::Busy { .. } | Error::Conflict(_) => true,
+            Error::Busy { .. } | Error::Conflict(_) | Error::Injected(_) => true,
             Error::Setup(_) => false,
         }
     }

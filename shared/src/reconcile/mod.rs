@@ -71,6 +71,7 @@ pub struct Reconciler {
     claim_grace: Duration,
     view: PoolView,
     dns_names: Mutex<HashMap<String, String>>,
+    failpoints: crate::failpoint::Failpoints,
 }
 
 /// How long a claim may stay unfinished before another run takes it over: longer than any
@@ -102,6 +103,7 @@ impl Reconciler {
             claim_grace: DEFAULT_CLAIM_GRACE,
             view: PoolView::default(),
             dns_names: Mutex::new(HashMap::new()),
+            failpoints: crate::failpoint::Failpoints::default(),
         }
     }
 
@@ -109,6 +111,11 @@ impl Reconciler {
     pub fn with_claim_grace(mut self, grace: Duration) -> Self {
         self.claim_grace = grace;
         self
+    }
+
+    /// The failpoints of this reconciler (armed only in tests built with `failpoints`).
+    pub fn failpoints(&self) -> &crate::failpoint::Failpoints {
+        &self.failpoints
     }
 
     /// The configured pools.

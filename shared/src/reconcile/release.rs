@@ -9,6 +9,7 @@ use super::{Outcome, Reconciler, Result};
 use crate::claims::Claim;
 use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs};
 use crate::elb::{owned_by, target_group_name};
+use crate::failpoint;
 use crate::service_model::ServiceState;
 
 impl Reconciler {
@@ -47,6 +48,7 @@ impl Reconciler {
     ) -> Result<Outcome> {
         let claims = self.store.claims_of(&service.uid).await?;
         self.release_claims(&claims).await?;
+        self.failpoints.check(failpoint::RELEASE_AFTER_CLAIMS)?;
         if !claims.is_empty() {
             let notice = Notice {
                 kind: NoticeKind::Normal,
@@ -58,6 +60,7 @@ impl Reconciler {
         cluster
             .write_outputs(service, &ServiceOutputs::default())
             .await?;
+        self.failpoints.check(failpoint::RELEASE_AFTER_OUTPUTS)?;
         Ok(match claims.len() {
             0 => Outcome::Nothing("nothing to release"),
             n => Outcome::Released { listeners: n },
@@ -133,7 +136,10 @@ impl Reconciler {
                 "a listener on a released port is not this Service's; leaving it");
         }
         try_join_all(listeners.iter().map(|a| self.elb.delete_listener(a))).await?;
+        self.failpoints.check(failpoint::RELEASE_AFTER_LISTENERS)?;
         try_join_all(groups.iter().map(|a| self.elb.delete_target_group(a))).await?;
+        self.failpoints
+            .check(failpoint::RELEASE_AFTER_TARGET_GROUPS)?;
         self.store.release(claims).await?;
         for (nlb, group) in &by_nlb {
             let ports: Vec<u16> = group.iter().map(|c| c.port).collect();

@@ -231,7 +231,7 @@ impl Reconciler {
             )));
         }
         synced?;
-        Ok(())
+        self.failpoints.check(crate::failpoint::ENSURE_AFTER_RECORD)
     }
 }
 

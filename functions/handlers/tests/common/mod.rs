@@ -18,6 +18,8 @@ use nlb_port_pool::event::{DetailType, EVENT_SOURCE};
 use testbed::moto::{PoolFixture, TestNlb, pool_fixture};
 use testbed::{Bed, kube_fixtures, unique_name};
 
+pub mod invariants;
+
 /// The cluster name the tests' events carry.
 pub const CLUSTER: &str = "bed";
 
@@ -29,26 +31,46 @@ pub struct Stack {
     pub table: String,
     pub nlbs: Vec<TestNlb>,
     pub namespace: String,
+    /// Every namespace of the stack: `namespace` first, then any extra ones.
+    pub namespaces: Vec<String>,
     pub deps: Deps,
 }
 
 impl Stack {
     /// A fresh table, `nlbs` NLBs in one pool (`ports`, `quota`), and a namespace.
     pub async fn new(prefix: &str, nlbs: usize, ports: &str, quota: u32) -> Stack {
+        Self::with_namespaces(prefix, nlbs, ports, quota, 1).await
+    }
+
+    /// As [`Stack::new`], with `count` namespaces, all managed by the stack's functions.
+    pub async fn with_namespaces(
+        prefix: &str,
+        nlbs: usize,
+        ports: &str,
+        quota: u32,
+        count: usize,
+    ) -> Stack {
         let bed = Bed::get();
         let sdk = bed.sdk_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let PoolFixture { table, nlbs, pools } =
             pool_fixture(&sdk, prefix, nlbs, ports, quota).await;
         let admin = bed.kube_client().await;
-        let namespace = unique_name(prefix);
-        kube_fixtures::create_namespace(&admin, &namespace).await;
+        let mut namespaces = Vec::new();
+        for _ in 0..count.max(1) {
+            let ns = unique_name(prefix);
+            kube_fixtures::create_namespace(&admin, &ns).await;
+            namespaces.push(ns);
+        }
+        let namespace = namespaces[0].clone();
         let config = FunctionConfig {
             cluster_name: CLUSTER.to_owned(),
             table_name: table.clone(),
             vpc_id: nlbs[0].vpc_id.clone(),
             pools,
             kube: KubeAccess::Kubeconfig(bed.kubeconfig()),
+            // The bed is shared by parallel tests: each stack manages its own namespaces only.
+            namespaces: namespaces.clone(),
         };
         // Grace 0: a test that stops a run midway may take its claims over at once.
         let deps = Deps::new("test", config, &sdk, Duration::ZERO);
@@ -60,6 +82,7 @@ impl Stack {
             table,
             nlbs,
             namespace,
+            namespaces,
             deps,
         }
     }
@@ -230,7 +253,7 @@ impl Stack {
             .collect()
     }
 
-    /// Every item of the claims table.
+    /// The claims table's items that hold a claim.
     pub async fn claim_items(&self) -> usize {
         let scan = self
             .dynamodb
@@ -239,13 +262,19 @@ impl Stack {
             .send()
             .await
             .expect("scanning claims");
-        // NLB items without ports hold no claim.
+        // NLB items without ports hold no claim; the sweep's cursor is not a claim.
+        let text =
+            |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+             k: &str| {
+                i.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
         scan.items()
             .iter()
-            .filter(|i| {
-                i.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) != Some("meta")
-                    || i.contains_key("ports")
-            })
+            .filter(|i| text(i, "pk") != "sweep")
+            .filter(|i| text(i, "sk") != "meta" || i.contains_key("ports"))
             .count()
     }
 
