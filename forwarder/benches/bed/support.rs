@@ -88,6 +88,49 @@ pub fn bucket_quantile(buckets: &[(f64, f64)], q: f64) -> f64 {
     prev.0
 }
 
+/// The bus alone, for reference: milliseconds per event of sequential 10-entry PutEvents
+/// calls on a fresh bus, without a rule and with a rule -> SQS target.
+pub async fn moto_put_cost(sdk: &SdkConfig) -> (f64, f64) {
+    use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let bus = unique_name("bench-ref");
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("bus");
+    let calls = 20;
+    let measure = || async {
+        let start = Instant::now();
+        for _ in 0..calls {
+            let entries = (0..10)
+                .map(|i| {
+                    PutEventsRequestEntry::builder()
+                        .event_bus_name(&bus)
+                        .source("nlb-port-pool.forwarder")
+                        .detail_type("Service Changed")
+                        .detail(
+                            json!({"namespace": "bench-ref", "name": format!("r{i}")}).to_string(),
+                        )
+                        .build()
+                })
+                .collect();
+            events
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("put");
+        }
+        start.elapsed().as_secs_f64() * 1e3 / f64::from(calls * 10)
+    };
+    let bare = measure().await;
+    let pattern = r#"{"source":["nlb-port-pool.forwarder"]}"#;
+    testbed::moto::queue_behind_rule(sdk, &bus, &unique_name("bench-ref"), pattern).await;
+    (bare, measure().await)
+}
+
 /// Detaches and deletes a rule made by `moto::queue_behind_rule`.
 pub async fn remove_rule(sdk: &SdkConfig, bus: &str, rule: &str) {
     let events = aws_sdk_eventbridge::Client::new(sdk);
