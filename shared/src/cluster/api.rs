@@ -3,9 +3,11 @@
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 
 use super::outputs::{ServiceOutputs, outputs_patch};
 use super::{Cluster, KubeError, Notice, NoticeKind, Written};
@@ -15,6 +17,9 @@ use crate::targets::SliceView;
 
 /// The field manager named on every write, so `managedFields` shows what the system wrote.
 pub const FIELD_MANAGER: &str = "nlb-port-pool";
+
+/// The `reportingController` of every Event (the API server wants a qualified name).
+pub const REPORTING_CONTROLLER: &str = "nlb-port-pool.io/functions";
 
 /// Attempts of a write that meets conflicting writers.
 const WRITE_ATTEMPTS: usize = 4;
@@ -27,19 +32,15 @@ const LIST_PAGE: u32 = 500;
 pub struct KubeCluster {
     client: Client,
     cluster: String,
-    recorder: Recorder,
+    instance: String,
     namespaces: Vec<String>,
 }
 
 impl KubeCluster {
     /// Acts on `cluster` through `client`; Events name `instance` (e.g. the function) as reporter.
     pub fn new(client: Client, cluster: impl Into<String>, instance: impl Into<String>) -> Self {
-        let reporter = Reporter {
-            controller: FIELD_MANAGER.to_owned(),
-            instance: Some(instance.into()),
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            instance: instance.into(),
             client,
             cluster: cluster.into(),
             namespaces: vec![],
@@ -80,6 +81,19 @@ pub(crate) fn kube_error(action: impl Into<String>, err: &kube::Error) -> KubeEr
         message,
         retryable,
     }
+}
+
+/// The API server refuses Event notes over 1 kB.
+fn shorten_note(note: &str) -> String {
+    const MAX: usize = 1000;
+    if note.len() <= MAX {
+        return note.to_owned();
+    }
+    let mut end = MAX;
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &note[..end])
 }
 
 fn is_status(err: &kube::Error, code: u16) -> bool {
@@ -157,27 +171,39 @@ impl Cluster for KubeCluster {
     }
 
     async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError> {
-        let reference = ObjectReference {
-            api_version: Some("v1".to_owned()),
-            kind: Some("Service".to_owned()),
-            name: Some(service.key.name.clone()),
-            namespace: Some(service.key.namespace.clone()),
-            uid: Some(service.uid.clone()),
-            ..ObjectReference::default()
-        };
+        // Events are written only when a Service's status changes, so a plain create (one
+        // event per change, no series aggregation) is enough and needs only `create`.
+        let now = Timestamp::now();
         let event = Event {
-            type_: match notice.kind {
-                NoticeKind::Normal => EventType::Normal,
-                NoticeKind::Warning => EventType::Warning,
+            metadata: ObjectMeta {
+                name: Some(format!("{}.{:x}", service.key.name, now.as_nanosecond())),
+                namespace: Some(service.key.namespace.clone()),
+                ..ObjectMeta::default()
             },
-            reason: notice.reason.to_owned(),
-            note: Some(notice.note.clone()),
-            action: "Reconcile".to_owned(),
-            secondary: None,
+            event_time: Some(MicroTime(now)),
+            type_: Some(match notice.kind {
+                NoticeKind::Normal => "Normal".to_owned(),
+                NoticeKind::Warning => "Warning".to_owned(),
+            }),
+            reason: Some(notice.reason.to_owned()),
+            note: Some(shorten_note(&notice.note)),
+            action: Some("Reconcile".to_owned()),
+            reporting_controller: Some(REPORTING_CONTROLLER.to_owned()),
+            reporting_instance: Some(self.instance.clone()),
+            regarding: Some(ObjectReference {
+                api_version: Some("v1".to_owned()),
+                kind: Some("Service".to_owned()),
+                name: Some(service.key.name.clone()),
+                namespace: Some(service.key.namespace.clone()),
+                uid: Some(service.uid.clone()),
+                ..ObjectReference::default()
+            }),
+            ..Event::default()
         };
-        self.recorder
-            .publish(&event, &reference)
+        Api::<Event>::namespaced(self.client.clone(), &service.key.namespace)
+            .create(&PostParams::default(), &event)
             .await
+            .map(|_| ())
             .map_err(|e| {
                 kube_error(
                     format!("publish Event {} on {}", notice.reason, service.key),
