@@ -24,6 +24,7 @@ async fn service_changes_that_matter_are_announced_and_others_are_not() {
     let admin = bed.kube_client().await;
     let sdk = bed.sdk_config().await;
     let ns = unique_name("fwd-svc");
+    let _cleanup = support::Cleanup(ns.clone());
     kube_fixtures::create_namespace(&admin, &ns).await;
     let bus = unique_name("fwd-bus");
     support::create_bus(&sdk, &bus).await;
@@ -146,7 +147,6 @@ async fn service_changes_that_matter_are_announced_and_others_are_not() {
         );
     }
     assert_eq!(inbox.events.len(), 4, "{:?}", inbox.summary());
-    support::clean_namespace(&admin, &ns).await;
 }
 
 #[tokio::test]
@@ -156,6 +156,7 @@ async fn deletion_and_opt_out_of_a_held_service_are_announced_once() {
     let admin = bed.kube_client().await;
     let sdk = bed.sdk_config().await;
     let ns = unique_name("fwd-del");
+    let _cleanup = support::Cleanup(ns.clone());
     kube_fixtures::create_namespace(&admin, &ns).await;
     let bus = unique_name("fwd-bus");
     support::create_bus(&sdk, &bus).await;
@@ -244,7 +245,6 @@ async fn deletion_and_opt_out_of_a_held_service_are_announced_once() {
         "{:?}",
         inbox.summary()
     );
-    support::clean_namespace(&admin, &ns).await;
 }
 
 #[tokio::test]
@@ -254,6 +254,7 @@ async fn endpoint_slice_changes_are_coalesced_per_opted_in_service() {
     let admin = bed.kube_client().await;
     let sdk = bed.sdk_config().await;
     let ns = unique_name("fwd-eps");
+    let _cleanup = support::Cleanup(ns.clone());
     kube_fixtures::create_namespace(&admin, &ns).await;
     let bus = unique_name("fwd-bus");
     support::create_bus(&sdk, &bus).await;
@@ -337,5 +338,4 @@ async fn endpoint_slice_changes_are_coalesced_per_opted_in_service() {
         "{:?}",
         inbox.summary()
     );
-    support::clean_namespace(&admin, &ns).await;
 }

@@ -19,6 +19,7 @@ async fn one_replica_forwards_and_the_standby_takes_over_when_it_dies() {
     let admin = bed.kube_client().await;
     let sdk = bed.sdk_config().await;
     let ns = unique_name("fwd-ha");
+    let _cleanup = support::Cleanup(ns.clone());
     kube_fixtures::create_namespace(&admin, &ns).await;
     let bus = unique_name("fwd-bus");
     support::create_bus(&sdk, &bus).await;
@@ -103,5 +104,4 @@ async fn one_replica_forwards_and_the_standby_takes_over_when_it_dies() {
     .await;
     inbox.wait_for("Service Changed", "third", 1, ARRIVE).await;
     standby.terminate(Duration::from_secs(25)).await;
-    support::clean_namespace(&admin, &ns).await;
 }

@@ -38,6 +38,7 @@ async fn the_forwarder_account_reads_services_and_slices_and_nothing_else() {
     let admin = bed.kube_client().await;
     support::apply_deploy();
     let ns = unique_name("fwd-rbac");
+    let _cleanup = support::Cleanup(ns.clone());
     kube_fixtures::create_namespace(&admin, &ns).await;
     let ports = [PortSpec::tcp("game", 7777, 7777)];
     kube_fixtures::create(
@@ -121,7 +122,6 @@ async fn the_forwarder_account_reads_services_and_slices_and_nothing_else() {
         leases.delete(&name, &DeleteParams::default()).await,
     );
     assert_forbidden("list leases", leases.list(&lp).await);
-    support::clean_namespace(&admin, &ns).await;
 }
 
 /// The admin, impersonating a user in the functions' group (as the EKS access entry maps the
@@ -143,6 +143,7 @@ async fn the_functions_group_may_patch_services_and_write_events_only() {
     let admin = bed.kube_client().await;
     support::apply_deploy();
     let ns = unique_name("fn-rbac");
+    let _cleanup = support::Cleanup(ns.clone());
     kube_fixtures::create_namespace(&admin, &ns).await;
     let ports = [PortSpec::tcp("game", 7777, 7777)];
     kube_fixtures::create(
@@ -214,5 +215,4 @@ async fn the_functions_group_may_patch_services_and_write_events_only() {
         "watch-less list of leases",
         Api::<Lease>::all(fns).list(&lp).await,
     );
-    support::clean_namespace(&admin, &ns).await;
 }

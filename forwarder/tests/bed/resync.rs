@@ -20,6 +20,7 @@ async fn a_restarted_forwarder_resends_what_changed_while_it_was_down() {
     let admin = bed.kube_client().await;
     let sdk = bed.sdk_config().await;
     let ns = unique_name("fwd-resync");
+    let _cleanup = support::Cleanup(ns.clone());
     kube_fixtures::create_namespace(&admin, &ns).await;
     let bus = unique_name("fwd-bus");
     support::create_bus(&sdk, &bus).await;
@@ -112,5 +113,4 @@ async fn a_restarted_forwarder_resends_what_changed_while_it_was_down() {
     );
     assert_eq!(inbox.events.len(), 5, "{:?}", inbox.summary());
     second.terminate(Duration::from_secs(25)).await;
-    support::clean_namespace(&admin, &ns).await;
 }

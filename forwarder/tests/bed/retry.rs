@@ -14,6 +14,7 @@ async fn events_for_a_missing_bus_are_retried_until_it_exists() {
     let admin = bed.kube_client().await;
     let sdk = bed.sdk_config().await;
     let ns = unique_name("fwd-retry");
+    let _cleanup = support::Cleanup(ns.clone());
     kube_fixtures::create_namespace(&admin, &ns).await;
     let bus = unique_name("fwd-bus");
     let mut opts = Options::new(&bus, &ns);
@@ -58,5 +59,4 @@ async fn events_for_a_missing_bus_are_retried_until_it_exists() {
         .await;
     let sent = "forwarder_events_sent_total{detail_type=\"Service Changed\"}";
     assert_eq!(fwd.metric(sent).await, Some(1.0));
-    support::clean_namespace(&admin, &ns).await;
 }

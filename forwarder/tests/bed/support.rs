@@ -371,6 +371,29 @@ pub async fn clean_namespace(admin: &Client, ns: &str) {
     }
 }
 
+/// Cleans a test's namespace when dropped, also when the test fails (panics unwind).
+pub struct Cleanup(pub String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let ns = self.0.clone();
+        // Drop cannot await, and the test's runtime may be unwinding: use a runtime of its own.
+        let done = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let admin = Bed::get().kube_client().await;
+                clean_namespace(&admin, &ns).await;
+            });
+        });
+        let _ = done.join();
+    }
+}
+
 /// The uid and resourceVersion a Service had when written.
 pub fn identity_of(svc: &Service) -> (String, String) {
     (
