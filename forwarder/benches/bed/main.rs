@@ -11,6 +11,7 @@
 //! PutEvents per second, a rule -> SQS target attached), and for a burst of `BENCH_BURST`
 //! Service writes the lag from each write to its event arriving in SQS.
 
+mod receiver;
 mod support;
 
 use std::collections::HashMap;
@@ -148,7 +149,7 @@ async fn one_run(
     let queue = moto::queue_behind_rule(sdk, bus, &rule, pattern).await;
     // One set of receivers for both phases: a stopped receiver could still take (and lose)
     // a message in its last long poll.
-    let mut receiver = support::Receiver::start(sdk, &queue, ns, 4);
+    let mut receiver = receiver::Receiver::start(sdk, &queue, ns, 4);
     let writes = write_burst(admin, ns, burst, &format!("b{run}")).await;
 
     // THEN each write's event arrives in SQS: lag from the write to the arrival

@@ -3,6 +3,7 @@
 //! Every test owns its namespace, bus, queue and Lease, so they run in parallel.
 
 mod events;
+mod inbox;
 mod leader;
 mod rbac;
 mod resync;
