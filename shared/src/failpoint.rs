@@ -35,7 +35,7 @@ pub const RELEASE_AFTER_OUTPUTS: &str = "release.after_outputs";
 /// The failpoints armed on one reconciler.
 #[derive(Debug, Default)]
 pub struct Failpoints {
-    #[cfg(feature = "failpoints")]
+    #[cfg(any(test, feature = "failpoints"))]
     armed: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
@@ -43,7 +43,7 @@ impl Failpoints {
     /// Stops the run here (an error) when `name` is armed; the point stays armed.
     #[inline]
     pub fn check(&self, name: &'static str) -> Result<(), crate::reconcile::Error> {
-        #[cfg(feature = "failpoints")]
+        #[cfg(any(test, feature = "failpoints"))]
         {
             let armed = self
                 .armed
@@ -58,7 +58,7 @@ impl Failpoints {
     }
 
     /// Arms `name`.
-    #[cfg(feature = "failpoints")]
+    #[cfg(any(test, feature = "failpoints"))]
     pub fn arm(&self, name: &str) {
         self.armed
             .lock()
@@ -67,7 +67,7 @@ impl Failpoints {
     }
 
     /// Disarms every point.
-    #[cfg(feature = "failpoints")]
+    #[cfg(any(test, feature = "failpoints"))]
     pub fn clear(&self) {
         self.armed
             .lock()

@@ -197,6 +197,34 @@ impl ClaimStore for DynamoClaimStore {
         }
     }
 
+    async fn abandon(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        const OP: &str = "UpdateItem (abandon a claim)";
+        for c in claims {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(owner_pk(&c.owner.uid), c.key.as_str().to_owned())))
+                .update_expression("SET #at = :zero")
+                .condition_expression("#state = :claimed")
+                .expression_attribute_names("#at", "claimedAt")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
+                .expression_attribute_values(":claimed", s("claimed"))
+                .send()
+                .await;
+            match result {
+                // Finished meanwhile, or gone: nothing to hand over.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(store_error(OP, &e)),
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
         const OP: &str = "TransactWriteItems (release)";
         let mut by_nlb: BTreeMap<&str, Vec<&Claim>> = BTreeMap::new();

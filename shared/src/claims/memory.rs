@@ -165,6 +165,19 @@ impl ClaimStore for MemoryClaimStore {
         }
     }
 
+    async fn abandon(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        self.round_trip().await;
+        let mut st = self.lock();
+        for c in claims {
+            if let Some(stored) = st.owners.get_mut(&(c.owner.uid.clone(), c.key.clone()))
+                && stored.state == ClaimState::Claimed
+            {
+                stored.claimed_at = 0;
+            }
+        }
+        Ok(())
+    }
+
     async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
         self.round_trip().await;
         let mut st = self.lock();

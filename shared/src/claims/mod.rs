@@ -173,6 +173,10 @@ pub trait ClaimStore: Send + Sync {
         target_group_arn: &str,
     ) -> Result<Recorded, StoreError>;
 
+    /// Marks unfinished `claims` as given up by their run, so the next run takes them over
+    /// without waiting for the grace period. Finished (active) claims are left as they are.
+    async fn abandon(&self, claims: &[Claim]) -> Result<(), StoreError>;
+
     /// Deletes `claims` (all of one owner) and frees their ports. Claims already gone are
     /// skipped; a port held by another owner is never touched.
     async fn release(&self, claims: &[Claim]) -> Result<(), StoreError>;

@@ -10,27 +10,17 @@ use std::collections::{BTreeSet, HashMap};
 
 use futures::future::join_all;
 
-use super::wiring::{Plan, Wired};
+use super::claiming::Claimed;
+use super::wiring::Plan;
 use super::{Error, Outcome, Reconciler, Result};
-use crate::annotations::{self, AllocationRecord, AllocationRequest, OUTPUT_KEYS, Status};
-use crate::claims::{Claim, ClaimError, ClaimState, Owner, now_epoch};
+use crate::annotations::{self, AllocationRequest, OUTPUT_KEYS, Status};
+use crate::claims::{Claim, ClaimState, now_epoch};
 use crate::cluster::{Cluster, NoticeKind, ServiceOutputs, Written};
 use crate::elb::{EnsuredTargetGroup, ResourceTags, TargetGroupSpec, target_group_name};
 use crate::failpoint;
 use crate::pool::NlbPool;
 use crate::service_model::{ListenerKey, ListenerSpec, ServiceState};
 use crate::targets::{SliceView, Target, default_target_port, desired_targets};
-
-/// Claim attempts before giving up on a crowded pool in one run.
-const CLAIM_ATTEMPTS: usize = 6;
-
-/// What the claim step produced.
-enum Claimed {
-    New(Vec<Claim>),
-    Exhausted(String),
-    /// Another handler holds claims for these listeners: read them and carry on from there.
-    Concurrent,
-}
 
 impl Reconciler {
     pub(super) async fn ensure(
@@ -120,7 +110,19 @@ impl Reconciler {
                     }
                 };
             dns?;
-            let new = match (claimed?, held?) {
+            let held = match held {
+                Ok(h) => h,
+                Err(e) => {
+                    // Nothing is left half-made: what this round claimed and made goes again.
+                    let new = match &claimed {
+                        Ok(Claimed::New(new)) => new.as_slice(),
+                        _ => &[],
+                    };
+                    self.undo(new, &groups).await?;
+                    return Err(e);
+                }
+            };
+            let new = match (claimed?, held) {
                 (Claimed::New(new), Written::Gone) => {
                     self.undo(&new, &groups).await?;
                     return Ok(Outcome::Nothing("the Service was deleted meanwhile"));
@@ -163,71 +165,25 @@ impl Reconciler {
             });
         }
 
-        // Round 2: the listeners (and repairs of what earlier runs made).
-        let wired: Vec<Wired> = join_all(plans.into_iter().map(|plan| {
-            let spec = specs.iter().find(|s| s.key == plan.claim.key);
-            let tg = spec.map(&tg_spec);
-            async move {
-                match tg {
-                    Some(tg) => self.wire(plan, &tg).await,
-                    None => Err(Error::Conflict(format!(
-                        "no listener spec for claim {}",
-                        plan.claim.key
-                    ))),
-                }
-            }
-        }))
-        .await
-        .into_iter()
-        .collect::<Result<_>>()?;
-        self.failpoints.check(failpoint::ENSURE_AFTER_LISTENERS)?;
-
-        // Round 3: targets and records, while the annotations are written.
-        let dns = self.dns_names(pool).await?;
-        let mut records = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let Some(w) = wired.iter().find(|w| w.claim.key == spec.key) else {
-                continue;
-            };
-            records.push(AllocationRecord {
-                name: spec.name.clone(),
-                protocol: spec.protocol,
-                service_port: spec.service_port,
-                port: w.claim.port,
-                nlb_arn: w.claim.nlb_arn.clone(),
-                dns: dns.get(&w.claim.nlb_arn).cloned().unwrap_or_default(),
-                listener_arn: w.listener_arn.clone(),
-                target_group_arn: w.target_group_arn.clone(),
-            });
-        }
-        let target_problem = specs
+        let fresh: Vec<Claim> = plans
             .iter()
-            .find_map(|s| targets[&s.key].as_ref().err().cloned());
-        let mut outputs = ServiceOutputs {
-            annotations: annotations::render_allocated(&records),
-            finalizer: true,
-        };
-        let (kind, reason, note) = match &target_problem {
-            Some(problem) => {
-                outputs.annotations.insert(
-                    annotations::STATUS.to_owned(),
-                    Status::Error(problem.clone()).to_string(),
-                );
-                (NoticeKind::Warning, "TargetPortUnresolved", problem.clone())
+            .filter(|p| p.fresh)
+            .map(|p| p.claim.clone())
+            .collect();
+        let finished = self
+            .finish_allocation(cluster, &current, pool, specs, plans, &targets, &tg_spec)
+            .await;
+        if let Err(e) = &finished
+            && !fresh.is_empty()
+            && !matches!(e, Error::Injected(_))
+        {
+            // This run gives up on claims it made: let the next run take them over at once
+            // rather than after the grace period that protects a run still alive.
+            if let Err(abandon) = self.store.abandon(&fresh).await {
+                tracing::warn!(service = %service.key, error = %abandon, "could not hand the claims over");
             }
-            None => (NoticeKind::Normal, "Allocated", allocated_note(&records)),
-        };
-        let finish = join_all(wired.iter().map(|w| {
-            let desired = targets[&w.claim.key].clone().unwrap_or_default();
-            self.finish_listener(w, desired)
-        }));
-        let (finished, written) = tokio::join!(
-            finish,
-            self.write_and_tell(cluster, &current, &outputs, kind, reason, &note)
-        );
-        finished.into_iter().collect::<Result<Vec<()>>>()?;
-        written?;
-        self.failpoints.check(failpoint::ENSURE_AFTER_OUTPUTS)?;
+        }
+        finished?;
         Ok(Outcome::Allocated {
             listeners: specs.len(),
             claimed: claimed_now,
@@ -254,86 +210,6 @@ impl Reconciler {
             }),
             None => Ok(()),
         }
-    }
-
-    /// Claims ports for `missing` in one transaction, choosing again when the choice was
-    /// refused (a port taken meanwhile, an NLB full).
-    async fn claim_ports(
-        &self,
-        pool: &NlbPool,
-        owner: &Owner,
-        missing: &[&ListenerSpec],
-        prefer: Option<&str>,
-    ) -> Result<Claimed> {
-        for attempt in 0..CLAIM_ATTEMPTS {
-            if !self.view.is_fresh(pool) {
-                let usage = self.store.nlb_usage(pool.nlb_arns()).await?;
-                self.view.update(&usage);
-            }
-            let Some(placement) = self.view.choose(pool, missing.len(), prefer) else {
-                return Ok(Claimed::Exhausted(format!(
-                    "pool {} has no NLB with room for {} more listener(s) ({} NLBs, {} listeners each, ports {})",
-                    pool.name(),
-                    missing.len(),
-                    pool.nlb_arns().len(),
-                    pool.listener_quota(),
-                    pool.ports()
-                )));
-            };
-            let claims: Vec<Claim> = missing
-                .iter()
-                .zip(&placement.ports)
-                .map(|(spec, &port)| Claim {
-                    owner: owner.clone(),
-                    key: spec.key.clone(),
-                    port_name: spec.name.clone(),
-                    protocol: spec.protocol,
-                    service_port: spec.service_port,
-                    pool: pool.name().to_owned(),
-                    nlb_arn: placement.nlb_arn.clone(),
-                    port,
-                    state: ClaimState::Claimed,
-                    listener_arn: None,
-                    target_group_arn: None,
-                    claimed_at: now_epoch(),
-                })
-                .collect();
-            match self.store.claim(&claims, pool.listener_quota()).await {
-                Ok(()) => {
-                    self.view.add_ports(&placement.nlb_arn, &placement.ports);
-                    return Ok(Claimed::New(claims));
-                }
-                Err(ClaimError::PortTaken { nlb_arn, ports }) => {
-                    self.view.add_ports(&nlb_arn, &ports)
-                }
-                Err(ClaimError::NlbFull { nlb_arn }) => self.view.forget(&nlb_arn),
-                Err(ClaimError::AlreadyClaimed) => {
-                    // The SDK retries a transaction whose answer was lost; the retry then
-                    // meets its own writes. Claims on exactly the chosen ports are this run's.
-                    let existing = self.store.claims_of(&owner.uid).await?;
-                    let ours = claims.iter().all(|c| {
-                        existing
-                            .iter()
-                            .any(|e| e.key == c.key && e.nlb_arn == c.nlb_arn && e.port == c.port)
-                    });
-                    if ours {
-                        self.view.add_ports(&placement.nlb_arn, &placement.ports);
-                        return Ok(Claimed::New(claims));
-                    }
-                    return Ok(Claimed::Concurrent);
-                }
-                Err(ClaimError::Store(e)) if e.retryable && attempt + 1 < CLAIM_ATTEMPTS => {
-                    // A transaction conflict: another claim touched the same NLB item.
-                    let backoff = 20 * (1u64 << attempt) + super::allocator::random(20) as u64;
-                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
-                }
-                Err(ClaimError::Store(e)) => return Err(e.into()),
-            }
-        }
-        Err(Error::Busy {
-            service: owner.key.to_string(),
-            reason: format!("the pool's claims kept changing for {CLAIM_ATTEMPTS} attempts"),
-        })
     }
 
     /// Makes sure the Service holds the finalizer before anything it owns can outlive it.
@@ -387,17 +263,4 @@ impl Reconciler {
         .await?;
         Ok(Outcome::Pending(reason))
     }
-}
-
-fn allocated_note(records: &[AllocationRecord]) -> String {
-    let parts: Vec<String> = records
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}/{} -> {}:{}",
-                r.name, r.service_port, r.protocol, r.dns, r.port
-            )
-        })
-        .collect();
-    format!("listeners: {}", parts.join(", "))
 }

@@ -6,8 +6,10 @@
 //! the next run (or the sweep) finishes or undoes.
 
 mod allocator;
+mod claiming;
 mod ensure;
 mod error;
+mod finish;
 mod release;
 mod sweep;
 mod sync_targets;

@@ -483,16 +483,12 @@ async fn an_unfinished_claim_of_a_live_run_is_not_overtaken() {
         w.elb.clone(),
     );
     w.cluster.put_service(opted_in("room", "u1"));
-    w.cluster.fail_next(
-        "write_outputs",
-        KubeError {
-            action: "patch".into(),
-            message: "timeout".into(),
-            retryable: true,
-        },
-    );
-    // The finalizer write fails after the claim was made: the claim stays unfinished.
-    w.reconcile("room").await.expect_err("first run fails");
+    // A run killed right after its claim (a failpoint: no clean-up runs, as with a kill).
+    w.reconciler
+        .failpoints()
+        .arm(crate::failpoint::ENSURE_AFTER_CLAIM);
+    w.reconcile("room").await.expect_err("the run stops");
+    w.reconciler.failpoints().clear();
 
     let err = patient
         .reconcile_service(&w.cluster, "games", "room", None)
@@ -503,6 +499,24 @@ async fn an_unfinished_claim_of_a_live_run_is_not_overtaken() {
         .await
         .expect("after the grace period it is taken over");
     assert_eq!(w.store.all_ports().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_finalizer_write_leaves_nothing_behind() {
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(opted_in("room", "u1"));
+    w.cluster.fail_next(
+        "write_outputs",
+        KubeError {
+            action: "patch".into(),
+            message: "timeout".into(),
+            retryable: true,
+        },
+    );
+
+    w.reconcile("room").await.expect_err("the run fails");
+
+    w.assert_nothing_left();
 }
 
 #[tokio::test]
@@ -685,6 +699,12 @@ impl ClaimStore for LostAnswer {
     ) -> Result<crate::claims::Recorded, crate::claims::StoreError> {
         self.inner.record_resources(claim, l, t).await
     }
+    async fn abandon(
+        &self,
+        claims: &[crate::claims::Claim],
+    ) -> Result<(), crate::claims::StoreError> {
+        self.inner.abandon(claims).await
+    }
     async fn release(
         &self,
         claims: &[crate::claims::Claim],
@@ -734,4 +754,41 @@ async fn a_retried_claim_that_meets_its_own_writes_is_taken_as_made() {
     );
     assert_eq!(store.inner.all_ports().len(), 1);
     assert_eq!(elb.listeners().len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_that_gives_up_hands_its_claims_over_at_once() {
+    // GIVEN a reconciler that protects unfinished claims for two minutes
+    let w = world(&[NLB_A], "30000-30099", 50);
+    let patient = Reconciler::new(
+        "prod",
+        "vpc-1",
+        w.reconciler.pools().clone(),
+        w.store.clone(),
+        w.elb.clone(),
+    );
+    w.cluster.put_service(opted_in("room", "u1"));
+    w.elb.fail_next(
+        "CreateListener",
+        ElbError {
+            operation: "CreateListener",
+            message: "Throttling".into(),
+            retryable: true,
+            kind: ElbErrorKind::Other,
+        },
+    );
+
+    // WHEN its run fails after claiming (an error, not a kill)
+    patient
+        .reconcile_service(&w.cluster, "games", "room", None)
+        .await
+        .expect_err("fails");
+
+    // THEN the very next run takes the claims over, without waiting out the grace period
+    patient
+        .reconcile_service(&w.cluster, "games", "room", None)
+        .await
+        .expect("finishes");
+    assert_eq!(w.store.all_ports().len(), 1);
+    assert_eq!(w.elb.listeners().len(), 1);
 }

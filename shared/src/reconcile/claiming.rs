@@ -1,0 +1,99 @@
+//! Claiming listener ports: choose, claim in one transaction, choose again when refused.
+
+use super::{Error, Reconciler, Result};
+use crate::claims::{Claim, ClaimError, ClaimState, Owner, now_epoch};
+use crate::pool::NlbPool;
+use crate::service_model::ListenerSpec;
+
+/// Claim attempts before giving up on a crowded pool in one run.
+const CLAIM_ATTEMPTS: usize = 6;
+
+/// What the claim step produced.
+pub(super) enum Claimed {
+    New(Vec<Claim>),
+    Exhausted(String),
+    /// Another handler holds claims for these listeners: read them and carry on from there.
+    Concurrent,
+}
+
+impl Reconciler {
+    /// Claims ports for `missing` in one transaction, choosing again when the choice was
+    /// refused (a port taken meanwhile, an NLB full).
+    pub(super) async fn claim_ports(
+        &self,
+        pool: &NlbPool,
+        owner: &Owner,
+        missing: &[&ListenerSpec],
+        prefer: Option<&str>,
+    ) -> Result<Claimed> {
+        for attempt in 0..CLAIM_ATTEMPTS {
+            if !self.view.is_fresh(pool) {
+                let usage = self.store.nlb_usage(pool.nlb_arns()).await?;
+                self.view.update(&usage);
+            }
+            let Some(placement) = self.view.choose(pool, missing.len(), prefer) else {
+                return Ok(Claimed::Exhausted(format!(
+                    "pool {} has no NLB with room for {} more listener(s) ({} NLBs, {} listeners each, ports {})",
+                    pool.name(),
+                    missing.len(),
+                    pool.nlb_arns().len(),
+                    pool.listener_quota(),
+                    pool.ports()
+                )));
+            };
+            let claims: Vec<Claim> = missing
+                .iter()
+                .zip(&placement.ports)
+                .map(|(spec, &port)| Claim {
+                    owner: owner.clone(),
+                    key: spec.key.clone(),
+                    port_name: spec.name.clone(),
+                    protocol: spec.protocol,
+                    service_port: spec.service_port,
+                    pool: pool.name().to_owned(),
+                    nlb_arn: placement.nlb_arn.clone(),
+                    port,
+                    state: ClaimState::Claimed,
+                    listener_arn: None,
+                    target_group_arn: None,
+                    claimed_at: now_epoch(),
+                })
+                .collect();
+            match self.store.claim(&claims, pool.listener_quota()).await {
+                Ok(()) => {
+                    self.view.add_ports(&placement.nlb_arn, &placement.ports);
+                    return Ok(Claimed::New(claims));
+                }
+                Err(ClaimError::PortTaken { nlb_arn, ports }) => {
+                    self.view.add_ports(&nlb_arn, &ports)
+                }
+                Err(ClaimError::NlbFull { nlb_arn }) => self.view.forget(&nlb_arn),
+                Err(ClaimError::AlreadyClaimed) => {
+                    // The SDK retries a transaction whose answer was lost; the retry then
+                    // meets its own writes. Claims on exactly the chosen ports are this run's.
+                    let existing = self.store.claims_of(&owner.uid).await?;
+                    let ours = claims.iter().all(|c| {
+                        existing
+                            .iter()
+                            .any(|e| e.key == c.key && e.nlb_arn == c.nlb_arn && e.port == c.port)
+                    });
+                    if ours {
+                        self.view.add_ports(&placement.nlb_arn, &placement.ports);
+                        return Ok(Claimed::New(claims));
+                    }
+                    return Ok(Claimed::Concurrent);
+                }
+                Err(ClaimError::Store(e)) if e.retryable && attempt + 1 < CLAIM_ATTEMPTS => {
+                    // A transaction conflict: another claim touched the same NLB item.
+                    let backoff = 20 * (1u64 << attempt) + super::allocator::random(20) as u64;
+                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
+                }
+                Err(ClaimError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Err(Error::Busy {
+            service: owner.key.to_string(),
+            reason: format!("the pool's claims kept changing for {CLAIM_ATTEMPTS} attempts"),
+        })
+    }
+}

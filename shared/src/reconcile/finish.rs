@@ -1,0 +1,116 @@
+//! Rounds two and three of an allocation: the listeners, then targets, records and
+//! annotations together.
+
+use std::collections::{BTreeSet, HashMap};
+
+use futures::future::join_all;
+
+use super::wiring::{Plan, Wired};
+use super::{Error, Reconciler, Result};
+use crate::annotations::{self, AllocationRecord, Status};
+use crate::cluster::{Cluster, NoticeKind, ServiceOutputs};
+use crate::elb::TargetGroupSpec;
+use crate::failpoint;
+use crate::pool::NlbPool;
+use crate::service_model::{ListenerKey, ListenerSpec, ServiceState};
+use crate::targets::Target;
+
+/// The desired targets of each listener, or why they cannot be resolved.
+pub(super) type DesiredTargets =
+    HashMap<ListenerKey, std::result::Result<BTreeSet<Target>, String>>;
+
+impl Reconciler {
+    /// Makes or repairs each planned listener, then registers targets, records the claims and
+    /// writes the annotations.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn finish_allocation(
+        &self,
+        cluster: &dyn Cluster,
+        current: &ServiceState,
+        pool: &NlbPool,
+        specs: &[ListenerSpec],
+        plans: Vec<Plan>,
+        targets: &DesiredTargets,
+        tg_spec: &(dyn Fn(&ListenerSpec) -> TargetGroupSpec + Sync),
+    ) -> Result<()> {
+        // Round 2: the listeners (and repairs of what earlier runs made).
+        let wired: Vec<Wired> = join_all(plans.into_iter().map(|plan| {
+            let spec = specs.iter().find(|s| s.key == plan.claim.key);
+            let tg = spec.map(&tg_spec);
+            async move {
+                match tg {
+                    Some(tg) => self.wire(plan, &tg).await,
+                    None => Err(Error::Conflict(format!(
+                        "no listener spec for claim {}",
+                        plan.claim.key
+                    ))),
+                }
+            }
+        }))
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+        self.failpoints.check(failpoint::ENSURE_AFTER_LISTENERS)?;
+
+        // Round 3: targets and records, while the annotations are written.
+        let dns = self.dns_names(pool).await?;
+        let mut records = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let Some(w) = wired.iter().find(|w| w.claim.key == spec.key) else {
+                continue;
+            };
+            records.push(AllocationRecord {
+                name: spec.name.clone(),
+                protocol: spec.protocol,
+                service_port: spec.service_port,
+                port: w.claim.port,
+                nlb_arn: w.claim.nlb_arn.clone(),
+                dns: dns.get(&w.claim.nlb_arn).cloned().unwrap_or_default(),
+                listener_arn: w.listener_arn.clone(),
+                target_group_arn: w.target_group_arn.clone(),
+            });
+        }
+        let target_problem = specs
+            .iter()
+            .find_map(|s| targets[&s.key].as_ref().err().cloned());
+        let mut outputs = ServiceOutputs {
+            annotations: annotations::render_allocated(&records),
+            finalizer: true,
+        };
+        let (kind, reason, note) = match &target_problem {
+            Some(problem) => {
+                outputs.annotations.insert(
+                    annotations::STATUS.to_owned(),
+                    Status::Error(problem.clone()).to_string(),
+                );
+                (NoticeKind::Warning, "TargetPortUnresolved", problem.clone())
+            }
+            None => (NoticeKind::Normal, "Allocated", allocated_note(&records)),
+        };
+        let finish = join_all(wired.iter().map(|w| {
+            let desired = targets[&w.claim.key].clone().unwrap_or_default();
+            self.finish_listener(w, desired)
+        }));
+        let (finished, written) = tokio::join!(
+            finish,
+            self.write_and_tell(cluster, current, &outputs, kind, reason, &note)
+        );
+        finished.into_iter().collect::<Result<Vec<()>>>()?;
+        written?;
+        self.failpoints.check(failpoint::ENSURE_AFTER_OUTPUTS)?;
+        Ok(())
+    }
+}
+
+fn allocated_note(records: &[AllocationRecord]) -> String {
+    let parts: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}/{} -> {}:{}",
+                r.name, r.service_port, r.protocol, r.dns, r.port
+            )
+        })
+        .collect();
+    format!("listeners: {}", parts.join(", "))
+}
