@@ -76,6 +76,11 @@ pub struct Reconciler {
     failpoints: crate::failpoint::Failpoints,
 }
 
+/// The key of Service `namespace/name` in the reconciler's cluster.
+fn service_key(reconciler: &Reconciler, namespace: &str, name: &str) -> crate::event::ServiceKey {
+    crate::cluster::service_key(&reconciler.cluster_name, namespace, name)
+}
+
 /// How long a claim may stay unfinished before another run takes it over: longer than any
 /// function runs, so a live handler is never overtaken.
 pub const DEFAULT_CLAIM_GRACE: Duration = Duration::from_secs(120);
@@ -149,7 +154,9 @@ impl Reconciler {
         if let Some(uid) = event_uid
             && service.as_ref().map(|s| s.uid.as_str()) != Some(uid)
         {
-            released_orphans = self.release_uid(uid).await?;
+            released_orphans = self
+                .release_uid(uid, &service_key(self, namespace, name))
+                .await?;
         }
         let Some(service) = service else {
             return Ok(match released_orphans {

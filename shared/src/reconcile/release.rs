@@ -9,6 +9,7 @@ use super::{Outcome, Reconciler, Result};
 use crate::claims::Claim;
 use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs};
 use crate::elb::{owned_by, target_group_name};
+use crate::event::ServiceKey;
 use crate::failpoint;
 use crate::service_model::ServiceState;
 
@@ -32,10 +33,15 @@ impl Reconciler {
                     "the Service is live and still asks for listeners",
                 )),
             },
-            _ => Ok(match self.release_uid(uid).await? {
-                0 => Outcome::Nothing("nothing to release"),
-                n => Outcome::Released { listeners: n },
-            }),
+            _ => Ok(
+                match self
+                    .release_uid(uid, &super::service_key(self, namespace, name))
+                    .await?
+                {
+                    0 => Outcome::Nothing("nothing to release"),
+                    n => Outcome::Released { listeners: n },
+                },
+            ),
         }
     }
 
@@ -67,12 +73,22 @@ impl Reconciler {
         })
     }
 
-    /// Releases the claims of a Service object that no longer exists under its name; returns
-    /// how many there were.
-    pub async fn release_uid(&self, uid: &str) -> Result<usize> {
-        let claims = self.store.claims_of(uid).await?;
-        self.release_claims(&claims).await?;
-        Ok(claims.len())
+    /// Releases the claims of the object with `uid` that was the Service `key` and no longer
+    /// exists under that name; returns how many there were. Claims of `uid` recorded for any
+    /// other Service are left alone: an event naming one Service cannot release another's.
+    pub async fn release_uid(&self, uid: &str, key: &ServiceKey) -> Result<usize> {
+        let (theirs, others): (Vec<Claim>, Vec<Claim>) = self
+            .store
+            .claims_of(uid)
+            .await?
+            .into_iter()
+            .partition(|c| &c.owner.key == key);
+        if let Some(c) = others.first() {
+            tracing::warn!(uid, named = %key, owner = %c.owner.key,
+                "claims of this uid belong to another Service; not releasing them");
+        }
+        self.release_claims(&theirs).await?;
+        Ok(theirs.len())
     }
 
     /// Deletes the listeners and target groups of `claims` (only those tagged as their owner's),

@@ -166,7 +166,7 @@ impl Reconciler {
                 )
                 .await?;
             if live.is_none() {
-                report.orphan_claims_released += self.release_uid(uid).await?;
+                report.orphan_claims_released += self.release_uid(uid, &h.owner.key).await?;
             }
         }
         Ok(holders.len())

@@ -792,3 +792,29 @@ async fn a_run_that_gives_up_hands_its_claims_over_at_once() {
     assert_eq!(w.store.all_ports().len(), 1);
     assert_eq!(w.elb.listeners().len(), 1);
 }
+
+#[tokio::test]
+async fn an_event_naming_one_service_cannot_release_another() {
+    // GIVEN an allocated Service
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(opted_in("victim", "u-victim"));
+    w.reconcile("victim").await.expect("allocates");
+    w.cluster.put_service(opted_in("other", "u-other"));
+
+    // WHEN an event names another Service but carries the victim's uid
+    w.reconciler
+        .reconcile_service(&w.cluster, "games", "other", Some("u-victim"))
+        .await
+        .expect("reconciles");
+    w.reconciler
+        .release_if_unwanted(&w.cluster, "games", "gone", "u-victim")
+        .await
+        .expect("nothing of that name");
+
+    // THEN the victim keeps its listener
+    assert_eq!(
+        w.store.claims_of("u-victim").await.expect("claims").len(),
+        1
+    );
+    assert_eq!(w.elb.listeners().len(), 2);
+}
