@@ -9,7 +9,9 @@
 //! one bed without seeing each other's namespaces, tables or load balancers.
 
 pub mod call_counter;
+pub mod fault_proxy;
 pub mod kube_fixtures;
+pub mod local_stack;
 pub mod moto;
 
 use std::collections::BTreeMap;
@@ -119,19 +121,32 @@ impl Bed {
 
     /// SDK configuration pointed at moto, with the project's retry and timeout settings.
     pub async fn sdk_config(&self) -> SdkConfig {
+        self.sdk_config_at(self.aws_endpoint(), None).await
+    }
+
+    /// SDK configuration pointed at `endpoint` (moto, or a proxy in front of it), with the
+    /// project's retry settings and, when given, other timeouts.
+    pub async fn sdk_config_at(
+        &self,
+        endpoint: &str,
+        timeouts: Option<aws_config::timeout::TimeoutConfig>,
+    ) -> SdkConfig {
         let credentials = Credentials::new("testing", "testing", None, None, "test-bed");
-        nlb_port_pool::aws::config_loader()
+        let mut loader = nlb_port_pool::aws::config_loader()
             .region(RegionProviderChain::first_try(aws_config::Region::new(
                 self.region().to_owned(),
             )))
-            .endpoint_url(self.aws_endpoint())
-            .credentials_provider(SharedCredentialsProvider::new(credentials))
-            .load()
-            .await
+            .endpoint_url(endpoint)
+            .credentials_provider(SharedCredentialsProvider::new(credentials));
+        if let Some(t) = timeouts {
+            loader = loader.timeout_config(t);
+        }
+        loader.load().await
     }
 }
 
-fn stack_env_path() -> PathBuf {
+/// The stack file of this run: `NLB_STACK_ENV`, else `.local/stack.env` of the workspace.
+pub fn stack_env_path() -> PathBuf {
     if let Some(path) = std::env::var_os("NLB_STACK_ENV") {
         return PathBuf::from(path);
     }

@@ -87,6 +87,12 @@ impl Stack {
         }
     }
 
+    /// The same stack, its functions talking to AWS through `sdk` (a fault proxy, say).
+    pub fn with_function_sdk(mut self, sdk: &SdkConfig) -> Stack {
+        self.deps = Deps::new("test", self.deps.config.clone(), sdk, Duration::ZERO);
+        self
+    }
+
     pub fn services(&self) -> Api<Service> {
         Api::namespaced(self.admin.clone(), &self.namespace)
     }

@@ -1,0 +1,3 @@
+//! Placeholder while being written.
+
+fn main() {}
