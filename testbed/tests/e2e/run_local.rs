@@ -1,0 +1,158 @@
+//! `make run` (testbed/bin/run-local) stops everything it started on Ctrl-C and on SIGTERM:
+//! the local stack's processes, the functions `cargo lambda watch` ran, and the bed.
+//!
+//! Each test runs the command as a user would, with a bed of its own (its stack file in a
+//! directory of the test), so it does not touch the shared bed.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use testbed::local_stack::build::workspace_root;
+use testbed::local_stack::process::{ProcessId, descendants, signal};
+use testbed::{Bed, unique_name};
+
+enum Stop {
+    /// SIGINT to the process group, as a terminal sends it.
+    CtrlC,
+    /// SIGTERM to run-local alone, as a supervisor sends it.
+    Term,
+}
+
+/// A running run-local; if the test fails, dropping it stops run-local and its bed.
+struct RunLocal {
+    child: tokio::process::Child,
+    stack_env: PathBuf,
+}
+
+impl Drop for RunLocal {
+    fn drop(&mut self) {
+        if let (Ok(None), Some(pid)) = (self.child.try_wait(), self.child.id()) {
+            signal(pid, "TERM");
+            let deadline = std::time::Instant::now() + Duration::from_secs(90);
+            while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        if self.stack_env.exists() {
+            let _ = std::process::Command::new(workspace_root().join("testbed/bin/bed-down"))
+                .env("NLB_STACK_ENV", &self.stack_env)
+                .status();
+        }
+    }
+}
+
+fn read(path: &PathBuf) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+async fn run_and_stop(how: Stop, extra: &[&str]) {
+    // GIVEN `make run` started in a process group of its own, with a bed of its own
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique_name("run-local"));
+    std::fs::create_dir_all(&dir).expect("test directory");
+    let stack_env = dir.join("stack.env");
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let child = tokio::process::Command::new(workspace_root().join("testbed/bin/run-local"))
+        .args(extra)
+        .env("NLB_STACK_ENV", &stack_env)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .process_group(0)
+        .spawn()
+        .expect("starting run-local");
+    let pid = child.id().expect("run-local's pid");
+    let mut run = RunLocal {
+        child,
+        stack_env: stack_env.clone(),
+    };
+    let child = &mut run.child;
+
+    // WHEN it is up (the first run may build the stack and the functions)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1200);
+    while !read(&out).contains("The local stack is up") {
+        let exited = child.try_wait().expect("polling run-local");
+        assert!(
+            exited.is_none() && tokio::time::Instant::now() < deadline,
+            "run-local did not come up ({exited:?}); stdout:\n{}\nstderr:\n{}",
+            read(&out),
+            read(&err)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Every process it runs: its descendants (functions included), and the bed's servers,
+    // which bed-up detached.
+    let mut family: Vec<ProcessId> = descendants(pid);
+    let bed = Bed::load(&stack_env).expect("run-local wrote its stack file");
+    let bed_pids = std::fs::read_to_string(
+        PathBuf::from(bed.var("NLB_BED_STATE").expect("NLB_BED_STATE")).join("pids"),
+    )
+    .expect("the bed's pid file");
+    family.extend(
+        bed_pids
+            .split_whitespace()
+            .filter_map(|p| ProcessId::of(p.parse().ok()?)),
+    );
+    let commands: Vec<String> = family.iter().map(ProcessId::command).collect();
+    for expected in [
+        "local_stack",
+        "cargo-lambda",
+        "forwarder",
+        "allocate",
+        "kube-apiserver",
+        "etcd",
+        "moto_server",
+    ] {
+        assert!(
+            commands.iter().any(|c| c.contains(expected)),
+            "no {expected} among {commands:#?}"
+        );
+    }
+    match how {
+        Stop::CtrlC => signal_group(pid, "INT"),
+        Stop::Term => signal(pid, "TERM"),
+    }
+
+    // THEN it exits within a minute and nothing it started still runs
+    let status = tokio::time::timeout(Duration::from_secs(90), child.wait())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "run-local still runs 90 s after the signal:\n{}",
+                read(&err)
+            )
+        })
+        .expect("waiting for run-local");
+    let left: Vec<String> = family
+        .iter()
+        .filter(|p| p.alive())
+        .map(|p| format!("{} {}", p.pid, p.command()))
+        .collect();
+    assert!(left.is_empty(), "still running after {status}: {left:#?}");
+    assert!(
+        read(&err).contains("the local stack is stopped"),
+        "{}",
+        read(&err)
+    );
+    assert!(!stack_env.exists(), "the bed's stack file is still there");
+}
+
+/// Sends `sig` to the process group `pgid` (`kill -SIG -- -pgid`).
+fn signal_group(pgid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), "--", &format!("-{pgid}")])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{sig} -{pgid}");
+}
+
+#[tokio::test]
+async fn make_run_stops_everything_on_ctrl_c() {
+    run_and_stop(Stop::CtrlC, &[]).await;
+}
+
+#[tokio::test]
+async fn make_run_stops_everything_on_sigterm() {
+    run_and_stop(Stop::Term, &["--no-examples"]).await;
+}
