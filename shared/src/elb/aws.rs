@@ -231,12 +231,17 @@ impl LoadBalancing for AwsLoadBalancing {
                     .is_some_and(|s| s.is_duplicate_target_group_name_exception()) =>
             {
                 // An earlier attempt made it (or it differs in settings): find it, check it is ours.
-                let found = self.find_target_group(&spec.name).await?.ok_or_else(|| {
-                    invalid(
-                        OP,
-                        format!("{} is a duplicate name but cannot be found", spec.name),
-                    )
-                })?;
+                // Deleted between the two calls (a concurrent release): try again later.
+                let found = self
+                    .find_target_group(&spec.name)
+                    .await?
+                    .ok_or_else(|| ElbError {
+                        retryable: true,
+                        ..invalid(
+                            OP,
+                            format!("{} was deleted while being made again", spec.name),
+                        )
+                    })?;
                 let tags = self.tags_of(std::slice::from_ref(&found.arn)).await?;
                 let owner = tags.get(&found.arn).and_then(|t| t.get(TAG_SERVICE_UID));
                 if owner != Some(&spec.tags.owner.uid) {
@@ -482,13 +487,39 @@ impl LoadBalancing for AwsLoadBalancing {
     async fn deregister(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError> {
         const OP: &str = "DeregisterTargets";
         for batch in targets.chunks(TARGET_BATCH) {
-            self.client
+            let result = self
+                .client
                 .deregister_targets()
                 .target_group_arn(target_group_arn)
                 .set_targets(Some(descriptions(batch)))
                 .send()
-                .await
-                .map_err(|e| other(OP, &e))?;
+                .await;
+            match result {
+                Ok(_) => {}
+                // A target deregistered meanwhile (a concurrent run did it): deregister only
+                // what is still there, so deregistering is idempotent.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_invalid_target_exception()) =>
+                {
+                    let registered = self.targets(target_group_arn).await?;
+                    let left: Vec<Target> = batch
+                        .iter()
+                        .filter(|t| registered.contains(t))
+                        .copied()
+                        .collect();
+                    if !left.is_empty() {
+                        self.client
+                            .deregister_targets()
+                            .target_group_arn(target_group_arn)
+                            .set_targets(Some(descriptions(&left)))
+                            .send()
+                            .await
+                            .map_err(|e| other(OP, &e))?;
+                    }
+                }
+                Err(e) => return Err(other(OP, &e)),
+            }
         }
         Ok(())
     }

@@ -23,6 +23,9 @@ use crate::service_model::{ListenerKey, ListenerSpec, ServiceState};
 use crate::targets::{SliceView, Target, default_target_port, desired_targets};
 
 impl Reconciler {
+    /// Allocates, repairs or keeps the listeners of an opted-in Service. When a run fails
+    /// after claiming ports (an error, not a kill), it hands its claims over at once, so the
+    /// next run need not wait out the grace period that protects a run still alive.
     pub(super) async fn ensure(
         &self,
         cluster: &dyn Cluster,
@@ -31,6 +34,31 @@ impl Reconciler {
         request: &AllocationRequest,
         specs: &[ListenerSpec],
         slices: &[SliceView],
+    ) -> Result<Outcome> {
+        let mut fresh: Vec<Claim> = Vec::new();
+        let result = self
+            .ensure_with(cluster, service, pool, request, specs, slices, &mut fresh)
+            .await;
+        if let Err(e) = &result
+            && !fresh.is_empty()
+            && !matches!(e, Error::Injected(_))
+            && let Err(abandon) = self.store.abandon(&fresh).await
+        {
+            tracing::warn!(service = %service.key, error = %abandon, "could not hand the claims over");
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn ensure_with(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        pool: &NlbPool,
+        request: &AllocationRequest,
+        specs: &[ListenerSpec],
+        slices: &[SliceView],
+        fresh: &mut Vec<Claim>,
     ) -> Result<Outcome> {
         let owner = self.owner(service);
         let targets: HashMap<ListenerKey, std::result::Result<BTreeSet<Target>, String>> = specs
@@ -99,6 +127,9 @@ impl Reconciler {
                 self.hold_finalizer(cluster, &current),
                 self.dns_names(pool),
             );
+            if let Ok(Claimed::New(new)) = &claimed {
+                fresh.extend(new.iter().cloned());
+            }
             let groups: Vec<EnsuredTargetGroup> =
                 match groups.into_iter().collect::<std::result::Result<_, _>>() {
                     Ok(g) => g,
@@ -165,24 +196,9 @@ impl Reconciler {
             });
         }
 
-        let fresh: Vec<Claim> = plans
-            .iter()
-            .filter(|p| p.fresh)
-            .map(|p| p.claim.clone())
-            .collect();
         let finished = self
             .finish_allocation(cluster, &current, pool, specs, plans, &targets, &tg_spec)
             .await;
-        if let Err(e) = &finished
-            && !fresh.is_empty()
-            && !matches!(e, Error::Injected(_))
-        {
-            // This run gives up on claims it made: let the next run take them over at once
-            // rather than after the grace period that protects a run still alive.
-            if let Err(abandon) = self.store.abandon(&fresh).await {
-                tracing::warn!(service = %service.key, error = %abandon, "could not hand the claims over");
-            }
-        }
         finished?;
         Ok(Outcome::Allocated {
             listeners: specs.len(),

@@ -93,6 +93,14 @@ impl Stack {
         self
     }
 
+    /// The same stack, its functions waiting `grace` before taking over a claim another run
+    /// left unfinished, as deployed functions do (the default of tests is no wait, for tests
+    /// that stop runs on purpose).
+    pub fn with_claim_grace(mut self, grace: Duration) -> Stack {
+        self.deps = Deps::new("test", self.deps.config.clone(), &self.sdk, grace);
+        self
+    }
+
     pub fn services(&self) -> Api<Service> {
         Api::namespaced(self.admin.clone(), &self.namespace)
     }
