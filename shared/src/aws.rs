@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_smithy_http_client::tls;
 
 /// Attempts per AWS call, the first included, before an error reaches the caller.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -21,7 +22,11 @@ pub async fn load_sdk_config() -> SdkConfig {
 /// timeouts, so a hung call fails and is retried instead of eating the Lambda's time. Tests
 /// add their endpoint, region and credentials to it.
 pub fn config_loader() -> ConfigLoader {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .retry_config(RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(
             TimeoutConfig::builder()
