@@ -23,7 +23,9 @@ pub async fn load_sdk_config() -> SdkConfig {
 /// add their endpoint, region and credentials to it.
 pub fn config_loader() -> ConfigLoader {
     let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
         .build_https();
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https)

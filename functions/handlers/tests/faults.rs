@@ -66,12 +66,17 @@ async fn allocate_stopped_at(point: &'static str, finisher: Finisher) {
     stack.deps.reconciler.failpoints().clear();
 
     // WHEN it is finished by the next delivery or the sweep
+    let started = std::time::Instant::now();
     match finisher {
         Finisher::Redelivery => {
             stack.changed("room").await.expect("redelivery");
         }
         Finisher::Sweep => sweep(&stack).await,
     }
+    eprintln!(
+        "converged: {point} by {finisher:?} in {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
 
     // THEN the Service holds its two listeners, once each, and nothing else exists
     let breaches = stack.invariant_breaches(&stack.namespaces, 50).await;
@@ -98,12 +103,17 @@ async fn release_stopped_at(point: &'static str, finisher: Finisher) {
     stack.deps.reconciler.failpoints().clear();
 
     // WHEN it is finished
+    let started = std::time::Instant::now();
     match finisher {
         Finisher::Redelivery => {
             stack.deleted("room", &uid).await.expect("redelivery");
         }
         Finisher::Sweep => sweep(&stack).await,
     }
+    eprintln!(
+        "converged: {point} by {finisher:?} in {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
 
     // THEN the Service is gone and so is everything it held
     assert!(

@@ -133,6 +133,7 @@ fn target_group_info(tg: &TargetGroup) -> Option<TargetGroupInfo> {
             unhealthy_threshold: tg.unhealthy_threshold_count(),
             path: tg.health_check_path().map(str::to_owned),
         },
+        vpc_id: tg.vpc_id().map(str::to_owned),
     })
 }
 

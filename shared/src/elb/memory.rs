@@ -190,6 +190,7 @@ impl LoadBalancing for MemoryLoadBalancing {
                     arn: arn.clone(),
                     name: spec.name.clone(),
                     health_check: spec.health_check.clone(),
+                    vpc_id: Some(spec.vpc_id.clone()),
                 },
                 protocol: spec.protocol,
                 tags: tag_map(&spec.tags),

@@ -50,6 +50,8 @@ pub struct TargetGroupInfo {
     pub name: String,
     /// Its health check as configured.
     pub health_check: HealthCheckSpec,
+    /// The VPC it is in.
+    pub vpc_id: Option<String>,
 }
 
 /// A listener as ELBv2 describes it.

@@ -290,6 +290,12 @@ impl Reconciler {
         let mut marker = cursor.target_group_marker.take();
         for _ in 0..limits.target_group_pages {
             let (groups, next) = self.elb.project_target_groups(marker.clone()).await?;
+            // Only this stack's VPC: the functions make target groups nowhere else, and the
+            // account may hold many more (other stacks, other clusters).
+            let groups: Vec<_> = groups
+                .into_iter()
+                .filter(|g| g.vpc_id.as_deref() == Some(self.vpc_id.as_str()))
+                .collect();
             let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).collect();
             let tags = self.elb.tags_of(&arns).await?;
             for g in &groups {
