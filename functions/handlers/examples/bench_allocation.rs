@@ -39,7 +39,14 @@ struct Setup {
 
 async fn setup(prefix: &str) -> Setup {
     let bed = Bed::get();
-    let sdk = bed.sdk_config().await;
+    // moto serializes DynamoDB and copies the table on every transaction, so at concurrency 50
+    // calls queue for seconds; longer timeouts measure that queueing instead of failing on it.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(Duration::from_secs(180))
+        .build();
+    let sdk = bed.sdk_config_at(bed.aws_endpoint(), Some(timeouts)).await;
     let admin = bed.kube_client().await;
     let fixture = pool_fixture(&sdk, prefix, NLBS, "30000-32767", QUOTA).await;
     let namespace = unique_name(prefix);

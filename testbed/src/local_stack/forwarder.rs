@@ -94,6 +94,11 @@ impl ForwarderProcess {
         }
     }
 
+    /// Its pid, for measuring its memory.
+    pub fn pid(&self) -> u32 {
+        self.child.id().pid
+    }
+
     /// Whether it still runs.
     pub fn running(&mut self) -> bool {
         self.child.running()

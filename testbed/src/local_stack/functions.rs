@@ -147,6 +147,11 @@ impl Functions {
         Ok(())
     }
 
+    /// Its pid (the functions it runs are its children).
+    pub fn pid(&self) -> u32 {
+        self.child.id().pid
+    }
+
     /// Whether it still runs.
     pub fn running(&mut self) -> bool {
         self.child.running()

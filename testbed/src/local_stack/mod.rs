@@ -19,6 +19,7 @@ pub mod forwarder;
 pub mod functions;
 pub mod http;
 pub mod kube_access;
+pub mod measure;
 pub mod process;
 
 use std::collections::BTreeMap;
