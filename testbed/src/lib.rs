@@ -10,9 +10,11 @@
 
 pub mod call_counter;
 pub mod fault_proxy;
+pub mod invariants;
 pub mod kube_fixtures;
 pub mod local_stack;
 pub mod moto;
+pub mod rng;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -15,32 +15,10 @@ use kube::api::{Patch, PatchParams};
 use nlb_port_pool::annotations::{AUTO_ASSIGN, STATUS};
 use nlb_port_pool::event::DetailType;
 use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
+use testbed::rng::Rng;
 
 const CHANGES: usize = 1000;
 const NAMES: usize = 60;
-
-/// A small deterministic generator (xorshift64*), so a failing churn can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i + 1);
-            items.swap(i, j);
-        }
-    }
-}
 
 #[derive(Clone, Debug)]
 struct Pending {
@@ -128,12 +106,7 @@ async fn deliver_all(stack: &Stack, rng: &mut Rng, events: Vec<Pending>) -> (usi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_changes_delivered_twice_and_shuffled_converge() {
     nlb_port_pool::telemetry::init_tracing();
-    let seed = std::env::var("CHURN_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_1234_u64);
-    eprintln!("churn seed {seed} (CHURN_SEED replays it)");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_env("CHURN_SEED", 0x5eed_1234_u64);
     // The deployed grace period: concurrent deliveries of one Service's events must not
     // overtake each other's live runs.
     let stack = Stack::new("churn", 5, "30000-30999", 50)
@@ -242,7 +215,7 @@ async fn a_thousand_changes_delivered_twice_and_shuffled_converge() {
 
     // THEN: without any sweep, AWS holds exactly what the live Services ask for
     let breaches = stack.invariant_breaches(&stack.namespaces, 50).await;
-    assert!(breaches.is_empty(), "seed {seed}: {breaches:#?}");
+    assert!(breaches.is_empty(), "seed {}: {breaches:#?}", rng.seed());
     let services: Vec<Service> = api.list(&Default::default()).await.expect("list").items;
     for s in &services {
         let ann = s.metadata.annotations.clone().unwrap_or_default();

@@ -104,6 +104,12 @@ impl ForwarderProcess {
         self.child.running()
     }
 
+    /// Kills it (SIGKILL: as a crash or an evicted pod; its queue is lost, its Lease stays
+    /// until it expires). Blocking, briefly.
+    pub fn kill(&mut self) {
+        self.child.kill();
+    }
+
     /// Stops it (SIGTERM: it drains its queue and gives up the Lease). Blocking.
     pub fn stop(&mut self) {
         self.child.stop(Duration::from_secs(10));

@@ -101,6 +101,10 @@ pub struct LocalStack {
     /// The delivery loop, when events are on.
     pub delivery: Option<Delivery>,
     token_renewal: Option<JoinHandle<()>>,
+    /// How the forwarder was started, to start it again after a kill.
+    forwarder_settings: Option<ForwarderSettings>,
+    /// Forwarder starts so far (each restart logs to a file of its own).
+    forwarder_starts: u32,
 }
 
 /// Variables the functions must not take from this process: they would point them elsewhere
@@ -195,6 +199,8 @@ impl LocalStack {
             forwarder: None,
             delivery: None,
             token_renewal: None,
+            forwarder_settings: None,
+            forwarder_starts: 0,
         };
         if let Some(exe) = forwarder_exe {
             stack.start_events(bed, exe, progress).await?;
@@ -236,6 +242,8 @@ impl LocalStack {
         ));
         forwarder.wait_ready(Duration::from_secs(60)).await?;
         self.forwarder = Some(forwarder);
+        self.forwarder_settings = Some(settings);
+        self.forwarder_starts = 1;
 
         let mut delivery = self.config.delivery.clone();
         delivery.region = bed.region().to_owned();
@@ -302,6 +310,31 @@ impl LocalStack {
         }
         let forwarder_down = self.forwarder.as_mut().is_some_and(|f| !f.running());
         forwarder_down.then_some("the forwarder")
+    }
+
+    /// Kills the forwarder (SIGKILL, as a crash), if it runs.
+    pub async fn kill_forwarder(&mut self) {
+        if let Some(mut f) = self.forwarder.take() {
+            let _ = tokio::task::spawn_blocking(move || f.kill()).await;
+        }
+    }
+
+    /// Starts the forwarder again, as its Deployment would after a crash, and waits until it
+    /// is ready (Lease taken, everything listed and resent). Its log is `forwarder-<n>.log`.
+    pub async fn restart_forwarder(&mut self) -> Result<()> {
+        self.kill_forwarder().await;
+        let mut settings = self
+            .forwarder_settings
+            .clone()
+            .context("the stack runs without events: there is no forwarder to restart")?;
+        self.forwarder_starts += 1;
+        settings.log = (self.config.state_dir.join("logs"))
+            .join(format!("forwarder-{}.log", self.forwarder_starts));
+        let mut forwarder = ForwarderProcess::start(&settings)?;
+        // The Lease of the killed one lapses within its 5 s duration.
+        forwarder.wait_ready(Duration::from_secs(60)).await?;
+        self.forwarder = Some(forwarder);
+        Ok(())
     }
 
     /// Stops the delivery loop, then the forwarder (it drains), then the functions.

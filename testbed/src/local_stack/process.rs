@@ -151,6 +151,20 @@ impl ManagedChild {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// SIGKILL to the process alone (a crash: nothing drained, nothing handed over), then
+    /// reaps it. Blocking, briefly.
+    pub fn kill(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        let _ = self.child.start_kill();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM to the process, up to `grace` for it to exit (it stops its own children),
     /// then SIGTERM to any descendant left, and SIGKILL to whatever still runs 2 s later.
     /// Blocking: call it from `spawn_blocking` in async code (or let `Drop` call it).

@@ -3,6 +3,7 @@
 //! the end, also on failure. They need the SAM tools (`testbed/bin/install-sam-tools`) for
 //! `cargo lambda`, and `kubectl`.
 
+mod forwarder_killed;
 mod lifecycle;
 mod run_local;
 mod samples;

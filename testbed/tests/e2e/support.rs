@@ -30,6 +30,15 @@ pub struct TestStack {
 impl TestStack {
     /// Starts a stack named after `prefix`; `events` adds the forwarder and the delivery loop.
     pub async fn start(prefix: &str, events: bool) -> Self {
+        Self::start_with(prefix, events, |_| {}).await
+    }
+
+    /// As [`TestStack::start`], with `tweak` adjusting the stack's settings first.
+    pub async fn start_with(
+        prefix: &str,
+        events: bool,
+        tweak: impl FnOnce(&mut StackConfig),
+    ) -> Self {
         let bed = Bed::get();
         let admin = bed.kube_client().await;
         let namespace = unique_name(prefix);
@@ -43,6 +52,7 @@ impl TestStack {
         config.concurrency = 1;
         // The sweep runs on its own event in the samples test, not on a timer here.
         config.delivery.sweep_every = None;
+        tweak(&mut config);
         let tag = namespace.clone();
         let progress = move |line: &str| eprintln!("[{tag}] {line}");
         let stack = LocalStack::start(bed, config, &progress)
@@ -59,6 +69,25 @@ impl TestStack {
     /// The running stack.
     pub fn stack(&self) -> &LocalStack {
         self.stack.as_ref().expect("the stack runs")
+    }
+
+    /// The running stack, to kill or restart its processes.
+    pub fn stack_mut(&mut self) -> &mut LocalStack {
+        self.stack.as_mut().expect("the stack runs")
+    }
+
+    /// What the invariant checker reads: the stack's table, NLBs and VPC, and the namespace.
+    pub fn world(&self) -> testbed::invariants::World {
+        let stack = self.stack();
+        testbed::invariants::World {
+            admin: self.admin.clone(),
+            elb: self.elb(),
+            dynamodb: aws_sdk_dynamodb::Client::new(&stack.sdk),
+            table: stack.aws.table.clone(),
+            nlb_arns: stack.aws.nlbs.iter().map(|n| n.arn.clone()).collect(),
+            vpc_id: stack.aws.vpc_id().to_owned(),
+            namespaces: vec![self.namespace.clone()],
+        }
     }
 
     /// Stops the processes in order and removes what the stack made in moto.
