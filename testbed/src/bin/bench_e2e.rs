@@ -25,7 +25,9 @@ use kube::runtime::watcher;
 use nlb_port_pool::annotations::ALLOCATED_PORT;
 use testbed::kube_fixtures::{PortSpec, create_namespace, endpoint_slice, opted_in_service};
 use testbed::local_stack::aws::PoolSettings;
-use testbed::local_stack::measure::{Burst, CpuSample, Tracked, ms, quantile, report};
+use testbed::local_stack::measure::{
+    Burst, CpuSample, Tracked, function_peak_rss, ms, quantile, report,
+};
 use testbed::local_stack::{LocalStack, StackConfig};
 use testbed::{Bed, unique_name};
 use tokio::time::Instant;
@@ -96,6 +98,7 @@ async fn main() -> Result<()> {
         r = measure(&args, &bed, &admin, &ns, &stack) => r,
         _ = interrupted() => Err(anyhow::anyhow!("interrupted")),
     };
+    let peaks = function_peak_rss(stack.functions.pid());
     let (sdk, aws) = (stack.sdk.clone(), stack.aws.clone());
     stack.stop().await;
     aws.delete(&sdk).await;
@@ -105,6 +108,9 @@ async fn main() -> Result<()> {
         args.services, args.runs, args.concurrency, args.profile, args.parallel
     );
     println!("{}", report(&settings, &bursts));
+    for (function, mib) in peaks {
+        println!("| peak RSS of a {function} process (VmHWM), MiB | {mib:.1} |");
+    }
     Ok(())
 }
 

@@ -47,6 +47,32 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// The highest peak resident memory (VmHWM, in MiB) of each function's processes under `root`
+/// (`cargo lambda watch` runs each function as a long-lived process, as a warm Lambda).
+pub fn function_peak_rss(root: u32) -> Vec<(String, f64)> {
+    let mut peaks: HashMap<String, f64> = HashMap::new();
+    for p in super::process::descendants(root) {
+        let command = p.command();
+        let exe = command.split(' ').next().unwrap_or_default();
+        let name = exe.rsplit('/').next().unwrap_or_default();
+        if !super::build::FUNCTIONS.contains(&name) {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", p.pid)).unwrap_or_default();
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+        if let Some(kib) = kib {
+            let peak = peaks.entry(name.to_owned()).or_default();
+            *peak = peak.max(kib / 1024.0);
+        }
+    }
+    let mut out: Vec<(String, f64)> = peaks.into_iter().collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 /// One process (or process tree) whose CPU time is tracked.
 #[derive(Debug, Clone)]
 pub struct Tracked {
