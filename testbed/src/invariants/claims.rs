@@ -75,6 +75,13 @@ impl Claims {
         self.ports.len()
     }
 
+    /// Items that hold a claim: port items, owner records and NLB items counting ports (an
+    /// NLB item with no ports, or the sweep's cursor, holds none).
+    pub fn items(&self) -> usize {
+        let nlb_items = self.nlb_sets.values().filter(|s| !s.is_empty()).count();
+        self.ports.len() + self.owners.len() + nlb_items
+    }
+
     /// Where the three kinds of item disagree, in words.
     pub fn inconsistencies(&self) -> Vec<String> {
         let mut breaches = Vec::new();

@@ -193,28 +193,12 @@ impl TestStack {
             .collect()
     }
 
-    /// Items of the claims table that hold a claim (NLB items without ports and the sweep's
-    /// cursor hold none).
+    /// Items of the claims table that hold a claim.
     pub async fn claim_items(&self) -> usize {
-        let scan = aws_sdk_dynamodb::Client::new(&self.stack().sdk)
-            .scan()
-            .table_name(&self.stack().aws.table)
-            .send()
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.stack().sdk);
+        testbed::invariants::Claims::read(&dynamodb, &self.stack().aws.table)
             .await
-            .expect("scanning claims");
-        let text =
-            |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-             k: &str| {
-                i.get(k)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-        scan.items()
-            .iter()
-            .filter(|i| text(i, "pk") != "sweep")
-            .filter(|i| text(i, "sk") != "meta" || i.contains_key("ports"))
-            .count()
+            .items()
     }
 
     /// Messages in the dead-letter queue (visible or not).

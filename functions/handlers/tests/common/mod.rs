@@ -269,27 +269,9 @@ impl Stack {
 
     /// The claims table's items that hold a claim.
     pub async fn claim_items(&self) -> usize {
-        let scan = self
-            .dynamodb
-            .scan()
-            .table_name(&self.table)
-            .send()
+        testbed::invariants::Claims::read(&self.dynamodb, &self.table)
             .await
-            .expect("scanning claims");
-        // NLB items without ports hold no claim; the sweep's cursor is not a claim.
-        let text =
-            |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-             k: &str| {
-                i.get(k)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-        scan.items()
-            .iter()
-            .filter(|i| text(i, "pk") != "sweep")
-            .filter(|i| text(i, "sk") != "meta" || i.contains_key("ports"))
-            .count()
+            .items()
     }
 
     /// The reasons of the Kubernetes Events about Service `name`.
