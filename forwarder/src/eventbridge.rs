@@ -14,10 +14,12 @@ pub struct EventBridgeSink {
 }
 
 impl EventBridgeSink {
-    /// A sink for `bus` (name or ARN).
+    /// A sink for `bus` (name or ARN). Its calls carry the forwarder's SDK app id.
     pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
+        let mut config = client.config().to_builder();
+        config.set_app_name(nlb_port_pool::aws::app_name("forwarder"));
         Self {
-            client,
+            client: aws_sdk_eventbridge::Client::from_conf(config.build()),
             bus: bus.into(),
         }
     }

@@ -10,6 +10,7 @@
 
 pub mod call_counter;
 pub mod fault_proxy;
+pub mod iam_gate;
 pub mod invariants;
 pub mod kube_fixtures;
 pub mod local_stack;
@@ -127,13 +128,26 @@ impl Bed {
     }
 
     /// SDK configuration pointed at `endpoint` (moto, or a proxy in front of it), with the
-    /// project's retry settings and, when given, other timeouts.
+    /// project's retry settings and, when given, other timeouts. It signs with the bed's admin
+    /// key, which the IAM gate lets through unchecked: for fixtures, never for the functions.
     pub async fn sdk_config_at(
         &self,
         endpoint: &str,
         timeouts: Option<aws_config::timeout::TimeoutConfig>,
     ) -> SdkConfig {
-        let credentials = Credentials::new("testing", "testing", None, None, "test-bed");
+        self.sdk_config_signed(endpoint, ADMIN_ACCESS_KEY, timeouts)
+            .await
+    }
+
+    /// As [`Bed::sdk_config_at`], signing with `access_key` (a stack registered with the IAM
+    /// gate, see [`iam_gate::GateStack`]).
+    pub async fn sdk_config_signed(
+        &self,
+        endpoint: &str,
+        access_key: &str,
+        timeouts: Option<aws_config::timeout::TimeoutConfig>,
+    ) -> SdkConfig {
+        let credentials = Credentials::new(access_key, "testing", None, None, "test-bed");
         let mut loader = nlb_port_pool::aws::config_loader()
             .region(RegionProviderChain::first_try(aws_config::Region::new(
                 self.region().to_owned(),
@@ -146,6 +160,10 @@ impl Bed {
         loader.load().await
     }
 }
+
+/// The access key of the bed's fixtures; the IAM gate does not check calls signed with it
+/// unless they come from a function (by its SDK app id).
+pub const ADMIN_ACCESS_KEY: &str = "testing";
 
 /// The stack file of this run: `NLB_STACK_ENV`, else `.local/stack.env` of the workspace.
 pub fn stack_env_path() -> PathBuf {

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
+use testbed::iam_gate::{GateStack, StackSpec};
 use testbed::{Bed, kube_fixtures, unique_name};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
@@ -104,6 +105,53 @@ pub struct Forwarder {
     pub log: PathBuf,
     /// Its Lease identity.
     pub identity: String,
+    /// Its stack as the bed's IAM gate knows it (its calls are checked against the
+    /// ForwarderRole of template.yaml).
+    pub gate: GateStack,
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let denials = self
+            .gate
+            .denials_blocking()
+            .expect("reading the IAM gate's denials");
+        assert!(
+            denials.is_empty(),
+            "the IAM gate refused {} call(s) of the forwarder against template.yaml:\n{}",
+            denials.len(),
+            denials
+                .iter()
+                .map(|d| format!("  - {d}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+/// A stack for the IAM gate whose bus is `bus`: the forwarder may put its events there only.
+pub async fn register_with_gate(bus: &str) -> GateStack {
+    let bed = Bed::get();
+    GateStack::register(
+        bed,
+        &StackSpec {
+            stack_name: bus.to_owned(),
+            cluster: "bed-cluster".to_owned(),
+            // No NLB: the forwarder's role names none.
+            pool_nlb_arns: vec![format!(
+                "arn:aws:elasticloadbalancing:{}:123456789012:loadbalancer/net/none/0",
+                bed.region()
+            )],
+            vpc_id: "vpc-none".to_owned(),
+            table: format!("{bus}-claims"),
+            bus: Some(bus.to_owned()),
+        },
+    )
+    .await
+    .expect("registering the forwarder's stack with the IAM gate")
 }
 
 fn free_port() -> u16 {
@@ -117,12 +165,14 @@ impl Forwarder {
     /// Starts the binary as deploy/'s ServiceAccount, with the bed's AWS settings.
     pub async fn start(admin: &Client, dir: &Path, opts: &Options) -> Self {
         let kubeconfig = forwarder_kubeconfig(admin, dir).await;
+        let gate = register_with_gate(&opts.bus).await;
         let port = free_port();
         let log = dir.join(format!("{}.log", opts.identity));
         let file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_forwarder"));
         cmd.envs(Bed::get().vars())
             .env("KUBECONFIG", &kubeconfig)
+            .env("AWS_ACCESS_KEY_ID", &gate.access_key)
             .env("RUST_LOG", "info,forwarder=debug")
             .args(["--bus-name", &opts.bus, "--cluster-name", "bed-cluster"])
             .args(["--namespaces", &opts.namespaces.join(",")])
@@ -144,6 +194,7 @@ impl Forwarder {
             port,
             log,
             identity: opts.identity.clone(),
+            gate,
         }
     }
 

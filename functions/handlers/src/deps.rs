@@ -42,7 +42,7 @@ impl Deps {
         let config = FunctionConfig::from_env(&ProcessEnv)?;
         let grace_seconds = Env::new(&ProcessEnv)
             .parsed_or("CLAIM_GRACE_SECONDS", DEFAULT_CLAIM_GRACE.as_secs())?;
-        let sdk = nlb_port_pool::aws::load_sdk_config().await;
+        let sdk = nlb_port_pool::aws::load_sdk_config(function).await;
         Ok(Self::new(
             function,
             config,
@@ -58,11 +58,20 @@ impl Deps {
         sdk: &SdkConfig,
         claim_grace: Duration,
     ) -> Self {
+        // The clients carry the function's app id whatever `sdk` was loaded with (tests pass
+        // one configuration to every function), so each call names its function.
+        let app = nlb_port_pool::aws::app_name(function);
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
+        dynamodb.set_app_name(app.clone());
+        let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk);
+        elbv2.set_app_name(app);
         let store = Arc::new(DynamoClaimStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             &config.table_name,
         ));
-        let elb = AwsLoadBalancing::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk));
+        let elb = AwsLoadBalancing::new(aws_sdk_elasticloadbalancingv2::Client::from_conf(
+            elbv2.build(),
+        ));
         let reconciler = Reconciler::new(
             &config.cluster_name,
             &config.vpc_id,

@@ -21,17 +21,7 @@ const SERVICES: usize = 12;
 async fn deliver(stack: &Stack, dt: DetailType, name: &str, uid: &str) -> usize {
     for attempt in 0..20 {
         let event = stack.event(dt, name, uid, dt == DetailType::ServiceDeleted);
-        let result = match dt {
-            DetailType::ServiceChanged => handlers::on_service_changed(&stack.deps, event)
-                .await
-                .map(|_| ()),
-            DetailType::ServiceDeleted => handlers::on_service_deleted(&stack.deps, event)
-                .await
-                .map(|_| ()),
-            DetailType::EndpointsChanged => handlers::on_endpoints_changed(&stack.deps, event)
-                .await
-                .map(|_| ()),
-        };
+        let result = stack.handle(event).await.map(|_| ());
         match result {
             Ok(()) => return attempt,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -67,15 +57,14 @@ async fn throttling_5xx_and_timeouts_are_retried_to_the_right_state() {
     let retry = aws_config::retry::RetryConfig::standard()
         .with_max_attempts(nlb_port_pool::aws::MAX_ATTEMPTS)
         .with_initial_backoff(Duration::from_millis(20));
-    let sdk = bed
-        .sdk_config_at(&proxy.url, Some(timeouts))
+    let stack = Stack::new("awsfault", 2, "30000-30999", 50).await;
+    let sdk = stack
+        .function_sdk_at(&proxy.url, Some(timeouts))
         .await
         .to_builder()
         .retry_config(retry)
         .build();
-    let stack = Stack::new("awsfault", 2, "30000-30999", 50)
-        .await
-        .with_function_sdk(&sdk);
+    let stack = stack.with_function_sdk(&sdk);
     let ns = stack.namespace.clone();
     let names: Vec<String> = (0..SERVICES).map(|i| format!("room-{i}")).collect();
     for n in &names {

@@ -48,17 +48,7 @@ async fn deliver(stack: &Stack, p: &Pending) -> Result<(), String> {
         &p.uid,
         p.detail_type == DetailType::ServiceDeleted,
     );
-    let result = match p.detail_type {
-        DetailType::ServiceChanged => handlers::on_service_changed(&stack.deps, event)
-            .await
-            .map(|_| ()),
-        DetailType::ServiceDeleted => handlers::on_service_deleted(&stack.deps, event)
-            .await
-            .map(|_| ()),
-        DetailType::EndpointsChanged => handlers::on_endpoints_changed(&stack.deps, event)
-            .await
-            .map(|_| ()),
-    };
+    let result = stack.handle(event).await.map(|_| ());
     result.map_err(|e| e.to_string())
 }
 
@@ -111,7 +101,8 @@ async fn a_thousand_changes_delivered_twice_and_shuffled_converge() {
     // overtake each other's live runs.
     let stack = Stack::new("churn", 5, "30000-30999", 50)
         .await
-        .with_claim_grace(nlb_port_pool::reconcile::DEFAULT_CLAIM_GRACE);
+        .with_claim_grace(nlb_port_pool::reconcile::DEFAULT_CLAIM_GRACE)
+        .await;
     let ns = stack.namespace.clone();
     let api = stack.services();
     let mut live: BTreeMap<String, usize> = BTreeMap::new(); // name -> ports variant

@@ -7,9 +7,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{CLUSTER, Stack, event_for};
+use common::{CLUSTER, FunctionDeps, Stack, event_for};
 use futures::StreamExt;
-use handlers::Deps;
 use nlb_port_pool::annotations;
 use nlb_port_pool::config::{FunctionConfig, KubeAccess};
 use nlb_port_pool::event::DetailType;
@@ -23,14 +22,14 @@ const QUOTA: u32 = 50;
 
 /// Delivers like EventBridge: a failed delivery is retried (a few times, after a pause).
 async fn deliver(
-    deps: &Deps,
+    fns: &FunctionDeps,
     event: impl Fn() -> handlers::Event,
     detail_type: DetailType,
 ) -> usize {
     for attempt in 0..8 {
         let result = match detail_type {
-            DetailType::ServiceDeleted => handlers::on_service_deleted(deps, event()).await,
-            _ => handlers::on_service_changed(deps, event()).await,
+            DetailType::ServiceDeleted => handlers::on_service_deleted(&fns.release, event()).await,
+            _ => handlers::on_service_changed(&fns.allocate, event()).await,
         };
         match result {
             Ok(_) => return attempt,
@@ -72,9 +71,9 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
         );
     }
     // 50 independent handlers, as 50 Lambda instances would be: each its own caches.
-    let sdk = Bed::get().sdk_config().await;
-    let handlers: Vec<Deps> = (0..HANDLERS)
-        .map(|i| {
+    let sdk = stack.gate.sdk_config(Bed::get()).await;
+    let handlers: Vec<FunctionDeps> = (0..HANDLERS)
+        .map(|_| {
             let config = FunctionConfig {
                 cluster_name: CLUSTER.to_owned(),
                 table_name: stack.table.clone(),
@@ -83,12 +82,7 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
                 kube: KubeAccess::Kubeconfig(Bed::get().kubeconfig()),
                 namespaces: stack.namespaces.clone(),
             };
-            Deps::new(
-                &format!("handler-{i}"),
-                config,
-                &sdk,
-                Duration::from_secs(120),
-            )
+            FunctionDeps::new(&config, &sdk, Duration::from_secs(120))
         })
         .collect();
 

@@ -27,7 +27,7 @@ fn schedule_event() -> handlers::Event {
 }
 
 async fn sweep(stack: &Stack) {
-    handlers::on_schedule(&stack.deps, schedule_event())
+    handlers::on_schedule(&stack.sweep, schedule_event())
         .await
         .expect("the sweep runs");
 }
@@ -60,10 +60,10 @@ async fn allocate_stopped_at(point: &'static str, finisher: Finisher) {
     // GIVEN an allocation stopped at `point`
     let stack = Stack::new("fault-a", 2, "30000-30099", 50).await;
     opted_in_with_pods(&stack).await;
-    stack.deps.reconciler.failpoints().arm(point);
+    stack.arm(point);
     let err = stack.changed("room").await.expect_err("the run stops");
     assert!(err.to_string().contains(point), "{point}: {err}");
-    stack.deps.reconciler.failpoints().clear();
+    stack.clear_failpoints();
 
     // WHEN it is finished by the next delivery or the sweep
     let started = std::time::Instant::now();
@@ -94,13 +94,13 @@ async fn release_stopped_at(point: &'static str, finisher: Finisher) {
     let uid = opted_in_with_pods(&stack).await;
     stack.changed("room").await.expect("allocates");
     stack.delete_service("room").await;
-    stack.deps.reconciler.failpoints().arm(point);
+    stack.arm(point);
     let err = stack
         .deleted("room", &uid)
         .await
         .expect_err("the run stops");
     assert!(err.to_string().contains(point), "{point}: {err}");
-    stack.deps.reconciler.failpoints().clear();
+    stack.clear_failpoints();
 
     // WHEN it is finished
     let started = std::time::Instant::now();

@@ -26,20 +26,36 @@ impl Reconciler {
         missing: &[&ListenerSpec],
         prefer: Option<&str>,
     ) -> Result<Claimed> {
+        let exhausted = || {
+            Claimed::Exhausted(format!(
+                "pool {} has no NLB with room for {} more listener(s) ({} NLBs, {} listeners each, ports {})",
+                pool.name(),
+                missing.len(),
+                pool.nlb_arns().len(),
+                pool.listener_quota(),
+                pool.ports()
+            ))
+        };
+        // Whether the view was read from the store during this run.
+        let mut read = false;
         for attempt in 0..CLAIM_ATTEMPTS {
             if !self.view.is_fresh(pool) {
-                let usage = self.store.nlb_usage(pool.nlb_arns()).await?;
-                self.view.update(&usage);
+                self.view
+                    .update(&self.store.nlb_usage(pool.nlb_arns()).await?);
+                read = true;
             }
-            let Some(placement) = self.view.choose(pool, missing.len(), prefer) else {
-                return Ok(Claimed::Exhausted(format!(
-                    "pool {} has no NLB with room for {} more listener(s) ({} NLBs, {} listeners each, ports {})",
-                    pool.name(),
-                    missing.len(),
-                    pool.nlb_arns().len(),
-                    pool.listener_quota(),
-                    pool.ports()
-                )));
+            let mut placement = self.view.choose(pool, missing.len(), prefer);
+            if placement.is_none() && !read {
+                // The view is a warm instance's memory: ports another function released since
+                // (release and the sweep run apart from allocate) are not in it. Read the
+                // store before telling a Service to wait.
+                self.view
+                    .update(&self.store.nlb_usage(pool.nlb_arns()).await?);
+                read = true;
+                placement = self.view.choose(pool, missing.len(), prefer);
+            }
+            let Some(placement) = placement else {
+                return Ok(exhausted());
             };
             let claims: Vec<Claim> = missing
                 .iter()

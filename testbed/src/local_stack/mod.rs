@@ -31,6 +31,7 @@ use aws_config::SdkConfig;
 use tokio::task::JoinHandle;
 
 use crate::Bed;
+use crate::iam_gate::{GateStack, StackSpec};
 use aws::{AwsStack, PoolSettings};
 use build::Output;
 use delivery::{Delivery, DeliverySettings};
@@ -100,6 +101,9 @@ pub struct LocalStack {
     pub forwarder: Option<ForwarderProcess>,
     /// The delivery loop, when events are on.
     pub delivery: Option<Delivery>,
+    /// The stack as the bed's IAM gate knows it: the functions and the forwarder sign with its
+    /// key, and their calls are checked against template.yaml's policies.
+    pub gate: GateStack,
     token_renewal: Option<JoinHandle<()>>,
     /// How the forwarder was started, to start it again after a kill.
     forwarder_settings: Option<ForwarderSettings>,
@@ -158,7 +162,21 @@ impl LocalStack {
         kube_access::apply_rbac(bed).await?;
         let functions_kubeconfig = kube_access::functions_kubeconfig(bed, &config.state_dir)?;
 
+        let gate = GateStack::register(
+            bed,
+            &StackSpec {
+                stack_name: config.prefix.clone(),
+                cluster: config.cluster.clone(),
+                pool_nlb_arns: aws.nlbs.iter().map(|n| n.arn.clone()).collect(),
+                vpc_id: aws.vpc_id().to_owned(),
+                table: aws.table.clone(),
+                bus: Some(aws.bus.clone()),
+            },
+        )
+        .await?;
+        // The functions sign with the stack's key (and name themselves by their app id).
         let mut env: BTreeMap<String, String> = bed.vars().clone();
+        env.insert("AWS_ACCESS_KEY_ID".into(), gate.access_key.clone());
         env.insert("CLUSTER_NAME".into(), config.cluster.clone());
         env.insert("TABLE_NAME".into(), aws.table.clone());
         env.insert("VPC_ID".into(), aws.vpc_id().to_owned());
@@ -198,6 +216,7 @@ impl LocalStack {
             functions,
             forwarder: None,
             delivery: None,
+            gate,
             token_renewal: None,
             forwarder_settings: None,
             forwarder_starts: 0,
@@ -225,7 +244,11 @@ impl LocalStack {
             namespaces: self.config.namespaces.clone(),
             lease: format!("{}-forwarder", self.config.prefix),
             kubeconfig,
-            env: bed.vars().clone(),
+            env: {
+                let mut env = bed.vars().clone();
+                env.insert("AWS_ACCESS_KEY_ID".into(), self.gate.access_key.clone());
+                env
+            },
             log: self.config.state_dir.join("logs/forwarder.log"),
         };
         let mut forwarder = ForwarderProcess::start(&settings)?;

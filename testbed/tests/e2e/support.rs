@@ -90,13 +90,16 @@ impl TestStack {
         }
     }
 
-    /// Stops the processes in order and removes what the stack made in moto.
+    /// Stops the processes in order and removes what the stack made in moto; then fails the
+    /// test if the IAM gate refused any call of the functions or the forwarder.
     pub async fn stop(mut self) {
         if let Some(stack) = self.stack.take() {
             let sdk = stack.sdk.clone();
             let aws = stack.aws.clone();
+            let gate = stack.gate.clone();
             stack.stop().await;
             aws.delete(&sdk).await;
+            gate.assert_no_denials().await;
         }
     }
 

@@ -15,6 +15,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use lambda_runtime::{Context, LambdaEvent};
 use nlb_port_pool::config::{FunctionConfig, KubeAccess};
 use nlb_port_pool::event::{DetailType, EVENT_SOURCE};
+use testbed::iam_gate::{GateStack, StackSpec};
 use testbed::moto::{PoolFixture, TestNlb, pool_fixture};
 use testbed::{Bed, kube_fixtures, unique_name};
 
@@ -33,7 +34,60 @@ pub struct Stack {
     pub namespace: String,
     /// Every namespace of the stack: `namespace` first, then any extra ones.
     pub namespaces: Vec<String>,
+    /// The allocate function (Service Changed). Each function runs as its own role: the bed's
+    /// IAM gate checks its calls against that role's policy in template.yaml.
     pub deps: Deps,
+    /// The release function (Service Deleted).
+    pub release: Deps,
+    /// The sync-targets function (Endpoints Changed).
+    pub sync_targets: Deps,
+    /// The sweep function (schedule).
+    pub sweep: Deps,
+    /// The stack as the IAM gate knows it; dropping the stack fails the test if the gate
+    /// refused any call of its functions.
+    pub gate: GateStack,
+}
+
+/// The four functions of a stack, each with its own SDK app id (hence role), on `sdk`.
+pub struct FunctionDeps {
+    pub allocate: Deps,
+    pub release: Deps,
+    pub sync_targets: Deps,
+    pub sweep: Deps,
+}
+
+impl FunctionDeps {
+    pub fn new(config: &FunctionConfig, sdk: &SdkConfig, grace: Duration) -> Self {
+        let deps = |name: &str| Deps::new(name, config.clone(), sdk, grace);
+        Self {
+            allocate: deps("allocate"),
+            release: deps("release"),
+            sync_targets: deps("sync-targets"),
+            sweep: deps("sweep"),
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let denials = self
+            .gate
+            .denials_blocking()
+            .expect("reading the IAM gate's denials");
+        assert!(
+            denials.is_empty(),
+            "the IAM gate refused {} call(s) of this stack's functions against template.yaml:\n{}",
+            denials.len(),
+            denials
+                .iter()
+                .map(|d| format!("  - {d}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
 }
 
 impl Stack {
@@ -72,8 +126,21 @@ impl Stack {
             // The bed is shared by parallel tests: each stack manages its own namespaces only.
             namespaces: namespaces.clone(),
         };
+        let gate = GateStack::register(
+            bed,
+            &StackSpec {
+                stack_name: table.clone(),
+                cluster: CLUSTER.to_owned(),
+                pool_nlb_arns: nlbs.iter().map(|n| n.arn.clone()).collect(),
+                vpc_id: nlbs[0].vpc_id.clone(),
+                table: table.clone(),
+                bus: None,
+            },
+        )
+        .await
+        .expect("registering the stack with the IAM gate");
         // Grace 0: a test that stops a run midway may take its claims over at once.
-        let deps = Deps::new("test", config, &sdk, Duration::ZERO);
+        let fns = FunctionDeps::new(&config, &gate.sdk_config(bed).await, Duration::ZERO);
         Stack {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
             admin,
@@ -83,22 +150,73 @@ impl Stack {
             nlbs,
             namespace,
             namespaces,
-            deps,
+            deps: fns.allocate,
+            release: fns.release,
+            sync_targets: fns.sync_targets,
+            sweep: fns.sweep,
+            gate,
         }
     }
 
-    /// The same stack, its functions talking to AWS through `sdk` (a fault proxy, say).
+    fn set_functions(&mut self, fns: FunctionDeps) {
+        self.deps = fns.allocate;
+        self.release = fns.release;
+        self.sync_targets = fns.sync_targets;
+        self.sweep = fns.sweep;
+    }
+
+    /// SDK configuration signing as this stack's functions, against `endpoint` (a fault proxy
+    /// in front of the bed, say).
+    pub async fn function_sdk_at(
+        &self,
+        endpoint: &str,
+        timeouts: Option<aws_config::timeout::TimeoutConfig>,
+    ) -> SdkConfig {
+        Bed::get()
+            .sdk_config_signed(endpoint, &self.gate.access_key, timeouts)
+            .await
+    }
+
+    /// The same stack, its functions talking to AWS through `sdk` (a fault proxy, say; sign
+    /// it with [`Stack::function_sdk_at`]).
     pub fn with_function_sdk(mut self, sdk: &SdkConfig) -> Stack {
-        self.deps = Deps::new("test", self.deps.config.clone(), sdk, Duration::ZERO);
+        let fns = FunctionDeps::new(&self.deps.config, sdk, Duration::ZERO);
+        self.set_functions(fns);
         self
     }
 
     /// The same stack, its functions waiting `grace` before taking over a claim another run
     /// left unfinished, as deployed functions do (the default of tests is no wait, for tests
     /// that stop runs on purpose).
-    pub fn with_claim_grace(mut self, grace: Duration) -> Stack {
-        self.deps = Deps::new("test", self.deps.config.clone(), &self.sdk, grace);
+    pub async fn with_claim_grace(mut self, grace: Duration) -> Stack {
+        let sdk = self.gate.sdk_config(Bed::get()).await;
+        let fns = FunctionDeps::new(&self.deps.config, &sdk, grace);
+        self.set_functions(fns);
         self
+    }
+
+    /// Arms failpoint `point` in every function of the stack.
+    pub fn arm(&self, point: &str) {
+        for deps in [&self.deps, &self.release, &self.sync_targets, &self.sweep] {
+            deps.reconciler.failpoints().arm(point);
+        }
+    }
+
+    /// Clears every armed failpoint.
+    pub fn clear_failpoints(&self) {
+        for deps in [&self.deps, &self.release, &self.sync_targets, &self.sweep] {
+            deps.reconciler.failpoints().clear();
+        }
+    }
+
+    /// Runs the function that takes `event` (by its detail-type), as EventBridge would.
+    pub async fn handle(&self, event: Event) -> Result<handlers::Summary, handlers::Error> {
+        let detail_type = event.payload.detail_type.clone();
+        match detail_type.as_str() {
+            "Service Deleted" => handlers::on_service_deleted(&self.release, event).await,
+            "Endpoints Changed" => handlers::on_endpoints_changed(&self.sync_targets, event).await,
+            _ => handlers::on_service_changed(&self.deps, event).await,
+        }
     }
 
     pub fn services(&self) -> Api<Service> {
@@ -168,7 +286,7 @@ impl Stack {
         uid: &str,
     ) -> Result<handlers::Summary, handlers::Error> {
         handlers::on_service_deleted(
-            &self.deps,
+            &self.release,
             self.event(DetailType::ServiceDeleted, name, uid, true),
         )
         .await
@@ -180,7 +298,7 @@ impl Stack {
     ) -> Result<handlers::Summary, handlers::Error> {
         let uid = self.uid(name).await;
         handlers::on_endpoints_changed(
-            &self.deps,
+            &self.sync_targets,
             self.event(DetailType::EndpointsChanged, name, &uid, false),
         )
         .await

@@ -1,0 +1,77 @@
+// The stacks the gate knows: each test stack (or the local stack) registers the values its
+// template would be deployed with, and gets its roles' policies resolved from template.yaml.
+
+import { awsArn } from './authorizations.mjs';
+import { ROLE_OF, readTemplate, rolePolicies } from './template.mjs';
+import { ACCOUNT_ID, ADMIN_ACCESS_KEY } from './request.mjs';
+
+export class Stacks {
+  constructor(templatePath, lookups) {
+    this.templatePath = templatePath;
+    this.lookups = lookups;
+    this.byKey = new Map();
+  }
+
+  /**
+   * Registers a stack. `spec`: { accessKeyId, stackName, region, parameters (template
+   * parameters; PoolNlbArns and ExtraPoolNlbArns as arrays of moto ARNs), tableName, busName,
+   * deadLetterQueueName }. The template is read anew, so an edit is seen without a restart.
+   */
+  async register(spec) {
+    for (const field of ['accessKeyId', 'stackName', 'region', 'parameters']) {
+      if (!spec[field]) throw new Error(`stack registration needs ${field}`);
+    }
+    if (spec.accessKeyId === ADMIN_ACCESS_KEY) {
+      throw new Error(`the admin key ${ADMIN_ACCESS_KEY} cannot name a stack`);
+    }
+    const region = spec.region;
+    const arn = (service, resource) => `arn:aws:${service}:${region}:${ACCOUNT_ID}:${resource}`;
+    const parameters = { ...spec.parameters };
+    for (const list of ['PoolNlbArns', 'ExtraPoolNlbArns']) {
+      if (Array.isArray(parameters[list])) {
+        parameters[list] = await Promise.all(parameters[list].map((a) => (a ? awsArn(a, this.lookups) : a)));
+      }
+    }
+    const values = {
+      parameters,
+      accountId: ACCOUNT_ID,
+      region,
+      stackName: spec.stackName,
+      refs: { ClaimsTable: spec.tableName ?? `${spec.stackName}-claims`, EventBus: spec.busName ?? spec.stackName },
+      attributes: {
+        'ClaimsTable.Arn': arn('dynamodb', `table/${spec.tableName ?? `${spec.stackName}-claims`}`),
+        'EventBus.Arn': arn('events', `event-bus/${spec.busName ?? spec.stackName}`),
+        'DeadLetterQueue.Arn': arn('sqs', spec.deadLetterQueueName ?? `${spec.stackName}-dlq`),
+      },
+    };
+    const template = readTemplate(this.templatePath);
+    const policies = {};
+    for (const role of Object.values(ROLE_OF)) policies[role] = rolePolicies(template, role, values);
+    const stack = new RegisteredStack(spec.stackName, policies);
+    this.byKey.set(spec.accessKeyId, stack);
+    return { stackName: spec.stackName, roles: Object.keys(policies) };
+  }
+
+  get(accessKeyId) {
+    return this.byKey.get(accessKeyId);
+  }
+}
+
+class RegisteredStack {
+  constructor(stackName, policies) {
+    this.stackName = stackName;
+    this.byRole = policies;
+  }
+
+  roleOf(fn) {
+    return fn ? ROLE_OF[fn] : undefined;
+  }
+
+  policies(role) {
+    return this.byRole[role];
+  }
+
+  principal(role) {
+    return `arn:aws:iam::${ACCOUNT_ID}:role/${this.stackName}-${role}`;
+  }
+}

@@ -1,0 +1,151 @@
+// The template's policies, resolved and evaluated the way the gate does, on requests the
+// functions make and on requests a compromised function could make. No server is needed:
+// the lookups moto would answer are given here.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+
+import { authorizationsFor, NotModelled } from '../authorizations.mjs';
+import { evaluate } from '../evaluate.mjs';
+import { ROLE_OF, readTemplate, rolePolicies } from '../template.mjs';
+
+const TEMPLATE = fileURLToPath(new URL('../../../template.yaml', import.meta.url));
+const REGION = 'us-west-2';
+const ACCOUNT = '123456789012';
+const ELB = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}`;
+const POOL_NLB = `${ELB}:loadbalancer/app/pool-a/1111`;
+const OTHER_NLB = `${ELB}:loadbalancer/app/someone-else/2222`;
+const OURS = { 'nlb-port-pool/managed': 'true', 'nlb-port-pool/cluster': 'bed' };
+
+const resources = {
+  [`${ELB}:listener/app/pool-a/1111/aaaa`]: OURS,
+  [`${ELB}:listener/app/pool-a/1111/ffff`]: {},
+  [`${ELB}:targetgroup/npp-ours/1`]: OURS,
+  [`${ELB}:targetgroup/npp-theirs/2`]: { ...OURS, 'nlb-port-pool/cluster': 'other' },
+};
+const lookups = {
+  tags: async (arn) => resources[arn] ?? null,
+  loadBalancerType: async () => 'network',
+};
+
+const template = readTemplate(TEMPLATE);
+const stack = {
+  parameters: {
+    ClusterName: 'bed', PoolNlbArns: [POOL_NLB.replace('/app/', '/net/')], ExtraPoolNlbArns: [''],
+    ClusterEndpoint: 'https://127.0.0.1', ClusterCertificateAuthority: 'Y2E=', VpcId: 'vpc-1',
+    OidcProviderUrl: 'oidc.example/id/1',
+  },
+  accountId: ACCOUNT, region: REGION, stackName: 'npp', refs: { ClaimsTable: 'claims' },
+  attributes: {
+    'ClaimsTable.Arn': `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/claims`,
+    'EventBus.Arn': `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/npp`,
+    'DeadLetterQueue.Arn': `arn:aws:sqs:${REGION}:${ACCOUNT}:npp-dlq`,
+  },
+};
+
+async function decide(fn, call) {
+  const role = ROLE_OF[fn];
+  const policies = rolePolicies(template, role, stack);
+  const full = { region: REGION, accountId: ACCOUNT, ...call };
+  const out = [];
+  for (const authz of await authorizationsFor(full, lookups)) {
+    out.push({ authz, ...evaluate(policies, `arn:aws:iam::${ACCOUNT}:role/${role}`, authz, ACCOUNT) });
+  }
+  return out;
+}
+
+const elb = (operation, params) => ({ service: 'elasticloadbalancing', protocol: 'query', operation, params });
+const ddb = (operation, json) => ({ service: 'dynamodb', protocol: 'json', operation, json });
+const tags = (t) => Object.fromEntries(Object.entries(t).flatMap(([k, v], i) => [
+  [`Tags.member.${i + 1}.Key`, k], [`Tags.member.${i + 1}.Value`, v]]));
+const projectTags = tags({ ...OURS, 'nlb-port-pool/namespace': 'ns' });
+
+async function allowed(fn, call) {
+  const results = await decide(fn, call);
+  for (const r of results) assert.ok(r.allowed, `${fn}: ${r.authz.action} on ${r.authz.resource}: ${r.missing}`);
+  return results;
+}
+
+async function denied(fn, call) {
+  const results = await decide(fn, call);
+  const refused = results.filter((r) => !r.allowed);
+  assert.ok(refused.length > 0, `${fn}: ${call.operation} was allowed`);
+  return refused;
+}
+
+test('allocate creates a tagged target group and a tagged listener on a pool NLB', async () => {
+  const tg = await allowed('allocate', elb('CreateTargetGroup', { Name: 'npp-x', ...projectTags }));
+  assert.deepEqual(tg.map((r) => r.authz.action),
+    ['elasticloadbalancing:CreateTargetGroup', 'elasticloadbalancing:AddTags']);
+  const listener = await allowed('allocate', elb('CreateListener', { LoadBalancerArn: POOL_NLB, ...projectTags }));
+  assert.equal(listener[0].authz.resource, POOL_NLB.replace('/app/', '/net/'), 'judged as a network LB');
+});
+
+test('the sweep reads its cursor (GetItem) and claims items', async () => {
+  await allowed('sweep', ddb('GetItem', { TableName: 'claims' }));
+  await allowed('sweep', ddb('Query', { TableName: 'claims' }));
+});
+
+test('a claim transaction is authorized per item', async () => {
+  const call = ddb('TransactWriteItems', { TransactItems: [
+    { Put: { TableName: 'claims' } }, { Update: { TableName: 'claims' } }] });
+  const results = await allowed('allocate', call);
+  assert.deepEqual(results.map((r) => r.authz.action), ['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+  await denied('sync-targets', call);
+});
+
+test('no function may tag an existing listener, ours or foreign', async () => {
+  for (const fn of ['allocate', 'sweep', 'release', 'sync-targets']) {
+    for (const arn of [`${ELB}:listener/app/pool-a/1111/ffff`, `${ELB}:listener/app/pool-a/1111/aaaa`]) {
+      await denied(fn, elb('AddTags', { 'ResourceArns.member.1': arn, ...projectTags }));
+    }
+  }
+});
+
+test('a foreign listener may be neither modified nor deleted', async () => {
+  const foreign = `${ELB}:listener/app/pool-a/1111/ffff`;
+  for (const fn of ['allocate', 'sweep', 'release']) {
+    await denied(fn, elb('DeleteListener', { ListenerArn: foreign }));
+    await denied(fn, elb('ModifyListener', { ListenerArn: foreign }));
+  }
+  await allowed('release', elb('DeleteListener', { ListenerArn: `${ELB}:listener/app/pool-a/1111/aaaa` }));
+});
+
+test('no listener on an NLB outside the pools, and none untagged', async () => {
+  const [refused] = await denied('allocate', elb('CreateListener', { LoadBalancerArn: OTHER_NLB, ...projectTags }));
+  assert.match(refused.missing, /no statement allows|fails/);
+  await denied('allocate', elb('CreateListener', { LoadBalancerArn: POOL_NLB }));
+  await denied('release', elb('CreateListener', { LoadBalancerArn: POOL_NLB, ...projectTags }));
+});
+
+test('a target group of another cluster is out of reach', async () => {
+  const theirs = `${ELB}:targetgroup/npp-theirs/2`;
+  for (const op of ['RegisterTargets', 'DeregisterTargets', 'DeleteTargetGroup', 'ModifyTargetGroup']) {
+    await denied('allocate', elb(op, { TargetGroupArn: theirs }));
+  }
+  await denied('sync-targets', elb('RegisterTargets', { TargetGroupArn: theirs }));
+  await allowed('sync-targets', elb('RegisterTargets', { TargetGroupArn: `${ELB}:targetgroup/npp-ours/1` }));
+  await denied('allocate', elb('CreateTargetGroup', { Name: 'npp-y', ...tags({ ...OURS, 'nlb-port-pool/cluster': 'other' }) }));
+});
+
+test('the forwarder puts its own events on its own bus only', async () => {
+  const put = (bus, source, detailType = 'Service Changed') => ({ service: 'events', protocol: 'json',
+    operation: 'PutEvents', json: { Entries: [{ EventBusName: bus, Source: source, DetailType: detailType }] } });
+  await allowed('forwarder', put('npp', 'nlb-port-pool.forwarder'));
+  await denied('forwarder', put('someone-elses-bus', 'nlb-port-pool.forwarder'));
+  await denied('forwarder', put('default', 'nlb-port-pool.forwarder'));
+  await denied('forwarder', put('npp', 'aws.events', 'Scheduled Event'));
+  await denied('allocate', put('npp', 'nlb-port-pool.forwarder'));
+});
+
+test('a denial names what is missing', async () => {
+  const [refused] = await denied('allocate', elb('DeleteListener', { ListenerArn: `${ELB}:listener/app/pool-a/1111/ffff` }));
+  assert.match(refused.missing, /aws:ResourceTag\/nlb-port-pool\/managed/);
+  assert.match(refused.missing, /request: absent/);
+});
+
+test('an operation the gate does not model is refused', async () => {
+  await assert.rejects(decide('allocate', elb('SetSubnets', {})), NotModelled);
+  await assert.rejects(decide('allocate', { service: 'sqs', protocol: 'json', operation: 'SendMessage', json: {} }), NotModelled);
+});

@@ -1,0 +1,187 @@
+//! The bed's IAM gate (testbed/iam/gate.mjs): every AWS call of a function or the forwarder is
+//! authorized against its role's policy in template.yaml before it reaches moto.
+//!
+//! A test registers its stack (the values the template would be deployed with: cluster name,
+//! pool NLBs, table, bus) and gets an access key; the functions and the forwarder it runs sign
+//! with that key and name themselves by their SDK app id (`npp-allocate`, ...), which tells the
+//! gate their role. [`GateStack::assert_no_denials`] fails a test on any call the gate refused,
+//! naming the function, action, resource and what the policy is missing.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::Bed;
+use crate::local_stack::http;
+
+/// The values a stack's template would be deployed with, as far as its policies use them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackSpec {
+    /// Names the roles (and, unless given, the table and bus).
+    pub stack_name: String,
+    /// `ClusterName`.
+    pub cluster: String,
+    /// `PoolNlbArns`: every NLB the stack's pools list, as moto names them.
+    pub pool_nlb_arns: Vec<String>,
+    /// `VpcId`.
+    pub vpc_id: String,
+    /// The claims table's name.
+    pub table: String,
+    /// The event bus's name.
+    pub bus: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Registration<'a> {
+    access_key_id: &'a str,
+    stack_name: &'a str,
+    region: &'a str,
+    table_name: &'a str,
+    bus_name: Option<&'a str>,
+    parameters: serde_json::Value,
+}
+
+/// A call the gate refused.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Denial {
+    /// The function, from its SDK app id.
+    pub function: Option<String>,
+    /// The template's role it runs as.
+    pub role: Option<String>,
+    /// `service:Operation` of the API call.
+    pub operation: String,
+    /// The IAM action refused.
+    pub action: Option<String>,
+    /// The resource, in AWS's ARN form.
+    pub resource: Option<String>,
+    /// What the policy is missing, or why the call could not be judged.
+    pub missing: String,
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (role {}) was refused {} on {}: {}",
+            self.function.as_deref().unwrap_or("an unknown caller"),
+            self.role.as_deref().unwrap_or("none"),
+            self.action.as_deref().unwrap_or(&self.operation),
+            self.resource.as_deref().unwrap_or("-"),
+            self.missing
+        )
+    }
+}
+
+/// A stack registered with the gate.
+#[derive(Debug, Clone)]
+pub struct GateStack {
+    /// The access key its functions and forwarder sign with.
+    pub access_key: String,
+    port: u16,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn gate_port(bed: &Bed) -> Result<u16> {
+    let url = bed.var("IAM_GATE_URL").context(
+        "the bed's stack file has no IAM_GATE_URL: restart the bed (testbed/bin/bed-up)",
+    )?;
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .with_context(|| format!("IAM_GATE_URL {url} names no port"))
+}
+
+impl GateStack {
+    /// Registers `spec` with the bed's gate under a new access key.
+    pub async fn register(bed: &Bed, spec: &StackSpec) -> Result<Self> {
+        let port = gate_port(bed)?;
+        let access_key = format!(
+            "AKIA{}",
+            crate::unique_name("gate").replace('-', "").to_uppercase()
+        );
+        let parameters = serde_json::json!({
+            "ClusterName": spec.cluster,
+            "PoolNlbArns": spec.pool_nlb_arns,
+            "ExtraPoolNlbArns": [""],
+            "VpcId": spec.vpc_id,
+            "ClusterEndpoint": bed.kube_server(),
+            "ClusterCertificateAuthority": "YmVk",
+            "OidcProviderUrl": "oidc.bed.local/id/bed",
+        });
+        let body = serde_json::to_vec(&Registration {
+            access_key_id: &access_key,
+            stack_name: &spec.stack_name,
+            region: bed.region(),
+            table_name: &spec.table,
+            bus_name: spec.bus.as_deref(),
+            parameters,
+        })?;
+        let r = http::post_json(port, "/_gate/stacks", &body, TIMEOUT)
+            .await
+            .context("registering the stack with the IAM gate")?;
+        if r.status != 200 {
+            bail!("the IAM gate refused stack {}: {}", spec.stack_name, r.body);
+        }
+        Ok(Self { access_key, port })
+    }
+
+    /// Every call of this stack's functions and forwarder the gate refused so far.
+    pub async fn denials(&self) -> Result<Vec<Denial>> {
+        let path = format!("/_gate/denials?key={}", self.access_key);
+        let r = http::get(self.port, &path, TIMEOUT)
+            .await
+            .context("asking the IAM gate for denials")?;
+        serde_json::from_str(&r.body).with_context(|| format!("the gate's denials: {}", r.body))
+    }
+
+    /// As [`GateStack::denials`], without a runtime: for `Drop`, where a test's fixture checks
+    /// the gate as it goes away.
+    pub fn denials_blocking(&self) -> Result<Vec<Denial>> {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port))
+            .context("connecting to the IAM gate")?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        write!(
+            stream,
+            "GET /_gate/denials?key={} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+            self.access_key
+        )?;
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .context("reading the IAM gate's answer")?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body)
+            .with_context(|| format!("the IAM gate answered without a body: {response}"))?;
+        serde_json::from_str(body).with_context(|| format!("the gate's denials: {body}"))
+    }
+
+    /// Panics, listing them, if the gate refused any call of this stack.
+    pub async fn assert_no_denials(&self) {
+        let denials = self
+            .denials()
+            .await
+            .expect("reading the IAM gate's denials");
+        assert!(
+            denials.is_empty(),
+            "the IAM gate refused {} call(s) against template.yaml's policies:\n{}",
+            denials.len(),
+            denials
+                .iter()
+                .map(|d| format!("  - {d}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    /// SDK configuration signing with this stack's key (what its functions use).
+    pub async fn sdk_config(&self, bed: &Bed) -> aws_config::SdkConfig {
+        bed.sdk_config_signed(bed.aws_endpoint(), &self.access_key, None)
+            .await
+    }
+}
