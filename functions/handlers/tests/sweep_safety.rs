@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
 use lambda_runtime::{Context, LambdaEvent};
 use nlb_port_pool::claims::identity::identity_item;
-use nlb_port_pool::claims::{Owner, TableIdentity, table};
+use nlb_port_pool::claims::{ClaimStore, Owner, TableIdentity, table};
 use nlb_port_pool::cluster::{Cluster, KubeCluster};
 use nlb_port_pool::elb::{
     AwsLoadBalancing, LoadBalancing, ResourceTags, TargetGroupSpec, target_group_name,
@@ -417,4 +417,35 @@ async fn impersonating(bed: &Bed, user: &str, group: &str) -> kube::Client {
         .await
         .expect("a client config");
     kube::Client::try_from(config).expect("a client")
+}
+
+#[tokio::test]
+async fn the_identity_is_recorded_once_and_never_overwritten() {
+    // GIVEN a fresh claims table in DynamoDB (moto)
+    let sdk = Bed::get().sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let name = unique_name("ss-identity");
+    table::create_table(&dynamodb, &name)
+        .await
+        .expect("creating the table");
+    let store = nlb_port_pool::claims::DynamoClaimStore::new(dynamodb, &name);
+    let first = TableIdentity {
+        cluster_name: CLUSTER.to_owned(),
+        cluster_uid: "uid-first".to_owned(),
+        stack_id: "stack-1".to_owned(),
+    };
+    let second = TableIdentity {
+        cluster_uid: "uid-second".to_owned(),
+        ..first.clone()
+    };
+    assert_eq!(store.identity().await.expect("reads"), None);
+
+    // WHEN two writers record their identities one after the other
+    let recorded_first = store.record_identity(&first).await.expect("records");
+    let recorded_second = store.record_identity(&second).await.expect("records");
+
+    // THEN the first one stays, and the second writer is told it
+    assert_eq!(recorded_first, first);
+    assert_eq!(recorded_second, first);
+    assert_eq!(store.identity().await.expect("reads"), Some(first));
 }
