@@ -105,7 +105,8 @@ async fn sweep(
 }
 
 /// A listener and target group tagged for a Service that is gone, with no claim: what a run
-/// that stopped midway leaves.
+/// that stopped midway leaves. Its port is outside the pool's range, so no allocation of the
+/// test can have taken it.
 async fn leave_leak(elb: &MemoryLoadBalancing, i: u16) {
     let owner = Owner {
         key: key_of(&format!("gone-{i}")),
@@ -126,7 +127,7 @@ async fn leave_leak(elb: &MemoryLoadBalancing, i: u16) {
         tags: tags.clone(),
     };
     let tg = elb.ensure_target_group(&spec).await.expect("tg").arn;
-    elb.create_listener(NLB, 30090 + i, ListenerProtocol::Tcp, &tg, &tags)
+    elb.create_listener(NLB, 31000 + i, ListenerProtocol::Tcp, &tg, &tags)
         .await
         .expect("listener");
 }
@@ -188,7 +189,14 @@ async fn an_allocation_into_an_empty_table_does_not_unblock_the_sweep() {
     let cluster = MemoryCluster::new();
     let (_, first) = functions(&elb);
     allocate(&first, &cluster, 5).await;
-    let (empty, replaced) = functions(&elb);
+    let empty = Arc::new(MemoryClaimStore::new());
+    // Another port range, so the new claim cannot land on an old listener's port (that is
+    // a setup error of its own, tested elsewhere).
+    let other_ports = PoolSet::from_json(&format!(
+        r#"{{"default":{{"nlbArns":["{NLB}"],"ports":"30100-30199","listenerQuota":50}}}}"#
+    ))
+    .expect("pools");
+    let replaced = Reconciler::new("prod", "vpc-1", other_ports, empty.clone(), elb.clone());
 
     // WHEN a new Service is allocated with the new table, then the sweep runs
     cluster.put_service(service("new", "u-new"));
@@ -365,4 +373,35 @@ async fn releasing_the_claims_of_gone_services_counts_against_the_cap() {
     assert_eq!(report.deletions_left, 3);
     assert_eq!(store.all_claims().len(), 3);
     assert_eq!(elb.listeners().len(), 3);
+}
+
+#[tokio::test]
+async fn a_sweep_that_cannot_read_the_cluster_identity_fails_and_deletes_nothing() {
+    // GIVEN a leak in this cluster's own table, and kube-system unreadable (RBAC not applied)
+    let elb = elb();
+    let cluster = MemoryCluster::new();
+    let (store, _) = functions(&elb);
+    allocate(&on_table(&store, &elb), &cluster, 1).await;
+    leave_leak(&elb, 0).await;
+    let cold = on_table(&store, &elb);
+    cluster.fail_next(
+        "cluster_uid",
+        crate::cluster::KubeError {
+            action: "get Namespace kube-system".into(),
+            message: "forbidden (403 Forbidden)".into(),
+            retryable: false,
+        },
+    );
+
+    // WHEN a cold-started sweep runs
+    let result = cold
+        .sweep(&cluster, store.as_ref(), SweepLimits::default())
+        .await;
+
+    // THEN it fails naming what it could not read, and the leak is still there
+    assert!(
+        matches!(&result, Err(Error::Kube(e)) if e.action.contains("kube-system")),
+        "{result:?}"
+    );
+    assert_eq!(elb.listeners().len(), 2);
 }
