@@ -83,6 +83,18 @@ pub fn sweep_lines(report: &SweepReport, timestamp_ms: i64) -> Vec<String> {
             ),
             ("PendingRetried", "Count", report.pending_retried as f64),
             ("SweepFailures", "Count", report.failures as f64),
+            // 1 when the run deleted nothing because the claims table is not provably this
+            // cluster's and stack's: template.yaml's SweepDeletionsBlockedAlarm watches it.
+            (
+                "SweepDeletionsBlocked",
+                "Count",
+                if report.deletions_blocked.is_some() {
+                    1.0
+                } else {
+                    0.0
+                },
+            ),
+            ("SweepDeletionsLeft", "Count", report.deletions_left as f64),
         ],
     ));
     lines
@@ -116,5 +128,27 @@ mod tests {
             json!({"Name": "PoolUsePercent", "Unit": "Percent"})
         );
         assert!(!lines[0].contains('\n'));
+    }
+
+    #[test]
+    fn a_blocked_sweep_says_so_in_a_metric() {
+        let run = |blocked: Option<&str>| {
+            let report = SweepReport {
+                deletions_blocked: blocked.map(str::to_owned),
+                deletions_left: 7,
+                ..SweepReport::default()
+            };
+            let lines = sweep_lines(&report, 1_764_150_000_000);
+            let sweep: Value = serde_json::from_str(lines.last().expect("a line")).expect("JSON");
+            (
+                sweep["SweepDeletionsBlocked"].clone(),
+                sweep["SweepDeletionsLeft"].clone(),
+            )
+        };
+        assert_eq!(
+            run(Some("another cluster's table")),
+            (json!(1.0), json!(7.0))
+        );
+        assert_eq!(run(None), (json!(0.0), json!(7.0)));
     }
 }

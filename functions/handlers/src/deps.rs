@@ -9,7 +9,9 @@ use nlb_port_pool::cluster::KubeCluster;
 use nlb_port_pool::config::{ConfigError, Env, FunctionConfig, ProcessEnv};
 use nlb_port_pool::elb::AwsLoadBalancing;
 use nlb_port_pool::kube_access::{KubeAccessError, KubeConnector};
-use nlb_port_pool::reconcile::{DEFAULT_CLAIM_GRACE, Reconciler, SweepLimits};
+use nlb_port_pool::reconcile::{
+    DEFAULT_CLAIM_GRACE, DEFAULT_MAX_DELETIONS, DEFAULT_STACK_ID, Reconciler, SweepLimits,
+};
 
 /// A function could not start.
 #[derive(Debug, thiserror::Error)]
@@ -40,15 +42,25 @@ impl Deps {
     /// honours `AWS_ENDPOINT_URL`, so local runs reach moto).
     pub async fn from_env(function: &str) -> Result<Self, StartupError> {
         let config = FunctionConfig::from_env(&ProcessEnv)?;
-        let grace_seconds = Env::new(&ProcessEnv)
-            .parsed_or("CLAIM_GRACE_SECONDS", DEFAULT_CLAIM_GRACE.as_secs())?;
+        let env = Env::new(&ProcessEnv);
+        let grace_seconds = env.parsed_or("CLAIM_GRACE_SECONDS", DEFAULT_CLAIM_GRACE.as_secs())?;
+        // The template sets STACK_ID to AWS::StackId; local runs share one fixed id.
+        let stack_id = env
+            .optional("STACK_ID")
+            .unwrap_or_else(|| DEFAULT_STACK_ID.to_owned());
+        let max_deletions = env.parsed_or("SWEEP_MAX_DELETIONS", DEFAULT_MAX_DELETIONS)?;
         let sdk = nlb_port_pool::aws::load_sdk_config(function).await;
-        Ok(Self::new(
-            function,
-            config,
-            &sdk,
-            Duration::from_secs(grace_seconds),
-        ))
+        let mut deps = Self::new(function, config, &sdk, Duration::from_secs(grace_seconds))
+            .with_stack_id(&stack_id);
+        deps.sweep_limits.max_deletions = max_deletions;
+        Ok(deps)
+    }
+
+    /// The same dependencies for the stack `stack_id` (recorded in, and checked against, the
+    /// claims table's identity).
+    pub fn with_stack_id(mut self, stack_id: &str) -> Self {
+        self.reconciler = self.reconciler.with_stack_id(stack_id);
+        self
     }
 
     /// Builds the clients from a configuration already read.

@@ -136,6 +136,20 @@ pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Erro
         // EMF lines go to stdout on their own, not through the (JSON) tracing formatter.
         println!("{line}");
     }
+    match &report.deletions_blocked {
+        Some(reason) => tracing::warn!(
+            reason = %reason,
+            deletions_left = report.deletions_left,
+            "the sweep deleted nothing: the claims table is not provably this cluster's and \
+             stack's (docs/deploy.md, \"The sweep deletes nothing\")"
+        ),
+        None if report.deletions_left > 0 => tracing::info!(
+            deletions_left = report.deletions_left,
+            max_deletions = deps.sweep_limits.max_deletions,
+            "the sweep reached its deletion cap; later runs delete the rest"
+        ),
+        None => {}
+    }
     tracing::info!(?report, "swept");
     Ok(SweepSummary {
         orphan_claims_released: report.orphan_claims_released,
@@ -144,6 +158,8 @@ pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Erro
         services_reconciled: report.services_reconciled,
         pending_retried: report.pending_retried,
         failures: report.failures,
+        deletions_blocked: report.deletions_blocked,
+        deletions_left: report.deletions_left,
     })
 }
 
@@ -163,6 +179,10 @@ pub struct SweepSummary {
     pub pending_retried: usize,
     /// Reconciles that failed.
     pub failures: usize,
+    /// Why nothing was deleted on absence, when nothing was allowed to be.
+    pub deletions_blocked: Option<String>,
+    /// Deletions found and left to later runs (blocked, or beyond `SWEEP_MAX_DELETIONS`).
+    pub deletions_left: usize,
 }
 
 fn log_failure(event: &ServiceEvent, err: nlb_port_pool::reconcile::Error) -> Error {

@@ -14,7 +14,7 @@ use super::record::{Item, claim_from_item, holder_from_item, owner_item, port_it
 use super::table::{NLB_META, PK, SK, nlb_pk, owner_pk, port_sk};
 use super::{
     Claim, ClaimError, ClaimStore, CursorStore, NlbUsage, PortHolder, Recorded, StoreError,
-    SweepCursor,
+    SweepCursor, TableIdentity,
 };
 use crate::aws_error::describe;
 
@@ -358,6 +358,14 @@ impl ClaimStore for DynamoClaimStore {
             .iter()
             .map(|i| holder_from_item(nlb_arn, i).map_err(|m| corrupt(OP, m)))
             .collect()
+    }
+
+    async fn identity(&self) -> Result<Option<TableIdentity>, StoreError> {
+        super::identity::load(&self.client, &self.table).await
+    }
+
+    async fn record_identity(&self, identity: &TableIdentity) -> Result<TableIdentity, StoreError> {
+        super::identity::record(&self.client, &self.table, identity).await
     }
 }
 

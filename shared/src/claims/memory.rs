@@ -7,13 +7,14 @@ use async_trait::async_trait;
 
 use super::{
     Claim, ClaimError, ClaimState, ClaimStore, CursorStore, NlbUsage, PortHolder, Recorded,
-    StoreError, SweepCursor,
+    StoreError, SweepCursor, TableIdentity,
 };
 use crate::service_model::ListenerKey;
 
 #[derive(Default)]
 struct State {
     cursor: SweepCursor,
+    identity: Option<TableIdentity>,
     nlbs: BTreeMap<String, BTreeSet<u16>>,
     ports: BTreeMap<(String, u16), PortHolder>,
     owners: BTreeMap<(String, ListenerKey), Claim>,
@@ -75,6 +76,12 @@ impl MemoryClaimStore {
         );
         st.owners
             .insert((claim.owner.uid.clone(), claim.key.clone()), claim);
+    }
+
+    /// Replaces the identity item, bypassing its condition: for tests of another cluster's
+    /// or stack's table (`None`: a table whose item is missing).
+    pub fn set_identity(&self, identity: Option<TableIdentity>) {
+        self.lock().identity = identity;
     }
 
     /// Every claimed (NLB, port), for assertions.
@@ -224,6 +231,20 @@ impl ClaimStore for MemoryClaimStore {
             .filter(|h| h.nlb_arn == nlb_arn)
             .cloned()
             .collect())
+    }
+
+    async fn identity(&self) -> Result<Option<TableIdentity>, StoreError> {
+        self.round_trip().await;
+        Ok(self.lock().identity.clone())
+    }
+
+    async fn record_identity(&self, identity: &TableIdentity) -> Result<TableIdentity, StoreError> {
+        self.round_trip().await;
+        Ok(self
+            .lock()
+            .identity
+            .get_or_insert_with(|| identity.clone())
+            .clone())
     }
 }
 

@@ -4,12 +4,15 @@
 //! - the **NLB item** (`nlb#<arn>`, `meta`): how many ports are claimed and which;
 //! - a **port item** per claimed port (`nlb#<arn>`, `port#<port>`): the owner Service's uid;
 //! - an **owner record** per listener of a Service (`owner#<uid>`, `<listener key>`): the claim
-//!   seen from the Service, with the ARNs of what was made for it.
+//!   seen from the Service, with the ARNs of what was made for it;
+//! - the **identity item** (`identity`, `meta`): whose cluster and stack the table describes
+//!   (see [`identity`]), and the sweep's cursor (`sweep`, `cursor`).
 //!
 //! A claim writes all three in one transaction, so a port is owned at most once, an NLB never
 //! exceeds its quota, and a Service port never holds two claims, whatever runs concurrently.
 
 mod dynamo;
+pub mod identity;
 #[cfg(any(test, feature = "test-doubles"))]
 mod memory;
 mod record;
@@ -20,6 +23,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 pub use dynamo::DynamoClaimStore;
+pub use identity::TableIdentity;
 #[cfg(any(test, feature = "test-doubles"))]
 pub use memory::MemoryClaimStore;
 
@@ -186,6 +190,13 @@ pub trait ClaimStore: Send + Sync {
 
     /// Every port item of an NLB (at most its quota), for the sweep.
     async fn port_holders(&self, nlb_arn: &str) -> Result<Vec<PortHolder>, StoreError>;
+
+    /// The identity recorded in the table, read consistently; `None` when none is recorded.
+    async fn identity(&self) -> Result<Option<TableIdentity>, StoreError>;
+
+    /// Records `identity` unless one is recorded already, and returns the one recorded: this
+    /// one, or the one an earlier or concurrent writer recorded (never overwritten).
+    async fn record_identity(&self, identity: &TableIdentity) -> Result<TableIdentity, StoreError>;
 }
 
 /// Seconds since the epoch, now.

@@ -1,7 +1,7 @@
 //! [`Cluster`] on the Kubernetes API.
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{ObjectReference, Service};
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -10,7 +10,7 @@ use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 
 use super::outputs::{ServiceOutputs, outputs_patch};
-use super::{Cluster, KubeError, Notice, NoticeKind, Written};
+use super::{Cluster, IDENTITY_NAMESPACE, KubeError, Notice, NoticeKind, Written};
 use crate::annotations::{FINALIZER, mentions_opt_in};
 use crate::service_model::ServiceState;
 use crate::targets::SliceView;
@@ -221,6 +221,20 @@ impl Cluster for KubeCluster {
             out.extend(self.list_of_interest(self.services(ns)).await?);
         }
         Ok(out)
+    }
+
+    async fn cluster_uid(&self) -> Result<String, KubeError> {
+        // Needs `get` on this one namespace only (deploy/functions-rbac.yaml).
+        let action = format!("get Namespace {IDENTITY_NAMESPACE}");
+        let ns = Api::<Namespace>::all(self.client.clone())
+            .get(IDENTITY_NAMESPACE)
+            .await
+            .map_err(|e| kube_error(action.clone(), &e))?;
+        ns.metadata.uid.ok_or_else(|| KubeError {
+            action,
+            message: "the API server returned the namespace without a uid".to_owned(),
+            retryable: false,
+        })
     }
 }
 

@@ -19,7 +19,11 @@ struct State {
     next_version: u64,
     failures: HashMap<&'static str, VecDeque<KubeError>>,
     writes: usize,
+    cluster_uid: Option<String>,
 }
+
+/// The `kube-system` uid of a [`MemoryCluster`] unless a test sets another.
+pub const MEMORY_CLUSTER_UID: &str = "memory-kube-system-uid";
 
 /// A Kubernetes API in memory. Writes check the resourceVersion, as the API server does, and
 /// a deleting Service whose last finalizer is removed disappears.
@@ -107,6 +111,11 @@ impl MemoryCluster {
     /// Every Event published, with the Service it is about (`namespace/name`).
     pub fn notices(&self) -> Vec<(String, Notice)> {
         self.lock().notices.clone()
+    }
+
+    /// Makes the cluster another one of the same name: its `kube-system` uid is `uid`.
+    pub fn set_cluster_uid(&self, uid: &str) {
+        self.lock().cluster_uid = Some(uid.to_owned());
     }
 
     /// How many writes changed a Service.
@@ -197,5 +206,13 @@ impl Cluster for MemoryCluster {
             .filter(|s| mentions_opt_in(&s.annotations) || s.has_finalizer())
             .cloned()
             .collect())
+    }
+
+    async fn cluster_uid(&self) -> Result<String, KubeError> {
+        Ok(self
+            .enter("cluster_uid")?
+            .cluster_uid
+            .clone()
+            .unwrap_or_else(|| MEMORY_CLUSTER_UID.to_owned()))
     }
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 pub use api::KubeCluster;
 #[cfg(any(test, feature = "test-doubles"))]
-pub use memory::MemoryCluster;
+pub use memory::{MEMORY_CLUSTER_UID, MemoryCluster};
 pub use outputs::{ServiceOutputs, outputs_patch};
 
 use crate::event::ServiceKey;
@@ -88,7 +88,14 @@ pub trait Cluster: Send + Sync {
     /// Every Service that mentions the opt-in annotation or holds the finalizer, in all
     /// namespaces (for the sweep).
     async fn services_of_interest(&self) -> Result<Vec<ServiceState>, KubeError>;
+
+    /// The uid of the `kube-system` namespace: what tells this cluster from another of the
+    /// same name (a cluster rebuilt under its old name gets a new one).
+    async fn cluster_uid(&self) -> Result<String, KubeError>;
 }
+
+/// The namespace whose uid identifies a cluster.
+pub const IDENTITY_NAMESPACE: &str = "kube-system";
 
 /// The key of a Service in `cluster`.
 pub fn service_key(cluster: &str, namespace: &str, name: &str) -> ServiceKey {

@@ -118,6 +118,8 @@ impl Reconciler {
             if missing.is_empty() {
                 break;
             }
+            // Before the first claim of a warm instance: is the table this cluster's?
+            self.check_before_claims(cluster).await?;
             // Round 1: claim, make target groups, hold the finalizer, all at once.
             let prefer = plans.first().map(|p| p.claim.nlb_arn.clone());
             let tg_specs: Vec<TargetGroupSpec> = missing.iter().map(|s| tg_spec(s)).collect();

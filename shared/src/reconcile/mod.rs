@@ -10,8 +10,10 @@ mod claiming;
 mod ensure;
 mod error;
 mod finish;
+mod identity;
 mod release;
 mod sweep;
+mod sweep_groups;
 mod sync_targets;
 mod wiring;
 
@@ -23,7 +25,8 @@ use tokio::sync::Mutex;
 
 pub use allocator::{Placement, PoolView};
 pub use error::{Error, Result};
-pub use sweep::{PoolUse, SweepLimits, SweepReport};
+pub use identity::Ownership;
+pub use sweep::{DEFAULT_MAX_DELETIONS, PoolUse, SweepLimits, SweepReport};
 
 use crate::annotations::{self, AllocationRequest, Status};
 use crate::claims::{ClaimStore, Owner};
@@ -74,7 +77,12 @@ pub struct Reconciler {
     view: PoolView,
     dns_names: Mutex<HashMap<String, String>>,
     failpoints: crate::failpoint::Failpoints,
+    stack_id: String,
+    identity: Mutex<identity::IdentityCache>,
 }
+
+/// The stack id of a reconciler not given one (`STACK_ID` unset: local runs and tests).
+pub const DEFAULT_STACK_ID: &str = "local";
 
 /// The key of Service `namespace/name` in the reconciler's cluster.
 fn service_key(reconciler: &Reconciler, namespace: &str, name: &str) -> crate::event::ServiceKey {
@@ -111,6 +119,8 @@ impl Reconciler {
             view: PoolView::default(),
             dns_names: Mutex::new(HashMap::new()),
             failpoints: crate::failpoint::Failpoints::default(),
+            stack_id: DEFAULT_STACK_ID.to_owned(),
+            identity: Mutex::new(identity::IdentityCache::default()),
         }
     }
 
@@ -303,3 +313,6 @@ mod tests;
 
 #[cfg(test)]
 mod sweep_tests;
+
+#[cfg(test)]
+mod identity_tests;

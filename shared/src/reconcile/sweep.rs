@@ -6,19 +6,26 @@
 //! It only ever deletes what is provably unowned, and it reads listeners before claims: a claim
 //! is always written before its listener, so a listener seen without a claim read afterwards
 //! has none. Runs may overlap each other and the event-driven functions.
+//!
+//! "Unowned" is only as true as the claims table: an emptied or replaced table, or a rebuilt
+//! cluster of the same name, would make every listener look leaked. So a run deletes on
+//! absence only when the table's identity is this cluster's and this stack's (see
+//! `reconcile::identity`), and at most [`SweepLimits::max_deletions`] times; what it leaves
+//! is counted in the report and left to later runs. Releasing the claims of a Service that is
+//! gone deletes its listener too, so it counts against the same budget and is blocked alike.
+//! A blocked run reconciles no Service either: it reports pool use and what it left.
 
 use std::collections::{BTreeMap, HashMap};
 
 use futures::StreamExt;
 
-use super::{Decision, Outcome, Reconciler, Result};
+use super::identity::Ownership;
+use super::{Outcome, Reconciler, Result};
 use crate::annotations::STATUS;
-use crate::claims::{CursorStore, PortHolder};
+use crate::claims::{Claim, CursorStore, PortHolder};
 use crate::cluster::Cluster;
-use crate::elb::{
-    ListenerInfo, TAG_CLUSTER, TAG_LISTENER, TAG_MANAGED, TAG_NAMESPACE, TAG_SERVICE,
-    TAG_SERVICE_UID,
-};
+use crate::elb::{ListenerInfo, TAG_CLUSTER, TAG_MANAGED, TAG_SERVICE_UID};
+use crate::event::ServiceKey;
 use crate::service_model::ServiceState;
 
 /// How much one sweep run may do.
@@ -30,7 +37,14 @@ pub struct SweepLimits {
     pub target_group_pages: usize,
     /// Reconciles at once.
     pub concurrency: usize,
+    /// Deletions on absence per run: leaked listeners, leaked target groups, and claims of
+    /// Services that are gone (each with its listener and target group). The rest wait for
+    /// later runs, so a table that lies costs at most this many before an alarm is seen.
+    pub max_deletions: usize,
 }
+
+/// [`SweepLimits::max_deletions`] unless `SWEEP_MAX_DELETIONS` says otherwise.
+pub const DEFAULT_MAX_DELETIONS: usize = 20;
 
 impl Default for SweepLimits {
     fn default() -> Self {
@@ -38,7 +52,37 @@ impl Default for SweepLimits {
             services_per_run: 200,
             target_group_pages: 5,
             concurrency: 8,
+            max_deletions: DEFAULT_MAX_DELETIONS,
         }
+    }
+}
+
+/// How many deletions on absence a run may still make, and how many it left.
+#[derive(Debug)]
+pub(super) struct DeletionBudget {
+    left: usize,
+    deferred: usize,
+}
+
+impl DeletionBudget {
+    fn new(left: usize) -> Self {
+        Self { left, deferred: 0 }
+    }
+
+    /// Takes `n` deletions if the budget has them; otherwise counts them as left.
+    pub(super) fn take(&mut self, n: usize) -> bool {
+        if n <= self.left {
+            self.left -= n;
+            true
+        } else {
+            self.deferred += n;
+            false
+        }
+    }
+
+    /// Gives back deletions taken but not made.
+    pub(super) fn refund(&mut self, n: usize) {
+        self.left += n;
     }
 }
 
@@ -80,6 +124,14 @@ pub struct SweepReport {
     pub pending_retried: usize,
     /// Reconciles that failed (logged; the next run tries again).
     pub failures: usize,
+    /// Why this run deleted nothing on absence, when it did not: the claims table's identity
+    /// is another cluster's or stack's, or is not recorded and the world does not prove to be
+    /// this system's. An operator must look (docs/deploy.md).
+    pub deletions_blocked: Option<String>,
+    /// Deletions found but not made (blocked, or beyond [`SweepLimits::max_deletions`]); at
+    /// least this many, since a run stops checking target groups at the first page it cannot
+    /// finish.
+    pub deletions_left: usize,
 }
 
 fn key_of(s: &ServiceState) -> String {
@@ -101,10 +153,19 @@ impl Reconciler {
             .into_iter()
             .map(|s| (key_of(&s), s))
             .collect();
+        let mut budget = match self.check_ownership(cluster).await? {
+            Ownership::Own => DeletionBudget::new(limits.max_deletions),
+            Ownership::Foreign(why) | Ownership::Unproven(why) => {
+                report.deletions_blocked = Some(why);
+                DeletionBudget::new(0)
+            }
+        };
         for pool in self.pools.pools() {
             let mut used = 0;
             for nlb in pool.nlb_arns() {
-                let holders = self.sweep_nlb(cluster, nlb, &services, &mut report).await?;
+                let holders = self
+                    .sweep_nlb(cluster, nlb, &services, &mut budget, &mut report)
+                    .await?;
                 used += holders;
             }
             report.pools.push(PoolUse {
@@ -114,11 +175,23 @@ impl Reconciler {
             });
         }
         let mut cursor = cursors.load_cursor().await?;
-        self.reconcile_share(cluster, &services, &mut cursor, limits, &mut report)
-            .await;
-        self.sweep_target_groups(cluster, &services, &mut cursor, limits, &mut report)
-            .await?;
+        // Reconciling every Service against a table that is not provably theirs would claim
+        // new ports for Services that hold listeners: while blocked, the run only reports.
+        if report.deletions_blocked.is_none() {
+            self.reconcile_share(cluster, &services, &mut cursor, limits, &mut report)
+                .await;
+        }
+        self.sweep_target_groups(
+            cluster,
+            &services,
+            &mut cursor,
+            limits,
+            &mut budget,
+            &mut report,
+        )
+        .await?;
         cursors.save_cursor(&cursor).await?;
+        report.deletions_left = budget.deferred;
         Ok(report)
     }
 
@@ -128,6 +201,7 @@ impl Reconciler {
         cluster: &dyn Cluster,
         nlb: &str,
         services: &BTreeMap<String, ServiceState>,
+        budget: &mut DeletionBudget,
         report: &mut SweepReport,
     ) -> Result<usize> {
         // Listeners first, then claims (see the module docs).
@@ -143,7 +217,7 @@ impl Reconciler {
             let claimed_by_owner = by_port
                 .get(&l.port)
                 .is_some_and(|h| Some(&h.owner.uid) == t.get(TAG_SERVICE_UID));
-            if !claimed_by_owner {
+            if !claimed_by_owner && budget.take(1) {
                 self.delete_leaked_listener(l, report).await?;
             }
         }
@@ -166,15 +240,39 @@ impl Reconciler {
                 )
                 .await?;
             if live.is_none() {
-                report.orphan_claims_released += self.release_uid(uid, &h.owner.key).await?;
+                report.orphan_claims_released +=
+                    self.release_orphan(uid, &h.owner.key, budget).await?;
             }
         }
         Ok(holders.len())
     }
 
+    /// Releases the claims of `uid` recorded for `key` (a Service that is gone) if the budget
+    /// covers them all; returns how many were released.
+    async fn release_orphan(
+        &self,
+        uid: &str,
+        key: &ServiceKey,
+        budget: &mut DeletionBudget,
+    ) -> Result<usize> {
+        // Only those recorded for this Service, as `release_uid` does.
+        let theirs: Vec<Claim> = self
+            .store
+            .claims_of(uid)
+            .await?
+            .into_iter()
+            .filter(|c| &c.owner.key == key)
+            .collect();
+        if theirs.is_empty() || !budget.take(theirs.len()) {
+            return Ok(0);
+        }
+        self.release_claims(&theirs).await?;
+        Ok(theirs.len())
+    }
+
     /// The Service `namespace/name` if it exists with `uid`: from the list read at the start,
     /// or, when the list does not show it (it may be newer than the list), read afresh.
-    async fn live_service(
+    pub(super) async fn live_service(
         &self,
         cluster: &dyn Cluster,
         services: &BTreeMap<String, ServiceState>,
@@ -194,7 +292,7 @@ impl Reconciler {
             .filter(|s| s.uid == uid))
     }
 
-    fn is_ours(&self, tags: &HashMap<String, String>) -> bool {
+    pub(super) fn is_ours(&self, tags: &HashMap<String, String>) -> bool {
         tags.get(TAG_MANAGED).map(String::as_str) == Some("true")
             && tags.get(TAG_CLUSTER) == Some(&self.cluster_name)
     }
@@ -275,84 +373,5 @@ impl Reconciler {
             .fold(0, |a, b| async move { a + b })
             .await;
         report.failures += failures;
-    }
-
-    /// Deletes the project's target groups that neither a claim nor a live Service's wanted
-    /// listener accounts for (a run that stopped between making one and claiming its port).
-    async fn sweep_target_groups(
-        &self,
-        cluster: &dyn Cluster,
-        services: &BTreeMap<String, ServiceState>,
-        cursor: &mut crate::claims::SweepCursor,
-        limits: SweepLimits,
-        report: &mut SweepReport,
-    ) -> Result<()> {
-        let mut marker = cursor.target_group_marker.take();
-        for _ in 0..limits.target_group_pages {
-            let (groups, next) = self.elb.project_target_groups(marker.clone()).await?;
-            // Only this stack's VPC: the functions make target groups nowhere else, and the
-            // account may hold many more (other stacks, other clusters).
-            let groups: Vec<_> = groups
-                .into_iter()
-                .filter(|g| g.vpc_id.as_deref() == Some(self.vpc_id.as_str()))
-                .collect();
-            let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).collect();
-            let tags = self.elb.tags_of(&arns).await?;
-            for g in &groups {
-                let Some(t) = tags.get(&g.arn).filter(|t| self.is_ours(t)) else {
-                    continue;
-                };
-                if !self.target_group_wanted(cluster, t, services).await? {
-                    tracing::warn!(target_group = %g.arn, "deleting a target group no claim accounts for");
-                    match self.elb.delete_target_group(&g.arn).await {
-                        Ok(()) => report.leaked_target_groups_deleted += 1,
-                        // Still used by a listener: that listener is dealt with first.
-                        Err(e) if e.kind == crate::elb::ElbErrorKind::InUse => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
-            marker = next;
-            if marker.is_none() {
-                break;
-            }
-        }
-        cursor.target_group_marker = marker;
-        Ok(())
-    }
-
-    async fn target_group_wanted(
-        &self,
-        cluster: &dyn Cluster,
-        tags: &HashMap<String, String>,
-        services: &BTreeMap<String, ServiceState>,
-    ) -> Result<bool> {
-        let (Some(uid), Some(listener)) = (tags.get(TAG_SERVICE_UID), tags.get(TAG_LISTENER))
-        else {
-            return Ok(true); // Not enough to judge: leave it.
-        };
-        if self
-            .store
-            .claims_of(uid)
-            .await?
-            .iter()
-            .any(|c| c.key.as_str() == listener)
-        {
-            return Ok(true);
-        }
-        let (Some(ns), Some(name)) = (tags.get(TAG_NAMESPACE), tags.get(TAG_SERVICE)) else {
-            return Ok(false);
-        };
-        Ok(
-            match self.live_service(cluster, services, ns, name, uid).await? {
-                Some(s) => match self.decide(&s) {
-                    Decision::Ensure(_, specs) => {
-                        specs.iter().any(|spec| spec.key.as_str() == listener)
-                    }
-                    _ => false,
-                },
-                None => false,
-            },
-        )
     }
 }

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Reconciler, SweepLimits};
+use super::{DEFAULT_STACK_ID, Reconciler, SweepLimits};
 use crate::annotations::{AUTO_ASSIGN, STATUS};
-use crate::claims::{Claim, ClaimState, ClaimStore, MemoryClaimStore, Owner};
-use crate::cluster::MemoryCluster;
+use crate::claims::{Claim, ClaimState, ClaimStore, MemoryClaimStore, Owner, TableIdentity};
+use crate::cluster::{MEMORY_CLUSTER_UID, MemoryCluster};
 use crate::elb::{
     LoadBalancing, MemoryLoadBalancing, ResourceTags, TargetGroupSpec, target_group_name,
 };
@@ -30,6 +30,8 @@ fn world(quota: u32) -> World {
     ))
     .expect("pools");
     let store = Arc::new(MemoryClaimStore::new());
+    // As the first allocation of this cluster and stack recorded it.
+    store.set_identity(Some(own_identity()));
     let elb = Arc::new(MemoryLoadBalancing::with_nlbs(&[(NLB, "nlb.elb")]));
     let reconciler = Reconciler::new("prod", "vpc-1", pools, store.clone(), elb.clone())
         .with_claim_grace(Duration::ZERO);
@@ -38,6 +40,14 @@ fn world(quota: u32) -> World {
         elb,
         cluster: MemoryCluster::new(),
         reconciler,
+    }
+}
+
+fn own_identity() -> TableIdentity {
+    TableIdentity {
+        cluster_name: "prod".into(),
+        cluster_uid: MEMORY_CLUSTER_UID.into(),
+        stack_id: DEFAULT_STACK_ID.into(),
     }
 }
 

@@ -32,6 +32,12 @@ fn world(nlbs: &[&str], ports: &str, quota: u32) -> World {
     ))
     .expect("pools");
     let store = Arc::new(MemoryClaimStore::new());
+    // A table in use: its first allocation recorded whose it is (identity_tests.rs covers that).
+    store.set_identity(Some(crate::claims::TableIdentity {
+        cluster_name: "prod".into(),
+        cluster_uid: crate::cluster::MEMORY_CLUSTER_UID.into(),
+        stack_id: super::DEFAULT_STACK_ID.into(),
+    }));
     let dns: Vec<(String, String)> = nlbs
         .iter()
         .enumerate()
@@ -722,6 +728,17 @@ impl ClaimStore for LostAnswer {
         nlb: &str,
     ) -> Result<Vec<crate::claims::PortHolder>, crate::claims::StoreError> {
         self.inner.port_holders(nlb).await
+    }
+    async fn identity(
+        &self,
+    ) -> Result<Option<crate::claims::TableIdentity>, crate::claims::StoreError> {
+        self.inner.identity().await
+    }
+    async fn record_identity(
+        &self,
+        identity: &crate::claims::TableIdentity,
+    ) -> Result<crate::claims::TableIdentity, crate::claims::StoreError> {
+        self.inner.record_identity(identity).await
     }
 }
 

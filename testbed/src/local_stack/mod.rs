@@ -179,6 +179,8 @@ impl LocalStack {
         env.insert("AWS_ACCESS_KEY_ID".into(), gate.access_key.clone());
         env.insert("CLUSTER_NAME".into(), config.cluster.clone());
         env.insert("TABLE_NAME".into(), aws.table.clone());
+        // The template's is AWS::StackId; a local stack is named by its prefix.
+        env.insert("STACK_ID".into(), format!("local/{}", config.prefix));
         env.insert("VPC_ID".into(), aws.vpc_id().to_owned());
         env.insert("POOLS".into(), aws.pools_json.clone());
         env.insert(

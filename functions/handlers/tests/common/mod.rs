@@ -46,6 +46,8 @@ pub struct Stack {
     /// The stack as the IAM gate knows it; dropping the stack fails the test if the gate
     /// refused any call of its functions.
     pub gate: GateStack,
+    /// Gate registrations of the same stack on other tables ([`Stack::function_on_table`]).
+    pub other_gates: std::sync::Mutex<Vec<GateStack>>,
 }
 
 /// The four functions of a stack, each with its own SDK app id (hence role), on `sdk`.
@@ -155,7 +157,39 @@ impl Stack {
             sync_targets: fns.sync_targets,
             sweep: fns.sweep,
             gate,
+            other_gates: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Function `function` of this stack deployed again with its claims table replaced by
+    /// `table` (a restored or new table): the template's roles then name that table.
+    pub async fn function_on_table(&self, function: &str, table: &str) -> Deps {
+        let bed = Bed::get();
+        let gate = GateStack::register(
+            bed,
+            &StackSpec {
+                stack_name: table.to_owned(),
+                cluster: CLUSTER.to_owned(),
+                pool_nlb_arns: self.nlbs.iter().map(|n| n.arn.clone()).collect(),
+                vpc_id: self.nlbs[0].vpc_id.clone(),
+                table: table.to_owned(),
+                bus: None,
+            },
+        )
+        .await
+        .expect("registering the stack with the IAM gate");
+        let mut config = self.deps.config.clone();
+        config.table_name = table.to_owned();
+        let deps = Deps::new(
+            function,
+            config,
+            &gate.sdk_config(bed).await,
+            Duration::ZERO,
+        );
+        if let Ok(mut gates) = self.other_gates.lock() {
+            gates.push(gate);
+        }
+        deps
     }
 
     fn set_functions(&mut self, fns: FunctionDeps) {
