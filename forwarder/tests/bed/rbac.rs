@@ -55,12 +55,6 @@ async fn the_forwarder_account_reads_services_and_slices_and_nothing_else() {
         Api::<Service>::all(sa.clone()).list(&lp).await,
     );
     assert_allowed(
-        "get a service",
-        Api::<Service>::namespaced(sa.clone(), &ns)
-            .get("room")
-            .await,
-    );
-    assert_allowed(
         "list endpointslices",
         Api::<EndpointSlice>::all(sa.clone()).list(&lp).await,
     );
@@ -84,7 +78,19 @@ async fn the_forwarder_account_reads_services_and_slices_and_nothing_else() {
         leases.replace(&name, &PostParams::default(), &got).await,
     );
 
-    // AND nothing else is
+    // AND nothing else is: not even a get by name, which a watcher never does
+    assert_forbidden(
+        "get a service",
+        Api::<Service>::namespaced(sa.clone(), &ns)
+            .get("room")
+            .await,
+    );
+    assert_forbidden(
+        "get an endpointslice",
+        Api::<EndpointSlice>::namespaced(sa.clone(), &ns)
+            .get("room")
+            .await,
+    );
     assert_forbidden(
         "list secrets",
         Api::<Secret>::all(sa.clone()).list(&lp).await,
@@ -201,7 +207,13 @@ async fn the_functions_group_may_patch_services_and_write_events_only() {
         events.create(&PostParams::default(), &event).await,
     );
 
-    // AND nothing else
+    // AND nothing else: slices are only listed by label, never read by name
+    assert_forbidden(
+        "get an endpointslice",
+        Api::<EndpointSlice>::namespaced(fns.clone(), &ns)
+            .get("room")
+            .await,
+    );
     assert_forbidden(
         "delete a service",
         services.delete("room", &DeleteParams::default()).await,

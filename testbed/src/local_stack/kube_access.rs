@@ -1,7 +1,7 @@
 //! How the stack's processes reach kube-apiserver, with the rights deploy/ gives them rather
-//! than the bed's admin: deploy/'s RBAC applied with kubectl, the forwarder as its
-//! ServiceAccount (a TokenRequest token in a file, renewed the way kubelet renews a projected
-//! token), the functions as a user of the `nlb-port-pool:functions` group (what the SAM
+//! than the bed's admin: deploy/'s RBAC and admission policy applied with kubectl, the
+//! forwarder as its ServiceAccount (a TokenRequest token in a file, renewed the way kubelet
+//! renews a projected token), the functions as a user of the `nlb-port-pool:functions` group (what the SAM
 //! template's EKS access entry maps their role to), by impersonation from the admin.
 
 use std::path::{Path, PathBuf};
@@ -26,11 +26,14 @@ pub const FUNCTIONS_USER: &str = "nlb-port-pool-functions";
 /// A token lives this long and is renewed at half its life.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// `kubectl apply` of deploy/'s namespace and RBAC (not the forwarder's Deployment: no
-/// controller runs on the bed, and the stack runs the forwarder itself).
-pub async fn apply_rbac(bed: &Bed) -> Result<()> {
+/// `kubectl apply` of deploy/'s namespace, RBAC and the functions' admission policy (not the
+/// forwarder's Deployment: no controller runs on the bed, and the stack runs the forwarder
+/// itself). Returns kubectl's report, one `<kind>/<name> created|configured|unchanged` line
+/// per object and attempt.
+pub async fn apply_rbac(bed: &Bed) -> Result<String> {
     let deploy = super::build::workspace_root().join("deploy");
     let mut last = String::new();
+    let mut report = String::new();
     // Parallel tests apply the same objects; a conflict passes on a second try.
     for _ in 0..3 {
         let out = tokio::process::Command::new("kubectl")
@@ -40,6 +43,8 @@ pub async fn apply_rbac(bed: &Bed) -> Result<()> {
                     "namespace.yaml",
                     "forwarder-rbac.yaml",
                     "functions-rbac.yaml",
+                    // The functions run under deploy/'s admission policy, as in a cluster.
+                    "functions-admission.yaml",
                 ]
                 .iter()
                 .flat_map(|f| ["-f".into(), deploy.join(f)]),
@@ -48,8 +53,9 @@ pub async fn apply_rbac(bed: &Bed) -> Result<()> {
             .output()
             .await
             .context("running kubectl (is it on PATH?)")?;
+        report.push_str(&String::from_utf8_lossy(&out.stdout));
         if out.status.success() {
-            return Ok(());
+            return Ok(report);
         }
         last = String::from_utf8_lossy(&out.stderr).into_owned();
         tokio::time::sleep(Duration::from_millis(500)).await;

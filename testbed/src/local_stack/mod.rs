@@ -158,7 +158,10 @@ impl LocalStack {
         let aws =
             AwsStack::create(&sdk, &config.prefix, &config.pool, Duration::from_secs(30)).await?;
 
-        progress("applying deploy/ RBAC (namespace nlb-port-pool, forwarder and functions roles)");
+        progress(
+            "applying deploy/ RBAC (namespace nlb-port-pool, forwarder and functions roles) \
+             and the functions' admission policy",
+        );
         kube_access::apply_rbac(bed).await?;
         let functions_kubeconfig = kube_access::functions_kubeconfig(bed, &config.state_dir)?;
 
