@@ -166,7 +166,12 @@ impl Reconciler {
                 )
                 .await?;
             if live.is_none() {
-                report.orphan_claims_released += self.release_uid(uid, &h.owner.key).await?;
+                match self.release_uid(uid, &h.owner.key).await {
+                    Ok(n) => report.orphan_claims_released += n,
+                    // Another run holds them (a deletion being handled): it releases them.
+                    Err(super::Error::Busy { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(holders.len())
@@ -263,6 +268,11 @@ impl Reconciler {
                         ) {
                             tracing::info!(service = %s.key, ?outcome, "sweep reconciled");
                         }
+                        0
+                    }
+                    // An event's run is on it right now: nothing for the sweep to do.
+                    Err(super::Error::Busy { reason, .. }) => {
+                        tracing::info!(service = %s.key, reason, "busy; left to the run on it");
                         0
                     }
                     Err(e) => {

@@ -1,0 +1,477 @@
+//! Runs that overlap: duplicates, a run that stalls past the grace and wakes up, two takers
+//! at once. None undoes another's work, and no annotation names a port another Service holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Semaphore;
+
+use super::{Error, Outcome, Reconciler};
+use crate::annotations::{self, AUTO_ASSIGN, AllocationRecord};
+use crate::claims::{
+    Claim, ClaimError, ClaimState, ClaimStore, HoldError, MemoryClaimStore, NlbUsage, Owner,
+    PortHolder, ReleaseError, RunToken, StoreError, TakeOverError,
+};
+use crate::cluster::{Cluster, KubeError, MemoryCluster, Notice, Patched, ServiceOutputs, Written};
+use crate::elb::MemoryLoadBalancing;
+use crate::event::ServiceKey;
+use crate::pool::PoolSet;
+use crate::protocol::ListenerProtocol;
+use crate::service_model::{ListenerKey, ServicePortSpec, ServiceState, TargetPort};
+use crate::targets::SliceView;
+
+const NLB: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/a/1";
+
+fn pools(ports: &str) -> PoolSet {
+    PoolSet::from_json(&format!(
+        r#"{{"default":{{"nlbArns":["{NLB}"],"ports":"{ports}"}}}}"#
+    ))
+    .expect("pools")
+}
+
+fn service(name: &str, uid: &str, port_name: &str, port: u16) -> ServiceState {
+    ServiceState {
+        key: ServiceKey {
+            cluster: "prod".into(),
+            namespace: "games".into(),
+            name: name.into(),
+        },
+        uid: uid.into(),
+        resource_version: String::new(),
+        deleting: false,
+        finalizers: vec![],
+        annotations: [(AUTO_ASSIGN.to_owned(), "true".to_owned())].into(),
+        ports: vec![ServicePortSpec {
+            name: Some(port_name.to_owned()),
+            port,
+            protocol: "TCP".to_owned(),
+            target_port: TargetPort::Number(8000),
+        }],
+        external_name: false,
+    }
+}
+
+fn claim(token: &str, held_at: i64) -> Claim {
+    Claim {
+        owner: Owner {
+            key: ServiceKey {
+                cluster: "prod".into(),
+                namespace: "games".into(),
+                name: "room".into(),
+            },
+            uid: "u1".into(),
+        },
+        key: ListenerKey::new(7777, ListenerProtocol::Tcp),
+        port_name: "game".into(),
+        protocol: ListenerProtocol::Tcp,
+        service_port: 7777,
+        pool: "default".into(),
+        nlb_arn: NLB.into(),
+        port: 30001,
+        state: ClaimState::Claimed,
+        listener_arn: None,
+        target_group_arn: None,
+        claimed_at: held_at,
+        token: token.into(),
+        held_at,
+    }
+}
+
+fn advertised_ports(cluster: &MemoryCluster, name: &str) -> Vec<u16> {
+    let Some(json) = cluster
+        .get("games", name)
+        .and_then(|s| s.annotations.get(annotations::ALLOCATIONS).cloned())
+    else {
+        return vec![];
+    };
+    let records: Vec<AllocationRecord> = serde_json::from_str(&json).expect("records");
+    records.iter().map(|r| r.port).collect()
+}
+
+#[tokio::test]
+async fn a_stale_run_cannot_touch_a_claim_taken_over_by_another() {
+    // GIVEN a claim of run A, confirmed at 100, taken over by run B at 500 (grace passed)
+    let store = MemoryClaimStore::new();
+    store
+        .claim(&[claim("run-a", 100)], 50)
+        .await
+        .expect("claimed");
+    let (a, b) = (RunToken::for_request("a"), RunToken::for_request("b"));
+    let mut as_read = claim("run-a", 100);
+    store
+        .take_over(&[as_read.clone()], &b, 500, 381)
+        .await
+        .expect("B takes over");
+    as_read.token = a.as_str().to_owned(); // A still believes it holds it
+
+    // WHEN run A wakes up and writes on it
+    let record = store
+        .record_resources(&as_read, &a, "arn:l", "arn:t", 501)
+        .await;
+    let let_go = store.let_go(&[as_read.clone()], &a).await;
+    let release = store.release(&[as_read.clone()], &a).await;
+
+    // THEN every write is refused, naming the new holder, and the claim is B's as B left it
+    let taken = |r: Result<(), HoldError>| matches!(r, Err(HoldError::TakenOver { token, .. }) if token == b.as_str());
+    assert!(taken(record.clone()), "{record:?}");
+    assert!(taken(let_go.clone()), "{let_go:?}");
+    assert!(
+        matches!(&release, Err(ReleaseError::NotHeld { token, .. }) if token == b.as_str()),
+        "{release:?}"
+    );
+    let now = store.all_claims();
+    assert_eq!(now.len(), 1);
+    assert_eq!((now[0].token.as_str(), now[0].held_at), (b.as_str(), 500));
+    assert_eq!(now[0].listener_arn, None);
+    assert_eq!(store.all_ports().len(), 1, "the port stays claimed");
+}
+
+#[tokio::test]
+async fn a_live_holder_is_not_overtaken() {
+    // GIVEN a claim confirmed at 450 and a grace of 120 s
+    let store = MemoryClaimStore::new();
+    store
+        .claim(&[claim("run-a", 450)], 50)
+        .await
+        .expect("claimed");
+
+    // WHEN another run tries to take it over at 500
+    let err = store
+        .take_over(&[claim("run-a", 450)], &RunToken::random(), 500, 381)
+        .await
+        .expect_err("refused");
+
+    // THEN it is told the holder is busy, and by whom
+    assert_eq!(
+        err,
+        TakeOverError::Busy {
+            key: ListenerKey::new(7777, ListenerProtocol::Tcp),
+            token: "run-a".into(),
+            held_for: 50
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn of_two_takers_at_once_exactly_one_wins() {
+    // GIVEN a claim its run let go, read by two runs
+    let store = Arc::new(MemoryClaimStore::new().with_latency(Duration::from_millis(10)));
+    store
+        .claim(&[claim("run-a", 0)], 50)
+        .await
+        .expect("claimed");
+    let (b, c) = (RunToken::for_request("b"), RunToken::for_request("c"));
+
+    // WHEN both take it over at the same moment
+    let read = [claim("run-a", 0)];
+    let (rb, rc) = tokio::join!(
+        store.take_over(&read, &b, 500, 381),
+        store.take_over(&read, &c, 500, 381)
+    );
+
+    // THEN one wins; the other is told the winner is busy with it
+    assert_eq!([rb.is_ok(), rc.is_ok()].iter().filter(|ok| **ok).count(), 1);
+    let (winner, lost) = if rb.is_ok() { (&b, rc) } else { (&c, rb) };
+    assert!(
+        matches!(&lost, Err(TakeOverError::Busy { token, .. }) if token == winner.as_str()),
+        "{lost:?}"
+    );
+    assert_eq!(store.all_claims()[0].token, winner.as_str());
+}
+
+/// Runs like the handler: tries again while busy (up to 50 attempts).
+async fn run_until_not_busy(r: &Reconciler, cluster: &MemoryCluster, name: &str) -> Outcome {
+    for _ in 0..50 {
+        match r.reconcile_service(cluster, "games", name, None).await {
+            Err(Error::Busy { .. }) => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => return other.expect("no error but busy"),
+        }
+    }
+    panic!("busy for 50 attempts");
+}
+
+#[tokio::test(start_paused = true)]
+async fn duplicate_runs_at_once_converge_on_one_listener() {
+    // GIVEN stores that take 10 ms a call, the deployed grace, and one new Service
+    let store = Arc::new(MemoryClaimStore::new().with_latency(Duration::from_millis(10)));
+    let elb = Arc::new(
+        MemoryLoadBalancing::with_nlbs(&[(NLB, "nlb.elb")]).with_latency(Duration::from_millis(10)),
+    );
+    let cluster = MemoryCluster::new();
+    cluster.put_service(service("room", "u1", "game", 7777));
+    let runs: Vec<Reconciler> = (0..6)
+        .map(|_| {
+            Reconciler::new(
+                "prod",
+                "vpc-1",
+                pools("30000-30099"),
+                store.clone(),
+                elb.clone(),
+            )
+        })
+        .collect();
+
+    // WHEN six runs (six function instances) handle it at once
+    let outcomes =
+        futures::future::join_all(runs.iter().map(|r| run_until_not_busy(r, &cluster, "room")))
+            .await;
+
+    // THEN all succeed, one claimed, and there is one port, one listener, one target group
+    let claimed: usize = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Allocated { claimed, .. } => *claimed,
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(claimed, 1, "{outcomes:?}");
+    assert_eq!(store.all_ports().len(), 1);
+    assert_eq!(elb.listeners().len(), 1);
+    assert_eq!(elb.target_groups().len(), 1);
+    let held = store.all_claims();
+    assert_eq!(held[0].state, ClaimState::Active);
+    assert_eq!(held[0].held_at, 0, "the last run let it go");
+    assert_eq!(advertised_ports(&cluster, "room"), [held[0].port]);
+}
+
+/// A claim store that stops `record_resources` until a permit is given: a run that stalls.
+struct StallingStore {
+    inner: Arc<MemoryClaimStore>,
+    gate: Semaphore,
+}
+
+#[async_trait]
+impl ClaimStore for StallingStore {
+    async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError> {
+        self.inner.claims_of(uid).await
+    }
+    async fn claim(&self, claims: &[Claim], quota: u32) -> Result<(), ClaimError> {
+        self.inner.claim(claims, quota).await
+    }
+    async fn take_over(
+        &self,
+        claims: &[Claim],
+        token: &RunToken,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<(), TakeOverError> {
+        self.inner.take_over(claims, token, now, stale_before).await
+    }
+    async fn record_resources(
+        &self,
+        claim: &Claim,
+        token: &RunToken,
+        l: &str,
+        t: &str,
+        now: i64,
+    ) -> Result<(), HoldError> {
+        let _permit = self.gate.acquire().await.expect("gate");
+        self.inner.record_resources(claim, token, l, t, now).await
+    }
+    async fn let_go(&self, claims: &[Claim], token: &RunToken) -> Result<(), HoldError> {
+        self.inner.let_go(claims, token).await
+    }
+    async fn release(&self, claims: &[Claim], token: &RunToken) -> Result<(), ReleaseError> {
+        self.inner.release(claims, token).await
+    }
+    async fn nlb_usage(&self, arns: &[String]) -> Result<Vec<NlbUsage>, StoreError> {
+        self.inner.nlb_usage(arns).await
+    }
+    async fn port_holders(&self, nlb: &str) -> Result<Vec<PortHolder>, StoreError> {
+        self.inner.port_holders(nlb).await
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_wakes_after_being_overtaken_changes_nothing() {
+    // GIVEN run A stalled after making its listener, before recording it; grace 0, so run B
+    // (another function instance) takes the claim over and finishes the allocation
+    let store = Arc::new(MemoryClaimStore::new());
+    let elb = Arc::new(MemoryLoadBalancing::with_nlbs(&[(NLB, "nlb.elb")]));
+    let cluster = MemoryCluster::new();
+    cluster.put_service(service("room", "u1", "game", 7777));
+    let stalling = Arc::new(StallingStore {
+        inner: store.clone(),
+        gate: Semaphore::new(0),
+    });
+    let a = Reconciler::new(
+        "prod",
+        "vpc-1",
+        pools("30000-30099"),
+        stalling.clone(),
+        elb.clone(),
+    )
+    .with_claim_grace(Duration::ZERO);
+    let b = Reconciler::new(
+        "prod",
+        "vpc-1",
+        pools("30000-30099"),
+        store.clone(),
+        elb.clone(),
+    )
+    .with_claim_grace(Duration::ZERO);
+    let run_a = a.reconcile_service(&cluster, "games", "room", None);
+    let run_b_then_wake_a = async {
+        while elb.listeners().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let outcome = b.reconcile_service(&cluster, "games", "room", None).await;
+        let written = cluster.writes();
+        stalling.gate.add_permits(10);
+        (outcome, written)
+    };
+
+    // WHEN A wakes up
+    let (a_result, (b_outcome, writes_by_b)) = tokio::join!(run_a, run_b_then_wake_a);
+
+    // THEN B allocated; A was told it lost the claim, and wrote and deleted nothing
+    assert_eq!(
+        b_outcome.expect("B allocates"),
+        Outcome::Allocated {
+            listeners: 1,
+            claimed: 0
+        }
+    );
+    assert!(matches!(a_result, Err(Error::Conflict(_))), "{a_result:?}");
+    assert_eq!(
+        cluster.writes(),
+        writes_by_b,
+        "A wrote nothing after waking"
+    );
+    assert_eq!(
+        elb.listeners().len(),
+        1,
+        "B's listener (A's, adopted) is kept"
+    );
+    let held = store.all_claims();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].state, ClaimState::Active);
+    assert_eq!(
+        held[0].listener_arn.as_deref(),
+        Some(elb.listeners()[0].info.arn.as_str())
+    );
+    assert_eq!(advertised_ports(&cluster, "room"), [held[0].port]);
+}
+
+/// A cluster that stops writes of outputs advertising a port until a permit is given.
+struct StallingCluster {
+    inner: Arc<MemoryCluster>,
+    gate: Semaphore,
+    waiting: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Cluster for StallingCluster {
+    async fn service(&self, ns: &str, name: &str) -> Result<Option<ServiceState>, KubeError> {
+        self.inner.service(ns, name).await
+    }
+    async fn endpoint_slices(&self, ns: &str, name: &str) -> Result<Vec<SliceView>, KubeError> {
+        self.inner.endpoint_slices(ns, name).await
+    }
+    async fn write_outputs(
+        &self,
+        service: &ServiceState,
+        outputs: &ServiceOutputs,
+    ) -> Result<Written, KubeError> {
+        self.inner.write_outputs(service, outputs).await
+    }
+    async fn write_outputs_if_unchanged(
+        &self,
+        service: &ServiceState,
+        outputs: &ServiceOutputs,
+    ) -> Result<Patched, KubeError> {
+        if outputs.annotations.contains_key(annotations::ALLOCATIONS) {
+            self.waiting
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            let _permit = self.gate.acquire().await.expect("gate");
+        }
+        self.inner
+            .write_outputs_if_unchanged(service, outputs)
+            .await
+    }
+    async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError> {
+        self.inner.publish(service, notice).await
+    }
+    async fn services_of_interest(&self) -> Result<Vec<ServiceState>, KubeError> {
+        self.inner.services_of_interest().await
+    }
+}
+
+#[tokio::test]
+async fn a_stale_run_never_advertises_a_port_another_service_took() {
+    // GIVEN Service room allocated on a two-port range, its annotations then removed by hand,
+    // and run A (for its spec as it was) stalled just before writing them again; grace 0
+    let store = Arc::new(MemoryClaimStore::new());
+    let elb = Arc::new(MemoryLoadBalancing::with_nlbs(&[(NLB, "nlb.elb")]));
+    let cluster = Arc::new(MemoryCluster::new());
+    let b = Reconciler::new(
+        "prod",
+        "vpc-1",
+        pools("30000-30001"),
+        store.clone(),
+        elb.clone(),
+    )
+    .with_claim_grace(Duration::ZERO);
+    cluster.put_service(service("room", "u1", "game", 7777));
+    b.reconcile_service(cluster.as_ref(), "games", "room", None)
+        .await
+        .expect("allocates");
+    let old_port = advertised_ports(&cluster, "room")[0];
+    let mut bare = cluster.get("games", "room").expect("room");
+    bare.annotations
+        .retain(|k, _| !annotations::OUTPUT_KEYS.contains(&k.as_str()));
+    cluster.put_service(bare);
+    let stalling = StallingCluster {
+        inner: cluster.clone(),
+        gate: Semaphore::new(0),
+        waiting: Default::default(),
+    };
+    let a = Reconciler::new(
+        "prod",
+        "vpc-1",
+        pools("30000-30001"),
+        store.clone(),
+        elb.clone(),
+    )
+    .with_claim_grace(Duration::ZERO);
+    let run_a = a.reconcile_service(&stalling, "games", "room", None);
+    let meanwhile = async {
+        while !stalling.waiting.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        // WHEN the Service's port changes (run B moves it to the other port and releases the
+        // old one), another Service claims the freed port, and then A wakes up
+        let mut changed = cluster.get("games", "room").expect("room");
+        changed.ports[0].name = Some("voice".into());
+        changed.ports[0].port = 9000;
+        cluster.put_service(changed);
+        b.reconcile_service(cluster.as_ref(), "games", "room", None)
+            .await
+            .expect("B moves the port");
+        let moved = cluster.history("games", "room").len();
+        cluster.put_service(service("other", "u2", "game", 7777));
+        b.reconcile_service(cluster.as_ref(), "games", "other", None)
+            .await
+            .expect("the other Service takes the freed port");
+        stalling.gate.add_permits(10);
+        moved
+    };
+    let (a_result, moved) = tokio::join!(run_a, meanwhile);
+
+    // THEN the other Service holds the old port, and room advertises only its new port: A's
+    // write met a changed Service, found it no longer held its claim, and wrote nothing; no
+    // version of room since the move named the old port, even for a moment
+    assert_eq!(advertised_ports(&cluster, "other"), [old_port]);
+    let since_moved = &cluster.history("games", "room")[moved..];
+    assert!(
+        since_moved.iter().all(|a| a
+            .get(annotations::ALLOCATIONS)
+            .is_none_or(|json| !json.contains(&format!("\"port\":{old_port},")))),
+        "{since_moved:#?}"
+    );
+    let room = advertised_ports(&cluster, "room");
+    assert_eq!(room.len(), 1);
+    assert_ne!(room[0], old_port);
+    assert!(matches!(a_result, Err(Error::Conflict(_))), "{a_result:?}");
+}
