@@ -39,8 +39,9 @@ pub struct Deps {
 }
 
 /// The default of [`Deps::busy_wait`]: long enough for a duplicate delivery to wait out the
-/// run it met, short next to the functions' timeout.
-pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_secs(5);
+/// run it met (an allocation takes about a second in AWS, more when ELBv2 throttles), short
+/// next to the functions' 60 s timeout.
+pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_secs(10);
 
 impl Deps {
     /// Reads the configuration from the environment and loads the AWS configuration (which

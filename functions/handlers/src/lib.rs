@@ -74,7 +74,7 @@ pub async fn on_service_changed(deps: &Deps, event: Event) -> Result<Summary, Er
     let cluster = deps.cluster().await?;
     let d = &parsed.detail;
     let token = run_token(&event);
-    let outcome = retry_busy(deps, &parsed, || {
+    let outcome = retry_busy(deps.busy_wait, &parsed, || {
         deps.reconciler
             .reconcile_service_as(&token, &cluster, &d.namespace, &d.name, Some(&d.uid))
     })
@@ -92,7 +92,7 @@ pub async fn on_service_deleted(deps: &Deps, event: Event) -> Result<Summary, Er
     let cluster = deps.cluster().await?;
     let d = &parsed.detail;
     let token = run_token(&event);
-    let outcome = retry_busy(deps, &parsed, || {
+    let outcome = retry_busy(deps.busy_wait, &parsed, || {
         deps.reconciler
             .release_if_unwanted_as(&token, &cluster, &d.namespace, &d.name, &d.uid)
     })
@@ -109,7 +109,7 @@ pub async fn on_endpoints_changed(deps: &Deps, event: Event) -> Result<Summary, 
     }
     let cluster = deps.cluster().await?;
     let d = &parsed.detail;
-    let outcome = retry_busy(deps, &parsed, || {
+    let outcome = retry_busy(deps.busy_wait, &parsed, || {
         deps.reconciler
             .sync_targets(&cluster, &d.namespace, &d.name)
     })
@@ -179,10 +179,10 @@ fn run_token(event: &Event) -> RunToken {
 
 /// Runs `attempt` again while another run holds the Service's claims (a duplicate delivery,
 /// the sweep, an event for the same Service), with a short growing pause, for at most
-/// `deps.busy_wait`. Routine overlaps then end here instead of in EventBridge's retries and
-/// the dead-letter queue; a run still busy after that fails as retryable.
+/// `busy_wait`. Routine overlaps then end here instead of in EventBridge's retries and the
+/// dead-letter queue; a run still busy after that fails as retryable.
 async fn retry_busy<F, Fut>(
-    deps: &Deps,
+    busy_wait: std::time::Duration,
     event: &ServiceEvent,
     attempt: F,
 ) -> Result<Outcome, ReconcileError>
@@ -194,9 +194,7 @@ where
     let mut pause = BUSY_FIRST_PAUSE;
     loop {
         match attempt().await {
-            Err(ReconcileError::Busy { reason, .. })
-                if started.elapsed() + pause <= deps.busy_wait =>
-            {
+            Err(ReconcileError::Busy { reason, .. }) if started.elapsed() + pause <= busy_wait => {
                 tracing::info!(service = %event.key(), reason, pause_ms = pause.as_millis() as u64,
                     "another run is on this Service; trying again");
                 // Jitter, so runs that met once do not meet again on the same beat.
@@ -220,4 +218,74 @@ const BUSY_MAX_PAUSE: std::time::Duration = std::time::Duration::from_millis(160
 fn log_failure(event: &ServiceEvent, err: nlb_port_pool::reconcile::Error) -> Error {
     tracing::warn!(service = %event.key(), retryable = err.is_retryable(), error = %err, "reconcile failed");
     Box::new(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn event() -> ServiceEvent {
+        let detail = serde_json::json!({
+            "version": 1, "cluster": "c", "namespace": "n", "name": "s", "uid": "0a-1",
+            "resourceVersion": "1", "deleting": false, "observedAt": "2026-11-26T10:00:00Z"
+        });
+        ServiceEvent::from_parts(
+            Some(nlb_port_pool::event::EVENT_SOURCE),
+            Some("Service Changed"),
+            &detail,
+        )
+        .expect("event")
+    }
+
+    fn busy() -> ReconcileError {
+        ReconcileError::Busy {
+            service: "c/n/s".into(),
+            reason: "another run".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_busy_run_is_tried_again_until_the_other_run_is_done() {
+        // GIVEN a Service another run holds for the first two attempts
+        let attempts = AtomicUsize::new(0);
+        let run = || async {
+            match attempts.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(busy()),
+                _ => Ok(Outcome::Allocated {
+                    listeners: 1,
+                    claimed: 0,
+                }),
+            }
+        };
+
+        // WHEN the handler runs it with the default wait
+        let outcome = retry_busy(DEFAULT_BUSY_WAIT, &event(), run).await;
+
+        // THEN it succeeds at the third attempt, with no failure for EventBridge to retry
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_run_still_busy_after_the_wait_fails_as_retryable() {
+        // GIVEN a Service another run holds throughout, and a wait of a quarter second
+        let attempts = AtomicUsize::new(0);
+        let run = || async {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            Err(busy())
+        };
+
+        // WHEN the handler runs it
+        let started = std::time::Instant::now();
+        let outcome = retry_busy(Duration::from_millis(250), &event(), run).await;
+
+        // THEN it gives up within the wait, failing as retryable (EventBridge tries later)
+        let err = outcome.expect_err("still busy");
+        assert!(err.is_retryable(), "{err}");
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        assert!(started.elapsed() < Duration::from_millis(400));
+    }
 }
