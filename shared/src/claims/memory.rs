@@ -179,6 +179,9 @@ impl ClaimStore for MemoryClaimStore {
             let Some(stored) = stored else {
                 return Err(TakeOverError::Gone { key: c.key.clone() });
             };
+            if stored.token == token.as_str() {
+                continue; // taken by an earlier attempt of this very call (a lost answer)
+            }
             let live = stored.held_at > 0 && stored.held_at >= stale_before;
             if stored.token != c.token || live {
                 return Err(if live {

@@ -400,24 +400,27 @@ impl Cluster for StallingCluster {
 
 #[tokio::test]
 async fn a_stale_run_never_advertises_a_port_another_service_took() {
-    // GIVEN Service room allocated on a two-port range, its annotations then removed by hand,
-    // and run A (for its spec as it was) stalled just before writing them again; grace 0
+    // GIVEN Service room allocated the only port of the range, its annotations then removed
+    // by hand, and run A (for room as it was) stalled just before writing them again; grace 0
     let store = Arc::new(MemoryClaimStore::new());
     let elb = Arc::new(MemoryLoadBalancing::with_nlbs(&[(NLB, "nlb.elb")]));
     let cluster = Arc::new(MemoryCluster::new());
-    let b = Reconciler::new(
-        "prod",
-        "vpc-1",
-        pools("30000-30001"),
-        store.clone(),
-        elb.clone(),
-    )
-    .with_claim_grace(Duration::ZERO);
+    let reconciler = || {
+        Reconciler::new(
+            "prod",
+            "vpc-1",
+            pools("30000-30000"),
+            store.clone(),
+            elb.clone(),
+        )
+        .with_claim_grace(Duration::ZERO)
+    };
+    let b = reconciler();
     cluster.put_service(service("room", "u1", "game", 7777));
     b.reconcile_service(cluster.as_ref(), "games", "room", None)
         .await
         .expect("allocates");
-    let old_port = advertised_ports(&cluster, "room")[0];
+    assert_eq!(advertised_ports(&cluster, "room"), [30000]);
     let mut bare = cluster.get("games", "room").expect("room");
     bare.annotations
         .retain(|k, _| !annotations::OUTPUT_KEYS.contains(&k.as_str()));
@@ -427,51 +430,45 @@ async fn a_stale_run_never_advertises_a_port_another_service_took() {
         gate: Semaphore::new(0),
         waiting: Default::default(),
     };
-    let a = Reconciler::new(
-        "prod",
-        "vpc-1",
-        pools("30000-30001"),
-        store.clone(),
-        elb.clone(),
-    )
-    .with_claim_grace(Duration::ZERO);
+    let a = reconciler();
     let run_a = a.reconcile_service(&stalling, "games", "room", None);
     let meanwhile = async {
         while !stalling.waiting.load(std::sync::atomic::Ordering::SeqCst) {
             tokio::task::yield_now().await;
         }
-        // WHEN the Service's port changes (run B moves it to the other port and releases the
-        // old one), another Service claims the freed port, and then A wakes up
-        let mut changed = cluster.get("games", "room").expect("room");
-        changed.ports[0].name = Some("voice".into());
-        changed.ports[0].port = 9000;
-        cluster.put_service(changed);
-        b.reconcile_service(cluster.as_ref(), "games", "room", None)
+        // WHEN room opts out (run B releases its port), another Service claims that port, and
+        // then A wakes up
+        let mut opted_out = cluster.get("games", "room").expect("room");
+        opted_out
+            .annotations
+            .insert(AUTO_ASSIGN.to_owned(), "false".to_owned());
+        cluster.put_service(opted_out);
+        let released = b
+            .reconcile_service(cluster.as_ref(), "games", "room", None)
             .await
-            .expect("B moves the port");
-        let moved = cluster.history("games", "room").len();
+            .expect("B releases");
+        assert_eq!(released, Outcome::Released { listeners: 1 });
+        let before = cluster.history("games", "room").len();
         cluster.put_service(service("other", "u2", "game", 7777));
         b.reconcile_service(cluster.as_ref(), "games", "other", None)
             .await
-            .expect("the other Service takes the freed port");
+            .expect("the other Service takes the port");
         stalling.gate.add_permits(10);
-        moved
+        before
     };
-    let (a_result, moved) = tokio::join!(run_a, meanwhile);
+    let (a_result, released_at) = tokio::join!(run_a, meanwhile);
 
-    // THEN the other Service holds the old port, and room advertises only its new port: A's
-    // write met a changed Service, found it no longer held its claim, and wrote nothing; no
-    // version of room since the move named the old port, even for a moment
-    assert_eq!(advertised_ports(&cluster, "other"), [old_port]);
-    let since_moved = &cluster.history("games", "room")[moved..];
+    // THEN the other Service holds the port; A's write met a changed Service, found it no
+    // longer held its claim, and wrote nothing: no version of room since the release named a
+    // port, even for a moment
+    assert_eq!(advertised_ports(&cluster, "other"), [30000]);
+    let since = &cluster.history("games", "room")[released_at..];
     assert!(
-        since_moved.iter().all(|a| a
-            .get(annotations::ALLOCATIONS)
-            .is_none_or(|json| !json.contains(&format!("\"port\":{old_port},")))),
-        "{since_moved:#?}"
+        since
+            .iter()
+            .all(|a| !a.contains_key(annotations::ALLOCATIONS)),
+        "{since:#?}"
     );
-    let room = advertised_ports(&cluster, "room");
-    assert_eq!(room.len(), 1);
-    assert_ne!(room[0], old_port);
+    assert!(advertised_ports(&cluster, "room").is_empty());
     assert!(matches!(a_result, Err(Error::Conflict(_))), "{a_result:?}");
 }

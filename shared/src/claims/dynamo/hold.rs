@@ -84,6 +84,33 @@ pub(super) fn decode_take_over(
     }
 }
 
+/// What a cancelled take-over transaction means. The SDK retries a transaction whose answer
+/// was lost, and the retry meets the first attempt's writes: when every refused claim already
+/// carries `token`, the claims were taken (`Ok`).
+pub(super) fn decode_take_over_cancellation(
+    chunk: &[Claim],
+    reasons: &[CancellationReason],
+    token: &RunToken,
+    now: i64,
+    stale_before: i64,
+) -> Result<(), TakeOverError> {
+    let refused: Vec<(&Claim, &CancellationReason)> = chunk
+        .iter()
+        .zip(reasons)
+        .filter(|(_, r)| failed(r))
+        .collect();
+    if refused.is_empty() {
+        return Err(cancelled_otherwise("TransactWriteItems (take claims over)", reasons).into());
+    }
+    match refused
+        .iter()
+        .find(|(_, r)| holder_of(r.item()).is_none_or(|(holder, _)| holder != token.as_str()))
+    {
+        Some((c, r)) => Err(decode_take_over(c, r.item(), now, stale_before)),
+        None => Ok(()),
+    }
+}
+
 /// What a refused write on a held claim means, from the record its condition saw.
 pub(super) fn decode_lost(claim: &Claim, seen: Option<&Item>) -> HoldError {
     match holder_of(seen) {
@@ -148,12 +175,7 @@ impl DynamoClaimStore {
                 continue;
             };
             let reasons = cancellation_reasons(OP, &err)?;
-            let refused = chunk
-                .iter()
-                .zip(&reasons)
-                .find(|(_, r)| failed(r))
-                .map(|(c, r)| decode_take_over(c, r.item(), now, stale_before));
-            return Err(refused.unwrap_or_else(|| cancelled_otherwise(OP, &reasons).into()));
+            decode_take_over_cancellation(chunk, &reasons, token, now, stale_before)?;
         }
         Ok(())
     }
@@ -330,119 +352,4 @@ pub(super) fn decode_release(group: &[&Claim], reasons: &[CancellationReason]) -
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::claims::record::owner_item;
-
-    fn claim() -> Claim {
-        Claim {
-            owner: crate::claims::Owner {
-                key: crate::event::ServiceKey {
-                    cluster: "c".into(),
-                    namespace: "n".into(),
-                    name: "s".into(),
-                },
-                uid: "u".into(),
-            },
-            key: crate::service_model::ListenerKey::new(7, crate::protocol::ListenerProtocol::Tcp),
-            port_name: "p".into(),
-            protocol: crate::protocol::ListenerProtocol::Tcp,
-            service_port: 7,
-            pool: "default".into(),
-            nlb_arn: "arn:nlb".into(),
-            port: 30007,
-            state: crate::claims::ClaimState::Claimed,
-            listener_arn: None,
-            target_group_arn: None,
-            claimed_at: 100,
-            token: "other".into(),
-            held_at: 100,
-        }
-    }
-
-    fn reason(code: &str, item: Option<Item>) -> CancellationReason {
-        CancellationReason::builder()
-            .code(code)
-            .set_item(item)
-            .build()
-    }
-
-    #[test]
-    fn a_refused_take_over_names_why() {
-        let c = claim();
-        let held = owner_item(&c);
-        // Confirmed at 100, stale before 90: a live holder.
-        assert!(matches!(
-            decode_take_over(&c, Some(&held), 105, 90),
-            TakeOverError::Busy { held_for: 5, ref token, .. } if token == "other"
-        ));
-        // Confirmed at 100, stale before 110: it changed since it was read.
-        assert!(matches!(
-            decode_take_over(&c, Some(&held), 130, 110),
-            TakeOverError::Changed { .. }
-        ));
-        assert!(matches!(
-            decode_take_over(&c, None, 130, 110),
-            TakeOverError::Gone { .. }
-        ));
-    }
-
-    #[test]
-    fn a_refused_write_on_a_held_claim_names_the_new_holder() {
-        let c = claim();
-        assert_eq!(
-            decode_lost(&c, Some(&owner_item(&c))),
-            HoldError::TakenOver {
-                key: c.key.clone(),
-                token: "other".into()
-            }
-        );
-        assert_eq!(
-            decode_lost(&c, None),
-            HoldError::Gone { key: c.key.clone() }
-        );
-    }
-
-    #[test]
-    fn a_refused_release_names_the_claim_or_the_port() {
-        let c = claim();
-        let group = [&c];
-        let ccf = "ConditionalCheckFailed";
-        assert!(matches!(
-            decode_release(
-                &group,
-                &[
-                    reason("None", None),
-                    reason(ccf, Some(owner_item(&c))),
-                    reason("None", None)
-                ]
-            ),
-            ReleaseError::NotHeld { ref token, .. } if token == "other"
-        ));
-        assert!(matches!(
-            decode_release(
-                &group,
-                &[
-                    reason(ccf, None),
-                    reason("None", None),
-                    reason("None", None)
-                ]
-            ),
-            ReleaseError::PortHeldByOther { port: 30007, .. }
-        ));
-        assert!(matches!(
-            decode_release(
-                &group,
-                &[
-                    reason("None", None),
-                    reason("None", None),
-                    reason("TransactionConflict", None)
-                ]
-            ),
-            ReleaseError::Store(StoreError {
-                retryable: true,
-                ..
-            })
-        ));
-    }
-}
+mod tests;
