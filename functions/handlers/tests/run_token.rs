@@ -322,3 +322,104 @@ async fn ports_changing_hands_are_never_advertised_by_two_services() {
     assert!(breaches.is_empty(), "{breaches:#?}");
     eprintln!("ports changing hands: {checked} advertised versions checked");
 }
+
+#[tokio::test]
+async fn a_conditional_write_refuses_a_stale_read_and_a_replaced_object() {
+    // GIVEN a Service read, then changed by someone else
+    use kube::api::{DeleteParams, PostParams};
+    use nlb_port_pool::cluster::{Cluster, KubeCluster, Patched};
+    let stack = Stack::new("rt-cw", 1, "30000-30009", 50).await;
+    let ns = stack.namespace.clone();
+    stack
+        .create_service(&opted_in_service(&ns, "room", &[PortSpec::tcp("g", 1, 1)]))
+        .await;
+    let cluster = KubeCluster::new(stack.admin.clone(), CLUSTER, "test");
+    let read = cluster
+        .service(&ns, "room")
+        .await
+        .expect("get")
+        .expect("exists");
+    let theirs = serde_json::json!({"metadata": {"annotations": {"team/owner": "blue"}}});
+    stack
+        .services()
+        .patch("room", &PatchParams::default(), &Patch::Merge(&theirs))
+        .await
+        .expect("their patch");
+    let outputs = nlb_port_pool::cluster::ServiceOutputs {
+        annotations: [(annotations::STATUS.to_owned(), "Allocated".to_owned())].into(),
+        finalizer: true,
+    };
+
+    // WHEN outputs are written on the condition that it is as read
+    let stale = cluster
+        .write_outputs_if_unchanged(&read, &outputs)
+        .await
+        .expect("answers");
+
+    // THEN nothing is written: the caller must read again
+    assert_eq!(stale, Patched::Changed);
+    assert!(
+        !stack
+            .annotations("room")
+            .await
+            .contains_key(annotations::STATUS)
+    );
+
+    // WHEN it is read again and written
+    let fresh = cluster
+        .service(&ns, "room")
+        .await
+        .expect("get")
+        .expect("exists");
+    let done = cluster
+        .write_outputs_if_unchanged(&fresh, &outputs)
+        .await
+        .expect("writes");
+
+    // THEN it is written, keeping the other writer's annotation
+    assert!(matches!(done, Patched::Done(_)), "{done:?}");
+    let ann = stack.annotations("room").await;
+    assert_eq!(ann[annotations::STATUS], "Allocated");
+    assert_eq!(ann["team/owner"], "blue");
+
+    // WHEN the object is replaced by another of the same name, and the old read is written
+    let finalizer_off = serde_json::json!({"metadata": {"finalizers": null}});
+    stack
+        .services()
+        .patch(
+            "room",
+            &PatchParams::default(),
+            &Patch::Merge(&finalizer_off),
+        )
+        .await
+        .expect("drop the finalizer");
+    stack
+        .services()
+        .delete("room", &DeleteParams::default())
+        .await
+        .expect("delete");
+    stack
+        .services()
+        .create(
+            &PostParams::default(),
+            &opted_in_service(&ns, "room", &[PortSpec::tcp("g", 1, 1)]),
+        )
+        .await
+        .expect("create again");
+    let replaced = cluster
+        .write_outputs_if_unchanged(&fresh, &outputs)
+        .await
+        .expect("answers");
+
+    // THEN the new object is untouched (the API server refuses the old uid)
+    assert!(
+        matches!(replaced, Patched::Changed | Patched::Gone),
+        "{replaced:?}"
+    );
+    assert!(
+        !stack
+            .annotations("room")
+            .await
+            .contains_key(annotations::STATUS)
+    );
+}
