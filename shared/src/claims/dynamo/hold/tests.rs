@@ -128,12 +128,12 @@ fn a_take_over_retried_after_a_lost_answer_is_taken() {
     // WHEN its cancellation is decoded
     // THEN the claim counts as taken; another holder's refusal still says who
     assert_eq!(
-        decode_take_over_cancellation(&[c.clone()], &retried, &mine, 105, 90),
+        decode_take_over_cancellation(std::slice::from_ref(&c), &retried, &mine, 105, 90),
         Ok(())
     );
     let theirs = [reason(ccf, Some(owner_item(&c)))];
     assert!(matches!(
-        decode_take_over_cancellation(&[c.clone()], &theirs, &mine, 105, 90),
+        decode_take_over_cancellation(std::slice::from_ref(&c), &theirs, &mine, 105, 90),
         Err(TakeOverError::Busy { .. })
     ));
     assert!(matches!(
