@@ -27,12 +27,22 @@ impl Reconciler {
         missing: &[&ListenerSpec],
         prefer: Option<&str>,
     ) -> Result<Claimed> {
+        let mut read_now = false;
         for attempt in 0..CLAIM_ATTEMPTS {
             if !self.view.is_fresh(pool) {
                 let usage = self.store.nlb_usage(pool.nlb_arns()).await?;
                 self.view.update(&usage);
+                read_now = true;
             }
             let Some(placement) = self.view.choose(pool, missing.len(), prefer) else {
+                if !read_now {
+                    // The cached view may miss ports freed since: read the pool before
+                    // telling a Service to wait.
+                    for nlb in pool.nlb_arns() {
+                        self.view.forget(nlb);
+                    }
+                    continue;
+                }
                 return Ok(Claimed::Exhausted(format!(
                     "pool {} has no NLB with room for {} more listener(s) ({} NLBs, {} listeners each, ports {})",
                     pool.name(),

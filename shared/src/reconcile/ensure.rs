@@ -190,6 +190,16 @@ impl Reconciler {
                     return Ok(Outcome::Nothing("the Service was deleted meanwhile"));
                 }
                 (Claimed::Exhausted(reason), Written::Done(after)) => {
+                    // A duplicate run may have claimed these very listeners since this one
+                    // read the claims (taking the last port): then its claims decide, and
+                    // this run must neither delete the target groups it uses nor call the
+                    // Service Pending.
+                    let now = self.store.claims_of(&service.uid).await?;
+                    if missing.iter().any(|s| now.iter().any(|c| c.key == s.key)) {
+                        current = *after;
+                        existing = now;
+                        continue;
+                    }
                     self.undo(holding, &[], &groups).await?;
                     return self
                         .pending(cluster, &after, plans.is_empty(), reason)

@@ -472,3 +472,48 @@ async fn a_stale_run_never_advertises_a_port_another_service_took() {
     assert!(advertised_ports(&cluster, "room").is_empty());
     assert!(matches!(a_result, Err(Error::Conflict(_))), "{a_result:?}");
 }
+
+#[tokio::test]
+async fn a_stale_pool_view_is_read_again_before_a_service_is_told_to_wait() {
+    // GIVEN a two-port pool filled through function instance A (whose cached view of the pool
+    // is then full), and one of the ports freed through instance B
+    let store = Arc::new(MemoryClaimStore::new());
+    let elb = Arc::new(MemoryLoadBalancing::with_nlbs(&[(NLB, "nlb.elb")]));
+    let cluster = MemoryCluster::new();
+    let instance = || {
+        Reconciler::new(
+            "prod",
+            "vpc-1",
+            pools("30000-30001"),
+            store.clone(),
+            elb.clone(),
+        )
+    };
+    let (a, b) = (instance(), instance());
+    for (name, uid) in [("one", "u1"), ("two", "u2")] {
+        cluster.put_service(service(name, uid, "game", 7777));
+        a.reconcile_service(&cluster, "games", name, None)
+            .await
+            .expect("allocates");
+    }
+    cluster.delete_service("games", "one");
+    b.reconcile_service(&cluster, "games", "one", Some("u1"))
+        .await
+        .expect("releases");
+
+    // WHEN instance A allocates a new Service
+    cluster.put_service(service("three", "u3", "game", 7777));
+    let outcome = a
+        .reconcile_service(&cluster, "games", "three", None)
+        .await
+        .expect("reconciles");
+
+    // THEN it gets the freed port instead of waiting
+    assert_eq!(
+        outcome,
+        Outcome::Allocated {
+            listeners: 1,
+            claimed: 1
+        }
+    );
+}
