@@ -378,3 +378,6 @@ mod sweep_tests;
 
 #[cfg(test)]
 mod run_token_tests;
+
+#[cfg(test)]
+mod stalling;
