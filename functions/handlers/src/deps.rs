@@ -35,7 +35,15 @@ pub struct Deps {
     pub cursors: Arc<dyn CursorStore>,
     /// How much one sweep run may do.
     pub sweep_limits: SweepLimits,
+    /// How long a handler keeps trying while another run holds the Service's claims, before
+    /// it fails (and EventBridge retries later).
+    pub busy_wait: Duration,
 }
+
+/// The default of [`Deps::busy_wait`]: long enough for a duplicate delivery to wait out the
+/// run it met (an allocation takes about a second in AWS, more when ELBv2 throttles), short
+/// next to the functions' 60 s timeout.
+pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_secs(10);
 
 impl Deps {
     /// Reads the configuration from the environment and loads the AWS configuration (which
@@ -99,6 +107,7 @@ impl Deps {
             reconciler,
             cursors: store,
             sweep_limits: SweepLimits::default(),
+            busy_wait: DEFAULT_BUSY_WAIT,
         }
     }
 

@@ -8,11 +8,12 @@ mod deps;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
+use nlb_port_pool::claims::RunToken;
 use nlb_port_pool::event::{DetailType, ServiceEvent};
-use nlb_port_pool::reconcile::Outcome;
+use nlb_port_pool::reconcile::{Error as ReconcileError, Outcome};
 use serde::Serialize;
 
-pub use deps::{Deps, StartupError};
+pub use deps::{DEFAULT_BUSY_WAIT, Deps, StartupError};
 
 /// The event type every handler takes: any `detail`, validated by the handler.
 pub type Event = LambdaEvent<EventBridgeEvent<serde_json::Value>>;
@@ -72,11 +73,13 @@ pub async fn on_service_changed(deps: &Deps, event: Event) -> Result<Summary, Er
     }
     let cluster = deps.cluster().await?;
     let d = &parsed.detail;
-    let outcome = deps
-        .reconciler
-        .reconcile_service(&cluster, &d.namespace, &d.name, Some(&d.uid))
-        .await
-        .map_err(|e| log_failure(&parsed, e))?;
+    let token = run_token(&event);
+    let outcome = retry_busy(deps.busy_wait, &parsed, || {
+        deps.reconciler
+            .reconcile_service_as(&token, &cluster, &d.namespace, &d.name, Some(&d.uid))
+    })
+    .await
+    .map_err(|e| log_failure(&parsed, e))?;
     Ok(summary(&parsed, &outcome))
 }
 
@@ -88,11 +91,13 @@ pub async fn on_service_deleted(deps: &Deps, event: Event) -> Result<Summary, Er
     }
     let cluster = deps.cluster().await?;
     let d = &parsed.detail;
-    let outcome = deps
-        .reconciler
-        .release_if_unwanted(&cluster, &d.namespace, &d.name, &d.uid)
-        .await
-        .map_err(|e| log_failure(&parsed, e))?;
+    let token = run_token(&event);
+    let outcome = retry_busy(deps.busy_wait, &parsed, || {
+        deps.reconciler
+            .release_if_unwanted_as(&token, &cluster, &d.namespace, &d.name, &d.uid)
+    })
+    .await
+    .map_err(|e| log_failure(&parsed, e))?;
     Ok(summary(&parsed, &outcome))
 }
 
@@ -104,11 +109,12 @@ pub async fn on_endpoints_changed(deps: &Deps, event: Event) -> Result<Summary, 
     }
     let cluster = deps.cluster().await?;
     let d = &parsed.detail;
-    let outcome = deps
-        .reconciler
-        .sync_targets(&cluster, &d.namespace, &d.name)
-        .await
-        .map_err(|e| log_failure(&parsed, e))?;
+    let outcome = retry_busy(deps.busy_wait, &parsed, || {
+        deps.reconciler
+            .sync_targets(&cluster, &d.namespace, &d.name)
+    })
+    .await
+    .map_err(|e| log_failure(&parsed, e))?;
     Ok(summary(&parsed, &outcome))
 }
 
@@ -185,7 +191,121 @@ pub struct SweepSummary {
     pub deletions_left: usize,
 }
 
+/// The token of this invocation's run: its Lambda request id (with random bits), so a claim
+/// names the invocation that holds it.
+fn run_token(event: &Event) -> RunToken {
+    RunToken::for_request(&event.context.request_id)
+}
+
+/// Runs `attempt` again while another run holds the Service's claims (a duplicate delivery,
+/// the sweep, an event for the same Service), with a short growing pause, for at most
+/// `busy_wait`. Routine overlaps then end here instead of in EventBridge's retries and the
+/// dead-letter queue; a run still busy after that fails as retryable.
+async fn retry_busy<F, Fut>(
+    busy_wait: std::time::Duration,
+    event: &ServiceEvent,
+    attempt: F,
+) -> Result<Outcome, ReconcileError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome, ReconcileError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut pause = BUSY_FIRST_PAUSE;
+    loop {
+        match attempt().await {
+            Err(ReconcileError::Busy { reason, .. }) if started.elapsed() + pause <= busy_wait => {
+                tracing::info!(service = %event.key(), reason, pause_ms = pause.as_millis() as u64,
+                    "another run is on this Service; trying again");
+                // Jitter, so runs that met once do not meet again on the same beat.
+                let random = RunToken::random();
+                let jitter = std::time::Duration::from_millis(
+                    u64::from_str_radix(&random.as_str()[..4], 16).unwrap_or(0) % 50,
+                );
+                tokio::time::sleep(pause + jitter).await;
+                pause = (pause * 2).min(BUSY_MAX_PAUSE);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The first pause after a busy answer; it doubles up to [`BUSY_MAX_PAUSE`].
+const BUSY_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+/// The longest pause between two attempts.
+const BUSY_MAX_PAUSE: std::time::Duration = std::time::Duration::from_millis(1600);
+
 fn log_failure(event: &ServiceEvent, err: nlb_port_pool::reconcile::Error) -> Error {
     tracing::warn!(service = %event.key(), retryable = err.is_retryable(), error = %err, "reconcile failed");
     Box::new(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn event() -> ServiceEvent {
+        let detail = serde_json::json!({
+            "version": 1, "cluster": "c", "namespace": "n", "name": "s", "uid": "0a-1",
+            "resourceVersion": "1", "deleting": false, "observedAt": "2026-11-26T10:00:00Z"
+        });
+        ServiceEvent::from_parts(
+            Some(nlb_port_pool::event::EVENT_SOURCE),
+            Some("Service Changed"),
+            &detail,
+        )
+        .expect("event")
+    }
+
+    fn busy() -> ReconcileError {
+        ReconcileError::Busy {
+            service: "c/n/s".into(),
+            reason: "another run".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_busy_run_is_tried_again_until_the_other_run_is_done() {
+        // GIVEN a Service another run holds for the first two attempts
+        let attempts = AtomicUsize::new(0);
+        let run = || async {
+            match attempts.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(busy()),
+                _ => Ok(Outcome::Allocated {
+                    listeners: 1,
+                    claimed: 0,
+                }),
+            }
+        };
+
+        // WHEN the handler runs it with the default wait
+        let outcome = retry_busy(DEFAULT_BUSY_WAIT, &event(), run).await;
+
+        // THEN it succeeds at the third attempt, with no failure for EventBridge to retry
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_run_still_busy_after_the_wait_fails_as_retryable() {
+        // GIVEN a Service another run holds throughout, and a wait of a quarter second
+        let attempts = AtomicUsize::new(0);
+        let run = || async {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            Err(busy())
+        };
+
+        // WHEN the handler runs it
+        let started = std::time::Instant::now();
+        let outcome = retry_busy(Duration::from_millis(250), &event(), run).await;
+
+        // THEN it gives up within the wait, failing as retryable (EventBridge tries later)
+        let err = outcome.expect_err("still busy");
+        assert!(err.is_retryable(), "{err}");
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        assert!(started.elapsed() < Duration::from_millis(400));
+    }
 }

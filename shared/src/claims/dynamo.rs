@@ -1,22 +1,24 @@
 //! The claim store on DynamoDB.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 
 use super::record::{Item, claim_from_item, holder_from_item, owner_item, port_item};
-use super::table::{NLB_META, PK, SK, nlb_pk, owner_pk, port_sk};
+use super::table::{NLB_META, PK, SK, nlb_pk, owner_pk};
 use super::{
-    Claim, ClaimError, ClaimStore, CursorStore, NlbUsage, PortHolder, Recorded, StoreError,
-    SweepCursor, TableIdentity,
+    Claim, ClaimError, ClaimStore, CursorStore, HoldError, NlbUsage, PortHolder, ReleaseError,
+    RunToken, StoreError, SweepCursor, TableIdentity, TakeOverError,
 };
 use crate::aws_error::describe;
+
+mod hold;
 
 /// Claims in one DynamoDB table (see the module docs of [`crate::claims`] for its items).
 #[derive(Debug, Clone)]
@@ -159,122 +161,35 @@ impl ClaimStore for DynamoClaimStore {
         Err(decode_cancellation(claims, &reasons))
     }
 
+    async fn take_over(
+        &self,
+        claims: &[Claim],
+        token: &RunToken,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<(), TakeOverError> {
+        self.take_over_claims(claims, token, now, stale_before)
+            .await
+    }
+
     async fn record_resources(
         &self,
         claim: &Claim,
+        token: &RunToken,
         listener_arn: &str,
         target_group_arn: &str,
-    ) -> Result<Recorded, StoreError> {
-        const OP: &str = "UpdateItem (record listener and target group)";
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                owner_pk(&claim.owner.uid),
-                claim.key.as_str().to_owned(),
-            )))
-            .update_expression("SET #l = :l, #t = :t, #state = :active")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#l", "listenerArn")
-            .expression_attribute_names("#t", "targetGroupArn")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":l", s(listener_arn))
-            .expression_attribute_values(":t", s(target_group_arn))
-            .expression_attribute_values(":active", s("active"))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Recorded::Yes),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Recorded::ClaimGone)
-            }
-            Err(e) => Err(store_error(OP, &e)),
-        }
+        now: i64,
+    ) -> Result<(), HoldError> {
+        self.record_held(claim, token, listener_arn, target_group_arn, now)
+            .await
     }
 
-    async fn abandon(&self, claims: &[Claim]) -> Result<(), StoreError> {
-        const OP: &str = "UpdateItem (abandon a claim)";
-        for c in claims {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(owner_pk(&c.owner.uid), c.key.as_str().to_owned())))
-                .update_expression("SET #at = :zero")
-                .condition_expression("#state = :claimed")
-                .expression_attribute_names("#at", "claimedAt")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
-                .expression_attribute_values(":claimed", s("claimed"))
-                .send()
-                .await;
-            match result {
-                // Finished meanwhile, or gone: nothing to hand over.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(store_error(OP, &e)),
-                Ok(_) => {}
-            }
-        }
-        Ok(())
+    async fn let_go(&self, claims: &[Claim], token: &RunToken) -> Result<(), HoldError> {
+        self.let_go_held(claims, token).await
     }
 
-    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
-        const OP: &str = "TransactWriteItems (release)";
-        let mut by_nlb: BTreeMap<&str, Vec<&Claim>> = BTreeMap::new();
-        for c in claims {
-            by_nlb.entry(c.nlb_arn.as_str()).or_default().push(c);
-        }
-        // One transaction per NLB keeps each under DynamoDB's 100 items (49 ports at most).
-        for (nlb, group) in by_nlb {
-            let mut items = Vec::with_capacity(group.len() * 2 + 1);
-            for c in &group {
-                let port = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(nlb_pk(nlb), port_sk(c.port))))
-                    // Only our own port: a stale claim must never free another Service's port.
-                    .condition_expression("attribute_not_exists(#pk) OR #uid = :uid")
-                    .expression_attribute_names("#pk", PK)
-                    .expression_attribute_names("#uid", "uid")
-                    .expression_attribute_values(":uid", s(&c.owner.uid))
-                    .build()
-                    .map_err(|e| corrupt(OP, e.to_string()))?;
-                let owner = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(owner_pk(&c.owner.uid), c.key.as_str().to_owned())))
-                    .build()
-                    .map_err(|e| corrupt(OP, e.to_string()))?;
-                items.push(TransactWriteItem::builder().delete(port).build());
-                items.push(TransactWriteItem::builder().delete(owner).build());
-            }
-            let nlb_update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(nlb_pk(nlb), NLB_META.to_owned())))
-                .update_expression("DELETE #ports :old")
-                .expression_attribute_names("#ports", "ports")
-                .expression_attribute_values(":old", port_set(&group))
-                .build()
-                .map_err(|e| corrupt(OP, e.to_string()))?;
-            items.push(TransactWriteItem::builder().update(nlb_update).build());
-            self.client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-                .map_err(|e| {
-                    let mut err = store_error(OP, &e);
-                    // A cancelled release means a port changed hands under us: re-read and retry.
-                    err.retryable = true;
-                    err
-                })?;
-        }
-        Ok(())
+    async fn release(&self, claims: &[Claim], token: &RunToken) -> Result<(), ReleaseError> {
+        self.release_held(claims, token).await
     }
 
     async fn nlb_usage(&self, nlb_arns: &[String]) -> Result<Vec<NlbUsage>, StoreError> {
@@ -504,6 +419,8 @@ mod tests {
                 listener_arn: None,
                 target_group_arn: None,
                 claimed_at: 0,
+                token: "run".into(),
+                held_at: 0,
             })
             .collect()
     }

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Claim, ClaimError, ClaimState, ClaimStore, CursorStore, NlbUsage, PortHolder, Recorded,
-    StoreError, SweepCursor, TableIdentity,
+    Claim, ClaimError, ClaimState, ClaimStore, CursorStore, HoldError, NlbUsage, PortHolder,
+    ReleaseError, RunToken, StoreError, SweepCursor, TableIdentity, TakeOverError,
 };
 use crate::service_model::ListenerKey;
 
@@ -90,6 +90,27 @@ impl MemoryClaimStore {
     }
 }
 
+/// The stored claim, if `token`'s run holds it (the condition of every write on a held claim).
+fn held<'a>(
+    st: &'a mut State,
+    claim: &Claim,
+    token: &RunToken,
+) -> Result<&'a mut Claim, HoldError> {
+    match st
+        .owners
+        .get_mut(&(claim.owner.uid.clone(), claim.key.clone()))
+    {
+        None => Err(HoldError::Gone {
+            key: claim.key.clone(),
+        }),
+        Some(c) if c.token != token.as_str() => Err(HoldError::TakenOver {
+            key: claim.key.clone(),
+            token: c.token.clone(),
+        }),
+        Some(c) => Ok(c),
+    }
+}
+
 #[async_trait]
 impl ClaimStore for MemoryClaimStore {
     async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError> {
@@ -150,53 +171,96 @@ impl ClaimStore for MemoryClaimStore {
         Ok(())
     }
 
-    async fn record_resources(
+    async fn take_over(
         &self,
-        claim: &Claim,
-        listener_arn: &str,
-        target_group_arn: &str,
-    ) -> Result<Recorded, StoreError> {
+        claims: &[Claim],
+        token: &RunToken,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<(), TakeOverError> {
         self.round_trip().await;
         let mut st = self.lock();
-        match st
-            .owners
-            .get_mut(&(claim.owner.uid.clone(), claim.key.clone()))
-        {
-            Some(c) => {
-                c.listener_arn = Some(listener_arn.to_owned());
-                c.target_group_arn = Some(target_group_arn.to_owned());
-                c.state = ClaimState::Active;
-                Ok(Recorded::Yes)
-            }
-            None => Ok(Recorded::ClaimGone),
-        }
-    }
-
-    async fn abandon(&self, claims: &[Claim]) -> Result<(), StoreError> {
-        self.round_trip().await;
-        let mut st = self.lock();
+        // All or none, as one DynamoDB transaction: check every condition first.
         for c in claims {
-            if let Some(stored) = st.owners.get_mut(&(c.owner.uid.clone(), c.key.clone()))
-                && stored.state == ClaimState::Claimed
-            {
-                stored.claimed_at = 0;
+            let stored = st.owners.get(&(c.owner.uid.clone(), c.key.clone()));
+            let Some(stored) = stored else {
+                return Err(TakeOverError::Gone { key: c.key.clone() });
+            };
+            if stored.token == token.as_str() {
+                continue; // taken by an earlier attempt of this very call (a lost answer)
+            }
+            let live = stored.held_at > 0 && stored.held_at >= stale_before;
+            if stored.token != c.token || live {
+                return Err(if live {
+                    TakeOverError::Busy {
+                        key: c.key.clone(),
+                        token: stored.token.clone(),
+                        held_for: now - stored.held_at,
+                    }
+                } else {
+                    TakeOverError::Changed { key: c.key.clone() }
+                });
+            }
+        }
+        for c in claims {
+            if let Some(stored) = st.owners.get_mut(&(c.owner.uid.clone(), c.key.clone())) {
+                stored.token = token.as_str().to_owned();
+                stored.held_at = now;
             }
         }
         Ok(())
     }
 
-    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn record_resources(
+        &self,
+        claim: &Claim,
+        token: &RunToken,
+        listener_arn: &str,
+        target_group_arn: &str,
+        now: i64,
+    ) -> Result<(), HoldError> {
+        self.round_trip().await;
+        let mut st = self.lock();
+        let c = held(&mut st, claim, token)?;
+        c.listener_arn = Some(listener_arn.to_owned());
+        c.target_group_arn = Some(target_group_arn.to_owned());
+        c.state = ClaimState::Active;
+        c.held_at = now;
+        Ok(())
+    }
+
+    async fn let_go(&self, claims: &[Claim], token: &RunToken) -> Result<(), HoldError> {
+        self.round_trip().await;
+        let mut st = self.lock();
+        // Each on its own, as separate DynamoDB updates: the first refusal is reported.
+        let mut refused = None;
+        for c in claims {
+            match held(&mut st, c, token) {
+                Ok(stored) => stored.held_at = 0,
+                Err(e) => refused = refused.or(Some(e)),
+            }
+        }
+        refused.map_or(Ok(()), Err)
+    }
+
+    async fn release(&self, claims: &[Claim], token: &RunToken) -> Result<(), ReleaseError> {
         self.round_trip().await;
         let mut st = self.lock();
         for c in claims {
-            let port_key = (c.nlb_arn.clone(), c.port);
-            if let Some(holder) = st.ports.get(&port_key)
+            if let Some(stored) = st.owners.get(&(c.owner.uid.clone(), c.key.clone()))
+                && stored.token != token.as_str()
+            {
+                return Err(ReleaseError::NotHeld {
+                    key: c.key.clone(),
+                    token: stored.token.clone(),
+                });
+            }
+            if let Some(holder) = st.ports.get(&(c.nlb_arn.clone(), c.port))
                 && holder.owner.uid != c.owner.uid
             {
-                return Err(StoreError {
-                    operation: "release",
-                    message: format!("port {} is held by another Service", c.port),
-                    retryable: true,
+                return Err(ReleaseError::PortHeldByOther {
+                    nlb_arn: c.nlb_arn.clone(),
+                    port: c.port,
                 });
             }
         }

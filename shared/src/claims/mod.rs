@@ -10,6 +10,13 @@
 //!
 //! A claim writes all three in one transaction, so a port is owned at most once, an NLB never
 //! exceeds its quota, and a Service port never holds two claims, whatever runs concurrently.
+//!
+//! Every owner record also names the run that holds it (its [`RunToken`]) and since when. A run
+//! changes a claim (records its ARNs, lets it go, releases it) only on the condition that it
+//! still holds it; it takes over another run's claim only when that run let it go or has not
+//! confirmed its hold for longer than the grace, on the condition that the old holder is still
+//! the one it read. Two runs therefore never both act on one claim, and a run that was
+//! overtaken learns it at its next write instead of undoing the newer run's work.
 
 mod dynamo;
 pub mod identity;
@@ -17,6 +24,7 @@ pub mod identity;
 mod memory;
 mod record;
 pub mod table;
+mod token;
 
 use std::collections::BTreeSet;
 
@@ -26,6 +34,7 @@ pub use dynamo::DynamoClaimStore;
 pub use identity::TableIdentity;
 #[cfg(any(test, feature = "test-doubles"))]
 pub use memory::MemoryClaimStore;
+pub use token::RunToken;
 
 use crate::event::ServiceKey;
 use crate::protocol::ListenerProtocol;
@@ -87,6 +96,23 @@ pub struct Claim {
     pub target_group_arn: Option<String>,
     /// When the port was claimed (seconds since the epoch).
     pub claimed_at: i64,
+    /// The run that holds (or last held) the claim; empty on records older than tokens.
+    pub token: String,
+    /// When that run last confirmed its hold (seconds since the epoch); 0 once it let go.
+    pub held_at: i64,
+}
+
+impl Claim {
+    /// Whether `token`'s run holds this claim (as read).
+    pub fn held_by(&self, token: &RunToken) -> bool {
+        self.token == token.as_str()
+    }
+
+    /// Whether another run may still be working on this claim at `now`: it has not let go and
+    /// confirmed its hold less than `grace_seconds` ago.
+    pub fn held_by_live_run(&self, now: i64, grace_seconds: i64) -> bool {
+        self.held_at > 0 && now - self.held_at < grace_seconds
+    }
 }
 
 /// How many ports of an NLB are claimed, and which.
@@ -151,13 +177,84 @@ pub enum ClaimError {
     Store(#[from] StoreError),
 }
 
-/// Whether a recorded claim still existed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// The claim now carries the ARNs and is active.
-    Yes,
-    /// The claim was gone (released meanwhile): the caller must undo what it made.
-    ClaimGone,
+/// Why a run could not take claims over from the runs that held them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TakeOverError {
+    /// Another run holds the claim and confirmed its hold within the grace: it is presumed
+    /// alive. Try again shortly.
+    #[error("listener {key} is held by run {token}, which confirmed its hold {held_for}s ago")]
+    Busy {
+        /// The claim's listener key.
+        key: ListenerKey,
+        /// The holding run.
+        token: String,
+        /// Seconds since the holder confirmed its hold.
+        held_for: i64,
+    },
+    /// The claim was released meanwhile: read the claims again.
+    #[error("the claim of listener {key} was released meanwhile")]
+    Gone {
+        /// The claim's listener key.
+        key: ListenerKey,
+    },
+    /// The claim changed hands (or its holder confirmed its hold) since it was read: read the
+    /// claims again.
+    #[error("the claim of listener {key} changed since it was read")]
+    Changed {
+        /// The claim's listener key.
+        key: ListenerKey,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a write on a claim the run believed it held was refused: the run was overtaken.
+/// Used by [`ClaimStore::record_resources`] and [`ClaimStore::let_go`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HoldError {
+    /// Another run took the claim over (this run stalled past the grace): whatever this run
+    /// made or meant to write is that run's to judge now.
+    #[error("listener {key} was taken over by run {token}")]
+    TakenOver {
+        /// The claim's listener key.
+        key: ListenerKey,
+        /// The run that holds it now.
+        token: String,
+    },
+    /// The claim was released meanwhile.
+    #[error("the claim of listener {key} was released meanwhile")]
+    Gone {
+        /// The claim's listener key.
+        key: ListenerKey,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why claims were not released.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReleaseError {
+    /// Another run holds the claim now: this run must not release it.
+    #[error("listener {key} is held by run {token}, not by this run")]
+    NotHeld {
+        /// The claim's listener key.
+        key: ListenerKey,
+        /// The run that holds it.
+        token: String,
+    },
+    /// The port item names another Service (the claim read was out of date): read again.
+    #[error("port {port} of {nlb_arn} is held by another Service")]
+    PortHeldByOther {
+        /// The NLB.
+        nlb_arn: String,
+        /// The port.
+        port: u16,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The store of port claims.
@@ -166,24 +263,40 @@ pub trait ClaimStore: Send + Sync {
     /// Every claim of the Service with `uid`, read consistently.
     async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError>;
 
-    /// Claims every one of `claims` (all on one NLB, state `Claimed`) at once, or none.
+    /// Claims every one of `claims` (all on one NLB, state `Claimed`, each carrying the
+    /// claiming run's token and `held_at`) at once, or none.
     async fn claim(&self, claims: &[Claim], listener_quota: u32) -> Result<(), ClaimError>;
 
-    /// Records the listener and target group of `claim` and marks it active.
+    /// Takes `claims` (as read) over for `token`'s run, all or none: each only if it is still
+    /// held as read (same token) and its holder let it go or confirmed its hold before
+    /// `stale_before`. The claims then carry `token` and `held_at = now`.
+    async fn take_over(
+        &self,
+        claims: &[Claim],
+        token: &RunToken,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<(), TakeOverError>;
+
+    /// Records the listener and target group of `claim`, marks it active and confirms the
+    /// hold (`held_at = now`), only if `token`'s run still holds it.
     async fn record_resources(
         &self,
         claim: &Claim,
+        token: &RunToken,
         listener_arn: &str,
         target_group_arn: &str,
-    ) -> Result<Recorded, StoreError>;
+        now: i64,
+    ) -> Result<(), HoldError>;
 
-    /// Marks unfinished `claims` as given up by their run, so the next run takes them over
-    /// without waiting for the grace period. Finished (active) claims are left as they are.
-    async fn abandon(&self, claims: &[Claim]) -> Result<(), StoreError>;
+    /// Lets `claims` go (`held_at = 0`), each only if `token`'s run still holds it, so the
+    /// next run may take them over at once: when a run is done, and when it gives up.
+    async fn let_go(&self, claims: &[Claim], token: &RunToken) -> Result<(), HoldError>;
 
-    /// Deletes `claims` (all of one owner) and frees their ports. Claims already gone are
-    /// skipped; a port held by another owner is never touched.
-    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError>;
+    /// Deletes `claims` (all of one owner, all held by `token`'s run) and frees their ports.
+    /// Claims already gone are skipped; a claim another run holds, or a port held by another
+    /// owner, is never touched.
+    async fn release(&self, claims: &[Claim], token: &RunToken) -> Result<(), ReleaseError>;
 
     /// Claimed ports of each NLB, read consistently.
     async fn nlb_usage(&self, nlb_arns: &[String]) -> Result<Vec<NlbUsage>, StoreError>;

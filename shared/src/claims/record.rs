@@ -13,6 +13,11 @@ use crate::service_model::ListenerKey;
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
+/// Owner record attribute: the token of the run that holds the claim.
+pub const TOKEN: &str = "token";
+/// Owner record attribute: when that run last confirmed its hold; 0 once let go.
+pub const HELD_AT: &str = "heldAt";
+
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -42,6 +47,8 @@ pub fn owner_item(claim: &Claim) -> Item {
     item.insert("port".into(), n(claim.port));
     item.insert("state".into(), s(claim.state.as_str()));
     item.insert("claimedAt".into(), n(claim.claimed_at));
+    item.insert(TOKEN.into(), s(&claim.token));
+    item.insert(HELD_AT.into(), n(claim.held_at));
     if let Some(arn) = &claim.listener_arn {
         item.insert("listenerArn".into(), s(arn));
     }
@@ -143,7 +150,25 @@ pub fn claim_from_item(item: &Item) -> Result<Claim, String> {
         listener_arn: r.opt_s("listenerArn"),
         target_group_arn: r.opt_s("targetGroupArn"),
         claimed_at: r.n("claimedAt")?,
+        // Records written before run tokens have neither: held by nobody, free to take over.
+        token: r.opt_s(TOKEN).unwrap_or_default(),
+        held_at: if item.contains_key(HELD_AT) {
+            r.n(HELD_AT)?
+        } else {
+            0
+        },
     })
+}
+
+/// Reads the holder of an owner record returned by a failed condition: (token, held_at);
+/// `None` when there was no record.
+pub fn holder_of(item: Option<&Item>) -> Option<(String, i64)> {
+    let item = item.filter(|i| !i.is_empty())?;
+    let r = Reader { item };
+    Some((
+        r.opt_s(TOKEN).unwrap_or_default(),
+        r.n(HELD_AT).unwrap_or(0),
+    ))
 }
 
 /// Reads a port item.
@@ -188,6 +213,8 @@ mod tests {
             listener_arn: Some("arn:l".into()),
             target_group_arn: None,
             claimed_at: 1_764_150_000,
+            token: "run-1".into(),
+            held_at: 1_764_150_001,
         }
     }
 

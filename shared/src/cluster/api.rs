@@ -10,7 +10,7 @@ use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 
 use super::outputs::{ServiceOutputs, outputs_patch};
-use super::{Cluster, IDENTITY_NAMESPACE, KubeError, Notice, NoticeKind, Written};
+use super::{Cluster, IDENTITY_NAMESPACE, KubeError, Notice, NoticeKind, Patched, Written};
 use crate::annotations::{FINALIZER, mentions_opt_in};
 use crate::service_model::ServiceState;
 use crate::targets::SliceView;
@@ -168,6 +168,38 @@ impl Cluster for KubeCluster {
             message: format!("still conflicting after {WRITE_ATTEMPTS} attempts"),
             retryable: true,
         })
+    }
+
+    async fn write_outputs_if_unchanged(
+        &self,
+        service: &ServiceState,
+        outputs: &ServiceOutputs,
+    ) -> Result<Patched, KubeError> {
+        let (namespace, name) = (&service.key.namespace, &service.key.name);
+        let action = format!("patch Service {namespace}/{name}");
+        // The patch carries the uid and resourceVersion read: the API server refuses it (409)
+        // if the object changed since.
+        let Some(patch) = outputs_patch(service, outputs) else {
+            return Ok(Patched::Done(Box::new(service.clone())));
+        };
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        match self
+            .services(namespace)
+            .patch(name, &params, &Patch::Merge(&patch))
+            .await
+        {
+            Ok(svc) => Ok(Patched::Done(Box::new(self.state(&svc, &action)?))),
+            Err(e) if is_status(&e, 404) => Ok(Patched::Gone),
+            Err(e) if is_status(&e, 409) => Ok(Patched::Changed),
+            // A deleting object refuses new finalizers (422): it is on its way out.
+            Err(e) if is_status(&e, 422) && outputs.finalizer && !service.has_finalizer() => {
+                Ok(Patched::Gone)
+            }
+            Err(e) => Err(kube_error(action, &e)),
+        }
     }
 
     async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError> {

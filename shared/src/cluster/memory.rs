@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::outputs::{ServiceOutputs, outputs_patch};
-use super::{Cluster, KubeError, Notice, Written};
+use super::{Cluster, KubeError, Notice, Patched, Written};
 use crate::annotations::{FINALIZER, mentions_opt_in};
 use crate::service_model::ServiceState;
 use crate::targets::SliceView;
@@ -20,6 +20,7 @@ struct State {
     failures: HashMap<&'static str, VecDeque<KubeError>>,
     writes: usize,
     cluster_uid: Option<String>,
+    history: Vec<((String, String), crate::annotations::Annotations)>,
 }
 
 /// The `kube-system` uid of a [`MemoryCluster`] unless a test sets another.
@@ -122,6 +123,52 @@ impl MemoryCluster {
     pub fn writes(&self) -> usize {
         self.lock().writes
     }
+
+    /// The annotations of Service `namespace/name` after each write that changed it, oldest
+    /// first: what a watcher would have seen.
+    pub fn history(&self, namespace: &str, name: &str) -> Vec<crate::annotations::Annotations> {
+        let k = key(namespace, name);
+        self.lock()
+            .history
+            .iter()
+            .filter(|(h, _)| *h == k)
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+}
+
+/// Writes `outputs` onto `stored` (the object under key `k`), as the API server would.
+fn apply(
+    st: &mut State,
+    k: (String, String),
+    stored: ServiceState,
+    outputs: &ServiceOutputs,
+) -> Written {
+    if outputs_patch(&stored, outputs).is_none() {
+        return Written::Done(Box::new(stored));
+    }
+    if stored.deleting && outputs.finalizer && !stored.has_finalizer() {
+        return Written::Gone;
+    }
+    let mut next = stored;
+    next.annotations
+        .retain(|k, _| !crate::annotations::OUTPUT_KEYS.contains(&k.as_str()));
+    next.annotations.extend(outputs.annotations.clone());
+    next.finalizers.retain(|f| f != FINALIZER);
+    if outputs.finalizer {
+        next.finalizers.push(FINALIZER.to_owned());
+    }
+    st.next_version += 1;
+    next.resource_version = st.next_version.to_string();
+    st.writes += 1;
+    st.history.push((k.clone(), next.annotations.clone()));
+    if next.deleting && next.finalizers.is_empty() {
+        // The API server answers with the object, then deletes it.
+        st.services.remove(&k);
+        return Written::Done(Box::new(next));
+    }
+    st.services.insert(k, next.clone());
+    Written::Done(Box::new(next))
 }
 
 #[async_trait]
@@ -165,30 +212,30 @@ impl Cluster for MemoryCluster {
             return Ok(Written::Gone);
         }
         // Like the API server's conflict-and-retry: apply to the stored object.
-        if outputs_patch(&stored, outputs).is_none() {
-            return Ok(Written::Done(Box::new(stored)));
+        Ok(apply(&mut st, k, stored, outputs))
+    }
+
+    async fn write_outputs_if_unchanged(
+        &self,
+        service: &ServiceState,
+        outputs: &ServiceOutputs,
+    ) -> Result<Patched, KubeError> {
+        let mut st = self.enter("write_outputs")?;
+        if outputs_patch(service, outputs).is_none() {
+            return Ok(Patched::Done(Box::new(service.clone())));
         }
-        if stored.deleting && outputs.finalizer && !stored.has_finalizer() {
-            return Ok(Written::Gone);
+        let k = key(&service.key.namespace, &service.key.name);
+        let stored = match st.services.get(&k) {
+            Some(stored) if stored.uid == service.uid => stored.clone(),
+            _ => return Ok(Patched::Gone),
+        };
+        if stored.resource_version != service.resource_version {
+            return Ok(Patched::Changed);
         }
-        let mut next = stored;
-        next.annotations
-            .retain(|k, _| !crate::annotations::OUTPUT_KEYS.contains(&k.as_str()));
-        next.annotations.extend(outputs.annotations.clone());
-        next.finalizers.retain(|f| f != FINALIZER);
-        if outputs.finalizer {
-            next.finalizers.push(FINALIZER.to_owned());
-        }
-        st.next_version += 1;
-        next.resource_version = st.next_version.to_string();
-        st.writes += 1;
-        if next.deleting && next.finalizers.is_empty() {
-            // The API server answers with the object, then deletes it.
-            st.services.remove(&k);
-            return Ok(Written::Done(Box::new(next)));
-        }
-        st.services.insert(k, next.clone());
-        Ok(Written::Done(Box::new(next)))
+        Ok(match apply(&mut st, k, stored, outputs) {
+            Written::Done(s) => Patched::Done(s),
+            Written::Gone => Patched::Gone,
+        })
     }
 
     async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError> {

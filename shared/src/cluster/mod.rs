@@ -47,6 +47,18 @@ pub enum Written {
     Gone,
 }
 
+/// What became of a write conditional on the Service being exactly as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Patched {
+    /// The Service now carries the outputs (it did already, or was patched); its new state.
+    Done(Box<ServiceState>),
+    /// The Service changed since it was read (another resourceVersion): nothing was written.
+    /// Read it again and decide again; never re-apply outputs computed from the old read.
+    Changed,
+    /// The Service is gone, or is another object with the same name (another uid).
+    Gone,
+}
+
 /// A Kubernetes API failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Kubernetes {action}: {message}")]
@@ -81,6 +93,15 @@ pub trait Cluster: Send + Sync {
         service: &ServiceState,
         outputs: &ServiceOutputs,
     ) -> Result<Written, KubeError>;
+
+    /// Makes the Service carry exactly `outputs`, only if it is still as `service` was read
+    /// (same uid and resourceVersion); writes nothing when it already does. Never retries: a
+    /// conflict is [`Patched::Changed`], for the caller to read again and decide again.
+    async fn write_outputs_if_unchanged(
+        &self,
+        service: &ServiceState,
+        outputs: &ServiceOutputs,
+    ) -> Result<Patched, KubeError>;
 
     /// Publishes an Event on the Service.
     async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError>;

@@ -1,7 +1,7 @@
 //! Claiming listener ports: choose, claim in one transaction, choose again when refused.
 
 use super::{Error, Reconciler, Result};
-use crate::claims::{Claim, ClaimError, ClaimState, Owner, now_epoch};
+use crate::claims::{Claim, ClaimError, ClaimState, Owner, RunToken, now_epoch};
 use crate::pool::NlbPool;
 use crate::service_model::ListenerSpec;
 
@@ -21,6 +21,7 @@ impl Reconciler {
     /// refused (a port taken meanwhile, an NLB full).
     pub(super) async fn claim_ports(
         &self,
+        token: &RunToken,
         pool: &NlbPool,
         owner: &Owner,
         missing: &[&ListenerSpec],
@@ -57,6 +58,7 @@ impl Reconciler {
             let Some(placement) = placement else {
                 return Ok(exhausted());
             };
+            let now = now_epoch();
             let claims: Vec<Claim> = missing
                 .iter()
                 .zip(&placement.ports)
@@ -72,7 +74,9 @@ impl Reconciler {
                     state: ClaimState::Claimed,
                     listener_arn: None,
                     target_group_arn: None,
-                    claimed_at: now_epoch(),
+                    claimed_at: now,
+                    token: token.as_str().to_owned(),
+                    held_at: now,
                 })
                 .collect();
             match self.store.claim(&claims, pool.listener_quota()).await {
@@ -86,12 +90,15 @@ impl Reconciler {
                 Err(ClaimError::NlbFull { nlb_arn }) => self.view.forget(&nlb_arn),
                 Err(ClaimError::AlreadyClaimed) => {
                     // The SDK retries a transaction whose answer was lost; the retry then
-                    // meets its own writes. Claims on exactly the chosen ports are this run's.
+                    // meets its own writes. Claims carrying this run's token are its own.
                     let existing = self.store.claims_of(&owner.uid).await?;
                     let ours = claims.iter().all(|c| {
-                        existing
-                            .iter()
-                            .any(|e| e.key == c.key && e.nlb_arn == c.nlb_arn && e.port == c.port)
+                        existing.iter().any(|e| {
+                            e.key == c.key
+                                && e.nlb_arn == c.nlb_arn
+                                && e.port == c.port
+                                && e.held_by(token)
+                        })
                     });
                     if ours {
                         self.view.add_ports(&placement.nlb_arn, &placement.ports);

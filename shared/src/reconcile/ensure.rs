@@ -11,10 +11,11 @@ use std::collections::{BTreeSet, HashMap};
 use futures::future::join_all;
 
 use super::claiming::Claimed;
+use super::holding::{Held, Holding};
 use super::wiring::Plan;
 use super::{Error, Outcome, Reconciler, Result};
 use crate::annotations::{self, AllocationRequest, OUTPUT_KEYS, Status};
-use crate::claims::{Claim, ClaimState, now_epoch};
+use crate::claims::{Claim, HoldError, RunToken};
 use crate::cluster::{Cluster, NoticeKind, ServiceOutputs, Written};
 use crate::elb::{EnsuredTargetGroup, ResourceTags, TargetGroupSpec, target_group_name};
 use crate::failpoint;
@@ -23,11 +24,13 @@ use crate::service_model::{ListenerKey, ListenerSpec, ServiceState};
 use crate::targets::{SliceView, Target, default_target_port, desired_targets};
 
 impl Reconciler {
-    /// Allocates, repairs or keeps the listeners of an opted-in Service. When a run fails
-    /// after claiming ports (an error, not a kill), it hands its claims over at once, so the
-    /// next run need not wait out the grace period that protects a run still alive.
+    /// Allocates, repairs or keeps the listeners of an opted-in Service, as the run `token`.
+    /// However the run ends (short of a kill), it lets go of the claims it holds, so the next
+    /// run need not wait out the grace period that protects a run still alive.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn ensure(
         &self,
+        token: &RunToken,
         cluster: &dyn Cluster,
         service: &ServiceState,
         pool: &NlbPool,
@@ -35,18 +38,28 @@ impl Reconciler {
         specs: &[ListenerSpec],
         slices: &[SliceView],
     ) -> Result<Outcome> {
-        let mut fresh: Vec<Claim> = Vec::new();
+        let mut holding = Holding::new(token);
         let result = self
-            .ensure_with(cluster, service, pool, request, specs, slices, &mut fresh)
+            .ensure_with(cluster, service, pool, request, specs, slices, &mut holding)
             .await;
-        if let Err(e) = &result
-            && !fresh.is_empty()
-            && !matches!(e, Error::Injected(_))
-            && let Err(abandon) = self.store.abandon(&fresh).await
-        {
-            tracing::warn!(service = %service.key, error = %abandon, "could not hand the claims over");
+        if matches!(result, Err(Error::Injected(_))) {
+            return result; // a kill: nothing runs after it
         }
-        result
+        match self.let_go(&holding).await {
+            Ok(()) => result,
+            Err(HoldError::Store(e)) => {
+                // Held until the grace passes: later runs wait, nothing is wrong.
+                tracing::warn!(service = %service.key, error = %e, "could not let the claims go");
+                result
+            }
+            Err(lost) if result.is_ok() => {
+                // Overtaken while it worked (it stalled past the grace): what it advertised
+                // may name ports the newer run has since let go. Take it back.
+                self.withdraw_advert(cluster, service).await?;
+                Err(lost.into())
+            }
+            Err(_) => result,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -58,8 +71,9 @@ impl Reconciler {
         request: &AllocationRequest,
         specs: &[ListenerSpec],
         slices: &[SliceView],
-        fresh: &mut Vec<Claim>,
+        holding: &mut Holding<'_>,
     ) -> Result<Outcome> {
+        let token = holding.token;
         let owner = self.owner(service);
         let targets: HashMap<ListenerKey, std::result::Result<BTreeSet<Target>, String>> = specs
             .iter()
@@ -96,12 +110,24 @@ impl Reconciler {
         let mut plans: Vec<Plan> = Vec::new();
         let mut claimed_now = 0;
         for _ in 0..3 {
+            // Hold every claim of the Service before acting on any of them.
+            if self.hold(holding, &service.key, &mut existing).await? == Held::Reread {
+                existing = self.store.claims_of(&service.uid).await?;
+                continue;
+            }
             let (kept, stale): (Vec<Claim>, Vec<Claim>) = existing
                 .drain(..)
                 .partition(|c| c.pool == pool.name() && specs.iter().any(|s| s.key == c.key));
-            self.check_not_busy(service, &kept)?;
             if !stale.is_empty() {
-                self.release_claims(&stale).await?;
+                // No moment may advertise a port once it is free for others to claim.
+                match self.unadvertise(cluster, &current, &stale).await? {
+                    Written::Done(after) => current = *after,
+                    Written::Gone => {
+                        return Ok(Outcome::Nothing("the Service was deleted meanwhile"));
+                    }
+                }
+                self.release_claims(token, &stale).await?;
+                holding.forget(&stale);
             }
             plans = kept
                 .into_iter()
@@ -124,20 +150,21 @@ impl Reconciler {
             let prefer = plans.first().map(|p| p.claim.nlb_arn.clone());
             let tg_specs: Vec<TargetGroupSpec> = missing.iter().map(|s| tg_spec(s)).collect();
             let (claimed, groups, held, dns) = tokio::join!(
-                self.claim_ports(pool, &owner, &missing, prefer.as_deref()),
+                self.claim_ports(token, pool, &owner, &missing, prefer.as_deref()),
                 join_all(tg_specs.iter().map(|t| self.elb.ensure_target_group(t))),
                 self.hold_finalizer(cluster, &current),
                 self.dns_names(pool),
             );
             if let Ok(Claimed::New(new)) = &claimed {
-                fresh.extend(new.iter().cloned());
+                holding.add(new);
             }
             let groups: Vec<EnsuredTargetGroup> =
                 match groups.into_iter().collect::<std::result::Result<_, _>>() {
                     Ok(g) => g,
                     Err(e) => {
                         if let Ok(Claimed::New(new)) = &claimed {
-                            self.release_claims(new).await?;
+                            self.release_claims(token, new).await?;
+                            holding.forget(new);
                         }
                         return Err(e.into());
                     }
@@ -151,21 +178,31 @@ impl Reconciler {
                         Ok(Claimed::New(new)) => new.as_slice(),
                         _ => &[],
                     };
-                    self.undo(new, &groups).await?;
+                    self.undo(holding, new, &groups).await?;
                     return Err(e);
                 }
             };
             let new = match (claimed?, held) {
                 (Claimed::New(new), Written::Gone) => {
-                    self.undo(&new, &groups).await?;
+                    self.undo(holding, &new, &groups).await?;
                     return Ok(Outcome::Nothing("the Service was deleted meanwhile"));
                 }
                 (_, Written::Gone) => {
-                    self.undo(&[], &groups).await?;
+                    self.undo(holding, &[], &groups).await?;
                     return Ok(Outcome::Nothing("the Service was deleted meanwhile"));
                 }
                 (Claimed::Exhausted(reason), Written::Done(after)) => {
-                    self.undo(&[], &groups).await?;
+                    // A duplicate run may have claimed these very listeners since this one
+                    // read the claims (taking the last port): then its claims decide, and
+                    // this run must neither delete the target groups it uses nor call the
+                    // Service Pending.
+                    let now = self.store.claims_of(&service.uid).await?;
+                    if missing.iter().any(|s| now.iter().any(|c| c.key == s.key)) {
+                        current = *after;
+                        existing = now;
+                        continue;
+                    }
+                    self.undo(holding, &[], &groups).await?;
                     return self
                         .pending(cluster, &after, plans.is_empty(), reason)
                         .await;
@@ -199,35 +236,15 @@ impl Reconciler {
         }
 
         let finished = self
-            .finish_allocation(cluster, &current, pool, specs, plans, &targets, &tg_spec)
+            .finish_allocation(
+                token, cluster, &current, pool, specs, plans, &targets, &tg_spec,
+            )
             .await;
         finished?;
         Ok(Outcome::Allocated {
             listeners: specs.len(),
             claimed: claimed_now,
         })
-    }
-
-    /// Fails when another run is still working on these claims (claimed recently, not done).
-    fn check_not_busy(&self, service: &ServiceState, kept: &[Claim]) -> Result<()> {
-        let grace = i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX);
-        let now = now_epoch();
-        match kept
-            .iter()
-            .find(|c| c.state == ClaimState::Claimed && now - c.claimed_at < grace)
-        {
-            Some(c) => Err(Error::Busy {
-                service: service.key.to_string(),
-                reason: format!(
-                    "listener {} was claimed {}s ago and is not finished; another run is on it \
-                     (taken over after {}s)",
-                    c.key,
-                    now - c.claimed_at,
-                    grace
-                ),
-            }),
-            None => Ok(()),
-        }
     }
 
     /// Makes sure the Service holds the finalizer before anything it owns can outlive it.
@@ -239,15 +256,23 @@ impl Reconciler {
         if service.has_finalizer() {
             return Ok(Written::Done(Box::new(service.clone())));
         }
-        let mut outputs = ServiceOutputs::current(service);
-        outputs.finalizer = true;
-        Ok(cluster.write_outputs(service, &outputs).await?)
+        let want = |s: &ServiceState| ServiceOutputs {
+            finalizer: true,
+            ..ServiceOutputs::current(s)
+        };
+        self.write_with(cluster, service, &want).await
     }
 
     /// Undoes a round that cannot go on: frees new claims, deletes target groups it made.
-    async fn undo(&self, claims: &[Claim], groups: &[EnsuredTargetGroup]) -> Result<()> {
+    async fn undo(
+        &self,
+        holding: &mut Holding<'_>,
+        claims: &[Claim],
+        groups: &[EnsuredTargetGroup],
+    ) -> Result<()> {
         if !claims.is_empty() {
-            self.release_claims(claims).await?;
+            self.release_claims(holding.token, claims).await?;
+            holding.forget(claims);
         }
         for g in groups.iter().filter(|g| g.created) {
             self.elb.delete_target_group(&g.arn).await?;
@@ -264,16 +289,19 @@ impl Reconciler {
         holds_nothing: bool,
         reason: String,
     ) -> Result<Outcome> {
-        let mut outputs = ServiceOutputs::current(service);
-        outputs.finalizer = !holds_nothing;
-        outputs.annotations.insert(
-            annotations::STATUS.to_owned(),
-            Status::Pending(reason.clone()).to_string(),
-        );
+        let status = Status::Pending(reason.clone()).to_string();
+        let want = |s: &ServiceState| {
+            let mut outputs = ServiceOutputs::current(s);
+            outputs.finalizer = !holds_nothing;
+            outputs
+                .annotations
+                .insert(annotations::STATUS.to_owned(), status.clone());
+            outputs
+        };
         self.write_and_tell(
             cluster,
             service,
-            &outputs,
+            &want,
             NoticeKind::Warning,
             "PoolExhausted",
             &reason,

@@ -1,6 +1,6 @@
 //! Errors of a reconcile: everything that is not the user's to fix.
 
-use crate::claims::StoreError;
+use crate::claims::{HoldError, ReleaseError, StoreError};
 use crate::cluster::KubeError;
 use crate::elb::ElbError;
 
@@ -52,3 +52,24 @@ impl Error {
 
 /// The result of a reconcile step.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A write on a claim this run believed it held was refused: another run took it over (this
+/// run stalled past the grace) or released it. Whatever is left is that run's; try again.
+impl From<HoldError> for Error {
+    fn from(e: HoldError) -> Self {
+        match e {
+            HoldError::Store(s) => Error::Store(s),
+            lost => Error::Conflict(format!("this run no longer holds its claims: {lost}")),
+        }
+    }
+}
+
+/// A release refused because the claims changed hands under it: read again and try again.
+impl From<ReleaseError> for Error {
+    fn from(e: ReleaseError) -> Self {
+        match e {
+            ReleaseError::Store(s) => Error::Store(s),
+            changed => Error::Conflict(format!("release refused: {changed}")),
+        }
+    }
+}

@@ -8,7 +8,8 @@ use futures::future::join_all;
 use super::wiring::{Plan, Wired};
 use super::{Error, Reconciler, Result};
 use crate::annotations::{self, AllocationRecord, Status};
-use crate::cluster::{Cluster, NoticeKind, ServiceOutputs};
+use crate::claims::RunToken;
+use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs};
 use crate::elb::TargetGroupSpec;
 use crate::failpoint;
 use crate::pool::NlbPool;
@@ -25,6 +26,7 @@ impl Reconciler {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn finish_allocation(
         &self,
+        token: &RunToken,
         cluster: &dyn Cluster,
         current: &ServiceState,
         pool: &NlbPool,
@@ -87,16 +89,17 @@ impl Reconciler {
             }
             None => (NoticeKind::Normal, "Allocated", allocated_note(&records)),
         };
+        // Targets and records first: the annotations advertise only claims this run holds
+        // and has recorded as active (the record's condition proves both).
         let finish = join_all(wired.iter().map(|w| {
             let desired = targets[&w.claim.key].clone().unwrap_or_default();
-            self.finish_listener(w, desired)
+            self.finish_listener(token, w, desired)
         }));
-        let (finished, written) = tokio::join!(
-            finish,
-            self.write_and_tell(cluster, current, &outputs, kind, reason, &note)
-        );
-        finished.into_iter().collect::<Result<Vec<()>>>()?;
-        written?;
+        finish.await.into_iter().collect::<Result<Vec<()>>>()?;
+        let advertised: Vec<_> = wired.iter().map(|w| w.claim.clone()).collect();
+        let notice = Notice { kind, reason, note };
+        self.advertise(token, cluster, current, &advertised, &outputs, notice)
+            .await?;
         self.failpoints.check(failpoint::ENSURE_AFTER_OUTPUTS)?;
         Ok(())
     }

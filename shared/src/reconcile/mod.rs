@@ -5,11 +5,13 @@
 //! same state, and a run killed between any two steps leaves claims and tagged resources that
 //! the next run (or the sweep) finishes or undoes.
 
+mod advert;
 mod allocator;
 mod claiming;
 mod ensure;
 mod error;
 mod finish;
+mod holding;
 mod identity;
 mod release;
 mod sweep;
@@ -29,8 +31,8 @@ pub use identity::Ownership;
 pub use sweep::{DEFAULT_MAX_DELETIONS, PoolUse, SweepLimits, SweepReport};
 
 use crate::annotations::{self, AllocationRequest, Status};
-use crate::claims::{ClaimStore, Owner};
-use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs};
+use crate::claims::{ClaimStore, Owner, RunToken};
+use crate::cluster::{Cluster, KubeError, Notice, NoticeKind, Patched, ServiceOutputs, Written};
 use crate::elb::LoadBalancing;
 use crate::pool::{NlbPool, PoolSet};
 use crate::service_model::{ListenerSpec, ServiceState, listener_specs};
@@ -93,6 +95,21 @@ fn service_key(reconciler: &Reconciler, namespace: &str, name: &str) -> crate::e
 /// function runs, so a live handler is never overtaken.
 pub const DEFAULT_CLAIM_GRACE: Duration = Duration::from_secs(120);
 
+/// Attempts of a Service write that meets conflicting writers.
+const WRITE_ATTEMPTS: usize = 4;
+
+/// A Service write that kept meeting other writers: retryable.
+fn still_conflicting(service: &ServiceState) -> Error {
+    Error::Kube(KubeError {
+        action: format!(
+            "patch Service {}/{}",
+            service.key.namespace, service.key.name
+        ),
+        message: format!("still conflicting after {WRITE_ATTEMPTS} attempts"),
+        retryable: true,
+    })
+}
+
 /// What a Service's annotations and state call for.
 enum Decision {
     Release,
@@ -145,11 +162,24 @@ impl Reconciler {
         &self.cluster_name
     }
 
-    /// Brings the Service `namespace/name` and its listeners in line: allocates, repairs or
-    /// releases. `event_uid`, when given, is the uid the event saw: if the Service is gone or
-    /// now has another uid, that earlier object's claims are released.
+    /// [`Reconciler::reconcile_service_as`] as a run of its own (a random token).
     pub async fn reconcile_service(
         &self,
+        cluster: &dyn Cluster,
+        namespace: &str,
+        name: &str,
+        event_uid: Option<&str>,
+    ) -> Result<Outcome> {
+        self.reconcile_service_as(&RunToken::random(), cluster, namespace, name, event_uid)
+            .await
+    }
+
+    /// Brings the Service `namespace/name` and its listeners in line: allocates, repairs or
+    /// releases, as the run `token`. `event_uid`, when given, is the uid the event saw: if the
+    /// Service is gone or now has another uid, that earlier object's claims are released.
+    pub async fn reconcile_service_as(
+        &self,
+        token: &RunToken,
         cluster: &dyn Cluster,
         namespace: &str,
         name: &str,
@@ -165,7 +195,7 @@ impl Reconciler {
             && service.as_ref().map(|s| s.uid.as_str()) != Some(uid)
         {
             released_orphans = self
-                .release_uid(uid, &service_key(self, namespace, name))
+                .release_uid_as(token, uid, &service_key(self, namespace, name))
                 .await?;
         }
         let Some(service) = service else {
@@ -175,13 +205,13 @@ impl Reconciler {
             });
         };
         match self.decide(&service) {
-            Decision::Release => self.release_service(cluster, &service).await,
+            Decision::Release => self.release_service(token, cluster, &service).await,
             Decision::Reject(reason, message) => {
                 self.reject(cluster, &service, reason, message).await
             }
             Decision::Ensure(request, specs) => {
                 let pool = self.pool(&request.pool)?.clone();
-                self.ensure(cluster, &service, &pool, &request, &specs, &slices?)
+                self.ensure(token, cluster, &service, &pool, &request, &specs, &slices?)
                     .await
             }
         }
@@ -233,15 +263,18 @@ impl Reconciler {
         reason: &'static str,
         message: String,
     ) -> Result<Outcome> {
-        let mut outputs = ServiceOutputs::current(service);
-        outputs.annotations.insert(
-            annotations::STATUS.to_owned(),
-            Status::Error(message.clone()).to_string(),
-        );
+        let status = Status::Error(message.clone()).to_string();
+        let want = |s: &ServiceState| {
+            let mut outputs = ServiceOutputs::current(s);
+            outputs
+                .annotations
+                .insert(annotations::STATUS.to_owned(), status.clone());
+            outputs
+        };
         self.write_and_tell(
             cluster,
             service,
-            &outputs,
+            &want,
             NoticeKind::Warning,
             reason,
             &message,
@@ -250,19 +283,20 @@ impl Reconciler {
         Ok(Outcome::Rejected(message))
     }
 
-    /// Writes `outputs` and, when the status changes, publishes an Event saying why.
+    /// Writes the outputs `want` computes and, when the status changes, publishes an Event
+    /// saying why.
     async fn write_and_tell(
         &self,
         cluster: &dyn Cluster,
         service: &ServiceState,
-        outputs: &ServiceOutputs,
+        want: &(dyn Fn(&ServiceState) -> ServiceOutputs + Sync),
         kind: NoticeKind,
         reason: &'static str,
         note: &str,
     ) -> Result<()> {
         let status_changed = service.annotations.get(annotations::STATUS)
-            != outputs.annotations.get(annotations::STATUS);
-        cluster.write_outputs(service, outputs).await?;
+            != want(service).annotations.get(annotations::STATUS);
+        self.write_with(cluster, service, want).await?;
         if status_changed {
             let notice = Notice {
                 kind,
@@ -272,6 +306,44 @@ impl Reconciler {
             cluster.publish(service, &notice).await?;
         }
         Ok(())
+    }
+
+    /// Writes the outputs `want` computes from the Service as it is: when it changed under the
+    /// write, it is read again and `want` asked again. Outputs computed from an old read are
+    /// never re-applied, so a write cannot bring back a port another run took away meanwhile.
+    async fn write_with(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        want: &(dyn Fn(&ServiceState) -> ServiceOutputs + Sync),
+    ) -> Result<Written> {
+        let mut current = service.clone();
+        for _ in 0..WRITE_ATTEMPTS {
+            match cluster
+                .write_outputs_if_unchanged(&current, &want(&current))
+                .await?
+            {
+                Patched::Done(after) => return Ok(Written::Done(after)),
+                Patched::Gone => return Ok(Written::Gone),
+                Patched::Changed => match self.reread(cluster, service).await? {
+                    Some(fresh) => current = fresh,
+                    None => return Ok(Written::Gone),
+                },
+            }
+        }
+        Err(still_conflicting(service))
+    }
+
+    /// The Service read again, if it is still the same object.
+    async fn reread(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+    ) -> Result<Option<ServiceState>> {
+        Ok(cluster
+            .service(&service.key.namespace, &service.key.name)
+            .await?
+            .filter(|s| s.uid == service.uid))
     }
 
     fn owner(&self, service: &ServiceState) -> Owner {
@@ -316,3 +388,8 @@ mod sweep_tests;
 
 #[cfg(test)]
 mod identity_tests;
+#[cfg(test)]
+mod run_token_tests;
+
+#[cfg(test)]
+mod stalling;

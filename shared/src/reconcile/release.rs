@@ -1,25 +1,40 @@
-//! Releasing: listeners first, then target groups, then the claims, so every moment leaves
-//! either a claim or nothing (never an unclaimed listener the sweep must find).
+//! Releasing: annotations first, then listeners, then target groups, then the claims, so every
+//! moment leaves either a claim or nothing (never an unclaimed listener the sweep must find,
+//! never an advertised port that is free to claim). Only claims the run holds are released.
 
 use std::collections::{BTreeMap, HashMap};
 
 use futures::future::try_join_all;
 
-use super::{Outcome, Reconciler, Result};
-use crate::claims::Claim;
-use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs};
+use super::holding::{Held, Holding};
+use super::{Error, Outcome, Reconciler, Result};
+use crate::claims::{Claim, RunToken};
+use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs, Written};
 use crate::elb::{owned_by, target_group_name};
 use crate::event::ServiceKey;
 use crate::failpoint;
 use crate::service_model::ServiceState;
 
 impl Reconciler {
-    /// Handles a deletion: releases the object with `uid` when it is gone or replaced, and the
-    /// Service itself when it is deleting or no longer opted in. A live, opted-in Service is
-    /// left alone (a late event; `reconcile_service` owns allocation), so this path never makes
-    /// anything.
+    /// [`Reconciler::release_if_unwanted_as`] as a run of its own (a random token).
     pub async fn release_if_unwanted(
         &self,
+        cluster: &dyn Cluster,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<Outcome> {
+        self.release_if_unwanted_as(&RunToken::random(), cluster, namespace, name, uid)
+            .await
+    }
+
+    /// Handles a deletion, as the run `token`: releases the object with `uid` when it is gone
+    /// or replaced, and the Service itself when it is deleting or no longer opted in. A live,
+    /// opted-in Service is left alone (a late event; `reconcile_service` owns allocation), so
+    /// this path never makes anything.
+    pub async fn release_if_unwanted_as(
+        &self,
+        token: &RunToken,
         cluster: &dyn Cluster,
         namespace: &str,
         name: &str,
@@ -28,14 +43,14 @@ impl Reconciler {
         let service = cluster.service(namespace, name).await?;
         match service {
             Some(s) if s.uid == uid => match self.decide(&s) {
-                super::Decision::Release => self.release_service(cluster, &s).await,
+                super::Decision::Release => self.release_service(token, cluster, &s).await,
                 _ => Ok(Outcome::Nothing(
                     "the Service is live and still asks for listeners",
                 )),
             },
             _ => Ok(
                 match self
-                    .release_uid(uid, &super::service_key(self, namespace, name))
+                    .release_uid_as(token, uid, &super::service_key(self, namespace, name))
                     .await?
                 {
                     0 => Outcome::Nothing("nothing to release"),
@@ -46,14 +61,40 @@ impl Reconciler {
     }
 
     /// Releases everything the Service holds and removes the output annotations and the
-    /// finalizer (which lets a deleting Service go).
+    /// finalizer (which lets a deleting Service go). The annotations go first: no moment
+    /// advertises a port that another Service may already have claimed.
     pub(super) async fn release_service(
         &self,
+        token: &RunToken,
         cluster: &dyn Cluster,
         service: &ServiceState,
     ) -> Result<Outcome> {
-        let claims = self.store.claims_of(&service.uid).await?;
-        self.release_claims(&claims).await?;
+        let mut holding = Holding::new(token);
+        let result = self
+            .release_service_with(cluster, service, &mut holding)
+            .await;
+        self.let_go_after_release(result, &holding).await
+    }
+
+    async fn release_service_with(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        holding: &mut Holding<'_>,
+    ) -> Result<Outcome> {
+        let claims = self
+            .hold_all_of(holding, &service.uid, &service.key)
+            .await?;
+        let mut current = service.clone();
+        if !claims.is_empty() {
+            match self.unadvertise(cluster, service, &claims).await? {
+                Written::Done(after) => current = *after,
+                // Replaced meanwhile: this object's annotations went with it.
+                Written::Gone => {}
+            }
+        }
+        self.release_claims(holding.token, &claims).await?;
+        holding.forget(&claims);
         self.failpoints.check(failpoint::RELEASE_AFTER_CLAIMS)?;
         if !claims.is_empty() {
             let notice = Notice {
@@ -63,8 +104,7 @@ impl Reconciler {
             };
             cluster.publish(service, &notice).await?;
         }
-        cluster
-            .write_outputs(service, &ServiceOutputs::default())
+        self.write_with(cluster, &current, &|_| ServiceOutputs::default())
             .await?;
         self.failpoints.check(failpoint::RELEASE_AFTER_OUTPUTS)?;
         Ok(match claims.len() {
@@ -73,27 +113,72 @@ impl Reconciler {
         })
     }
 
-    /// Releases the claims of the object with `uid` that was the Service `key` and no longer
-    /// exists under that name; returns how many there were. Claims of `uid` recorded for any
-    /// other Service are left alone: an event naming one Service cannot release another's.
+    /// [`Reconciler::release_uid_as`] as a run of its own (a random token).
     pub async fn release_uid(&self, uid: &str, key: &ServiceKey) -> Result<usize> {
-        let (theirs, others): (Vec<Claim>, Vec<Claim>) = self
-            .store
-            .claims_of(uid)
-            .await?
-            .into_iter()
-            .partition(|c| &c.owner.key == key);
-        if let Some(c) = others.first() {
-            tracing::warn!(uid, named = %key, owner = %c.owner.key,
-                "claims of this uid belong to another Service; not releasing them");
+        self.release_uid_as(&RunToken::random(), uid, key).await
+    }
+
+    /// Releases, as the run `token`, the claims of the object with `uid` that was the Service
+    /// `key` and no longer exists under that name; returns how many there were. Claims of
+    /// `uid` recorded for any other Service are left alone: an event naming one Service cannot
+    /// release another's.
+    pub async fn release_uid_as(
+        &self,
+        token: &RunToken,
+        uid: &str,
+        key: &ServiceKey,
+    ) -> Result<usize> {
+        let mut holding = Holding::new(token);
+        let result = async {
+            let theirs = self.hold_all_of(&mut holding, uid, key).await?;
+            self.release_claims(token, &theirs).await?;
+            holding.forget(&theirs);
+            Ok(theirs.len())
         }
-        self.release_claims(&theirs).await?;
-        Ok(theirs.len())
+        .await;
+        self.let_go_after_release(result, &holding).await
+    }
+
+    /// Reads the claims of `uid` recorded for Service `key` and holds them all.
+    async fn hold_all_of(
+        &self,
+        holding: &mut Holding<'_>,
+        uid: &str,
+        key: &ServiceKey,
+    ) -> Result<Vec<Claim>> {
+        for _ in 0..3 {
+            let (mut theirs, others): (Vec<Claim>, Vec<Claim>) = self
+                .store
+                .claims_of(uid)
+                .await?
+                .into_iter()
+                .partition(|c| &c.owner.key == key);
+            if let Some(c) = others.first() {
+                tracing::warn!(uid, named = %key, owner = %c.owner.key,
+                    "claims of this uid belong to another Service; not releasing them");
+            }
+            if self.hold(holding, key, &mut theirs).await? == Held::Yes {
+                return Ok(theirs);
+            }
+        }
+        Err(Error::Conflict(format!(
+            "the claims of {key} kept changing hands while being released"
+        )))
+    }
+
+    /// Lets go of what a release still holds (it failed midway), short of a kill.
+    async fn let_go_after_release<T>(&self, result: Result<T>, holding: &Holding<'_>) -> Result<T> {
+        if !matches!(result, Err(Error::Injected(_)))
+            && let Err(e) = self.let_go(holding).await
+        {
+            tracing::warn!(run = %holding.token, error = %e, "could not let the claims go");
+        }
+        result
     }
 
     /// Deletes the listeners and target groups of `claims` (only those tagged as their owner's),
     /// then the claims. Safe to repeat: what is already gone counts as deleted.
-    pub(super) async fn release_claims(&self, claims: &[Claim]) -> Result<()> {
+    pub(super) async fn release_claims(&self, token: &RunToken, claims: &[Claim]) -> Result<()> {
         if claims.is_empty() {
             return Ok(());
         }
@@ -156,7 +241,7 @@ impl Reconciler {
         try_join_all(groups.iter().map(|a| self.elb.delete_target_group(a))).await?;
         self.failpoints
             .check(failpoint::RELEASE_AFTER_TARGET_GROUPS)?;
-        self.store.release(claims).await?;
+        self.store.release(claims, token).await?;
         for (nlb, group) in &by_nlb {
             let ports: Vec<u16> = group.iter().map(|c| c.port).collect();
             self.view.remove_ports(nlb, &ports);

@@ -22,7 +22,7 @@ use futures::StreamExt;
 use super::identity::Ownership;
 use super::{Outcome, Reconciler, Result};
 use crate::annotations::STATUS;
-use crate::claims::{Claim, CursorStore, PortHolder};
+use crate::claims::{CursorStore, PortHolder};
 use crate::cluster::Cluster;
 use crate::elb::{ListenerInfo, TAG_CLUSTER, TAG_MANAGED, TAG_SERVICE_UID};
 use crate::event::ServiceKey;
@@ -256,18 +256,22 @@ impl Reconciler {
         budget: &mut DeletionBudget,
     ) -> Result<usize> {
         // Only those recorded for this Service, as `release_uid` does.
-        let theirs: Vec<Claim> = self
+        let count = self
             .store
             .claims_of(uid)
             .await?
-            .into_iter()
+            .iter()
             .filter(|c| &c.owner.key == key)
-            .collect();
-        if theirs.is_empty() || !budget.take(theirs.len()) {
+            .count();
+        if count == 0 || !budget.take(count) {
             return Ok(0);
         }
-        self.release_claims(&theirs).await?;
-        Ok(theirs.len())
+        match self.release_uid(uid, key).await {
+            Ok(n) => Ok(n),
+            // Another run holds them (a deletion being handled): it releases them.
+            Err(super::Error::Busy { .. }) => Ok(0),
+            Err(e) => Err(e),
+        }
     }
 
     /// The Service `namespace/name` if it exists with `uid`: from the list read at the start,
@@ -361,6 +365,11 @@ impl Reconciler {
                         ) {
                             tracing::info!(service = %s.key, ?outcome, "sweep reconciled");
                         }
+                        0
+                    }
+                    // An event's run is on it right now: nothing for the sweep to do.
+                    Err(super::Error::Busy { reason, .. }) => {
+                        tracing::info!(service = %s.key, reason, "busy; left to the run on it");
                         0
                     }
                     Err(e) => {

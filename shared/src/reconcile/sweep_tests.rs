@@ -134,6 +134,8 @@ impl World {
             listener_arn: None,
             target_group_arn: None,
             claimed_at: 0,
+            token: String::new(),
+            held_at: 0,
         });
     }
 }

@@ -639,7 +639,7 @@ async fn a_port_held_by_a_foreign_listener_is_a_setup_error() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_new_service_costs_three_sequential_aws_round_trips() {
+async fn a_new_service_is_allocated_after_three_sequential_aws_round_trips() {
     // GIVEN every DynamoDB and ELBv2 call takes 100 ms, and a warm function (it has allocated
     // before, so it knows the pool's usage and the NLBs' DNS names)
     const RTT: Duration = Duration::from_millis(100);
@@ -659,15 +659,33 @@ async fn a_new_service_costs_three_sequential_aws_round_trips() {
     cluster.put_service(opted_in("room", "u1"));
     cluster.set_slices("games", "room", vec![slice("game", 8000, &["10.0.0.1"])]);
 
-    // WHEN a new Service is allocated
+    // WHEN a new Service is allocated, and its annotations are looked at halfway through the
+    // fourth round trip
     let started = tokio::time::Instant::now();
-    reconciler
-        .reconcile_service(&cluster, "games", "room", None)
-        .await
-        .expect("allocates");
+    let run = reconciler.reconcile_service(&cluster, "games", "room", None);
+    let status = || {
+        cluster
+            .get("games", "room")
+            .and_then(|s| s.annotations.get(annotations::STATUS).cloned())
+    };
+    let look = async {
+        tokio::time::sleep(2 * RTT + RTT / 2).await;
+        let before = status();
+        tokio::time::sleep(RTT).await;
+        (before, status())
+    };
+    let (outcome, (before, status)) = tokio::join!(run, look);
+    outcome.expect("allocates");
+    assert_eq!(
+        before, None,
+        "not allocated after two and a half round trips"
+    );
 
-    // THEN it took exactly three round trips: claim + target group, listener, targets + record
-    assert_eq!(started.elapsed(), 3 * RTT);
+    // THEN the Service was allocated after exactly three round trips (claim + target group,
+    // listener, targets + record, then the annotations), and the run ended one later, when it
+    // let its claims go for the next run
+    assert_eq!(status.as_deref(), Some("Allocated"));
+    assert_eq!(started.elapsed(), 4 * RTT);
 }
 
 /// A claim store whose first transaction succeeds but reports failure, as when the answer is
@@ -697,25 +715,38 @@ impl ClaimStore for LostAnswer {
         }
         Ok(())
     }
+    async fn take_over(
+        &self,
+        claims: &[crate::claims::Claim],
+        token: &crate::claims::RunToken,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<(), crate::claims::TakeOverError> {
+        self.inner.take_over(claims, token, now, stale_before).await
+    }
     async fn record_resources(
         &self,
         claim: &crate::claims::Claim,
+        token: &crate::claims::RunToken,
         l: &str,
         t: &str,
-    ) -> Result<crate::claims::Recorded, crate::claims::StoreError> {
-        self.inner.record_resources(claim, l, t).await
+        now: i64,
+    ) -> Result<(), crate::claims::HoldError> {
+        self.inner.record_resources(claim, token, l, t, now).await
     }
-    async fn abandon(
+    async fn let_go(
         &self,
         claims: &[crate::claims::Claim],
-    ) -> Result<(), crate::claims::StoreError> {
-        self.inner.abandon(claims).await
+        token: &crate::claims::RunToken,
+    ) -> Result<(), crate::claims::HoldError> {
+        self.inner.let_go(claims, token).await
     }
     async fn release(
         &self,
         claims: &[crate::claims::Claim],
-    ) -> Result<(), crate::claims::StoreError> {
-        self.inner.release(claims).await
+        token: &crate::claims::RunToken,
+    ) -> Result<(), crate::claims::ReleaseError> {
+        self.inner.release(claims, token).await
     }
     async fn nlb_usage(
         &self,

@@ -1,0 +1,78 @@
+//! The token that names one run on the claims it holds.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One run of a reconcile (an invocation, or one Service of a sweep). Claims written by the
+/// run carry it, and the run changes a claim only while the claim still carries it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RunToken(String);
+
+/// Tells apart tokens made in one process within one clock tick.
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// 64 random bits: the standard library's hasher keys come from the operating system's
+/// random source (per thread, then stepped per `RandomState`), which is all a token needs:
+/// unique among runs, not secret. No extra crate for it.
+fn random_u64() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    RandomState::new().hash_one((nanos, seq, std::process::id()))
+}
+
+impl RunToken {
+    /// A token for a run with no outside name: 128 random bits.
+    pub fn random() -> Self {
+        Self(format!("{:016x}{:016x}", random_u64(), random_u64()))
+    }
+
+    /// A token for a run of the invocation `request_id` (the Lambda request id), so the claims
+    /// say which invocation holds them. Random bits follow it: Lambda keeps the request id when
+    /// it retries an asynchronous invocation, and each attempt is a run of its own.
+    pub fn for_request(request_id: &str) -> Self {
+        let id: String = request_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(64)
+            .collect();
+        if id.is_empty() {
+            return Self::random();
+        }
+        Self(format!("{id}/{:016x}", random_u64()))
+    }
+
+    /// The stored form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RunToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_distinct_and_name_their_request() {
+        let many: std::collections::BTreeSet<RunToken> =
+            (0..1000).map(|_| RunToken::random()).collect();
+        assert_eq!(many.len(), 1000);
+        let a = RunToken::for_request("c0ffee-1");
+        let b = RunToken::for_request("c0ffee-1");
+        assert!(a.as_str().starts_with("c0ffee-1/"), "{a}");
+        assert_ne!(a, b, "each attempt of one request is its own run");
+        assert_eq!(RunToken::for_request("").as_str().len(), 32);
+        assert!(
+            !RunToken::for_request("a\"b c")
+                .as_str()
+                .contains(['"', ' '])
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! What a Service advertises (its output annotations) and when: only ports it holds.
+//!
+//! A port is free for another Service only once its claim is released, and a claim is released
+//! only by the run that holds it. So:
+//! - a run advertises only claims it holds and has just recorded as active, with a write
+//!   conditional on the Service being as read; when the Service changed under it, it reads
+//!   again and checks it still holds every claim before writing (never re-applies an old
+//!   read);
+//! - a run releasing claims first takes them out of the annotations, then releases them;
+//! - a run that learns it was overtaken after writing takes back what no claim supports.
+
+use super::{Error, Reconciler, Result, WRITE_ATTEMPTS, still_conflicting};
+use crate::annotations::{self, ALLOCATIONS, AllocationRecord, OUTPUT_KEYS, STATUS};
+use crate::claims::{Claim, RunToken};
+use crate::cluster::{Cluster, Notice, Patched, ServiceOutputs, Written};
+use crate::service_model::ServiceState;
+
+/// The records a Service advertises; `None` when its annotations cannot be read as records
+/// (then nothing it advertises can be trusted).
+fn advertised(service: &ServiceState) -> Option<Vec<AllocationRecord>> {
+    match service.annotations.get(ALLOCATIONS) {
+        Some(json) => serde_json::from_str(json).ok(),
+        None if OUTPUT_KEYS
+            .iter()
+            .any(|k| *k != STATUS && service.annotations.contains_key(*k)) =>
+        {
+            None
+        }
+        None => Some(vec![]),
+    }
+}
+
+/// The outputs of `service` without the records `keep` refuses (its status and finalizer as
+/// they are).
+fn outputs_keeping(
+    service: &ServiceState,
+    keep: &dyn Fn(&AllocationRecord) -> bool,
+) -> ServiceOutputs {
+    let current = ServiceOutputs::current(service);
+    let records = advertised(service);
+    if records.as_ref().is_some_and(|r| r.iter().all(keep)) {
+        return current;
+    }
+    let kept: Vec<AllocationRecord> = records
+        .unwrap_or_default()
+        .into_iter()
+        .filter(keep)
+        .collect();
+    let mut annotations = if kept.is_empty() {
+        Default::default()
+    } else {
+        annotations::render_allocated(&kept)
+    };
+    annotations.remove(STATUS);
+    if let Some(status) = service.annotations.get(STATUS) {
+        annotations.insert(STATUS.to_owned(), status.clone());
+    }
+    ServiceOutputs {
+        annotations,
+        finalizer: current.finalizer,
+    }
+}
+
+fn names(record: &AllocationRecord, claim: &Claim) -> bool {
+    record.nlb_arn == claim.nlb_arn && record.port == claim.port
+}
+
+impl Reconciler {
+    /// Takes the ports of `claims` out of what the Service advertises, before they are
+    /// released. Writes nothing when it does not advertise them.
+    pub(super) async fn unadvertise(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        claims: &[Claim],
+    ) -> Result<Written> {
+        let keep = |r: &AllocationRecord| !claims.iter().any(|c| names(r, c));
+        self.write_with(cluster, service, &|s| outputs_keeping(s, &keep))
+            .await
+    }
+
+    /// After learning it was overtaken: takes back every advertised port that no claim of the
+    /// Service supports now.
+    pub(super) async fn withdraw_advert(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+    ) -> Result<()> {
+        let claims = self.store.claims_of(&service.uid).await?;
+        let Some(current) = self.reread(cluster, service).await? else {
+            return Ok(());
+        };
+        let keep = |r: &AllocationRecord| claims.iter().any(|c| names(r, c));
+        self.write_with(cluster, &current, &|s| outputs_keeping(s, &keep))
+            .await?;
+        Ok(())
+    }
+
+    /// Writes `outputs`, which advertise `claims` (held by `token`'s run and just recorded as
+    /// active), and publishes an Event when the status changes.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn advertise(
+        &self,
+        token: &RunToken,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        claims: &[Claim],
+        outputs: &ServiceOutputs,
+        notice: Notice,
+    ) -> Result<()> {
+        let mut current = service.clone();
+        for attempt in 0..WRITE_ATTEMPTS {
+            if attempt > 0 {
+                current = match self.reread(cluster, service).await? {
+                    Some(s) => s,
+                    None => return Ok(()),
+                };
+                self.check_still_held(token, service, claims).await?;
+            }
+            match cluster
+                .write_outputs_if_unchanged(&current, outputs)
+                .await?
+            {
+                Patched::Done(_) => {
+                    if current.annotations.get(STATUS) != outputs.annotations.get(STATUS) {
+                        cluster.publish(&current, &notice).await?;
+                    }
+                    return Ok(());
+                }
+                // Deleted meanwhile: its release is the deletion's business.
+                Patched::Gone => return Ok(()),
+                Patched::Changed => {}
+            }
+        }
+        Err(still_conflicting(service))
+    }
+
+    /// Fails unless `token`'s run still holds every one of `claims` on the same port.
+    async fn check_still_held(
+        &self,
+        token: &RunToken,
+        service: &ServiceState,
+        claims: &[Claim],
+    ) -> Result<()> {
+        let now = self.store.claims_of(&service.uid).await?;
+        let lost = claims.iter().find(|c| {
+            !now.iter().any(|n| {
+                n.key == c.key && n.nlb_arn == c.nlb_arn && n.port == c.port && n.held_by(token)
+            })
+        });
+        match lost {
+            Some(c) => Err(Error::Conflict(format!(
+                "{} {}: this run no longer holds its claim on port {}; not advertising it",
+                service.key, c.key, c.port
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::{ADDRESS, ALLOCATED_PORT};
+    use crate::protocol::ListenerProtocol;
+
+    fn record(port: u16) -> AllocationRecord {
+        AllocationRecord {
+            name: format!("p{port}"),
+            protocol: ListenerProtocol::Tcp,
+            service_port: port,
+            port,
+            nlb_arn: "arn:nlb".into(),
+            dns: "nlb.elb".into(),
+            listener_arn: format!("arn:l{port}"),
+            target_group_arn: format!("arn:t{port}"),
+        }
+    }
+
+    fn service(records: &[AllocationRecord]) -> ServiceState {
+        let mut s = ServiceState {
+            key: crate::event::ServiceKey {
+                cluster: "c".into(),
+                namespace: "n".into(),
+                name: "s".into(),
+            },
+            uid: "u".into(),
+            resource_version: "1".into(),
+            deleting: false,
+            finalizers: vec![annotations::FINALIZER.into()],
+            annotations: annotations::render_allocated(records),
+            ports: vec![],
+            external_name: false,
+        };
+        s.annotations.insert("team/x".into(), "kept".into());
+        s
+    }
+
+    #[test]
+    fn only_refused_records_are_taken_out() {
+        let s = service(&[record(1), record(2)]);
+        let out = outputs_keeping(&s, &|r| r.port != 1);
+        assert_eq!(
+            out.annotations.get(ALLOCATED_PORT).map(String::as_str),
+            Some("2")
+        );
+        assert_eq!(
+            out.annotations.get(ADDRESS).map(String::as_str),
+            Some("nlb.elb:2")
+        );
+        assert_eq!(
+            out.annotations.get(STATUS).map(String::as_str),
+            Some("Allocated")
+        );
+        assert!(out.finalizer);
+        assert_eq!(outputs_keeping(&s, &|_| true), ServiceOutputs::current(&s));
+    }
+
+    #[test]
+    fn the_last_record_out_leaves_only_the_status() {
+        let s = service(&[record(1)]);
+        let out = outputs_keeping(&s, &|_| false);
+        assert_eq!(out.annotations.keys().collect::<Vec<_>>(), [STATUS]);
+    }
+
+    #[test]
+    fn unreadable_records_are_all_taken_out() {
+        let mut s = service(&[record(1)]);
+        s.annotations.insert(ALLOCATIONS.into(), "not json".into());
+        let out = outputs_keeping(&s, &|_| true);
+        assert_eq!(out.annotations.keys().collect::<Vec<_>>(), [STATUS]);
+    }
+}

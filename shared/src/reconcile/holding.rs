@@ -1,0 +1,134 @@
+//! Holding claims for one run: taking them over before acting on them, and letting them go
+//! however the run ends, so the next run need not wait out the grace.
+
+use super::{Error, Reconciler, Result};
+use crate::claims::{Claim, HoldError, RunToken, TakeOverError, now_epoch};
+use crate::event::ServiceKey;
+
+/// The claims one run holds (claimed or taken over) and has not released.
+pub(super) struct Holding<'t> {
+    /// The run.
+    pub token: &'t RunToken,
+    claims: Vec<Claim>,
+}
+
+/// Whether a run now holds the claims it read.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Held {
+    /// It does; the claims as read now carry its token.
+    Yes,
+    /// They changed hands or were released since they were read: read them again.
+    Reread,
+}
+
+impl<'t> Holding<'t> {
+    /// A run that holds nothing yet.
+    pub fn new(token: &'t RunToken) -> Self {
+        Self {
+            token,
+            claims: Vec::new(),
+        }
+    }
+
+    /// Notes `claims` as held (claimed by this run, or taken over).
+    pub fn add(&mut self, claims: &[Claim]) {
+        for c in claims {
+            self.claims
+                .retain(|h| !(h.owner.uid == c.owner.uid && h.key == c.key));
+            self.claims.push(c.clone());
+        }
+    }
+
+    /// Notes `claims` as released: nothing to let go.
+    pub fn forget(&mut self, claims: &[Claim]) {
+        self.claims.retain(|h| {
+            !claims
+                .iter()
+                .any(|c| h.owner.uid == c.owner.uid && h.key == c.key)
+        });
+    }
+
+    /// The claims held.
+    pub fn claims(&self) -> &[Claim] {
+        &self.claims
+    }
+}
+
+impl Reconciler {
+    fn grace_seconds(&self) -> i64 {
+        i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// Makes `holding`'s run the holder of every one of `claims` (as read): those another run
+    /// holds are taken over, all at once, if their run let them go or has not confirmed its
+    /// hold within the grace. A live run's claims make this run [`Error::Busy`].
+    pub(super) async fn hold(
+        &self,
+        holding: &mut Holding<'_>,
+        service: &ServiceKey,
+        claims: &mut [Claim],
+    ) -> Result<Held> {
+        let token = holding.token;
+        let (now, grace) = (now_epoch(), self.grace_seconds());
+        let theirs: Vec<Claim> = claims
+            .iter()
+            .filter(|c| !c.held_by(token))
+            .cloned()
+            .collect();
+        if let Some(c) = theirs.iter().find(|c| c.held_by_live_run(now, grace)) {
+            return Err(busy(service, &c.key, &c.token, now - c.held_at, grace));
+        }
+        if !theirs.is_empty() {
+            // "Older than the grace": confirmed at or before now - grace.
+            let stale_before = now.saturating_sub(grace).saturating_add(1);
+            match self
+                .store
+                .take_over(&theirs, token, now, stale_before)
+                .await
+            {
+                Ok(()) => {}
+                Err(TakeOverError::Busy {
+                    key,
+                    token: holder,
+                    held_for,
+                }) => return Err(busy(service, &key, &holder, held_for, grace)),
+                Err(TakeOverError::Gone { .. } | TakeOverError::Changed { .. }) => {
+                    return Ok(Held::Reread);
+                }
+                Err(TakeOverError::Store(e)) => return Err(e.into()),
+            }
+            tracing::info!(service = %service, run = %token, claims = theirs.len(),
+                "took claims over from runs that let them go or stopped");
+        }
+        for c in claims.iter_mut() {
+            c.token = token.as_str().to_owned();
+            c.held_at = now;
+        }
+        holding.add(claims);
+        Ok(Held::Yes)
+    }
+
+    /// Lets every claim `holding` still holds go. A refusal means this run was overtaken.
+    pub(super) async fn let_go(&self, holding: &Holding<'_>) -> Result<(), HoldError> {
+        if holding.claims().is_empty() {
+            return Ok(());
+        }
+        self.store.let_go(holding.claims(), holding.token).await
+    }
+}
+
+fn busy(
+    service: &ServiceKey,
+    key: &impl std::fmt::Display,
+    holder: &str,
+    held_for: i64,
+    grace: i64,
+) -> Error {
+    Error::Busy {
+        service: service.to_string(),
+        reason: format!(
+            "listener {key} is held by run {holder}, which confirmed its hold {held_for}s ago; \
+             another run is on it (taken over after {grace}s)"
+        ),
+    }
+}
