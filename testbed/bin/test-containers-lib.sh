@@ -73,6 +73,32 @@ make_moto_fixtures() {
     --query 'LoadBalancers[0].LoadBalancerArn')
   pools="{\"default\":{\"nlbArns\":[\"$nlb_arn\"],\"ports\":\"30000-30009\",\"listenerQuota\":50}}"
   log "moto: table $table, NLB $nlb_arn in $vpc, ports 30000-30009"
+  register_with_gate
+}
+
+# The run as a stack of the IAM gate (docs/local-stack.md, "The IAM gate"): the functions under
+# sam local invoke and the forwarder image sign with $gate_key, and their calls are authorized
+# against their roles in template.yaml (bus $RUN, table $table, the NLB above).
+register_with_gate() {
+  gate_key=AKIA$(echo "$RUN" | tr -dc 'a-z0-9' | tr 'a-z' 'A-Z')
+  local body
+  body=$(python3 - <<PY
+import json
+print(json.dumps({"accessKeyId": "$gate_key", "stackName": "$RUN", "region": "$AWS_REGION",
+  "tableName": "$table", "busName": "$RUN",
+  "parameters": {"ClusterName": "$RUN", "PoolNlbArns": ["$nlb_arn"], "ExtraPoolNlbArns": [""],
+    "VpcId": "$vpc", "ClusterEndpoint": "$KUBE_SERVER", "ClusterCertificateAuthority": "YmVk",
+    "OidcProviderUrl": "oidc.bed.local/id/bed"}}))
+PY
+)
+  curl -sf -X POST -H 'content-type: application/json' --data "$body" "$IAM_GATE_URL/_gate/stacks" >/dev/null \
+    || die "the IAM gate at $IAM_GATE_URL refused to register run $RUN"
+}
+# Nothing the functions or the forwarder did was refused by the IAM gate.
+no_gate_denials() {
+  local denials
+  denials=$(curl -sf "$IAM_GATE_URL/_gate/denials?key=$gate_key") || { echo "the IAM gate did not answer"; return 1; }
+  [ "$denials" = "[]" ] || { echo "refused: $denials"; return 1; }
 }
 
 create_service() { # name
@@ -164,7 +190,8 @@ invoke() {
   invoke_count=$((invoke_count + 1))
   out=$WORK/invoke-$invoke_count-$fn
   t0=$(date +%s%N)
-  "$sam_bin/sam" local invoke "$fn" --template "$template" --event "$event" \
+  # SAM gives the container the credentials it runs with: the run's key of the IAM gate.
+  AWS_ACCESS_KEY_ID=$gate_key "$sam_bin/sam" local invoke "$fn" --template "$template" --event "$event" \
     --parameter-overrides Architecture=x86_64 \
     --invoke-image "$base_image" --skip-pull-image \
     --env-vars "$WORK/env.json" --add-host host.docker.internal:host-gateway \

@@ -153,6 +153,8 @@ const server = http.createServer(async (req, res) => {
     const body = await readBody(req);
     const url = new URL(req.url ?? '/', 'http://gate');
     if (url.pathname.startsWith('/_gate/')) return await admin(req, body, res, url);
+    // moto's own API (reset, health): not AWS, no identity.
+    if (url.pathname.startsWith('/moto-api')) return forward(req, body, res);
     return await authorize(req, body, res);
   } catch (e) {
     res.writeHead(500, { 'content-type': 'text/plain' });
