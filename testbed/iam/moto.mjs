@@ -34,6 +34,19 @@ export class MotoLookups {
     return type;
   }
 
+  /** The listeners of a load balancer ({arn, port, protocol, targetGroupArn}); null when
+   * there is no such load balancer. moto answers with every listener on one page. */
+  async listeners(lbArn) {
+    const xml = await this.elbv2(lbArn, { Action: 'DescribeListeners', LoadBalancerArn: lbArn });
+    if (xml === null) return null;
+    return xml.split('<member><ListenerArn>').slice(1).map((chunk) => ({
+      arn: unescapeXml(chunk.slice(0, chunk.indexOf('</ListenerArn>'))),
+      port: Number(chunk.match(/<Port>(\d+)<\/Port>/)?.[1]),
+      protocol: chunk.match(/<Protocol>([A-Z_]+)<\/Protocol>/)?.[1],
+      targetGroupArn: unescapeXml(chunk.match(/<TargetGroupArn>([^<]*)<\/TargetGroupArn>/)?.[1] ?? ''),
+    }));
+  }
+
   // null when moto answers with an error (the resource is not there).
   elbv2(arn, params) {
     const region = arn.split(':')[3] || 'us-east-1';
