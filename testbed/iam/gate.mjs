@@ -128,6 +128,8 @@ async function authorize(req, body, res) {
     totals.admin += 1;
     return pass();
   }
+  // AWS allows GetCallerIdentity to anyone signed: no policy can deny it (SAM CLI asks it).
+  if (call.service === 'sts' && call.operation === 'GetCallerIdentity') return pass();
   const stack = stacks.get(caller.accessKeyId);
   const who = `${caller.function ?? 'an unknown caller'} (key ${caller.accessKeyId})`;
   const refuse = (missing, authz = {}) => {
