@@ -11,6 +11,7 @@ mod ensure;
 mod error;
 mod finish;
 mod release;
+mod screening;
 mod sweep;
 mod sync_targets;
 mod wiring;
@@ -31,6 +32,7 @@ use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs};
 use crate::elb::LoadBalancing;
 use crate::pool::{NlbPool, PoolSet};
 use crate::service_model::{ListenerSpec, ServiceState, listener_specs};
+use crate::target_policy::TargetPolicy;
 
 /// What a reconcile did, for logs, metrics and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +76,7 @@ pub struct Reconciler {
     view: PoolView,
     dns_names: Mutex<HashMap<String, String>>,
     failpoints: crate::failpoint::Failpoints,
+    targets: TargetPolicy,
 }
 
 /// The key of Service `namespace/name` in the reconciler's cluster.
@@ -111,6 +114,7 @@ impl Reconciler {
             view: PoolView::default(),
             dns_names: Mutex::new(HashMap::new()),
             failpoints: crate::failpoint::Failpoints::default(),
+            targets: TargetPolicy::default(),
         }
     }
 
@@ -171,8 +175,21 @@ impl Reconciler {
             }
             Decision::Ensure(request, specs) => {
                 let pool = self.pool(&request.pool)?.clone();
-                self.ensure(cluster, &service, &pool, &request, &specs, &slices?)
-                    .await
+                let screened = self.screen(&service, slices?);
+                let (outcome, reported) = tokio::join!(
+                    self.ensure(
+                        cluster,
+                        &service,
+                        &pool,
+                        &request,
+                        &specs,
+                        &screened.trusted
+                    ),
+                    self.report_rejections(cluster, &service, &screened.rejections)
+                );
+                let outcome = outcome?;
+                reported?;
+                Ok(outcome)
             }
         }
     }
@@ -258,6 +275,7 @@ impl Reconciler {
                 kind,
                 reason,
                 note: note.to_owned(),
+                once: None,
             };
             cluster.publish(service, &notice).await?;
         }
@@ -303,3 +321,6 @@ mod tests;
 
 #[cfg(test)]
 mod sweep_tests;
+
+#[cfg(test)]
+mod screening_tests;
