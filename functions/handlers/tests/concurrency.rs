@@ -82,6 +82,7 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
                 pools: stack.deps.config.pools.clone(),
                 kube: KubeAccess::Kubeconfig(Bed::get().kubeconfig()),
                 namespaces: stack.namespaces.clone(),
+                targets: stack.deps.config.targets.clone(),
             };
             Deps::new(
                 &format!("handler-{i}"),
