@@ -9,6 +9,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::pool::PoolSet;
+use crate::target_policy::{
+    TARGET_CIDRS_VAR, TRUSTED_MANAGERS_VAR, TargetPolicy, parse_cidrs, parse_managers,
+};
 
 /// A setting that is missing or cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -165,6 +168,9 @@ pub struct FunctionConfig {
     /// The namespaces the system manages (`WATCH_NAMESPACES`, comma-separated, as the
     /// forwarder's); empty means all.
     pub namespaces: Vec<String>,
+    /// Which EndpointSlices and addresses may become targets (`TRUSTED_ENDPOINTSLICE_MANAGERS`,
+    /// `TARGET_CIDRS`; see [`target_policy`]).
+    pub targets: TargetPolicy,
 }
 
 impl FunctionConfig {
@@ -188,8 +194,24 @@ impl FunctionConfig {
             pools,
             kube: KubeAccess::from_env(&env)?,
             namespaces: namespaces(&env)?,
+            targets: target_policy(&env)?,
         })
     }
+}
+
+/// `TRUSTED_ENDPOINTSLICE_MANAGERS` (managers trusted besides the EndpointSlice controller,
+/// comma-separated label values) and `TARGET_CIDRS` (IPv4 CIDRs, comma-separated; unset: any
+/// address).
+pub fn target_policy(env: &Env<'_>) -> Result<TargetPolicy, ConfigError> {
+    let managers = match env.optional(TRUSTED_MANAGERS_VAR) {
+        Some(raw) => parse_managers(&raw).map_err(|p| ConfigError::new(TRUSTED_MANAGERS_VAR, p))?,
+        None => vec![],
+    };
+    let cidrs = match env.optional(TARGET_CIDRS_VAR) {
+        Some(raw) => parse_cidrs(&raw).map_err(|p| ConfigError::new(TARGET_CIDRS_VAR, p))?,
+        None => vec![],
+    };
+    Ok(TargetPolicy::new(managers, cidrs))
 }
 
 /// `WATCH_NAMESPACES`: a comma-separated list of namespace names, or nothing for all.
@@ -252,6 +274,47 @@ mod tests {
         pairs.push(("WATCH_NAMESPACES", "games,Bad_NS"));
         let err = FunctionConfig::from_env(&env(&pairs)).expect_err("bad name");
         assert_eq!(err.name, "WATCH_NAMESPACES");
+    }
+
+    #[test]
+    fn reads_the_target_policy() {
+        use std::net::Ipv4Addr;
+        let config = FunctionConfig::from_env(&env(&complete())).expect("valid");
+        assert_eq!(
+            config.targets,
+            TargetPolicy::default(),
+            "unset: the controller only"
+        );
+
+        let mut pairs = complete();
+        pairs.push((
+            "TRUSTED_ENDPOINTSLICE_MANAGERS",
+            "testbed.nlb-port-pool, cilium",
+        ));
+        pairs.push(("TARGET_CIDRS", "10.0.0.0/16,192.168.0.0/24"));
+        let t = FunctionConfig::from_env(&env(&pairs))
+            .expect("valid")
+            .targets;
+        assert!(t.trusts(Some("cilium")) && t.trusts(Some("endpointslice-controller.k8s.io")));
+        assert!(!t.trusts(Some("someone")) && !t.trusts(None));
+        assert!(t.allows(Ipv4Addr::new(10, 0, 200, 1)) && !t.allows(Ipv4Addr::new(10, 1, 0, 1)));
+
+        for (name, bad) in [
+            ("TRUSTED_ENDPOINTSLICE_MANAGERS", "ok,bad manager"),
+            ("TRUSTED_ENDPOINTSLICE_MANAGERS", "a,,b"),
+            ("TARGET_CIDRS", "10.0.0.1/16"),
+            ("TARGET_CIDRS", "10.0.0.0"),
+            ("TARGET_CIDRS", "fd00::/8"),
+        ] {
+            let mut pairs = complete();
+            pairs.push((name, bad));
+            let err = FunctionConfig::from_env(&env(&pairs)).expect_err(bad);
+            assert_eq!(err.name, name, "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("environment variable {name}: "))
+            );
+        }
     }
 
     #[test]

@@ -21,5 +21,6 @@ pub mod pool;
 pub mod protocol;
 pub mod reconcile;
 pub mod service_model;
+pub mod target_policy;
 pub mod targets;
 pub mod telemetry;

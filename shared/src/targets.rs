@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::service_model::{ListenerSpec, TargetPort};
+use crate::target_policy::MANAGED_BY_LABEL;
 
 /// One target of a target group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,6 +38,11 @@ pub struct SlicePort {
 /// The parts of an EndpointSlice that decide targets.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SliceView {
+    /// The slice's name, for Events and logs.
+    pub name: String,
+    /// Its `endpointslice.kubernetes.io/managed-by` label: who wrote it, which decides whether
+    /// it is trusted ([`crate::target_policy`]).
+    pub managed_by: Option<String>,
     /// The slice's ports.
     pub ports: Vec<SlicePort>,
     /// The IPv4 addresses of endpoints that are ready and not terminating.
@@ -46,8 +52,19 @@ pub struct SliceView {
 impl SliceView {
     /// Reads an EndpointSlice; IPv6 and FQDN slices hold no IPv4 targets and read as empty.
     pub fn from_slice(slice: &EndpointSlice) -> Self {
+        let name = slice.metadata.name.clone().unwrap_or_default();
+        let managed_by = slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(MANAGED_BY_LABEL))
+            .cloned();
         if slice.address_type != "IPv4" {
-            return Self::default();
+            return Self {
+                name,
+                managed_by,
+                ..Self::default()
+            };
         }
         let ports = slice
             .ports
@@ -71,7 +88,12 @@ impl SliceView {
             .flat_map(|e| e.addresses.iter())
             .filter_map(|a| a.parse::<Ipv4Addr>().ok())
             .collect();
-        Self { ports, ready }
+        Self {
+            name,
+            managed_by,
+            ports,
+            ready,
+        }
     }
 }
 
@@ -171,6 +193,7 @@ mod tests {
                 })
                 .collect(),
             ready: ips.iter().map(|i| i.parse().expect("ip")).collect(),
+            ..SliceView::default()
         }
     }
 
@@ -239,7 +262,7 @@ mod tests {
     #[test]
     fn reads_ready_ipv4_endpoints_only() {
         let s: EndpointSlice = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "s"},
+            "metadata": {"name": "s", "labels": {"endpointslice.kubernetes.io/managed-by": "m"}},
             "addressType": "IPv4",
             "ports": [{"name": "game", "port": 8000, "protocol": "TCP"}],
             "endpoints": [
@@ -260,9 +283,12 @@ mod tests {
             ]
         );
         assert_eq!(v.ports[0].port, Some(8000));
+        assert_eq!((v.name.as_str(), v.managed_by.as_deref()), ("s", Some("m")));
         let mut v6 = s.clone();
         v6.address_type = "IPv6".into();
-        assert_eq!(SliceView::from_slice(&v6), SliceView::default());
+        let v6 = SliceView::from_slice(&v6);
+        assert!(v6.ready.is_empty() && v6.ports.is_empty());
+        assert_eq!(v6.name, "s");
     }
 
     #[test]

@@ -124,7 +124,7 @@ kind: EndpointSlice
 metadata:
   name: $svc-a
   namespace: $ns
-  labels: {kubernetes.io/service-name: $svc}
+  labels: {kubernetes.io/service-name: $svc, endpointslice.kubernetes.io/managed-by: testbed.nlb-port-pool}
 addressType: IPv4
 ports: [{name: game, port: 7777, protocol: TCP}]
 endpoints:
@@ -177,6 +177,8 @@ json.dump({"Parameters": {
     "VPC_ID": "$vpc",
     "POOLS": json.dumps($pools),
     "WATCH_NAMESPACES": "$ns",
+    # The hand-written slices' manager (put_slice), trusted as the local stack trusts it.
+    "TRUSTED_ENDPOINTSLICE_MANAGERS": "testbed.nlb-port-pool",
     "LOG_LEVEL": "info",
 }}, open(sys.argv[1], "w"), indent=2)
 PY

@@ -129,6 +129,24 @@ impl GateStack {
         Ok(Self { access_key, port })
     }
 
+    /// A stack for a forwarder alone, sending to `bus` for cluster `cluster`: it may put its
+    /// events there and nowhere else.
+    pub async fn for_forwarder(bed: &Bed, bus: &str, cluster: &str) -> Result<Self> {
+        let spec = StackSpec {
+            stack_name: bus.to_owned(),
+            cluster: cluster.to_owned(),
+            // No NLB: the forwarder's role names none.
+            pool_nlb_arns: vec![format!(
+                "arn:aws:elasticloadbalancing:{}:123456789012:loadbalancer/net/none/0",
+                bed.region()
+            )],
+            vpc_id: "vpc-none".to_owned(),
+            table: format!("{bus}-claims"),
+            bus: Some(bus.to_owned()),
+        };
+        Self::register(bed, &spec).await
+    }
+
     /// Every call of this stack's functions and forwarder the gate refused so far.
     pub async fn denials(&self) -> Result<Vec<Denial>> {
         let path = format!("/_gate/denials?key={}", self.access_key);

@@ -15,6 +15,7 @@ use kube::api::{Api, PostParams};
 use secrecy::SecretString;
 
 use crate::Bed;
+use nlb_port_pool::target_policy::MANAGED_BY_LABEL;
 
 /// Creates the namespace `name` (an `AlreadyExists` answer counts as success).
 pub async fn create_namespace(client: &Client, name: &str) {
@@ -175,8 +176,14 @@ pub fn opted_in_service(namespace: &str, name: &str, ports: &[PortSpec]) -> Serv
     )
 }
 
+/// The manager (`endpointslice.kubernetes.io/managed-by`) of the slices tests write by hand.
+/// Not the EndpointSlice controller's name: a test slice says honestly who wrote it, and the
+/// functions under test trust it because their configuration allows it
+/// (`TRUSTED_ENDPOINTSLICE_MANAGERS`), as an operator would allow another controller.
+pub const SLICE_MANAGER: &str = "testbed.nlb-port-pool";
+
 /// An EndpointSlice of Service `service_name` with one port and these endpoints, each
-/// `(ip, ready)`.
+/// `(ip, ready)`, managed by [`SLICE_MANAGER`].
 pub fn endpoint_slice(
     namespace: &str,
     slice_name: &str,
@@ -188,10 +195,13 @@ pub fn endpoint_slice(
         metadata: ObjectMeta {
             name: Some(slice_name.to_owned()),
             namespace: Some(namespace.to_owned()),
-            labels: Some(BTreeMap::from([(
-                "kubernetes.io/service-name".to_owned(),
-                service_name.to_owned(),
-            )])),
+            labels: Some(BTreeMap::from([
+                (
+                    "kubernetes.io/service-name".to_owned(),
+                    service_name.to_owned(),
+                ),
+                (MANAGED_BY_LABEL.to_owned(), SLICE_MANAGER.to_owned()),
+            ])),
             ..ObjectMeta::default()
         },
         address_type: "IPv4".to_owned(),
@@ -221,6 +231,16 @@ pub fn endpoint_slice(
                 .collect(),
         ),
     }
+}
+
+/// `slice` with its manager label set to `manager`, or removed (`None`).
+pub fn managed_by(mut slice: EndpointSlice, manager: Option<&str>) -> EndpointSlice {
+    let labels = slice.metadata.labels.get_or_insert_with(BTreeMap::new);
+    match manager {
+        Some(m) => labels.insert(MANAGED_BY_LABEL.to_owned(), m.to_owned()),
+        None => labels.remove(MANAGED_BY_LABEL),
+    };
+    slice
 }
 
 /// Creates `object` in its namespace, panicking with the API's answer on failure.

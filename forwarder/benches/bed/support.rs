@@ -188,8 +188,12 @@ impl Proc {
             .expect("a free port")
             .port();
         let log = std::fs::File::create(dir.join("forwarder.log")).expect("log");
+        let gate = testbed::iam_gate::GateStack::for_forwarder(bed, bus, "bench")
+            .await
+            .expect("registering the forwarder's stack with the IAM gate");
         let child = Command::new(env!("CARGO_BIN_EXE_forwarder"))
             .envs(bed.vars())
+            .env("AWS_ACCESS_KEY_ID", &gate.access_key)
             .env("KUBECONFIG", &kubeconfig)
             .env("RUST_LOG", "info")
             .args(["--bus-name", bus, "--cluster-name", "bench"])

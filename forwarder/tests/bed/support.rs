@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
-use testbed::iam_gate::{GateStack, StackSpec};
+use testbed::iam_gate::GateStack;
 use testbed::{Bed, kube_fixtures, unique_name};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
@@ -132,28 +132,6 @@ impl Drop for Forwarder {
     }
 }
 
-/// A stack for the IAM gate whose bus is `bus`: the forwarder may put its events there only.
-pub async fn register_with_gate(bus: &str) -> GateStack {
-    let bed = Bed::get();
-    GateStack::register(
-        bed,
-        &StackSpec {
-            stack_name: bus.to_owned(),
-            cluster: "bed-cluster".to_owned(),
-            // No NLB: the forwarder's role names none.
-            pool_nlb_arns: vec![format!(
-                "arn:aws:elasticloadbalancing:{}:123456789012:loadbalancer/net/none/0",
-                bed.region()
-            )],
-            vpc_id: "vpc-none".to_owned(),
-            table: format!("{bus}-claims"),
-            bus: Some(bus.to_owned()),
-        },
-    )
-    .await
-    .expect("registering the forwarder's stack with the IAM gate")
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -165,7 +143,9 @@ impl Forwarder {
     /// Starts the binary as deploy/'s ServiceAccount, with the bed's AWS settings.
     pub async fn start(admin: &Client, dir: &Path, opts: &Options) -> Self {
         let kubeconfig = forwarder_kubeconfig(admin, dir).await;
-        let gate = register_with_gate(&opts.bus).await;
+        let gate = GateStack::for_forwarder(Bed::get(), &opts.bus, "bed-cluster")
+            .await
+            .expect("registering the forwarder's stack with the IAM gate");
         let port = free_port();
         let log = dir.join(format!("{}.log", opts.identity));
         let file = std::fs::File::create(&log).expect("log file");

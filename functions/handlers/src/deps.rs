@@ -99,7 +99,8 @@ impl Deps {
             store.clone(),
             Arc::new(elb),
         )
-        .with_claim_grace(claim_grace);
+        .with_claim_grace(claim_grace)
+        .with_target_policy(config.targets.clone());
         Self {
             function: function.to_owned(),
             kube: KubeConnector::new(config.kube.clone(), &config.cluster_name, sdk),

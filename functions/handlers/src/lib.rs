@@ -47,8 +47,19 @@ pub fn parse(
     Ok(parsed)
 }
 
-/// A Service outside `WATCH_NAMESPACES` is not this system's: nothing is done.
-fn unmanaged(deps: &Deps, event: &ServiceEvent) -> Option<Summary> {
+/// An event this function must not act on: one about another cluster (a bus or rule shared by
+/// several clusters' stacks), or a Service outside `WATCH_NAMESPACES`. Nothing is done, not
+/// even a read, and the event counts as handled: retrying would not make it ours.
+fn not_ours(deps: &Deps, event: &ServiceEvent) -> Option<Summary> {
+    if event.detail.cluster != deps.config.cluster_name {
+        tracing::warn!(
+            service = %event.key(),
+            event_cluster = %event.detail.cluster,
+            cluster = %deps.config.cluster_name,
+            "ignored an event about another cluster"
+        );
+        return Some(summary(event, &Outcome::Nothing(OTHER_CLUSTER)));
+    }
     (!deps.config.manages(&event.detail.namespace)).then(|| {
         summary(
             event,
@@ -56,6 +67,9 @@ fn unmanaged(deps: &Deps, event: &ServiceEvent) -> Option<Summary> {
         )
     })
 }
+
+/// The outcome of an event whose `detail.cluster` is not the function's `CLUSTER_NAME`.
+pub const OTHER_CLUSTER: &str = "the event is about another cluster than CLUSTER_NAME";
 
 fn summary(event: &ServiceEvent, outcome: &Outcome) -> Summary {
     tracing::info!(service = %event.key(), uid = %event.detail.uid, ?outcome, "reconciled");
@@ -68,7 +82,7 @@ fn summary(event: &ServiceEvent, outcome: &Outcome) -> Summary {
 /// `Service Changed`: allocate, repair, or release a Service that no longer asks.
 pub async fn on_service_changed(deps: &Deps, event: Event) -> Result<Summary, Error> {
     let parsed = parse(&event.payload, DetailType::ServiceChanged)?;
-    if let Some(skipped) = unmanaged(deps, &parsed) {
+    if let Some(skipped) = not_ours(deps, &parsed) {
         return Ok(skipped);
     }
     let cluster = deps.cluster().await?;
@@ -86,7 +100,7 @@ pub async fn on_service_changed(deps: &Deps, event: Event) -> Result<Summary, Er
 /// `Service Deleted`: release the Service (or the object of that uid) and let it go.
 pub async fn on_service_deleted(deps: &Deps, event: Event) -> Result<Summary, Error> {
     let parsed = parse(&event.payload, DetailType::ServiceDeleted)?;
-    if let Some(skipped) = unmanaged(deps, &parsed) {
+    if let Some(skipped) = not_ours(deps, &parsed) {
         return Ok(skipped);
     }
     let cluster = deps.cluster().await?;
@@ -104,7 +118,7 @@ pub async fn on_service_deleted(deps: &Deps, event: Event) -> Result<Summary, Er
 /// `Endpoints Changed`: bring the Service's targets in line with its ready endpoints.
 pub async fn on_endpoints_changed(deps: &Deps, event: Event) -> Result<Summary, Error> {
     let parsed = parse(&event.payload, DetailType::EndpointsChanged)?;
-    if let Some(skipped) = unmanaged(deps, &parsed) {
+    if let Some(skipped) = not_ours(deps, &parsed) {
         return Ok(skipped);
     }
     let cluster = deps.cluster().await?;

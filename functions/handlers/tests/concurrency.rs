@@ -81,6 +81,7 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
                 pools: stack.deps.config.pools.clone(),
                 kube: KubeAccess::Kubeconfig(Bed::get().kubeconfig()),
                 namespaces: stack.namespaces.clone(),
+                targets: stack.deps.config.targets.clone(),
             };
             FunctionDeps::new(&config, &sdk, Duration::from_secs(120))
         })

@@ -124,3 +124,75 @@ async fn every_forwarder_sample_drives_its_handler() {
     assert!(stack.listeners().await.is_empty());
     assert_eq!(stack.claim_items().await, 0);
 }
+
+#[tokio::test]
+async fn samples_about_another_cluster_change_nothing() {
+    // GIVEN an opted-in Service with a pod, in a stack of cluster "bed", and the samples as
+    // another cluster's forwarder would send them (they name cluster "local")
+    let stack = Stack::new("samples-foreign", 1, "30000-30099", 50).await;
+    let ns = stack.namespace.clone();
+    stack
+        .create_service(&opted_in_service(
+            &ns,
+            "room-1",
+            &[PortSpec::tcp("game", 7777, 7777)],
+        ))
+        .await;
+    stack
+        .put_slice(&endpoint_slice(
+            &ns,
+            "room-1-a",
+            "room-1",
+            &[("game", 7777, "TCP")],
+            &[("10.0.9.1", true)],
+        ))
+        .await;
+    let uid = stack.uid("room-1").await;
+    let load = |file: &str| -> handlers::Event {
+        let text = samples()
+            .into_iter()
+            .find(|(n, _)| n == file)
+            .expect("sample exists")
+            .1;
+        let mut event: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_str(&text).expect("sample JSON");
+        event.detail["namespace"] = ns.clone().into();
+        event.detail["uid"] = uid.clone().into();
+        assert_ne!(event.detail["cluster"], common::CLUSTER);
+        LambdaEvent::new(event, Context::default())
+    };
+
+    // WHEN each is handled
+    let outcomes = [
+        handlers::on_service_changed(&stack.deps, load("service-changed.json")).await,
+        handlers::on_endpoints_changed(&stack.deps, load("endpoints-changed.json")).await,
+        handlers::on_service_deleted(&stack.deps, load("service-deleted.json")).await,
+    ];
+
+    // THEN each succeeds saying why, and the Service got nothing
+    for outcome in outcomes {
+        let outcome = outcome.expect("ignored, not failed");
+        assert!(
+            outcome.outcome.contains(handlers::OTHER_CLUSTER),
+            "{outcome:?}"
+        );
+    }
+    let ann = stack.annotations("room-1").await;
+    assert!(
+        !ann.contains_key(nlb_port_pool::annotations::STATUS),
+        "{ann:?}"
+    );
+    assert!(stack.listeners().await.is_empty());
+    assert_eq!(stack.claim_items().await, 0);
+    // AND the same Service's own-cluster event is acted on (the test could fail)
+    assert!(
+        stack
+            .changed("room-1")
+            .await
+            .expect("changed")
+            .outcome
+            .starts_with("Allocated")
+    );
+    stack.delete_service("room-1").await;
+    stack.deleted("room-1", &uid).await.expect("released");
+}

@@ -96,6 +96,21 @@ fn shorten_note(note: &str) -> String {
     format!("{}...", &note[..end])
 }
 
+/// The name of the Event published once for `fingerprint`: the Service's name and a digest of
+/// its uid (a new Service of the same name is told again), the reason and the fingerprint.
+fn once_event_name(service: &ServiceState, reason: &str, fingerprint: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(service.uid.as_bytes())
+        .chain_update([0])
+        .chain_update(reason.as_bytes())
+        .chain_update([0])
+        .chain_update(fingerprint.as_bytes())
+        .finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}.{hex}", service.key.name)
+}
+
 fn is_status(err: &kube::Error, code: u16) -> bool {
     matches!(err, kube::Error::Api(s) if s.code == code)
 }
@@ -203,12 +218,17 @@ impl Cluster for KubeCluster {
     }
 
     async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError> {
-        // Events are written only when a Service's status changes, so a plain create (one
-        // event per change, no series aggregation) is enough and needs only `create`.
+        // Events are written only when a Service's status changes, or once per fingerprint
+        // (`Notice::once`), so a plain create (no series aggregation) is enough and needs only
+        // `create`.
         let now = Timestamp::now();
+        let name = match &notice.once {
+            Some(fingerprint) => once_event_name(service, notice.reason, fingerprint),
+            None => format!("{}.{:x}", service.key.name, now.as_nanosecond()),
+        };
         let event = Event {
             metadata: ObjectMeta {
-                name: Some(format!("{}.{:x}", service.key.name, now.as_nanosecond())),
+                name: Some(name),
                 namespace: Some(service.key.namespace.clone()),
                 ..ObjectMeta::default()
             },
@@ -232,16 +252,19 @@ impl Cluster for KubeCluster {
             }),
             ..Event::default()
         };
-        Api::<Event>::namespaced(self.client.clone(), &service.key.namespace)
+        match Api::<Event>::namespaced(self.client.clone(), &service.key.namespace)
             .create(&PostParams::default(), &event)
             .await
-            .map(|_| ())
-            .map_err(|e| {
-                kube_error(
-                    format!("publish Event {} on {}", notice.reason, service.key),
-                    &e,
-                )
-            })
+        {
+            Ok(_) => Ok(()),
+            // The Event of this fingerprint exists: it was reported (until the API server's
+            // --event-ttl, 1h by default, expires it; a standing problem is then reported again).
+            Err(e) if notice.once.is_some() && is_status(&e, 409) => Ok(()),
+            Err(e) => Err(kube_error(
+                format!("publish Event {} on {}", notice.reason, service.key),
+                &e,
+            )),
+        }
     }
 
     async fn services_of_interest(&self) -> Result<Vec<ServiceState>, KubeError> {

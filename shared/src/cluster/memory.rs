@@ -16,6 +16,8 @@ struct State {
     services: BTreeMap<(String, String), ServiceState>,
     slices: BTreeMap<(String, String), Vec<SliceView>>,
     notices: Vec<(String, Notice)>,
+    /// (Service uid, reason, fingerprint) of the Events published once.
+    once: std::collections::BTreeSet<(String, &'static str, String)>,
     next_version: u64,
     failures: HashMap<&'static str, VecDeque<KubeError>>,
     writes: usize,
@@ -240,6 +242,14 @@ impl Cluster for MemoryCluster {
 
     async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError> {
         let mut st = self.enter("publish")?;
+        if let Some(fingerprint) = &notice.once
+            && !st
+                .once
+                .insert((service.uid.clone(), notice.reason, fingerprint.clone()))
+        {
+            // As the API server answers a second create of the same Event name: it exists.
+            return Ok(());
+        }
         let who = format!("{}/{}", service.key.namespace, service.key.name);
         st.notices.push((who, notice.clone()));
         Ok(())

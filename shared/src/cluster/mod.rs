@@ -36,6 +36,11 @@ pub struct Notice {
     pub reason: &'static str,
     /// The human-readable text.
     pub note: String,
+    /// For a standing problem noticed on every run (an untrusted EndpointSlice, say): a
+    /// fingerprint of what is reported. The Event is then published once per Service and
+    /// fingerprint, not on every run: a changed problem has another fingerprint and is
+    /// reported again. `None`: published every time (callers publish those on changes only).
+    pub once: Option<String>,
 }
 
 /// What became of a write to a Service.

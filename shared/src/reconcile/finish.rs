@@ -97,7 +97,12 @@ impl Reconciler {
         }));
         finish.await.into_iter().collect::<Result<Vec<()>>>()?;
         let advertised: Vec<_> = wired.iter().map(|w| w.claim.clone()).collect();
-        let notice = Notice { kind, reason, note };
+        let notice = Notice {
+            kind,
+            reason,
+            note,
+            once: None,
+        };
         self.advertise(token, cluster, current, &advertised, &outputs, notice)
             .await?;
         self.failpoints.check(failpoint::ENSURE_AFTER_OUTPUTS)?;

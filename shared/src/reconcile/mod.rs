@@ -14,6 +14,7 @@ mod finish;
 mod holding;
 mod identity;
 mod release;
+mod screening;
 mod sweep;
 mod sweep_groups;
 mod sync_targets;
@@ -36,6 +37,7 @@ use crate::cluster::{Cluster, KubeError, Notice, NoticeKind, Patched, ServiceOut
 use crate::elb::LoadBalancing;
 use crate::pool::{NlbPool, PoolSet};
 use crate::service_model::{ListenerSpec, ServiceState, listener_specs};
+use crate::target_policy::TargetPolicy;
 
 /// What a reconcile did, for logs, metrics and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,7 @@ pub struct Reconciler {
     failpoints: crate::failpoint::Failpoints,
     stack_id: String,
     identity: Mutex<identity::IdentityCache>,
+    targets: TargetPolicy,
 }
 
 /// The stack id of a reconciler not given one (`STACK_ID` unset: local runs and tests).
@@ -138,6 +141,7 @@ impl Reconciler {
             failpoints: crate::failpoint::Failpoints::default(),
             stack_id: DEFAULT_STACK_ID.to_owned(),
             identity: Mutex::new(identity::IdentityCache::default()),
+            targets: TargetPolicy::default(),
         }
     }
 
@@ -211,8 +215,22 @@ impl Reconciler {
             }
             Decision::Ensure(request, specs) => {
                 let pool = self.pool(&request.pool)?.clone();
-                self.ensure(token, cluster, &service, &pool, &request, &specs, &slices?)
-                    .await
+                let screened = self.screen(&service, slices?);
+                let (outcome, reported) = tokio::join!(
+                    self.ensure(
+                        token,
+                        cluster,
+                        &service,
+                        &pool,
+                        &request,
+                        &specs,
+                        &screened.trusted
+                    ),
+                    self.report_rejections(cluster, &service, &screened.rejections)
+                );
+                let outcome = outcome?;
+                reported?;
+                Ok(outcome)
             }
         }
     }
@@ -302,6 +320,7 @@ impl Reconciler {
                 kind,
                 reason,
                 note: note.to_owned(),
+                once: None,
             };
             cluster.publish(service, &notice).await?;
         }
@@ -391,5 +410,7 @@ mod identity_tests;
 #[cfg(test)]
 mod run_token_tests;
 
+#[cfg(test)]
+mod screening_tests;
 #[cfg(test)]
 mod stalling;

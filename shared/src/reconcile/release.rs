@@ -101,6 +101,7 @@ impl Reconciler {
                 kind: NoticeKind::Normal,
                 reason: "Released",
                 note: format!("released {} listener(s)", claims.len()),
+                once: None,
             };
             cluster.publish(service, &notice).await?;
         }

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use super::{Decision, Error, Outcome, Reconciler, Result};
 use crate::claims::ClaimState;
 use crate::cluster::Cluster;
-use crate::targets::{Target, desired_targets};
+use crate::service_model::{ListenerSpec, ServiceState};
+use crate::targets::{SliceView, Target, desired_targets};
 
 impl Reconciler {
     /// Registers and deregisters targets of an allocated Service after its endpoints changed.
@@ -26,12 +27,28 @@ impl Reconciler {
         let Decision::Ensure(_, specs) = self.decide(&service) else {
             return Ok(Outcome::Nothing("the Service does not ask for listeners"));
         };
-        let slices = slices?;
+        let screened = self.screen(&service, slices?);
+        let (synced, reported) = tokio::join!(
+            self.sync_listeners(&service, &specs, &screened.trusted),
+            self.report_rejections(cluster, &service, &screened.rejections)
+        );
+        let outcome = synced?;
+        reported?;
+        Ok(outcome)
+    }
+
+    /// Brings the target group of each listener the Service holds in line with `slices`.
+    async fn sync_listeners(
+        &self,
+        service: &ServiceState,
+        specs: &[ListenerSpec],
+        slices: &[SliceView],
+    ) -> Result<Outcome> {
         let claims = self.store.claims_of(&service.uid).await?;
         let mut registered = 0;
         let mut deregistered = 0;
         let mut work = Vec::new();
-        for spec in &specs {
+        for spec in specs {
             let Some(claim) = claims.iter().find(|c| c.key == spec.key) else {
                 continue;
             };
@@ -46,7 +63,7 @@ impl Reconciler {
                 });
             };
             // An unresolvable targetPort is reported by the allocation path; leave targets be.
-            if let Ok(desired) = desired_targets(spec, &slices) {
+            if let Ok(desired) = desired_targets(spec, slices) {
                 work.push((tg, desired));
             }
         }

@@ -14,17 +14,17 @@ use crate::protocol::ListenerProtocol;
 use crate::service_model::{ServicePortSpec, ServiceState, TargetPort};
 use crate::targets::{SlicePort, SliceView};
 
-const NLB_A: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/a/1";
+pub(super) const NLB_A: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/a/1";
 const NLB_B: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/b/2";
 
-struct World {
-    store: Arc<MemoryClaimStore>,
-    elb: Arc<MemoryLoadBalancing>,
-    cluster: MemoryCluster,
-    reconciler: Reconciler,
+pub(super) struct World {
+    pub(super) store: Arc<MemoryClaimStore>,
+    pub(super) elb: Arc<MemoryLoadBalancing>,
+    pub(super) cluster: MemoryCluster,
+    pub(super) reconciler: Reconciler,
 }
 
-fn world(nlbs: &[&str], ports: &str, quota: u32) -> World {
+pub(super) fn world(nlbs: &[&str], ports: &str, quota: u32) -> World {
     let arns: Vec<String> = nlbs.iter().map(|a| format!("\"{a}\"")).collect();
     let pools = PoolSet::from_json(&format!(
         r#"{{"default":{{"nlbArns":[{}],"ports":"{ports}","listenerQuota":{quota}}}}}"#,
@@ -89,7 +89,7 @@ fn service(
     }
 }
 
-fn opted_in(name: &str, uid: &str) -> ServiceState {
+pub(super) fn opted_in(name: &str, uid: &str) -> ServiceState {
     service(
         name,
         uid,
@@ -98,8 +98,11 @@ fn opted_in(name: &str, uid: &str) -> ServiceState {
     )
 }
 
-fn slice(port_name: &str, port: u16, ips: &[&str]) -> SliceView {
+/// A slice the EndpointSlice controller made (trusted by default).
+pub(super) fn slice(port_name: &str, port: u16, ips: &[&str]) -> SliceView {
     SliceView {
+        name: format!("room-{port_name}"),
+        managed_by: Some(crate::target_policy::CONTROLLER_MANAGER.to_owned()),
         ports: vec![SlicePort {
             name: Some(port_name.to_owned()),
             port: Some(port),
@@ -109,13 +112,13 @@ fn slice(port_name: &str, port: u16, ips: &[&str]) -> SliceView {
 }
 
 impl World {
-    async fn reconcile(&self, name: &str) -> Result<Outcome, Error> {
+    pub(super) async fn reconcile(&self, name: &str) -> Result<Outcome, Error> {
         self.reconciler
             .reconcile_service(&self.cluster, "games", name, None)
             .await
     }
 
-    fn annotation(&self, name: &str, key: &str) -> Option<String> {
+    pub(super) fn annotation(&self, name: &str, key: &str) -> Option<String> {
         self.cluster
             .get("games", name)?
             .annotations

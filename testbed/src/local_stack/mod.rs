@@ -113,7 +113,7 @@ pub struct LocalStack {
 
 /// Variables the functions must not take from this process: they would point them elsewhere
 /// (real AWS credentials or profiles, an EKS cluster, another namespace list).
-const NOT_INHERITED: [&str; 9] = [
+const NOT_INHERITED: [&str; 11] = [
     "AWS_PROFILE",
     "AWS_SESSION_TOKEN",
     "AWS_ROLE_ARN",
@@ -123,6 +123,16 @@ const NOT_INHERITED: [&str; 9] = [
     "EKS_CA_DATA",
     "WATCH_NAMESPACES",
     "CLAIM_GRACE_SECONDS",
+    "TRUSTED_ENDPOINTSLICE_MANAGERS",
+    "TARGET_CIDRS",
+];
+
+/// The managers of the local stack's hand-written EndpointSlices (the bed runs no
+/// EndpointSlice controller): the tests' and examples/'. The functions trust them as an
+/// operator would trust another controller, through `TRUSTED_ENDPOINTSLICE_MANAGERS`.
+pub const SLICE_MANAGERS: [&str; 2] = [
+    crate::kube_fixtures::SLICE_MANAGER,
+    "examples.nlb-port-pool",
 ];
 
 impl LocalStack {
@@ -191,6 +201,10 @@ impl LocalStack {
             functions_kubeconfig.display().to_string(),
         );
         env.insert("RUST_LOG".into(), "info".into());
+        env.insert(
+            "TRUSTED_ENDPOINTSLICE_MANAGERS".into(),
+            SLICE_MANAGERS.join(","),
+        );
         if !config.namespaces.is_empty() {
             env.insert("WATCH_NAMESPACES".into(), config.namespaces.join(","));
         }

@@ -15,6 +15,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use lambda_runtime::{Context, LambdaEvent};
 use nlb_port_pool::config::{FunctionConfig, KubeAccess};
 use nlb_port_pool::event::{DetailType, EVENT_SOURCE};
+use nlb_port_pool::target_policy::TargetPolicy;
 use testbed::iam_gate::{GateStack, StackSpec};
 use testbed::moto::{PoolFixture, TestNlb, pool_fixture};
 use testbed::{Bed, kube_fixtures, unique_name};
@@ -127,6 +128,8 @@ impl Stack {
             kube: KubeAccess::Kubeconfig(bed.kubeconfig()),
             // The bed is shared by parallel tests: each stack manages its own namespaces only.
             namespaces: namespaces.clone(),
+            // The tests' hand-written slices are the testbed's (as the local stack allows them).
+            targets: TargetPolicy::new([kube_fixtures::SLICE_MANAGER], vec![]),
         };
         let gate = GateStack::register(
             bed,
@@ -209,6 +212,15 @@ impl Stack {
         Bed::get()
             .sdk_config_signed(endpoint, &self.gate.access_key, timeouts)
             .await
+    }
+
+    /// The same stack, its functions trusting only what `targets` allows.
+    pub async fn with_target_policy(mut self, targets: TargetPolicy) -> Stack {
+        let sdk = self.gate.sdk_config(Bed::get()).await;
+        let mut config = self.deps.config.clone();
+        config.targets = targets;
+        self.set_functions(FunctionDeps::new(&config, &sdk, Duration::ZERO));
+        self
     }
 
     /// The same stack, its functions talking to AWS through `sdk` (a fault proxy, say; sign
@@ -437,6 +449,28 @@ impl Stack {
             .iter()
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
             .filter_map(|e| e.reason.clone())
+            .collect()
+    }
+}
+
+impl Stack {
+    /// The Kubernetes Events about Service `name`: (type, reason, note).
+    pub async fn events_of(&self, name: &str) -> Vec<(String, String, String)> {
+        let api: Api<KubeEvent> = Api::namespaced(self.admin.clone(), &self.namespace);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .expect("listing Events");
+        list.items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| {
+                (
+                    e.type_.unwrap_or_default(),
+                    e.reason.unwrap_or_default(),
+                    e.note.unwrap_or_default(),
+                )
+            })
             .collect()
     }
 }

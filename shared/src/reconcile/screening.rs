@@ -1,0 +1,52 @@
+//! Keeping targets to the EndpointSlices and addresses the operator trusts
+//! ([`crate::target_policy`]), and telling the Service's owner what was left out.
+
+use futures::future::join_all;
+
+use super::{Reconciler, Result};
+use crate::cluster::{Cluster, Notice, NoticeKind};
+use crate::service_model::ServiceState;
+use crate::target_policy::{Rejection, Screened, TargetPolicy};
+use crate::targets::SliceView;
+
+impl Reconciler {
+    /// Sets which EndpointSlices and addresses may become targets (by default the EndpointSlice
+    /// controller's slices, any address: [`TargetPolicy::default`]).
+    pub fn with_target_policy(mut self, policy: TargetPolicy) -> Self {
+        self.targets = policy;
+        self
+    }
+
+    /// The Service's trusted slices, and what was left out (logged here).
+    pub(super) fn screen(&self, service: &ServiceState, slices: Vec<SliceView>) -> Screened {
+        let screened = self.targets.screen(slices);
+        for r in &screened.rejections {
+            tracing::warn!(service = %service.key, slice = %r.slice, reason = r.reason, note = %r.note, "endpoints left out of the targets");
+        }
+        screened
+    }
+
+    /// A Warning Event per rejection, published once per Service and rejection (a run that
+    /// meets the same untrusted slice again publishes nothing).
+    pub(super) async fn report_rejections(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        rejections: &[Rejection],
+    ) -> Result<()> {
+        let published = join_all(rejections.iter().map(|r| {
+            let notice = Notice {
+                kind: NoticeKind::Warning,
+                reason: r.reason,
+                note: r.note.clone(),
+                once: Some(r.fingerprint.clone()),
+            };
+            async move { cluster.publish(service, &notice).await }
+        }))
+        .await;
+        for p in published {
+            p?;
+        }
+        Ok(())
+    }
+}
