@@ -7,7 +7,7 @@ use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Listener, ProtocolEnum, Tag, TargetDescription, TargetGroup,
-    TargetTypeEnum,
+    TargetHealthStateEnum, TargetTypeEnum,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
@@ -461,6 +461,15 @@ impl LoadBalancing for AwsLoadBalancing {
         Ok(out
             .target_health_descriptions()
             .iter()
+            // `draining`: deregistered, finishing its connections for the deregistration delay
+            // (300 s by default). It no longer counts as registered, so a pod back within that
+            // time is registered again (as the AWS Load Balancer Controller does). `unused` (a
+            // group not yet behind a listener, an AZ not enabled) and `unhealthy.draining` are
+            // registered. moto never reports `draining` (deregistering removes the target at
+            // once); the bed gets AWS's answer through testbed::aws_rules::DrainingTargets.
+            .filter(|d| {
+                d.target_health().and_then(|h| h.state()) != Some(&TargetHealthStateEnum::Draining)
+            })
             .filter_map(|d| {
                 let t = d.target()?;
                 Some(Target {

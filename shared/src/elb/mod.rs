@@ -158,7 +158,9 @@ pub trait LoadBalancing: Send + Sync {
         target_group_arn: &str,
     ) -> Result<(), ElbError>;
 
-    /// The targets registered in a target group.
+    /// The targets registered in a target group. A target in `draining` (deregistered, still
+    /// finishing its connections for the deregistration delay) is not registered: registering
+    /// it again is what brings it back.
     async fn targets(&self, target_group_arn: &str) -> Result<BTreeSet<Target>, ElbError>;
 
     /// Registers targets (in batches).

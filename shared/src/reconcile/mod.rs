@@ -303,3 +303,6 @@ mod tests;
 
 #[cfg(test)]
 mod sweep_tests;
+
+#[cfg(test)]
+mod aws_behaviour_tests;
