@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use common::Stack;
 use testbed::Bed;
-use testbed::aws_rules::{DrainingTargets, ElbRule};
+use testbed::aws_rules::{DescribeLoadBalancersLimit, DrainingTargets, ElbRule};
 use testbed::fault_proxy::{FaultPlan, FaultProxy};
 use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
 
@@ -70,4 +70,36 @@ async fn a_pod_back_within_the_deregistration_delay_is_registered_again() {
         stack.targets(&tg).await.into_iter().collect::<Vec<_>>(),
         ["10.3.0.1:8000"]
     );
+}
+
+#[tokio::test]
+async fn a_pool_of_more_than_twenty_nlbs_allocates() {
+    // GIVEN a pool of 21 NLBs and AWS's limit of 20 ARNs per DescribeLoadBalancers (moto has
+    // none)
+    let limit = Arc::new(DescribeLoadBalancersLimit::default());
+    let (_proxy, sdk) = proxy(vec![limit.clone()]).await;
+    let stack = Stack::new("many", 21, "30000-30099", 50)
+        .await
+        .with_function_sdk(&sdk);
+    stack
+        .create_service(&opted_in_service(
+            &stack.namespace,
+            "room",
+            &[PortSpec::tcp("game", 7777, 8000)],
+        ))
+        .await;
+    room(&stack, "room", true).await;
+
+    // WHEN the Service is allocated
+    stack.changed("room").await.expect("allocates");
+
+    // THEN it has its listener and address, and no call asked for more than 20 NLBs
+    let ann = stack.annotations("room").await;
+    assert_eq!(
+        ann.get(nlb_port_pool::annotations::STATUS)
+            .map(String::as_str),
+        Some("Allocated")
+    );
+    assert_eq!(stack.listeners().await.len(), 1);
+    assert_eq!(limit.refused.load(Ordering::Relaxed), 0);
 }

@@ -25,6 +25,8 @@ use crate::targets::Target;
 const TARGET_BATCH: usize = 200;
 /// ARNs per DescribeTags call (the API's limit).
 const TAGS_BATCH: usize = 20;
+/// ARNs per DescribeLoadBalancers call (the API's limit; moto has none).
+const NLB_BATCH: usize = 20;
 
 /// The ELBv2 API.
 #[derive(Debug, Clone)]
@@ -171,23 +173,38 @@ impl LoadBalancing for AwsLoadBalancing {
         nlb_arns: &[String],
     ) -> Result<HashMap<String, String>, ElbError> {
         const OP: &str = "DescribeLoadBalancers";
-        let out = self
-            .client
-            .describe_load_balancers()
-            .set_load_balancer_arns(Some(nlb_arns.to_vec()))
-            .send()
-            .await
-            .map_err(|e| other(OP, &e))?;
-        Ok(out
-            .load_balancers()
-            .iter()
-            .filter_map(|lb| {
+        let mut found = HashMap::new();
+        for batch in nlb_arns.chunks(NLB_BATCH) {
+            let result = self
+                .client
+                .describe_load_balancers()
+                .set_load_balancer_arns(Some(batch.to_vec()))
+                .send()
+                .await;
+            let out = match result {
+                Ok(out) => out,
+                // One missing NLB fails the whole call: ask one by one to learn which exist.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
+                {
+                    if batch.len() > 1 {
+                        for arn in batch {
+                            found.extend(self.nlb_dns_names(std::slice::from_ref(arn)).await?);
+                        }
+                    }
+                    continue;
+                }
+                Err(e) => return Err(other(OP, &e)),
+            };
+            found.extend(out.load_balancers().iter().filter_map(|lb| {
                 Some((
                     lb.load_balancer_arn()?.to_owned(),
                     lb.dns_name()?.to_owned(),
                 ))
-            })
-            .collect())
+            }));
+        }
+        Ok(found)
     }
 
     async fn ensure_target_group(

@@ -108,7 +108,7 @@ pub struct EnsuredTargetGroup {
 /// The ELBv2 operations the system uses.
 #[async_trait]
 pub trait LoadBalancing: Send + Sync {
-    /// The DNS names of the NLBs.
+    /// The DNS names of the NLBs that exist; an NLB that does not is left out of the map.
     async fn nlb_dns_names(&self, nlb_arns: &[String])
     -> Result<HashMap<String, String>, ElbError>;
 
