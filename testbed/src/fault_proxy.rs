@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP proxy in front of moto: a share of DynamoDB and ELBv2 calls is
 //! answered with throttling, with a 5xx, or not in time (the request is held past the client's
 //! timeout and never forwarded), the way AWS misbehaves under load. Other calls pass through.
+//! Rules ([`crate::aws_rules`]) give AWS's answer to ELBv2 calls where moto's differs.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,6 +20,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
+use crate::aws_rules::{Answer, ElbCall, ElbRule};
+
 /// How often each fault happens, as shares of the DynamoDB and ELBv2 calls (0.0 to 1.0).
 #[derive(Debug, Clone, Copy)]
 pub struct FaultPlan {
@@ -31,6 +34,21 @@ pub struct FaultPlan {
     /// How long a "timed out" request is held.
     pub hold: Duration,
 }
+
+impl FaultPlan {
+    /// No random faults (a proxy for its rules only).
+    pub fn none() -> Self {
+        Self {
+            throttle: 0.0,
+            server_error: 0.0,
+            timeout: 0.0,
+            hold: Duration::ZERO,
+        }
+    }
+}
+
+/// The rules of a proxy.
+type Rules = Arc<[Arc<dyn ElbRule>]>;
 
 /// What the proxy did.
 #[derive(Debug, Default)]
@@ -116,6 +134,16 @@ fn roll() -> f64 {
 impl FaultProxy {
     /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) on a free loopback port.
     pub async fn start(upstream: &str, plan: FaultPlan) -> FaultProxy {
+        Self::start_with(upstream, plan, Vec::new()).await
+    }
+
+    /// As [`FaultProxy::start`], with `rules` answering ELBv2 calls as AWS would.
+    pub async fn start_with(
+        upstream: &str,
+        plan: FaultPlan,
+        rules: Vec<Arc<dyn ElbRule>>,
+    ) -> FaultProxy {
+        let rules: Rules = rules.into();
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("binding the fault proxy");
@@ -130,15 +158,23 @@ impl FaultProxy {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (client, upstream, counts) =
-                    (client.clone(), upstream.clone(), task_counts.clone());
+                let (client, upstream, counts, rules) = (
+                    client.clone(),
+                    upstream.clone(),
+                    task_counts.clone(),
+                    rules.clone(),
+                );
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
-                        let (client, upstream, counts) =
-                            (client.clone(), upstream.clone(), counts.clone());
+                        let (client, upstream, counts, rules) = (
+                            client.clone(),
+                            upstream.clone(),
+                            counts.clone(),
+                            rules.clone(),
+                        );
                         async move {
                             Ok::<_, Infallible>(
-                                handle(req, &client, &upstream, &counts, plan).await,
+                                handle(req, &client, &upstream, &counts, plan, &rules).await,
                             )
                         }
                     });
@@ -159,6 +195,7 @@ async fn handle(
     upstream: &str,
     counts: &FaultCounts,
     plan: FaultPlan,
+    rules: &Rules,
 ) -> Response<Full<Bytes>> {
     let service = classify(&req);
     if !matches!(service, Service::Other) {
@@ -201,6 +238,28 @@ async fn handle(
             "unreadable body",
         );
     };
+    let call = match service {
+        Service::Elb if !rules.is_empty() => ElbCall::parse(&body),
+        _ => None,
+    };
+    if let Some(call) = &call {
+        for rule in rules.iter() {
+            match rule.answer(call).await {
+                None => {}
+                Some(Answer::Error(status, code, message)) => {
+                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                    return error(service, status, &code, &message);
+                }
+                Some(Answer::Ok(xml)) => {
+                    let mut response = Response::new(Full::new(Bytes::from(xml)));
+                    if let Ok(v) = "text/xml".parse() {
+                        response.headers_mut().insert(http::header::CONTENT_TYPE, v);
+                    }
+                    return response;
+                }
+            }
+        }
+    }
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut forward = Request::builder()
         .method(parts.method)
@@ -219,12 +278,20 @@ async fn handle(
     counts.forwarded.fetch_add(1, Ordering::Relaxed);
     match client.request(forward).await {
         Ok(answer) => {
-            let (parts, body) = answer.into_parts();
-            let body = body
+            let (mut parts, body) = answer.into_parts();
+            let mut body = body
                 .collect()
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
+            if let Some(call) = call.filter(|_| parts.status.is_success()) {
+                let mut text = String::from_utf8_lossy(&body).into_owned();
+                for rule in rules.iter() {
+                    text = rule.rewrite(&call, text);
+                }
+                body = Bytes::from(text);
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+            }
             Response::from_parts(parts, Full::new(body))
         }
         Err(e) => error(

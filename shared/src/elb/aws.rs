@@ -7,7 +7,7 @@ use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Listener, ProtocolEnum, Tag, TargetDescription, TargetGroup,
-    TargetTypeEnum,
+    TargetHealthStateEnum, TargetTypeEnum,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
@@ -25,6 +25,8 @@ use crate::targets::Target;
 const TARGET_BATCH: usize = 200;
 /// ARNs per DescribeTags call (the API's limit).
 const TAGS_BATCH: usize = 20;
+/// ARNs per DescribeLoadBalancers call (the API's limit; moto has none).
+const NLB_BATCH: usize = 20;
 
 /// The ELBv2 API.
 #[derive(Debug, Clone)]
@@ -171,23 +173,38 @@ impl LoadBalancing for AwsLoadBalancing {
         nlb_arns: &[String],
     ) -> Result<HashMap<String, String>, ElbError> {
         const OP: &str = "DescribeLoadBalancers";
-        let out = self
-            .client
-            .describe_load_balancers()
-            .set_load_balancer_arns(Some(nlb_arns.to_vec()))
-            .send()
-            .await
-            .map_err(|e| other(OP, &e))?;
-        Ok(out
-            .load_balancers()
-            .iter()
-            .filter_map(|lb| {
+        let mut found = HashMap::new();
+        for batch in nlb_arns.chunks(NLB_BATCH) {
+            let result = self
+                .client
+                .describe_load_balancers()
+                .set_load_balancer_arns(Some(batch.to_vec()))
+                .send()
+                .await;
+            let out = match result {
+                Ok(out) => out,
+                // One missing NLB fails the whole call: ask one by one to learn which exist.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
+                {
+                    if batch.len() > 1 {
+                        for arn in batch {
+                            found.extend(self.nlb_dns_names(std::slice::from_ref(arn)).await?);
+                        }
+                    }
+                    continue;
+                }
+                Err(e) => return Err(other(OP, &e)),
+            };
+            found.extend(out.load_balancers().iter().filter_map(|lb| {
                 Some((
                     lb.load_balancer_arn()?.to_owned(),
                     lb.dns_name()?.to_owned(),
                 ))
-            })
-            .collect())
+            }));
+        }
+        Ok(found)
     }
 
     async fn ensure_target_group(
@@ -461,6 +478,15 @@ impl LoadBalancing for AwsLoadBalancing {
         Ok(out
             .target_health_descriptions()
             .iter()
+            // `draining`: deregistered, finishing its connections for the deregistration delay
+            // (300 s by default). It no longer counts as registered, so a pod back within that
+            // time is registered again (as the AWS Load Balancer Controller does). `unused` (a
+            // group not yet behind a listener, an AZ not enabled) and `unhealthy.draining` are
+            // registered. moto never reports `draining` (deregistering removes the target at
+            // once); the bed gets AWS's answer through testbed::aws_rules::DrainingTargets.
+            .filter(|d| {
+                d.target_health().and_then(|h| h.state()) != Some(&TargetHealthStateEnum::Draining)
+            })
             .filter_map(|d| {
                 let t = d.target()?;
                 Some(Target {

@@ -1,6 +1,7 @@
 //! An in-memory [`LoadBalancing`] that behaves as AWS does (not as moto does): a second
-//! listener on a used port is refused, target group names are unique. Failures can be injected
-//! per operation, and every call is counted.
+//! listener on a used port is refused, an NLB takes at most 50 listeners, target group names
+//! are unique, a deregistered target drains before it is gone. Failures can be injected per
+//! operation, and every call is counted.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -26,6 +27,9 @@ pub struct MemoryTargetGroup {
     pub tags: HashMap<String, String>,
     /// Registered targets.
     pub targets: BTreeSet<Target>,
+    /// Deregistered targets still draining (AWS keeps them for the deregistration delay; here
+    /// until registered again).
+    pub draining: BTreeSet<Target>,
 }
 
 /// A listener held in memory.
@@ -195,6 +199,7 @@ impl LoadBalancing for MemoryLoadBalancing {
                 protocol: spec.protocol,
                 tags: tag_map(&spec.tags),
                 targets: BTreeSet::new(),
+                draining: BTreeSet::new(),
             },
         );
         Ok(EnsuredTargetGroup { arn, created: true })
@@ -337,6 +342,9 @@ impl LoadBalancing for MemoryLoadBalancing {
             .get_mut(target_group_arn)
             .ok_or_else(|| not_found("RegisterTargets", target_group_arn))?;
         tg.targets.extend(targets.iter().copied());
+        for t in targets {
+            tg.draining.remove(t);
+        }
         Ok(())
     }
 
@@ -348,7 +356,9 @@ impl LoadBalancing for MemoryLoadBalancing {
             .get_mut(target_group_arn)
             .ok_or_else(|| not_found("DeregisterTargets", target_group_arn))?;
         for t in targets {
-            tg.targets.remove(t);
+            if tg.targets.remove(t) {
+                tg.draining.insert(*t);
+            }
         }
         Ok(())
     }

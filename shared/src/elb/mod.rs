@@ -108,7 +108,7 @@ pub struct EnsuredTargetGroup {
 /// The ELBv2 operations the system uses.
 #[async_trait]
 pub trait LoadBalancing: Send + Sync {
-    /// The DNS names of the NLBs.
+    /// The DNS names of the NLBs that exist; an NLB that does not is left out of the map.
     async fn nlb_dns_names(&self, nlb_arns: &[String])
     -> Result<HashMap<String, String>, ElbError>;
 
@@ -158,7 +158,9 @@ pub trait LoadBalancing: Send + Sync {
         target_group_arn: &str,
     ) -> Result<(), ElbError>;
 
-    /// The targets registered in a target group.
+    /// The targets registered in a target group. A target in `draining` (deregistered, still
+    /// finishing its connections for the deregistration delay) is not registered: registering
+    /// it again is what brings it back.
     async fn targets(&self, target_group_arn: &str) -> Result<BTreeSet<Target>, ElbError>;
 
     /// Registers targets (in batches).

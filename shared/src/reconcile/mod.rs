@@ -411,6 +411,8 @@ mod identity_tests;
 mod run_token_tests;
 
 #[cfg(test)]
+mod aws_behaviour_tests;
+#[cfg(test)]
 mod screening_tests;
 #[cfg(test)]
 mod stalling;
