@@ -203,3 +203,33 @@ impl GateStack {
             .await
     }
 }
+
+/// Panics, listing them, if the gate refused any call of `gates`' stacks (`whose` names them in
+/// the message). Without a runtime, for a fixture's `Drop`; does nothing while the thread is
+/// already panicking.
+pub fn assert_no_denials_blocking(gates: &[GateStack], whose: &str) {
+    if std::thread::panicking() {
+        return;
+    }
+    let denials: Vec<Denial> = gates
+        .iter()
+        .flat_map(|g| {
+            g.denials_blocking()
+                .expect("reading the IAM gate's denials")
+        })
+        .collect();
+    fail_on(&denials, whose);
+}
+
+fn fail_on(denials: &[Denial], whose: &str) {
+    assert!(
+        denials.is_empty(),
+        "the IAM gate refused {} call(s) of {whose} against template.yaml's policies:\n{}",
+        denials.len(),
+        denials
+            .iter()
+            .map(|d| format!("  - {d}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

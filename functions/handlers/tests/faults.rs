@@ -3,9 +3,7 @@
 
 mod common;
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
-use common::Stack;
-use lambda_runtime::{Context, LambdaEvent};
+use common::{Stack, schedule_event};
 use nlb_port_pool::failpoint;
 use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
 
@@ -14,16 +12,6 @@ use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
 enum Finisher {
     Redelivery,
     Sweep,
-}
-
-fn schedule_event() -> handlers::Event {
-    let payload: EventBridgeEvent<serde_json::Value> = serde_json::from_value(serde_json::json!({
-        "version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2026-11-26T10:00:00Z", "region": "us-west-2",
-        "resources": [], "detail": {}
-    }))
-    .expect("schedule event");
-    LambdaEvent::new(payload, Context::default())
 }
 
 async fn sweep(stack: &Stack) {

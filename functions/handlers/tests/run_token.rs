@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
-use common::{CLUSTER, Stack, event_for};
+use common::{CLUSTER, Stack, event_for, schedule_event};
 use futures::{StreamExt, TryStreamExt};
 use handlers::Deps;
 use k8s_openapi::api::core::v1::Service;
@@ -46,16 +45,6 @@ async fn instances(stack: &Stack, count: usize) -> Vec<Deps> {
             deps
         })
         .collect()
-}
-
-fn schedule_event() -> handlers::Event {
-    let payload: EventBridgeEvent<serde_json::Value> = serde_json::from_value(serde_json::json!({
-        "version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2026-11-26T10:00:00Z", "region": "us-west-2",
-        "resources": [], "detail": {}
-    }))
-    .expect("schedule event");
-    LambdaEvent::new(payload, Context::default())
 }
 
 /// An event as a distinct invocation: its own request id.

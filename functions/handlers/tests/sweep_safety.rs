@@ -4,13 +4,11 @@
 
 mod common;
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
-use common::{CLUSTER, Stack};
+use common::{CLUSTER, Stack, schedule_event};
 use futures::StreamExt;
 use handlers::{Deps, SweepSummary};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
-use lambda_runtime::{Context, LambdaEvent};
 use nlb_port_pool::claims::identity::identity_item;
 use nlb_port_pool::claims::{Owner, TableIdentity, table};
 use nlb_port_pool::elb::{
@@ -22,16 +20,6 @@ use nlb_port_pool::reconcile::DEFAULT_STACK_ID;
 use nlb_port_pool::service_model::ListenerKey;
 use testbed::kube_fixtures::{PortSpec, opted_in_service};
 use testbed::{Bed, unique_name};
-
-fn schedule_event() -> handlers::Event {
-    let payload: EventBridgeEvent<serde_json::Value> = serde_json::from_value(serde_json::json!({
-        "version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2026-11-26T10:00:00Z", "region": "us-west-2",
-        "resources": [], "detail": {}
-    }))
-    .expect("schedule event");
-    LambdaEvent::new(payload, Context::default())
-}
 
 async fn sweep(deps: &Deps) -> SweepSummary {
     handlers::on_schedule(deps, schedule_event())

@@ -475,6 +475,17 @@ impl Stack {
     }
 }
 
+/// The sweep's schedule event, as EventBridge's schedule sends it.
+pub fn schedule_event() -> Event {
+    let payload: EventBridgeEvent<serde_json::Value> = serde_json::from_value(serde_json::json!({
+        "version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-26T10:00:00Z", "region": "us-west-2",
+        "resources": [], "detail": {}
+    }))
+    .expect("schedule event");
+    LambdaEvent::new(payload, Context::default())
+}
+
 /// An EventBridge event as the forwarder makes it.
 pub fn event_for(
     detail_type: DetailType,
