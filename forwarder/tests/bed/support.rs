@@ -112,22 +112,9 @@ pub struct Forwarder {
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
-        }
-        let denials = self
-            .gate
-            .denials_blocking()
-            .expect("reading the IAM gate's denials");
-        assert!(
-            denials.is_empty(),
-            "the IAM gate refused {} call(s) of the forwarder against template.yaml:\n{}",
-            denials.len(),
-            denials
-                .iter()
-                .map(|d| format!("  - {d}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+        testbed::iam_gate::assert_no_denials_blocking(
+            std::slice::from_ref(&self.gate),
+            "the forwarder",
         );
     }
 }

@@ -73,23 +73,14 @@ impl FunctionDeps {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
-        }
-        let denials = self
-            .gate
-            .denials_blocking()
-            .expect("reading the IAM gate's denials");
-        assert!(
-            denials.is_empty(),
-            "the IAM gate refused {} call(s) of this stack's functions against template.yaml:\n{}",
-            denials.len(),
-            denials
-                .iter()
-                .map(|d| format!("  - {d}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+        let mut gates = vec![self.gate.clone()];
+        gates.extend(
+            self.other_gates
+                .lock()
+                .map(|g| g.clone())
+                .unwrap_or_default(),
         );
+        testbed::iam_gate::assert_no_denials_blocking(&gates, "this stack's functions");
     }
 }
 
