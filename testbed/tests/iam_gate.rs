@@ -135,12 +135,29 @@ fn rand_u16() -> u16 {
     RandomState::new().hash_one(std::time::SystemTime::now()) as u16
 }
 
+/// ELBv2's refusal (query protocol): `AccessDenied`.
 fn assert_denied<E: ProvideErrorMetadata + std::fmt::Debug, T: std::fmt::Debug>(
     what: &str,
     result: Result<T, E>,
 ) {
+    assert_refused(what, result, "AccessDenied");
+}
+
+/// DynamoDB's and EventBridge's refusal (JSON protocols): `AccessDeniedException`.
+fn assert_denied_json<E: ProvideErrorMetadata + std::fmt::Debug, T: std::fmt::Debug>(
+    what: &str,
+    result: Result<T, E>,
+) {
+    assert_refused(what, result, "AccessDeniedException");
+}
+
+fn assert_refused<E: ProvideErrorMetadata + std::fmt::Debug, T: std::fmt::Debug>(
+    what: &str,
+    result: Result<T, E>,
+    code: &str,
+) {
     let err = result.expect_err(what);
-    assert_eq!(err.code(), Some("AccessDenied"), "{what}: {err:?}");
+    assert_eq!(err.code(), Some(code), "{what}: {err:?}");
 }
 
 #[tokio::test]
@@ -300,23 +317,15 @@ async fn the_forwarder_puts_its_own_events_on_its_own_bus_only() {
         )
     };
     let other_bus = unique_name("gate-bus");
-    let err = put(&other_bus, nlb_port_pool::event::EVENT_SOURCE)
-        .send()
-        .await
-        .expect_err("another bus");
-    assert_eq!(
-        aws_sdk_eventbridge::error::ProvideErrorMetadata::code(&err),
-        Some("AccessDeniedException"),
-        "{err:?}"
+    assert_denied_json(
+        "another bus",
+        put(&other_bus, nlb_port_pool::event::EVENT_SOURCE)
+            .send()
+            .await,
     );
-    let err = put(&probe.table, "aws.events")
-        .send()
-        .await
-        .expect_err("another source");
-    assert_eq!(
-        aws_sdk_eventbridge::error::ProvideErrorMetadata::code(&err),
-        Some("AccessDeniedException"),
-        "{err:?}"
+    assert_denied_json(
+        "another source",
+        put(&probe.table, "aws.events").send().await,
     );
     let denial = probe.denial_of("events:PutEvents").await;
     assert!(denial.missing.contains("events:source"), "{denial}");
@@ -346,17 +355,14 @@ async fn the_sweep_reads_its_cursor_and_a_stranger_is_refused() {
         .await;
     let mut config = aws_sdk_dynamodb::config::Builder::from(&stranger);
     config.set_app_name(nlb_port_pool::aws::app_name("sweep"));
-    let err = aws_sdk_dynamodb::Client::from_conf(config.build())
-        .get_item()
-        .table_name(&probe.table)
-        .key("pk", key("sweep"))
-        .key("sk", key("cursor"))
-        .send()
-        .await
-        .expect_err("an unregistered stack");
-    assert_eq!(
-        aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&err),
-        Some("AccessDeniedException"),
-        "{err:?}"
+    assert_denied_json(
+        "an unregistered stack",
+        aws_sdk_dynamodb::Client::from_conf(config.build())
+            .get_item()
+            .table_name(&probe.table)
+            .key("pk", key("sweep"))
+            .key("sk", key("cursor"))
+            .send()
+            .await,
     );
 }
