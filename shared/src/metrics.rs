@@ -95,6 +95,8 @@ pub fn sweep_lines(report: &SweepReport, timestamp_ms: i64) -> Vec<String> {
                 },
             ),
             ("SweepDeletionsLeft", "Count", report.deletions_left as f64),
+            ("NlbsMissing", "Count", report.nlbs_missing.len() as f64),
+            ("ServicesMoved", "Count", report.services_moved as f64),
         ],
     ));
     lines

@@ -156,6 +156,10 @@ pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Erro
         // EMF lines go to stdout on their own, not through the (JSON) tracing formatter.
         println!("{line}");
     }
+    if !report.nlbs_missing.is_empty() {
+        tracing::warn!(nlbs = ?report.nlbs_missing,
+            "NLBs of the pools do not exist: their Services are moved; remove them from POOLS");
+    }
     match &report.deletions_blocked {
         Some(reason) => tracing::warn!(
             reason = %reason,
@@ -180,6 +184,8 @@ pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Erro
         failures: report.failures,
         deletions_blocked: report.deletions_blocked,
         deletions_left: report.deletions_left,
+        nlbs_missing: report.nlbs_missing,
+        services_moved: report.services_moved,
     })
 }
 
@@ -203,6 +209,10 @@ pub struct SweepSummary {
     pub deletions_blocked: Option<String>,
     /// Deletions found and left to later runs (blocked, or beyond `SWEEP_MAX_DELETIONS`).
     pub deletions_left: usize,
+    /// NLBs of the pools that do not exist (deleted out of band; remove them from `POOLS`).
+    pub nlbs_missing: Vec<String>,
+    /// Services moved off an NLB that is gone or out of the pools, or a port out of range.
+    pub services_moved: usize,
 }
 
 /// The token of this invocation's run: its Lambda request id (with random bits), so a claim

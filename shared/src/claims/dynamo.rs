@@ -304,9 +304,14 @@ impl CursorStore for DynamoClaimStore {
             Some(AttributeValue::S(v)) => Some(v.clone()),
             _ => None,
         };
+        let nlbs = match out.item().and_then(|i| i.get("nlbs")) {
+            Some(AttributeValue::Ss(v)) => v.clone(),
+            _ => vec![],
+        };
         Ok(SweepCursor {
             services_after: text("servicesAfter"),
             target_group_marker: text("targetGroupMarker"),
+            nlbs,
         })
     }
 
@@ -318,6 +323,10 @@ impl CursorStore for DynamoClaimStore {
         }
         if let Some(v) = &cursor.target_group_marker {
             item.insert("targetGroupMarker".to_owned(), s(v));
+        }
+        // A string set cannot be empty: no attribute is no NLB.
+        if !cursor.nlbs.is_empty() {
+            item.insert("nlbs".to_owned(), AttributeValue::Ss(cursor.nlbs.clone()));
         }
         self.client
             .put_item()

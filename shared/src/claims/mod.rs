@@ -324,6 +324,10 @@ pub struct SweepCursor {
     pub services_after: Option<String>,
     /// The ELBv2 marker of the next page of target groups to check.
     pub target_group_marker: Option<String>,
+    /// The NLBs swept last run: those of the pools then, and those taken out of the pools
+    /// since that still had claims. An NLB taken out of `POOLS` is swept until its claims are
+    /// gone (its Services moved, its orphans released), so nothing on it leaks.
+    pub nlbs: Vec<String>,
 }
 
 /// Storage of the [`SweepCursor`].

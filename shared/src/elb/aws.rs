@@ -384,13 +384,17 @@ impl LoadBalancing for AwsLoadBalancing {
             .send()
             .await
             .map_err(|e| {
-                let duplicate = e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_duplicate_listener_exception());
-                let kind = if duplicate {
-                    ElbErrorKind::DuplicateListener
-                } else {
-                    ElbErrorKind::Other
+                let kind = match e.as_service_error() {
+                    Some(s) if s.is_duplicate_listener_exception() => {
+                        ElbErrorKind::DuplicateListener
+                    }
+                    Some(s) if s.is_too_many_listeners_exception() => {
+                        ElbErrorKind::TooManyListeners
+                    }
+                    Some(s) if s.is_load_balancer_not_found_exception() => {
+                        ElbErrorKind::NlbNotFound
+                    }
+                    _ => ElbErrorKind::Other,
                 };
                 elb_error(OP, &e, kind)
             })?;
@@ -446,7 +450,17 @@ impl LoadBalancing for AwsLoadBalancing {
             .send()
             .collect::<Result<_, _>>()
             .await
-            .map_err(|e| other(OP, &e))?;
+            .map_err(|e| {
+                let gone = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_load_balancer_not_found_exception());
+                let kind = if gone {
+                    ElbErrorKind::NlbNotFound
+                } else {
+                    ElbErrorKind::Other
+                };
+                elb_error(OP, &e, kind)
+            })?;
         Ok(pages.iter().filter_map(listener_info).collect())
     }
 

@@ -1,6 +1,7 @@
 //! An in-memory [`LoadBalancing`] that behaves as AWS does (not as moto does): a second
-//! listener on a used port is refused, an NLB takes at most 50 listeners, target group names
-//! are unique, a deregistered target drains before it is gone. Failures can be injected per
+//! listener on a used port is refused, an NLB takes at most 50 listeners (whoever made them),
+//! an NLB deleted out of band is `LoadBalancerNotFound`, target group names are unique, a
+//! deregistered target drains before it is gone. Failures can be injected per
 //! operation, and every call is counted.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -63,6 +64,18 @@ fn tag_map(tags: &ResourceTags) -> HashMap<String, String> {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
+}
+
+/// AWS's default quota of listeners per NLB.
+const LISTENERS_PER_NLB: usize = 50;
+
+fn nlb_not_found(operation: &'static str, nlb_arn: &str) -> ElbError {
+    ElbError {
+        operation,
+        message: format!("load balancer {nlb_arn} not found"),
+        retryable: false,
+        kind: ElbErrorKind::NlbNotFound,
+    }
 }
 
 fn not_found(operation: &'static str, what: &str) -> ElbError {
@@ -135,6 +148,34 @@ impl MemoryLoadBalancing {
     /// Deletes a listener behind the system's back (drift).
     pub fn remove_listener(&self, arn: &str) {
         self.lock().listeners.remove(arn);
+    }
+
+    /// Deletes an NLB behind the system's back, with its listeners (as AWS does).
+    pub fn remove_nlb(&self, nlb_arn: &str) {
+        let mut st = self.lock();
+        st.nlbs.remove(nlb_arn);
+        st.listeners.retain(|_, l| l.info.nlb_arn != nlb_arn);
+    }
+
+    /// A listener someone else made on `nlb_arn` at `port` (no project tags); returns its ARN.
+    pub fn add_foreign_listener(&self, nlb_arn: &str, port: u16) -> String {
+        let mut st = self.lock();
+        st.next_id += 1;
+        let arn = format!("{nlb_arn}/listener/foreign-{}", st.next_id);
+        st.listeners.insert(
+            arn.clone(),
+            MemoryListener {
+                info: ListenerInfo {
+                    arn: arn.clone(),
+                    nlb_arn: nlb_arn.to_owned(),
+                    port,
+                    protocol: Some(ListenerProtocol::Tcp),
+                    target_group_arn: None,
+                },
+                tags: HashMap::new(),
+            },
+        );
+        arn
     }
 
     fn enter(&self, operation: &'static str) -> Result<std::sync::MutexGuard<'_, State>, ElbError> {
@@ -249,7 +290,7 @@ impl LoadBalancing for MemoryLoadBalancing {
         self.round_trip().await;
         let mut st = self.enter("CreateListener")?;
         if !st.nlbs.contains_key(nlb_arn) {
-            return Err(not_found("CreateListener", nlb_arn));
+            return Err(nlb_not_found("CreateListener", nlb_arn));
         }
         if !st.target_groups.contains_key(target_group_arn) {
             return Err(not_found("CreateListener", target_group_arn));
@@ -270,6 +311,19 @@ impl LoadBalancing for MemoryLoadBalancing {
                 message: format!("a listener already uses port {port}"),
                 retryable: false,
                 kind: ElbErrorKind::DuplicateListener,
+            });
+        }
+        let on_nlb = st
+            .listeners
+            .values()
+            .filter(|l| l.info.nlb_arn == nlb_arn)
+            .count();
+        if on_nlb >= LISTENERS_PER_NLB {
+            return Err(ElbError {
+                operation: "CreateListener",
+                message: format!("{nlb_arn} has {on_nlb} listeners, its quota"),
+                retryable: false,
+                kind: ElbErrorKind::TooManyListeners,
             });
         }
         st.next_id += 1;
@@ -302,6 +356,9 @@ impl LoadBalancing for MemoryLoadBalancing {
     async fn listeners_of(&self, nlb_arn: &str) -> Result<Vec<ListenerInfo>, ElbError> {
         self.round_trip().await;
         let st = self.enter("DescribeListeners (of an NLB)")?;
+        if !st.nlbs.contains_key(nlb_arn) {
+            return Err(nlb_not_found("DescribeListeners (of an NLB)", nlb_arn));
+        }
         Ok(st
             .listeners
             .values()

@@ -78,6 +78,11 @@ pub enum ElbErrorKind {
     DuplicateListener,
     /// The resource is in use (a target group a listener still forwards to).
     InUse,
+    /// The NLB has as many listeners as its quota allows (AWS `TooManyListeners`), whoever
+    /// made them.
+    TooManyListeners,
+    /// The NLB does not exist (deleted out of band: AWS `LoadBalancerNotFound`).
+    NlbNotFound,
     /// Anything else.
     Other,
 }
@@ -135,7 +140,9 @@ pub trait LoadBalancing: Send + Sync {
         health_check: &HealthCheckSpec,
     ) -> Result<(), ElbError>;
 
-    /// Makes a listener on `nlb_arn` at `port` forwarding to `target_group_arn`.
+    /// Makes a listener on `nlb_arn` at `port` forwarding to `target_group_arn`. AWS's refusals
+    /// come back as kinds: [`ElbErrorKind::DuplicateListener`] (the port is used),
+    /// [`ElbErrorKind::TooManyListeners`] and [`ElbErrorKind::NlbNotFound`].
     async fn create_listener(
         &self,
         nlb_arn: &str,
@@ -148,7 +155,8 @@ pub trait LoadBalancing: Send + Sync {
     /// The listeners among `arns` that exist.
     async fn describe_listeners(&self, arns: &[String]) -> Result<Vec<ListenerInfo>, ElbError>;
 
-    /// Every listener of an NLB (at most 50).
+    /// Every listener of an NLB (at most 50). An NLB that does not exist is an error of kind
+    /// [`ElbErrorKind::NlbNotFound`].
     async fn listeners_of(&self, nlb_arn: &str) -> Result<Vec<ListenerInfo>, ElbError>;
 
     /// Points a listener's default action at `target_group_arn`.

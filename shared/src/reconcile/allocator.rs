@@ -24,14 +24,25 @@ pub struct Placement {
     pub ports: Vec<u16>,
 }
 
-/// The claimed ports of each NLB, as last seen.
+/// One NLB as last seen.
+struct NlbSeen {
+    /// Ports claimed, or used by a listener of anyone's.
+    used: BTreeSet<u16>,
+    /// When it was read.
+    at: Instant,
+    /// AWS refused it a listener for want of room or because it is gone: not chosen until the
+    /// view is read again.
+    usable: bool,
+}
+
+/// The used ports of each NLB, as last seen.
 #[derive(Default)]
 pub struct PoolView {
-    nlbs: Mutex<HashMap<String, (BTreeSet<u16>, Instant)>>,
+    nlbs: Mutex<HashMap<String, NlbSeen>>,
 }
 
 impl PoolView {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (BTreeSet<u16>, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NlbSeen>> {
         self.nlbs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -42,33 +53,63 @@ impl PoolView {
         let nlbs = self.lock();
         pool.nlb_arns()
             .iter()
-            .all(|a| nlbs.get(a).is_some_and(|(_, at)| at.elapsed() < VIEW_TTL))
+            .all(|a| nlbs.get(a).is_some_and(|n| n.at.elapsed() < VIEW_TTL))
     }
 
-    /// Replaces the view with what the store says.
+    /// Replaces the view with what the store says (every NLB usable again).
     pub fn update(&self, usage: &[NlbUsage]) {
         let mut nlbs = self.lock();
         for u in usage {
-            nlbs.insert(u.nlb_arn.clone(), (u.ports.clone(), Instant::now()));
+            nlbs.insert(
+                u.nlb_arn.clone(),
+                NlbSeen {
+                    used: u.ports.clone(),
+                    at: Instant::now(),
+                    usable: true,
+                },
+            );
         }
     }
 
-    /// Notes ports as used (claimed here, or found taken).
+    /// Notes ports as used (claimed here, found taken, or used by a listener).
     pub fn add_ports(&self, nlb_arn: &str, ports: &[u16]) {
         let mut nlbs = self.lock();
-        let entry = nlbs
-            .entry(nlb_arn.to_owned())
-            .or_insert_with(|| (BTreeSet::new(), Instant::now()));
-        entry.0.extend(ports);
+        let entry = nlbs.entry(nlb_arn.to_owned()).or_insert_with(|| NlbSeen {
+            used: BTreeSet::new(),
+            at: Instant::now(),
+            usable: true,
+        });
+        entry.used.extend(ports);
     }
 
     /// Notes ports as free (released here).
     pub fn remove_ports(&self, nlb_arn: &str, ports: &[u16]) {
-        if let Some((set, _)) = self.lock().get_mut(nlb_arn) {
+        if let Some(seen) = self.lock().get_mut(nlb_arn) {
             for p in ports {
-                set.remove(p);
+                seen.used.remove(p);
             }
         }
+    }
+
+    /// Notes an NLB as taking no listener (AWS said it is full, or gone) until the view is
+    /// read again.
+    pub fn mark_unusable(&self, nlb_arn: &str) {
+        let mut nlbs = self.lock();
+        let entry = nlbs.entry(nlb_arn.to_owned()).or_insert_with(|| NlbSeen {
+            used: BTreeSet::new(),
+            at: Instant::now(),
+            usable: false,
+        });
+        entry.usable = false;
+    }
+
+    /// How many NLBs of `pool` are noted as taking no listener.
+    pub fn unusable(&self, pool: &NlbPool) -> usize {
+        let nlbs = self.lock();
+        pool.nlb_arns()
+            .iter()
+            .filter(|a| nlbs.get(*a).is_some_and(|n| !n.usable))
+            .count()
     }
 
     /// Forgets an NLB, so the next choice reads it again.
@@ -84,9 +125,16 @@ impl PoolView {
         let quota = pool.listener_quota() as usize;
         let range = pool.ports();
         let room = |arn: &str| -> usize {
-            let used = nlbs.get(arn).map_or(0, |(s, _)| s.len());
-            let free_ports = range.len() as usize - used.min(range.len() as usize);
-            quota.saturating_sub(used).min(free_ports)
+            let Some(seen) = nlbs.get(arn) else {
+                return quota.min(range.len() as usize);
+            };
+            if !seen.usable {
+                return 0;
+            }
+            // Every listener counts against the quota; only those in the range take ports.
+            let in_range = seen.used.iter().filter(|p| range.contains(**p)).count();
+            let free_ports = (range.len() as usize).saturating_sub(in_range);
+            quota.saturating_sub(seen.used.len()).min(free_ports)
         };
         let fits: Vec<(&String, usize)> = pool
             .nlb_arns()
@@ -116,7 +164,7 @@ impl PoolView {
                     .map(|(a, _)| (*a).clone())?
             }
         };
-        let used = nlbs.get(&nlb).map(|(s, _)| s.clone()).unwrap_or_default();
+        let used = nlbs.get(&nlb).map(|n| n.used.clone()).unwrap_or_default();
         let mut ports = Vec::with_capacity(count);
         // Random probing finds a free port in a few tries while the range is mostly free; the
         // scan from a random start is the bounded fallback for a crowded range.
@@ -213,6 +261,38 @@ mod tests {
             .map(|c| c.nlb_arn)
             .collect();
         assert!(chosen.len() > 1, "random choice spreads over the pool");
+    }
+
+    #[test]
+    fn listeners_outside_the_range_count_against_the_quota_only() {
+        let p = pool(1, "100-109", 5);
+        let view = PoolView::default();
+        view.add_ports(&p.nlb_arns()[0], &[80, 443, 8080]);
+        assert_eq!(view.choose(&p, 2, None).map(|c| c.ports.len()), Some(2));
+        assert!(
+            view.choose(&p, 3, None).is_none(),
+            "three foreign listeners leave two of five"
+        );
+    }
+
+    #[test]
+    fn an_unusable_nlb_is_not_chosen_until_read_again() {
+        let p = pool(2, "100-199", 50);
+        let view = PoolView::default();
+        let (full, other) = (&p.nlb_arns()[0], &p.nlb_arns()[1]);
+        view.mark_unusable(full);
+        assert_eq!(view.unusable(&p), 1);
+        for _ in 0..20 {
+            let placed = view
+                .choose(&p, 1, Some(full))
+                .expect("the other NLB has room");
+            assert_eq!(&placed.nlb_arn, other);
+        }
+        view.update(&[NlbUsage {
+            nlb_arn: full.clone(),
+            ports: BTreeSet::new(),
+        }]);
+        assert_eq!(view.unusable(&p), 0);
     }
 
     #[test]

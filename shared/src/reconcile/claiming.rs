@@ -1,7 +1,10 @@
 //! Claiming listener ports: choose, claim in one transaction, choose again when refused.
 
+use futures::future::join_all;
+
 use super::{Error, Reconciler, Result};
 use crate::claims::{Claim, ClaimError, ClaimState, Owner, RunToken, now_epoch};
+use crate::elb::ElbErrorKind;
 use crate::pool::NlbPool;
 use crate::service_model::ListenerSpec;
 
@@ -17,6 +20,35 @@ pub(super) enum Claimed {
 }
 
 impl Reconciler {
+    /// Reads the view of `pool` again: the claims of each NLB, and the ports of every listener
+    /// on it, the project's or not (all count against the NLB's listener quota). An NLB that
+    /// is gone takes no claim until it is read again.
+    pub(super) async fn refresh_view(&self, pool: &NlbPool) -> Result<()> {
+        let (usage, listings) = tokio::join!(
+            self.store.nlb_usage(pool.nlb_arns()),
+            join_all(pool.nlb_arns().iter().map(|nlb| self.elb.listeners_of(nlb)))
+        );
+        self.view.update(&usage?);
+        for (nlb, listed) in pool.nlb_arns().iter().zip(listings) {
+            match listed {
+                Ok(listeners) => {
+                    let ports: Vec<u16> = listeners.iter().map(|l| l.port).collect();
+                    self.view.add_ports(nlb, &ports);
+                }
+                Err(e) if e.kind == ElbErrorKind::NlbNotFound => {
+                    tracing::warn!(
+                        nlb,
+                        pool = pool.name(),
+                        "an NLB of the pool does not exist; no claim goes to it (remove it from POOLS)"
+                    );
+                    self.view.mark_unusable(nlb);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// Claims ports for `missing` in one transaction, choosing again when the choice was
     /// refused (a port taken meanwhile, an NLB full).
     pub(super) async fn claim_ports(
@@ -28,8 +60,13 @@ impl Reconciler {
         prefer: Option<&str>,
     ) -> Result<Claimed> {
         let exhausted = || {
+            let unusable = match self.view.unusable(pool) {
+                0 => String::new(),
+                n => format!(", {n} of them full or gone by AWS's answer"),
+            };
             Claimed::Exhausted(format!(
-                "pool {} has no NLB with room for {} more listener(s) ({} NLBs, {} listeners each, ports {})",
+                "pool {} has no NLB with room for {} more listener(s) ({} NLBs{unusable}, {} \
+                 listeners each, ports {})",
                 pool.name(),
                 missing.len(),
                 pool.nlb_arns().len(),
@@ -41,8 +78,7 @@ impl Reconciler {
         let mut read = false;
         for attempt in 0..CLAIM_ATTEMPTS {
             if !self.view.is_fresh(pool) {
-                self.view
-                    .update(&self.store.nlb_usage(pool.nlb_arns()).await?);
+                self.refresh_view(pool).await?;
                 read = true;
             }
             let mut placement = self.view.choose(pool, missing.len(), prefer);
@@ -50,8 +86,7 @@ impl Reconciler {
                 // The view is a warm instance's memory: ports another function released since
                 // (release and the sweep run apart from allocate) are not in it. Read the
                 // store before telling a Service to wait.
-                self.view
-                    .update(&self.store.nlb_usage(pool.nlb_arns()).await?);
+                self.refresh_view(pool).await?;
                 read = true;
                 placement = self.view.choose(pool, missing.len(), prefer);
             }

@@ -16,12 +16,24 @@ use super::wiring::Plan;
 use super::{Error, Outcome, Reconciler, Result};
 use crate::annotations::{self, AllocationRequest, OUTPUT_KEYS, Status};
 use crate::claims::{Claim, HoldError, RunToken};
-use crate::cluster::{Cluster, NoticeKind, ServiceOutputs, Written};
+use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs, Written};
 use crate::elb::{EnsuredTargetGroup, ResourceTags, TargetGroupSpec, target_group_name};
 use crate::failpoint;
 use crate::pool::NlbPool;
 use crate::service_model::{ListenerKey, ListenerSpec, ServiceState};
 use crate::targets::{SliceView, Target, default_target_port, desired_targets};
+
+/// Listener refusals (an NLB full or gone, a foreign listener on the port) one run moves
+/// claims past before it calls the Service `Pending`.
+const REFUSALS_PER_RUN: usize = 3;
+
+/// Whether `claim` lies within `pool` as configured now: its pool, one of its NLBs, a port of
+/// its range.
+fn placed_within(claim: &Claim, pool: &NlbPool) -> bool {
+    claim.pool == pool.name()
+        && pool.nlb_arns().contains(&claim.nlb_arn)
+        && pool.ports().contains(claim.port)
+}
 
 impl Reconciler {
     /// Allocates, repairs or keeps the listeners of an opted-in Service, as the run `token`.
@@ -40,7 +52,7 @@ impl Reconciler {
     ) -> Result<Outcome> {
         let mut holding = Holding::new(token);
         let result = self
-            .ensure_with(cluster, service, pool, request, specs, slices, &mut holding)
+            .ensure_moving(cluster, service, pool, request, specs, slices, &mut holding)
             .await;
         if matches!(result, Err(Error::Injected(_))) {
             return result; // a kill: nothing runs after it
@@ -60,6 +72,94 @@ impl Reconciler {
             }
             Err(_) => result,
         }
+    }
+
+    /// [`Reconciler::ensure_with`], moving a claim whose listener AWS refused (its NLB full or
+    /// gone, a listener the system did not make on its port) to another port or NLB, up to
+    /// [`REFUSALS_PER_RUN`] times; then the Service is `Pending` with AWS's reasons. Each move
+    /// is told in a Warning Event.
+    #[allow(clippy::too_many_arguments)]
+    async fn ensure_moving(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        pool: &NlbPool,
+        request: &AllocationRequest,
+        specs: &[ListenerSpec],
+        slices: &[SliceView],
+        holding: &mut Holding<'_>,
+    ) -> Result<Outcome> {
+        let mut refusals: Vec<String> = Vec::new();
+        let mut current = service.clone();
+        loop {
+            let result = self
+                .ensure_with(cluster, &current, pool, request, specs, slices, holding)
+                .await;
+            let (claim, reason, nlb_unusable) = match result {
+                Err(Error::ListenerRefused {
+                    claim,
+                    reason,
+                    nlb_unusable,
+                }) => (*claim, reason, nlb_unusable),
+                Ok(outcome) => {
+                    if !refusals.is_empty() {
+                        self.tell_refusals(cluster, &current, &refusals).await?;
+                    }
+                    return Ok(outcome);
+                }
+                Err(e) => return Err(e),
+            };
+            tracing::warn!(service = %service.key, nlb = %claim.nlb_arn, port = claim.port,
+                reason, "AWS refused the listener; moving the claim");
+            if nlb_unusable {
+                self.view.mark_unusable(&claim.nlb_arn);
+            } else {
+                self.view.add_ports(&claim.nlb_arn, &[claim.port]);
+            }
+            refusals.push(reason);
+            // The refused claim goes, unadvertised first, so the next round claims elsewhere.
+            let Some(fresh) = self.reread(cluster, service).await? else {
+                return Ok(Outcome::Nothing("the Service was deleted meanwhile"));
+            };
+            current = match self
+                .unadvertise(cluster, &fresh, std::slice::from_ref(&claim))
+                .await?
+            {
+                Written::Done(after) => *after,
+                Written::Gone => return Ok(Outcome::Nothing("the Service was deleted meanwhile")),
+            };
+            self.release_claims(holding.token, std::slice::from_ref(&claim))
+                .await?;
+            holding.forget(std::slice::from_ref(&claim));
+            if refusals.len() >= REFUSALS_PER_RUN {
+                let reason = format!(
+                    "AWS refused {} listener(s) in a row: {}",
+                    refusals.len(),
+                    refusals.join("; ")
+                );
+                let holds_nothing = self.store.claims_of(&service.uid).await?.is_empty();
+                return self.pending(cluster, &current, holds_nothing, reason).await;
+            }
+        }
+    }
+
+    /// A Warning Event saying which listeners AWS refused and why the claims moved.
+    async fn tell_refusals(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        refusals: &[String],
+    ) -> Result<()> {
+        let notice = Notice {
+            kind: NoticeKind::Warning,
+            reason: "ListenerRefused",
+            note: format!(
+                "moved to another port or NLB after AWS refused a listener: {}",
+                refusals.join("; ")
+            ),
+            once: None,
+        };
+        Ok(cluster.publish(service, &notice).await?)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -115,9 +215,11 @@ impl Reconciler {
                 existing = self.store.claims_of(&service.uid).await?;
                 continue;
             }
+            // A claim outside the pool as configured now (another pool, an NLB taken out of
+            // it, a port the range no longer holds) or for a port the Service dropped goes.
             let (kept, stale): (Vec<Claim>, Vec<Claim>) = existing
                 .drain(..)
-                .partition(|c| c.pool == pool.name() && specs.iter().any(|s| s.key == c.key));
+                .partition(|c| placed_within(c, pool) && specs.iter().any(|s| s.key == c.key));
             if !stale.is_empty() {
                 // No moment may advertise a port once it is free for others to claim.
                 match self.unadvertise(cluster, &current, &stale).await? {

@@ -1,6 +1,6 @@
 //! Errors of a reconcile: everything that is not the user's to fix.
 
-use crate::claims::{HoldError, ReleaseError, StoreError};
+use crate::claims::{Claim, HoldError, ReleaseError, StoreError};
 use crate::cluster::KubeError;
 use crate::elb::ElbError;
 
@@ -32,6 +32,18 @@ pub enum Error {
     /// the system did not make): an operator must act; retrying alone will not help.
     #[error("{0}")]
     Setup(String),
+    /// AWS refused the listener of a claim: its NLB is at the listener quota, a listener the
+    /// system did not make holds the port, or the NLB is gone. The claim moves to another
+    /// port or NLB (`ensure` does this before the error reaches a caller).
+    #[error("listener for port {} of NLB {} refused: {reason}", claim.port, claim.nlb_arn)]
+    ListenerRefused {
+        /// The claim whose listener was refused.
+        claim: Box<Claim>,
+        /// Why, for the Service's Event and status.
+        reason: String,
+        /// The whole NLB takes no listener now (full or gone), not just this port.
+        nlb_unusable: bool,
+    },
     /// A test stopped the run at a failpoint.
     #[error("stopped at failpoint {0}")]
     Injected(&'static str),
@@ -44,7 +56,10 @@ impl Error {
             Error::Store(e) => e.retryable,
             Error::Elb(e) => e.retryable,
             Error::Kube(e) => e.retryable,
-            Error::Busy { .. } | Error::Conflict(_) | Error::Injected(_) => true,
+            Error::Busy { .. }
+            | Error::Conflict(_)
+            | Error::Injected(_)
+            | Error::ListenerRefused { .. } => true,
             Error::Setup(_) => false,
         }
     }

@@ -372,7 +372,9 @@ impl Reconciler {
         }
     }
 
-    /// The DNS names of a pool's NLBs, read once per process (they never change).
+    /// The DNS names of a pool's NLBs, read once per process (they never change). An NLB that
+    /// does not exist is left out and noted in the view, so no claim goes to it: the rest of
+    /// the pool goes on.
     async fn dns_names(&self, pool: &NlbPool) -> Result<HashMap<String, String>> {
         let mut cache = self.dns_names.lock().await;
         let missing: Vec<String> = pool
@@ -383,11 +385,10 @@ impl Reconciler {
             .collect();
         if !missing.is_empty() {
             let found = self.elb.nlb_dns_names(&missing).await?;
-            if let Some(absent) = missing.iter().find(|a| !found.contains_key(*a)) {
-                return Err(Error::Setup(format!(
-                    "NLB {absent} of pool {} does not exist (check POOLS)",
-                    pool.name()
-                )));
+            for absent in missing.iter().filter(|a| !found.contains_key(*a)) {
+                tracing::warn!(nlb = %absent, pool = pool.name(),
+                    "an NLB of the pool does not exist (check POOLS); no claim goes to it");
+                self.view.mark_unusable(absent);
             }
             cache.extend(found);
         }

@@ -10,7 +10,7 @@ use super::holding::{Held, Holding};
 use super::{Error, Outcome, Reconciler, Result};
 use crate::claims::{Claim, RunToken};
 use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs, Written};
-use crate::elb::{owned_by, target_group_name};
+use crate::elb::{ElbErrorKind, owned_by, target_group_name};
 use crate::event::ServiceKey;
 use crate::failpoint;
 use crate::service_model::ServiceState;
@@ -189,7 +189,14 @@ impl Reconciler {
         for c in claims {
             by_nlb.entry(c.nlb_arn.as_str()).or_default().push(c);
         }
-        let listings = try_join_all(by_nlb.keys().map(|nlb| self.elb.listeners_of(nlb))).await?;
+        // An NLB deleted out of band took its listeners with it: nothing to delete there.
+        let listings = try_join_all(by_nlb.keys().map(|nlb| async move {
+            match self.elb.listeners_of(nlb).await {
+                Err(e) if e.kind == ElbErrorKind::NlbNotFound => Ok(vec![]),
+                listed => listed,
+            }
+        }))
+        .await?;
         let mut listener_owner: HashMap<String, &Claim> = HashMap::new();
         for (group, listeners) in by_nlb.values().zip(listings) {
             for l in listeners {

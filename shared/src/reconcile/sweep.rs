@@ -24,7 +24,7 @@ use super::{Outcome, Reconciler, Result};
 use crate::annotations::STATUS;
 use crate::claims::{CursorStore, PortHolder};
 use crate::cluster::Cluster;
-use crate::elb::{ListenerInfo, TAG_CLUSTER, TAG_MANAGED, TAG_SERVICE_UID};
+use crate::elb::{ElbErrorKind, ListenerInfo, TAG_CLUSTER, TAG_MANAGED, TAG_SERVICE_UID};
 use crate::event::ServiceKey;
 use crate::service_model::ServiceState;
 
@@ -132,6 +132,21 @@ pub struct SweepReport {
     /// least this many, since a run stops checking target groups at the first page it cannot
     /// finish.
     pub deletions_left: usize,
+    /// NLBs of the pools that do not exist (deleted out of band): the rest of the pool goes
+    /// on, and the Services with claims on them are moved. An operator should remove them
+    /// from `POOLS`.
+    pub nlbs_missing: Vec<String>,
+    /// Services with claims on an NLB that is gone or out of the pools, or on a port out of
+    /// the pool's range: reconciled this run, which moves them.
+    pub services_moved: usize,
+}
+
+/// What sweeping one NLB found.
+struct NlbSwept {
+    /// Ports claimed on it.
+    holders: usize,
+    /// Live Services whose claims on it must move.
+    misplaced: Vec<ServiceState>,
 }
 
 fn key_of(s: &ServiceState) -> String {
@@ -160,13 +175,18 @@ impl Reconciler {
                 DeletionBudget::new(0)
             }
         };
+        let mut cursor = cursors.load_cursor().await?;
+        let mut moving: BTreeMap<String, ServiceState> = BTreeMap::new();
+        let mut swept_nlbs: Vec<String> = Vec::new();
         for pool in self.pools.pools() {
             let mut used = 0;
             for nlb in pool.nlb_arns() {
-                let holders = self
+                let swept = self
                     .sweep_nlb(cluster, nlb, &services, &mut budget, &mut report)
                     .await?;
-                used += holders;
+                used += swept.holders;
+                moving.extend(swept.misplaced.into_iter().map(|s| (key_of(&s), s)));
+                swept_nlbs.push(nlb.clone());
             }
             report.pools.push(PoolUse {
                 pool: pool.name().to_owned(),
@@ -174,12 +194,36 @@ impl Reconciler {
                 capacity: pool.capacity() as usize,
             });
         }
-        let mut cursor = cursors.load_cursor().await?;
+        // NLBs taken out of the pools since an earlier run: swept until no claim is left.
+        let retired: Vec<String> = cursor
+            .nlbs
+            .iter()
+            .filter(|n| self.pools.pool_of(n).is_none())
+            .cloned()
+            .collect();
+        for nlb in retired {
+            let swept = self
+                .sweep_nlb(cluster, &nlb, &services, &mut budget, &mut report)
+                .await?;
+            moving.extend(swept.misplaced.into_iter().map(|s| (key_of(&s), s)));
+            if swept.holders > 0 {
+                swept_nlbs.push(nlb);
+            }
+        }
+        cursor.nlbs = swept_nlbs;
         // Reconciling every Service against a table that is not provably theirs would claim
         // new ports for Services that hold listeners: while blocked, the run only reports.
         if report.deletions_blocked.is_none() {
-            self.reconcile_share(cluster, &services, &mut cursor, limits, &mut report)
-                .await;
+            report.services_moved = moving.len();
+            self.reconcile_share(
+                cluster,
+                &services,
+                &moving,
+                &mut cursor,
+                limits,
+                &mut report,
+            )
+            .await;
         }
         self.sweep_target_groups(
             cluster,
@@ -195,7 +239,8 @@ impl Reconciler {
         Ok(report)
     }
 
-    /// Leaked listeners and orphan claims of one NLB; returns how many ports are claimed.
+    /// Leaked listeners and orphan claims of one NLB, and the live Services whose claims on it
+    /// must move (it is gone or out of the pools, or their port is out of the range).
     async fn sweep_nlb(
         &self,
         cluster: &dyn Cluster,
@@ -203,9 +248,21 @@ impl Reconciler {
         services: &BTreeMap<String, ServiceState>,
         budget: &mut DeletionBudget,
         report: &mut SweepReport,
-    ) -> Result<usize> {
+    ) -> Result<NlbSwept> {
         // Listeners first, then claims (see the module docs).
-        let listeners = self.elb.listeners_of(nlb).await?;
+        let (listeners, gone) = match self.elb.listeners_of(nlb).await {
+            Ok(listeners) => (listeners, false),
+            Err(e) if e.kind == ElbErrorKind::NlbNotFound => {
+                tracing::warn!(
+                    nlb,
+                    "an NLB of the pools does not exist; moving its Services"
+                );
+                report.nlbs_missing.push(nlb.to_owned());
+                (vec![], true)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let pool = self.pools.pool_of(nlb);
         let arns: Vec<String> = listeners.iter().map(|l| l.arn.clone()).collect();
         let tags = self.elb.tags_of(&arns).await?;
         let holders = self.store.port_holders(nlb).await?;
@@ -225,6 +282,13 @@ impl Reconciler {
         for h in &holders {
             owners.entry(h.owner.uid.as_str()).or_insert(h);
         }
+        let misplaced_uid = |uid: &str| {
+            gone || holders
+                .iter()
+                .filter(|h| h.owner.uid == uid)
+                .any(|h| !pool.is_some_and(|p| p.ports().contains(h.port)))
+        };
+        let mut misplaced = Vec::new();
         for (uid, h) in owners {
             // The same cluster's Services only: a pool may be shared with another cluster.
             if h.owner.key.cluster != self.cluster_name {
@@ -239,12 +303,19 @@ impl Reconciler {
                     uid,
                 )
                 .await?;
-            if live.is_none() {
-                report.orphan_claims_released +=
-                    self.release_orphan(uid, &h.owner.key, budget).await?;
+            match live {
+                None => {
+                    report.orphan_claims_released +=
+                        self.release_orphan(uid, &h.owner.key, budget).await?;
+                }
+                Some(service) if misplaced_uid(uid) => misplaced.push(service),
+                Some(_) => {}
             }
         }
-        Ok(holders.len())
+        Ok(NlbSwept {
+            holders: holders.len(),
+            misplaced,
+        })
     }
 
     /// Releases the claims of `uid` recorded for `key` (a Service that is gone) if the budget
@@ -312,11 +383,13 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Reconciles every Pending or failed Service and the next share of the others.
+    /// Reconciles every Pending or failed Service, every one in `moving`, and the next share
+    /// of the others.
     async fn reconcile_share(
         &self,
         cluster: &dyn Cluster,
         services: &BTreeMap<String, ServiceState>,
+        moving: &BTreeMap<String, ServiceState>,
         cursor: &mut crate::claims::SweepCursor,
         limits: SweepLimits,
         report: &mut SweepReport,
@@ -326,8 +399,15 @@ impl Reconciler {
                 .get(STATUS)
                 .is_some_and(|st| st.starts_with("Pending") || st.starts_with("Error"))
                 || s.deleting
+                || moving.contains_key(&key_of(s))
         };
-        let retry: Vec<&ServiceState> = services.values().filter(|s| needs_retry(s)).collect();
+        let mut retry: Vec<&ServiceState> = services.values().filter(|s| needs_retry(s)).collect();
+        // Those read afresh (newer than the list) are not in it.
+        retry.extend(
+            moving
+                .values()
+                .filter(|m| services.get(&key_of(m)).is_none_or(|s| s.uid != m.uid)),
+        );
         let after = cursor.services_after.clone().unwrap_or_default();
         let mut share: Vec<&ServiceState> = services
             .range::<String, _>((

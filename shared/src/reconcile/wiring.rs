@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use super::{Error, Reconciler, Result};
 use crate::annotations::HealthCheckSpec;
 use crate::claims::{Claim, ClaimState, HoldError, RunToken, now_epoch};
-use crate::elb::{ElbErrorKind, EnsuredTargetGroup, ResourceTags, TargetGroupSpec, owned_by};
+use crate::elb::{
+    ElbError, ElbErrorKind, EnsuredTargetGroup, ResourceTags, TargetGroupSpec, owned_by,
+};
 use crate::targets::Target;
 
 /// A claim to wire up.
@@ -39,6 +41,28 @@ fn health_check_differs(want: &HealthCheckSpec, have: &HealthCheckSpec) -> bool 
         || set_and_differs(want.healthy_threshold, have.healthy_threshold)
         || set_and_differs(want.unhealthy_threshold, have.unhealthy_threshold)
         || (want.path.is_some() && want.path != have.path)
+}
+
+/// AWS's refusals that move a claim (its NLB is full or gone) as [`Error::ListenerRefused`];
+/// any other failure as it is.
+fn refused_or(claim: &Claim, e: ElbError) -> Error {
+    let reason = match e.kind {
+        ElbErrorKind::TooManyListeners => format!(
+            "NLB {} has as many listeners as its quota allows, counting listeners nlb-port-pool \
+             did not make ({})",
+            claim.nlb_arn, e.message
+        ),
+        ElbErrorKind::NlbNotFound => format!(
+            "NLB {} does not exist (deleted outside nlb-port-pool); remove it from POOLS",
+            claim.nlb_arn
+        ),
+        _ => return e.into(),
+    };
+    Error::ListenerRefused {
+        claim: Box::new(claim.clone()),
+        reason,
+        nlb_unusable: true,
+    }
 }
 
 impl Reconciler {
@@ -116,7 +140,7 @@ impl Reconciler {
                 self.adopt_listener_on_port(claim, target_group_arn, tags)
                     .await
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(refused_or(claim, e)),
         }
     }
 
@@ -156,12 +180,13 @@ impl Reconciler {
         let on_port: Vec<_> = self
             .elb
             .listeners_of(&claim.nlb_arn)
-            .await?
+            .await
+            .map_err(|e| refused_or(claim, e))?
             .into_iter()
             .filter(|l| l.port == claim.port)
             .collect();
         let Some(first) = on_port.first() else {
-            return Ok(self
+            return self
                 .elb
                 .create_listener(
                     &claim.nlb_arn,
@@ -170,16 +195,22 @@ impl Reconciler {
                     target_group_arn,
                     tags,
                 )
-                .await?);
+                .await
+                .map_err(|e| refused_or(claim, e));
         };
         let arns: Vec<String> = on_port.iter().map(|l| l.arn.clone()).collect();
         let all_tags = self.elb.tags_of(&arns).await?;
         if !owned_by(all_tags.get(&first.arn), &claim.owner.uid) {
-            return Err(Error::Setup(format!(
-                "port {} of NLB {} is used by listener {}, which nlb-port-pool did not make for \
-                 Service {}; remove it or take the port out of the pool's range",
-                claim.port, claim.nlb_arn, first.arn, claim.owner.key
-            )));
+            // Someone else's listener: the claim moves; the port stays counted as used.
+            return Err(Error::ListenerRefused {
+                claim: Box::new(claim.clone()),
+                reason: format!(
+                    "port {} of NLB {} is used by listener {}, which nlb-port-pool did not \
+                     make for this Service",
+                    claim.port, claim.nlb_arn, first.arn
+                ),
+                nlb_unusable: false,
+            });
         }
         // More than one of ours on one port (possible only where duplicates are accepted, as
         // in moto): keep the first.
