@@ -270,3 +270,44 @@ mod tests {
         ));
     }
 }
+
+/// AWS: an NLB takes at most 50 listeners, whoever made them, and CreateListener beyond that
+/// is `TooManyListeners`; moto has no quota. Here the NLBs named are full from the start.
+#[derive(Debug, Default)]
+pub struct FullNlbs {
+    /// The NLBs (ARNs) that take no listener.
+    pub full: Mutex<BTreeSet<String>>,
+    /// CreateListener calls refused.
+    pub refused: AtomicUsize,
+}
+
+impl FullNlbs {
+    /// A rule under which `nlb_arns` are full.
+    pub fn of(nlb_arns: &[&str]) -> Self {
+        Self {
+            full: Mutex::new(nlb_arns.iter().map(|a| (*a).to_owned()).collect()),
+            refused: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl ElbRule for FullNlbs {
+    async fn answer(&self, call: &ElbCall) -> Option<Answer> {
+        let nlb = call.param("LoadBalancerArn")?;
+        let full = self
+            .full
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(nlb);
+        if call.action != "CreateListener" || !full {
+            return None;
+        }
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        Some(Answer::Error(
+            400,
+            "TooManyListeners".to_owned(),
+            format!("The load balancer '{nlb}' has too many listeners"),
+        ))
+    }
+}
