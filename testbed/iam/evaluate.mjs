@@ -17,6 +17,11 @@ export function evaluate(policies, principal, authz, accountId) {
   return { allowed: false, result, missing: explain(policies, principal, authz, accountId) };
 }
 
+/** Whether `policies` allow `authz`, without saying why not (cheap when the answer is no). */
+export function allows(policies, principal, authz, accountId) {
+  return simulate(policies, principal, authz, accountId) === 'Allowed';
+}
+
 function simulate(policies, principal, authz, accountId) {
   return runUnsafeSimulation({
     identityPolicies: policies,

@@ -12,7 +12,8 @@
 //
 // A refused call gets AWS's AccessDenied answer in the service's protocol, and is kept for
 // GET /_gate/denials?key=KEY (and written to --log) so tests and `make test` can fail naming
-// the function, action, resource and what is missing.
+// the function, action, resource and what is missing. GET /_gate/unused lists the grants of
+// the template that no allowed call needed (usage.mjs), for `make test` to fail on.
 
 import http from 'node:http';
 import { appendFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { evaluate } from './evaluate.mjs';
 import { callerOf, parseCall } from './request.mjs';
 import { MotoLookups } from './moto.mjs';
 import { Stacks } from './stacks.mjs';
+import { Usage } from './usage.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,6 +48,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const lookups = new MotoLookups(upstream, agent);
 const stacks = new Stacks(args.template, lookups);
 const awsAnswers = new AwsAnswers(lookups);
+const usage = new Usage();
 const denials = [];
 const totals = { checked: 0, denied: 0, admin: 0, unchecked: 0 };
 
@@ -158,6 +161,7 @@ async function authorize(req, body, res) {
     totals.checked += 1;
     const verdict = evaluate(stack.policies(role), stack.principal(role), authz, call.accountId);
     if (!verdict.allowed) return refuse(`${verdict.result}: ${verdict.missing}`, authz);
+    usage.noteAllowed(stack.policies(role), stack.principal(role), authz, call.accountId);
   }
   return pass();
 }
@@ -168,9 +172,14 @@ async function admin(req, body, res, url) {
     res.end(JSON.stringify(value));
   };
   if (req.method === 'POST' && url.pathname === '/_gate/stacks') {
-    const registered = await stacks.register(JSON.parse(body.toString('utf8')));
+    const spec = JSON.parse(body.toString('utf8'));
+    const registered = await stacks.register(spec);
+    const stack = stacks.get(spec.accessKeyId);
+    for (const role of registered.roles) usage.noteRole(role, stack.policies(role));
     return reply(200, registered);
   }
+  // The grants of the registered stacks' roles that no allowed call needed (usage.mjs).
+  if (req.method === 'GET' && url.pathname === '/_gate/unused') return reply(200, usage.unused());
   if (req.method === 'GET' && url.pathname === '/_gate/denials') {
     const key = url.searchParams.get('key');
     return reply(200, key ? denials.filter((d) => d.key === key) : denials);
