@@ -3,7 +3,10 @@
 //! The functions are built the way `cargo lambda watch` builds them (`cargo run --bin <name>`
 //! selects only that package), so its first invocation finds them fresh: the four function
 //! crates have the same dependencies, so building them together unifies no other features. The
-//! forwarder (kube's `runtime` feature) is built on its own for the same reason.
+//! forwarder (kube's `runtime` feature) is built apart from them, together with the
+//! `local_stack` runner exactly as `testbed/bin/run-local` builds it ([`FORWARDER_AND_RUNNER`]),
+//! so `make run` and the tests share one build of their dependencies instead of two (each
+//! feature set is a copy of ~1 GB in `target/`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -38,19 +41,25 @@ pub async fn functions(profile: Option<&str>, output: Output) -> Result<()> {
     cargo(&args, profile, output).await.map(drop)
 }
 
-/// `cargo build` of the forwarder with `profile`; returns its executable.
+/// The cargo arguments that build the forwarder and the local stack's runner, here and in
+/// `testbed/bin/run-local` (which must stay the same, or each builds its own copy).
+pub const FORWARDER_AND_RUNNER: [&str; 9] = [
+    "build",
+    "-p",
+    "forwarder",
+    "-p",
+    "testbed",
+    "--bin",
+    "forwarder",
+    "--bin",
+    "local_stack",
+];
+
+/// `cargo build` of the forwarder (with the runner, see [`FORWARDER_AND_RUNNER`]) with
+/// `profile`; returns the forwarder's executable.
 pub async fn forwarder(profile: Option<&str>, output: Output) -> Result<PathBuf> {
-    let args: Vec<String> = [
-        "build",
-        "-p",
-        "forwarder",
-        "--bin",
-        "forwarder",
-        "--message-format",
-        "json-render-diagnostics",
-    ]
-    .map(String::from)
-    .into();
+    let mut args: Vec<String> = FORWARDER_AND_RUNNER.map(String::from).into();
+    args.extend(["--message-format".into(), "json-render-diagnostics".into()]);
     let stdout = cargo(&args, profile, output).await?;
     executable(&stdout, "forwarder")
         .with_context(|| "cargo build -p forwarder named no forwarder executable".to_owned())
@@ -86,22 +95,63 @@ async fn cargo(args: &[String], profile: Option<&str>, output: Output) -> Result
         .wait_with_output()
         .await?;
     if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         bail!(
             "cargo {} failed ({}):\n{}",
             args.join(" "),
             out.status,
-            tail.join("\n")
+            failure_tail(&String::from_utf8_lossy(&out.stderr))
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The last lines of cargo's error output, each cut to a readable length: a failed link
+/// prints the linker's command line (tens of thousands of characters) before the linker's
+/// own message (`No space left on device`, say), which must stay in view.
+fn failure_tail(stderr: &str) -> String {
+    const LINES: usize = 40;
+    const LINE_CHARS: usize = 300;
+    let tail: Vec<&str> = stderr.lines().rev().take(LINES).collect();
+    tail.into_iter()
+        .rev()
+        .map(|line| match line.char_indices().nth(LINE_CHARS) {
+            Some((cut, _)) => format!("{} [... {} more bytes]", &line[..cut], line.len() - cut),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_shows_the_linker_message_after_its_long_command_line() {
+        let command = format!("  = note: \"cc\" {}", "-l some-library ".repeat(5000));
+        let stderr = format!(
+            "error: linking with `cc` failed: exit status: 1\n{command}\n  = note: /usr/bin/ld: \
+             final link failed: No space left on device\n"
+        );
+
+        let tail = failure_tail(&stderr);
+
+        assert!(tail.len() < 1000, "{} bytes", tail.len());
+        assert!(tail.contains("linking with `cc` failed"));
+        assert!(tail.contains("No space left on device"));
+        assert!(tail.contains("more bytes]"));
+    }
+
+    #[test]
+    fn run_local_builds_the_forwarder_and_runner_as_the_tests_do() {
+        let script = std::fs::read_to_string(workspace_root().join("testbed/bin/run-local"))
+            .expect("reading testbed/bin/run-local");
+        let command = format!("cargo {}", FORWARDER_AND_RUNNER.join(" "));
+        assert!(
+            script.lines().any(|l| l.trim() == command),
+            "run-local must run `{command}` (the same feature set as the tests' build)"
+        );
+    }
 
     #[test]
     fn finds_the_executable_among_cargo_messages() {
