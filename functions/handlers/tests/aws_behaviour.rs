@@ -203,20 +203,7 @@ async fn a_foreign_listener_on_the_port_moves_the_claim_to_another_port() {
         .send()
         .await
         .expect("deleting the listener");
-    let tg = stack
-        .elb
-        .create_target_group()
-        .name(testbed::unique_name("foreign"))
-        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Tcp)
-        .port(80)
-        .vpc_id(&stack.nlbs[0].vpc_id)
-        .send()
-        .await
-        .expect("a foreign target group");
-    let tg_arn = tg.target_groups()[0]
-        .target_group_arn()
-        .expect("arn")
-        .to_owned();
+    let tg_arn = stack.foreign_target_group().await;
     let foreign = stack
         .elb
         .create_listener()

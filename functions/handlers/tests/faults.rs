@@ -162,6 +162,35 @@ async fn release_stopped_anywhere_is_finished_by_the_sweep() {
     }
 }
 
+#[tokio::test]
+async fn a_service_deleted_while_its_allocation_stopped_after_claiming_is_released() {
+    // GIVEN an allocation stopped after its claims and target groups were made, before their
+    // ARNs were recorded on the claims; then the Service is deleted
+    let stack = Stack::new("fault-d", 2, "30000-30099", 50).await;
+    let uid = opted_in_with_pods(&stack).await;
+    stack.arm(failpoint::ENSURE_AFTER_CLAIM);
+    stack.changed("room").await.expect_err("the run stops");
+    stack.clear_failpoints();
+    assert_eq!(stack.target_groups_of(&uid).await.len(), 2);
+    stack.delete_service("room").await;
+
+    // WHEN the release function handles the deletion
+    stack.deleted("room", &uid).await.expect("releases");
+
+    // THEN it found the target groups by their names and deleted them with the claims, and
+    // the Service is gone
+    assert!(stack.target_groups_of(&uid).await.is_empty());
+    assert_eq!(stack.claim_items().await, 0);
+    assert!(
+        stack
+            .services()
+            .get_opt("room")
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
 #[test]
 fn every_failpoint_is_exercised() {
     let covered: Vec<&str> = ALLOCATE_POINTS

@@ -224,6 +224,24 @@ impl Stack {
         self
     }
 
+    /// A target group someone else made in the NLBs' VPC (no project tags); its ARN.
+    pub async fn foreign_target_group(&self) -> String {
+        let made = self
+            .elb
+            .create_target_group()
+            .name(unique_name("foreign"))
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Tcp)
+            .port(80)
+            .vpc_id(&self.nlbs[0].vpc_id)
+            .send()
+            .await
+            .expect("making a foreign target group");
+        made.target_groups()[0]
+            .target_group_arn()
+            .expect("its ARN")
+            .to_owned()
+    }
+
     /// One run of the sweep, as the schedule starts it.
     pub async fn run_sweep(&self) -> handlers::SweepSummary {
         handlers::on_schedule(&self.sweep, schedule_event())
