@@ -305,7 +305,7 @@ async fn an_nlb_deleted_out_of_band_moves_its_services_and_the_rest_goes_on() {
 
     // THEN the sweep finished, named the NLB and moved the Service to the other NLB; the new
     // Service went to the other NLB too
-    assert_eq!(report.nlbs_missing, [gone.clone()]);
+    assert_eq!(report.nlbs_missing, std::slice::from_ref(&gone));
     assert_eq!(report.services_moved, 1);
     assert_eq!(report.failures, 0);
     assert_eq!(
