@@ -350,3 +350,48 @@ async fn a_shrunk_port_range_moves_the_claims_into_it() {
     let ports: Vec<u16> = stack.listeners().await.iter().map(|l| l.0).collect();
     assert_eq!(ports, [moved]);
 }
+
+#[tokio::test]
+async fn listeners_the_project_did_not_make_count_against_the_quota() {
+    // GIVEN an NLB with 49 listeners someone else made (AWS's quota is 50 per NLB, which the
+    // bed's IAM gate enforces where moto has none), outside the pool's port range
+    let stack = Stack::new("quota", 1, "30000-30099", 50).await;
+    let tg = stack.foreign_target_group().await;
+    for port in 0..49 {
+        stack
+            .elb
+            .create_listener()
+            .load_balancer_arn(&stack.nlbs[0].arn)
+            .port(40000 + port)
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Tcp)
+            .default_actions(
+                aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                    .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                    .target_group_arn(&tg)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("a foreign listener");
+    }
+    opted_in(&stack, "one").await;
+    opted_in(&stack, "two").await;
+
+    // WHEN two Services are allocated
+    stack.changed("one").await.expect("allocates");
+    stack.changed("two").await.expect("waits");
+
+    // THEN the first has the 50th listener, the second waits: it was never refused by AWS,
+    // the functions counted the foreign listeners
+    assert_eq!(status(&stack, "one").await.as_deref(), Some("Allocated"));
+    let waiting = status(&stack, "two").await.unwrap_or_default();
+    assert!(waiting.starts_with("Pending"), "{waiting}");
+    assert!(
+        !stack
+            .event_reasons("two")
+            .await
+            .iter()
+            .any(|r| r == "ListenerRefused")
+    );
+    assert_eq!(stack.listeners().await.len(), 50);
+}
