@@ -1,7 +1,7 @@
 //! Kubernetes clients: from a kubeconfig locally, from an EKS token in Lambda.
 //!
 //! An EKS token is good for 15 minutes, so the EKS client is rebuilt with a fresh token once
-//! the current one is [`TOKEN_LIFETIME`](crate::eks_token::TOKEN_LIFETIME) old. Handlers ask
+//! the current one is [`TOKEN_LIFETIME`] old. Handlers ask
 //! [`KubeConnector::client`] at the start of each invocation and always get a usable client.
 
 use std::time::{Duration, Instant, SystemTime};
