@@ -13,7 +13,6 @@ use nlb_port_pool::annotations::{ADDRESS, STATUS};
 use testbed::Bed;
 use testbed::aws_rules::{DescribeLoadBalancersLimit, DrainingTargets, ElbRule, FullNlbs};
 use testbed::fault_proxy::{FaultPlan, FaultProxy};
-use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
 
 /// A proxy in front of the bed with `rules` and no random faults, and SDK configuration
 /// through it signing as `stack`'s functions.
@@ -24,19 +23,6 @@ async fn proxy(stack: &Stack, rules: Vec<Arc<dyn ElbRule>>) -> (FaultProxy, aws_
     (proxy, sdk)
 }
 
-async fn room(stack: &Stack, name: &str, ready: bool) {
-    let ns = &stack.namespace;
-    stack
-        .put_slice(&endpoint_slice(
-            ns,
-            &format!("{name}-a"),
-            name,
-            &[("game", 8000, "TCP")],
-            &[("10.3.0.1", ready)],
-        ))
-        .await;
-}
-
 #[tokio::test]
 async fn a_pod_back_within_the_deregistration_delay_is_registered_again() {
     // GIVEN AWS's draining (moto drops a deregistered target at once; AWS lists it as
@@ -45,23 +31,17 @@ async fn a_pod_back_within_the_deregistration_delay_is_registered_again() {
     let stack = Stack::new("drain", 1, "30000-30099", 50).await;
     let (_proxy, sdk) = proxy(&stack, vec![draining.clone()]).await;
     let stack = stack.with_function_sdk(&sdk);
-    stack
-        .create_service(&opted_in_service(
-            &stack.namespace,
-            "room",
-            &[PortSpec::tcp("game", 7777, 8000)],
-        ))
-        .await;
-    room(&stack, "room", true).await;
+    stack.create_room("room").await;
+    stack.room_pod("room", "10.3.0.1", true).await;
     stack.changed("room").await.expect("allocates");
     let (_, _, tg, _) = stack.listeners().await.pop().expect("a listener");
     assert_eq!(stack.targets(&tg).await.len(), 1);
 
     // WHEN the pod goes NotReady and is back within the deregistration delay
-    room(&stack, "room", false).await;
+    stack.room_pod("room", "10.3.0.1", false).await;
     stack.endpoints_changed("room").await.expect("deregisters");
     assert!(stack.targets(&tg).await.is_empty(), "deregistered");
-    room(&stack, "room", true).await;
+    stack.room_pod("room", "10.3.0.1", true).await;
     stack.endpoints_changed("room").await.expect("registers");
 
     // THEN it is registered again, though ELBv2 still listed it (as draining)
@@ -83,14 +63,8 @@ async fn a_pool_of_more_than_twenty_nlbs_allocates() {
     let stack = Stack::new("many", 21, "30000-30099", 50).await;
     let (_proxy, sdk) = proxy(&stack, vec![limit.clone()]).await;
     let stack = stack.with_function_sdk(&sdk);
-    stack
-        .create_service(&opted_in_service(
-            &stack.namespace,
-            "room",
-            &[PortSpec::tcp("game", 7777, 8000)],
-        ))
-        .await;
-    room(&stack, "room", true).await;
+    stack.create_room("room").await;
+    stack.room_pod("room", "10.3.0.1", true).await;
 
     // WHEN the Service is allocated
     stack.changed("room").await.expect("allocates");
@@ -107,14 +81,8 @@ async fn a_pool_of_more_than_twenty_nlbs_allocates() {
 }
 
 async fn opted_in(stack: &Stack, name: &str) {
-    stack
-        .create_service(&opted_in_service(
-            &stack.namespace,
-            name,
-            &[PortSpec::tcp("game", 7777, 8000)],
-        ))
-        .await;
-    room(stack, name, true).await;
+    stack.create_room(name).await;
+    stack.room_pod(name, "10.3.0.1", true).await;
 }
 
 /// The address of Service `name`'s one listener: (DNS name, port).

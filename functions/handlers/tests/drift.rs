@@ -5,29 +5,13 @@ mod common;
 
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum};
 use common::Stack;
-use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
 
 #[tokio::test]
 async fn a_listener_pointed_at_another_target_group_is_pointed_back() {
     // GIVEN an allocated Service whose listener someone pointed at another target group
     let stack = Stack::new("repoint", 1, "30000-30099", 50).await;
-    let ns = stack.namespace.clone();
-    stack
-        .create_service(&opted_in_service(
-            &ns,
-            "room",
-            &[PortSpec::tcp("game", 7777, 8000)],
-        ))
-        .await;
-    stack
-        .put_slice(&endpoint_slice(
-            &ns,
-            "room-a",
-            "room",
-            &[("game", 8000, "TCP")],
-            &[("10.4.0.1", true)],
-        ))
-        .await;
+    stack.create_room("room").await;
+    stack.room_pod("room", "10.4.0.1", true).await;
     stack.changed("room").await.expect("allocates");
     let (_, _, ours, listener) = stack.listeners().await.pop().expect("a listener");
     let elsewhere = stack.foreign_target_group().await;

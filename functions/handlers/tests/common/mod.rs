@@ -224,6 +224,30 @@ impl Stack {
         self
     }
 
+    /// Service `name` in the stack's namespace, opted in, with one TCP port `game` (7777 ->
+    /// 8000).
+    pub async fn create_room(&self, name: &str) {
+        self.create_service(&kube_fixtures::opted_in_service(
+            &self.namespace,
+            name,
+            &[kube_fixtures::PortSpec::tcp("game", 7777, 8000)],
+        ))
+        .await;
+    }
+
+    /// The endpoints of Service `name` (see [`Stack::create_room`]): one pod at `ip`, port
+    /// `game` 8000, ready or not.
+    pub async fn room_pod(&self, name: &str, ip: &str, ready: bool) {
+        self.put_slice(&kube_fixtures::endpoint_slice(
+            &self.namespace,
+            &format!("{name}-a"),
+            name,
+            &[("game", 8000, "TCP")],
+            &[(ip, ready)],
+        ))
+        .await;
+    }
+
     /// A target group someone else made in the NLBs' VPC (no project tags); its ARN.
     pub async fn foreign_target_group(&self) -> String {
         let made = self
