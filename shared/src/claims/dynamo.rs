@@ -1,6 +1,6 @@
 //! The claim store on DynamoDB.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -115,8 +115,15 @@ impl ClaimStore for DynamoClaimStore {
             .table_name(&self.table)
             .set_key(Some(key(nlb_pk(&first.nlb_arn), NLB_META.to_owned())))
             .update_expression("ADD #ports :new")
-            .condition_expression("attribute_not_exists(#ports) OR size(#ports) <= :max")
+            // Only an active NLB takes claims: checked here, in the transaction, so an NLB
+            // going out of service can never get one.
+            .condition_expression(
+                "(attribute_not_exists(#ports) OR size(#ports) <= :max) \
+                 AND (attribute_not_exists(#state) OR #state = :active)",
+            )
             .expression_attribute_names("#ports", "ports")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":active", s(super::NLB_ACTIVE))
             .expression_attribute_values(":new", port_set(&all))
             .expression_attribute_values(
                 ":max",
@@ -243,9 +250,11 @@ impl ClaimStore for DynamoClaimStore {
         Ok(nlb_arns
             .iter()
             .map(|arn| {
+                // No item yet: an NLB nothing has claimed on, which takes claims.
                 found.remove(arn).unwrap_or_else(|| NlbUsage {
                     nlb_arn: arn.clone(),
-                    ..NlbUsage::default()
+                    ports: BTreeSet::new(),
+                    active: true,
                 })
             })
             .collect())
@@ -356,7 +365,16 @@ fn usage_from_item(item: &Item) -> Result<NlbUsage, String> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(format!("NLB item {nlb_arn}: ports is not a number set")),
     };
-    Ok(NlbUsage { nlb_arn, ports })
+    let active = match item.get("state") {
+        None => true,
+        Some(AttributeValue::S(state)) => state == super::NLB_ACTIVE,
+        Some(_) => return Err(format!("NLB item {nlb_arn}: state is not a string")),
+    };
+    Ok(NlbUsage {
+        nlb_arn,
+        ports,
+        active,
+    })
 }
 
 /// Maps a cancelled claim transaction's reasons (item 0: the NLB item; then the port items;

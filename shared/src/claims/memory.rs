@@ -16,6 +16,8 @@ struct State {
     cursor: SweepCursor,
     identity: Option<TableIdentity>,
     nlbs: BTreeMap<String, BTreeSet<u16>>,
+    /// The `state` of NLB items that have one (none: a pre-made NLB, active).
+    nlb_states: BTreeMap<String, String>,
     ports: BTreeMap<(String, u16), PortHolder>,
     owners: BTreeMap<(String, ListenerKey), Claim>,
 }
@@ -29,6 +31,15 @@ pub struct MemoryClaimStore {
 
 impl MemoryClaimStore {
     /// An empty store.
+    /// Sets the `state` of an NLB's item (`None`: no state, as a pre-made NLB's item).
+    pub fn set_nlb_state(&self, nlb_arn: &str, state: Option<&str>) {
+        let mut st = self.lock();
+        match state {
+            Some(s) => st.nlb_states.insert(nlb_arn.to_owned(), s.to_owned()),
+            None => st.nlb_states.remove(nlb_arn),
+        };
+    }
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -148,7 +159,11 @@ impl ClaimStore for MemoryClaimStore {
             });
         }
         let used = st.nlbs.get(&first.nlb_arn).map_or(0, BTreeSet::len);
-        if used + claims.len() > listener_quota as usize {
+        let active = st
+            .nlb_states
+            .get(&first.nlb_arn)
+            .is_none_or(|s| s == super::NLB_ACTIVE);
+        if !active || used + claims.len() > listener_quota as usize {
             return Err(ClaimError::NlbFull {
                 nlb_arn: first.nlb_arn.clone(),
             });
@@ -282,6 +297,10 @@ impl ClaimStore for MemoryClaimStore {
             .map(|arn| NlbUsage {
                 nlb_arn: arn.clone(),
                 ports: st.nlbs.get(arn).cloned().unwrap_or_default(),
+                active: st
+                    .nlb_states
+                    .get(arn)
+                    .is_none_or(|s| s == super::NLB_ACTIVE),
             })
             .collect())
     }

@@ -116,13 +116,20 @@ impl Claim {
 }
 
 /// How many ports of an NLB are claimed, and which.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NlbUsage {
     /// The NLB.
     pub nlb_arn: String,
     /// Claimed ports.
     pub ports: BTreeSet<u16>,
+    /// Whether the NLB takes claims: its item has no `state` (a pre-made NLB) or `state` is
+    /// `active`. Claims are refused, in the claim transaction itself, on any other state (an NLB
+    /// of a managed pool being made or retired).
+    pub active: bool,
 }
+
+/// The `state` of an NLB item that takes claims; an item without `state` takes them too.
+pub const NLB_ACTIVE: &str = "active";
 
 /// A port item, as the sweep reads it: the port and who holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,8 +169,9 @@ pub enum ClaimError {
         /// The ports that are taken.
         ports: Vec<u16>,
     },
-    /// The NLB has no room for that many more listeners: pick another NLB.
-    #[error("NLB {nlb_arn} is at its listener quota")]
+    /// The NLB has no room for that many more listeners, or takes no claim (its item's
+    /// `state` is not `active`): pick another NLB.
+    #[error("NLB {nlb_arn} is at its listener quota or not active")]
     NlbFull {
         /// The NLB.
         nlb_arn: String,

@@ -56,7 +56,8 @@ impl PoolView {
             .all(|a| nlbs.get(a).is_some_and(|n| n.at.elapsed() < VIEW_TTL))
     }
 
-    /// Replaces the view with what the store says (every NLB usable again).
+    /// Replaces the view with what the store says: an NLB is usable again if its item is
+    /// active.
     pub fn update(&self, usage: &[NlbUsage]) {
         let mut nlbs = self.lock();
         for u in usage {
@@ -65,7 +66,7 @@ impl PoolView {
                 NlbSeen {
                     used: u.ports.clone(),
                     at: Instant::now(),
-                    usable: true,
+                    usable: u.active,
                 },
             );
         }
@@ -291,6 +292,7 @@ mod tests {
         view.update(&[NlbUsage {
             nlb_arn: full.clone(),
             ports: BTreeSet::new(),
+            active: true,
         }]);
         assert_eq!(view.unusable(&p), 0);
     }
@@ -303,6 +305,7 @@ mod tests {
         view.update(&[NlbUsage {
             nlb_arn: p.nlb_arns()[0].clone(),
             ports: BTreeSet::from([1]),
+            active: true,
         }]);
         assert!(view.is_fresh(&p));
         view.remove_ports(&p.nlb_arns()[0], &[1]);

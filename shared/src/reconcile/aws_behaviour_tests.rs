@@ -392,3 +392,34 @@ async fn a_shrunk_port_range_moves_the_claims_out_of_it() {
     let ports: Vec<u16> = w.elb.listeners().iter().map(|l| l.info.port).collect();
     assert_eq!(ports, [placed[0].1]);
 }
+
+#[tokio::test]
+async fn an_nlb_whose_item_is_not_active_takes_no_claim() {
+    // GIVEN a pool of two NLBs, the first's item in another state than `active` (an NLB of a
+    // managed pool being made or retired)
+    let w = world(&[NLB_A, NLB_B], "30000-30099", 50);
+    w.store.set_nlb_state(NLB_A, Some("draining"));
+
+    // WHEN Services are allocated
+    for i in 0..10 {
+        let name = format!("room-{i}");
+        w.cluster.put_service(opted_in(&name, &format!("u{i}")));
+        w.reconcile(&name).await;
+    }
+
+    // THEN every claim is on the second; with it out of service too, a Service waits
+    for i in 0..10 {
+        assert_eq!(
+            w.placed(&format!("u{i}"))
+                .await
+                .pop()
+                .map(|p| p.0)
+                .as_deref(),
+            Some(NLB_B)
+        );
+    }
+    // (the warm view still holds it usable: the claim transaction refuses it)
+    w.store.set_nlb_state(NLB_B, Some("provisioning"));
+    w.cluster.put_service(opted_in("late", "u-late"));
+    assert!(matches!(w.reconcile("late").await, Outcome::Pending(_)));
+}
