@@ -52,6 +52,31 @@ struct State {
     calls: BTreeMap<&'static str, usize>,
 }
 
+impl State {
+    /// Adds a listener (no checks: the caller made them); returns its ARN.
+    fn add_listener(
+        &mut self,
+        nlb_arn: &str,
+        port: u16,
+        protocol: ListenerProtocol,
+        target_group_arn: Option<&str>,
+        tags: HashMap<String, String>,
+    ) -> String {
+        self.next_id += 1;
+        let arn = format!("{nlb_arn}/listener/{}", self.next_id);
+        let info = ListenerInfo {
+            arn: arn.clone(),
+            nlb_arn: nlb_arn.to_owned(),
+            port,
+            protocol: Some(protocol),
+            target_group_arn: target_group_arn.map(str::to_owned),
+        };
+        self.listeners
+            .insert(arn.clone(), MemoryListener { info, tags });
+        arn
+    }
+}
+
 /// ELBv2 in memory.
 #[derive(Default)]
 pub struct MemoryLoadBalancing {
@@ -159,23 +184,8 @@ impl MemoryLoadBalancing {
 
     /// A listener someone else made on `nlb_arn` at `port` (no project tags); returns its ARN.
     pub fn add_foreign_listener(&self, nlb_arn: &str, port: u16) -> String {
-        let mut st = self.lock();
-        st.next_id += 1;
-        let arn = format!("{nlb_arn}/listener/foreign-{}", st.next_id);
-        st.listeners.insert(
-            arn.clone(),
-            MemoryListener {
-                info: ListenerInfo {
-                    arn: arn.clone(),
-                    nlb_arn: nlb_arn.to_owned(),
-                    port,
-                    protocol: Some(ListenerProtocol::Tcp),
-                    target_group_arn: None,
-                },
-                tags: HashMap::new(),
-            },
-        );
-        arn
+        self.lock()
+            .add_listener(nlb_arn, port, ListenerProtocol::Tcp, None, HashMap::new())
     }
 
     fn enter(&self, operation: &'static str) -> Result<std::sync::MutexGuard<'_, State>, ElbError> {
@@ -326,22 +336,13 @@ impl LoadBalancing for MemoryLoadBalancing {
                 kind: ElbErrorKind::TooManyListeners,
             });
         }
-        st.next_id += 1;
-        let arn = format!("{nlb_arn}/listener/{}", st.next_id);
-        st.listeners.insert(
-            arn.clone(),
-            MemoryListener {
-                info: ListenerInfo {
-                    arn: arn.clone(),
-                    nlb_arn: nlb_arn.to_owned(),
-                    port,
-                    protocol: Some(protocol),
-                    target_group_arn: Some(target_group_arn.to_owned()),
-                },
-                tags: tag_map(tags),
-            },
-        );
-        Ok(arn)
+        Ok(st.add_listener(
+            nlb_arn,
+            port,
+            protocol,
+            Some(target_group_arn),
+            tag_map(tags),
+        ))
     }
 
     async fn describe_listeners(&self, arns: &[String]) -> Result<Vec<ListenerInfo>, ElbError> {

@@ -28,8 +28,9 @@ pub enum Error {
     /// State changed under the reconcile (a claim released meanwhile): run again.
     #[error("{0}")]
     Conflict(String),
-    /// The deployment is wrong (an NLB of a pool does not exist, a port is used by a listener
-    /// the system did not make): an operator must act; retrying alone will not help.
+    /// The deployment is wrong (a pool is not configured, the claims table is another
+    /// cluster's or stack's): an operator must act; retrying alone will not help. (A missing
+    /// NLB or a foreign listener on a port is not: the claim moves, see `ListenerRefused`.)
     #[error("{0}")]
     Setup(String),
     /// AWS refused the listener of a claim: its NLB is at the listener quota, a listener the
