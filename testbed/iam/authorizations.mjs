@@ -48,6 +48,11 @@ const ON_TARGET_GROUP = new Set(['ModifyTargetGroup', 'RegisterTargets', 'Deregi
 
 const ON_LISTENER = new Set(['ModifyListener', 'DeleteListener', 'ModifyListenerAttributes']);
 
+const ON_LOAD_BALANCER = new Set(['DeleteLoadBalancer', 'ModifyLoadBalancerAttributes']);
+
+/** The ARN segment of each load balancer Type (CreateLoadBalancer's Type parameter). */
+const LB_KIND = { network: 'net', application: 'app', gateway: 'gwy' };
+
 async function elbv2(call, lookups) {
   const p = call.params;
   const op = call.operation;
@@ -59,6 +64,14 @@ async function elbv2(call, lookups) {
     const arn = `arn:aws:elasticloadbalancing:${region}:${account}:targetgroup/${p.Name}/${NEW_ID}`;
     return withTagOnCreate({ action, resource: arn, context: requestTags(p) }, 'CreateTargetGroup', p);
   }
+  if (op === 'CreateLoadBalancer') {
+    // Authorized on the load balancer about to be made: its ARN names its type (`net/` for
+    // Type network, `app/` for application, the default; `gwy/` for gateway).
+    const kind = LB_KIND[p.Type ?? 'application'];
+    if (!kind) throw new NotModelled(`CreateLoadBalancer of Type ${p.Type}`);
+    const arn = `arn:aws:elasticloadbalancing:${region}:${account}:loadbalancer/${kind}/${p.Name}/${NEW_ID}`;
+    return withTagOnCreate({ action, resource: arn, context: requestTags(p) }, 'CreateLoadBalancer', p);
+  }
   if (op === 'CreateListener') {
     if (!p.LoadBalancerArn) throw new NotModelled('CreateListener without LoadBalancerArn');
     const type = await lookups.loadBalancerType(p.LoadBalancerArn);
@@ -66,11 +79,15 @@ async function elbv2(call, lookups) {
     const lb = type === 'network'
       ? p.LoadBalancerArn.replace(':loadbalancer/app/', ':loadbalancer/net/') : p.LoadBalancerArn;
     const listener = lb.replace(':loadbalancer/', ':listener/') + `/${NEW_ID}`;
+    // AWS evaluates CreateListener with both the load balancer's tags (aws:ResourceTag/*) and
+    // the new listener's (aws:RequestTag/*, aws:TagKeys).
+    const lbTags = resourceTags(await lookups.tags(p.LoadBalancerArn));
     return [
-      { action, resource: lb, context: requestTags(p) },
+      { action, resource: lb, context: { ...lbTags, ...requestTags(p) } },
       ...tagOnCreate(listener, 'CreateListener', p),
     ];
   }
+  if (ON_LOAD_BALANCER.has(op)) return [await onExisting(action, p.LoadBalancerArn, lookups)];
   if (ON_TARGET_GROUP.has(op)) return [await onExisting(action, p.TargetGroupArn, lookups)];
   if (ON_LISTENER.has(op)) return [await onExisting(action, p.ListenerArn, lookups)];
   if (op === 'AddTags' || op === 'RemoveTags') {
@@ -103,12 +120,17 @@ async function onExisting(action, rawArn, lookups) {
   if (!rawArn) throw new NotModelled(`${action} without a resource ARN`);
   const resource = await awsArn(rawArn, lookups);
   const tags = await lookups.tags(rawArn);
+  return { action, resource, context: resourceTags(tags), missing: tags === null };
+}
+
+// A resource's tags as the condition keys AWS gives them.
+function resourceTags(tags) {
   const context = {};
   for (const [k, v] of Object.entries(tags ?? {})) {
     context[`aws:ResourceTag/${k}`] = v;
     context[`elasticloadbalancing:ResourceTag/${k}`] = v;
   }
-  return { action, resource, context, missing: tags === null };
+  return context;
 }
 
 function requestTags(p) {

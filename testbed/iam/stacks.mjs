@@ -14,8 +14,10 @@ export class Stacks {
 
   /**
    * Registers a stack. `spec`: { accessKeyId, stackName, region, parameters (template
-   * parameters; PoolNlbArns and ExtraPoolNlbArns as arrays of moto ARNs), tableName, busName,
-   * deadLetterQueueName }. The template is read anew, so an edit is seen without a restart.
+   * parameters; PoolNlbArns and ExtraPoolNlbArns as arrays of moto ARNs, empty ([] or [""])
+   * for none, as a managed-only default pool has: ManagedNlbMax above 0; parameters left out
+   * take the template's defaults), tableName, busName, deadLetterQueueName }. The template is
+   * read anew, so an edit is seen without a restart.
    */
   async register(spec) {
     for (const field of ['accessKeyId', 'stackName', 'region', 'parameters']) {
@@ -28,9 +30,12 @@ export class Stacks {
     const arn = (service, resource) => `arn:aws:${service}:${region}:${ACCOUNT_ID}:${resource}`;
     const parameters = { ...spec.parameters };
     for (const list of ['PoolNlbArns', 'ExtraPoolNlbArns']) {
-      if (Array.isArray(parameters[list])) {
-        parameters[list] = await Promise.all(parameters[list].map((a) => (a ? awsArn(a, this.lookups) : a)));
-      }
+      let arns = parameters[list];
+      if (arns === undefined) continue;
+      if (typeof arns === 'string') arns = arns.split(',');
+      // CloudFormation gives an empty list parameter as one empty member.
+      if (arns.length === 0) arns = [''];
+      parameters[list] = await Promise.all(arns.map((a) => (a ? awsArn(a, this.lookups) : a)));
     }
     const values = {
       parameters,

@@ -2,7 +2,9 @@
 //
 // The gate evaluates calls against these documents, never against a copy: the template is read
 // from disk and its intrinsic functions (Ref, Fn::Sub, Fn::GetAtt, Fn::If, Fn::Join, Fn::Split,
-// and the conditions) are evaluated here for the values a test stack gives.
+// Fn::Select, and the conditions: Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition) are
+// evaluated here for the values a test stack gives. `!If [Cond, {...}, !Ref AWS::NoValue]` in
+// a list (a Statement list, say) drops the element, as CloudFormation does.
 
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
@@ -13,6 +15,7 @@ export const ROLE_OF = {
   release: 'ReleaseRole',
   'sync-targets': 'SyncTargetsRole',
   sweep: 'SweepRole',
+  pool: 'PoolRole',
   forwarder: 'ForwarderRole',
 };
 
@@ -116,7 +119,9 @@ function ref(name, stack, template) {
   if (p !== undefined) return p;
   if (template.Parameters?.[name] !== undefined) {
     const given = stack.parameters[name];
-    if (given !== undefined) return given;
+    // CloudFormation's parameter values are text (a list parameter's members too), whatever
+    // JSON type a stack registration gives: `!Equals [!Ref ManagedNlbMax, "0"]` compares text.
+    if (given !== undefined) return Array.isArray(given) ? given.map(String) : String(given);
     const def = template.Parameters[name].Default;
     if (def === undefined) throw new Error(`template parameter ${name} has no value for this stack`);
     return template.Parameters[name].Type === 'CommaDelimitedList' ? String(def).split(',') : String(def);
@@ -139,7 +144,10 @@ function sub(arg, stack, template) {
   const [text, vars] = Array.isArray(arg) ? arg : [arg, {}];
   const local = Object.fromEntries(
     Object.entries(vars).map(([k, v]) => [k, resolve(v, stack, template)]));
-  return text.replace(/\$\{([^}!][^}]*)\}/g, (_, name) => {
+  // `${!Literal}` is the text `${Literal}`; `${Name}` a variable, parameter, resource or
+  // `Resource.Attribute`.
+  return text.replace(/\$\{(!?)([^}]*)\}/g, (_, bang, name) => {
+    if (bang) return `\${${name}}`;
     if (local[name] !== undefined) return String(local[name]);
     if (name.includes('.')) return String(getAtt(name.split('.'), stack));
     const value = ref(name, stack, template);
@@ -156,18 +164,61 @@ function sub(arg, stack, template) {
 export function rolePolicies(template, role, stack) {
   const res = template.Resources?.[role];
   if (!res || res.Type !== 'AWS::IAM::Role') throw new Error(`template has no role ${role}`);
+  // A role the stack's conditions leave out does not exist: it is allowed nothing.
+  if (!exists(res, stack, template)) return [];
   const props = res.Properties ?? {};
   const out = [];
-  for (const p of props.Policies ?? []) {
-    out.push({ name: `${role}/${p.PolicyName}`, policy: resolve(p.PolicyDocument, stack, template) });
+  for (const p of chosen(props.Policies, stack, template)) {
+    const { PolicyName: name, PolicyDocument: document } = resolve(p, stack, template);
+    out.push({ name: `${role}/${name}`, policy: document });
   }
-  for (const arn of props.ManagedPolicyArns ?? []) {
+  for (const arn of chosen(props.ManagedPolicyArns, stack, template)) {
     const managed = typeof arn === 'object' && 'Ref' in arn ? template.Resources[arn.Ref] : undefined;
-    if (managed?.Type === 'AWS::IAM::ManagedPolicy') {
+    if (managed?.Type === 'AWS::IAM::ManagedPolicy' && exists(managed, stack, template)) {
       out.push({ name: arn.Ref, policy: resolve(managed.Properties.PolicyDocument, stack, template) });
     }
   }
-  return out.map(({ name, policy }) => ({ name, policy: normalizePolicy(policy) }));
+  return out.map(({ name, policy }) => {
+    const normalized = normalizePolicy(policy);
+    checkResources(name, normalized);
+    return { name, policy: normalized };
+  });
+}
+
+// Whether a resource is made for this stack (its `Condition` attribute).
+function exists(resource, stack, template) {
+  return resource.Condition === undefined || condition(resource.Condition, stack, template);
+}
+
+// The members of a list property, each `Fn::If` at the top of a member decided (`AWS::NoValue`
+// drops it) and the rest left unresolved: a managed policy is found by its `Ref`.
+function chosen(list, stack, template) {
+  const decide = (node) => {
+    if (node !== null && typeof node === 'object' && !Array.isArray(node)
+      && Object.keys(node).length === 1 && 'Fn::If' in node) {
+      const [cond, yes, no] = node['Fn::If'];
+      return decide(condition(cond, stack, template) ? yes : no);
+    }
+    if (node !== null && typeof node === 'object' && node.Ref === 'AWS::NoValue') return NO_VALUE;
+    return node;
+  };
+  return (list ?? []).map(decide).filter((m) => m !== NO_VALUE);
+}
+
+// IAM refuses a policy with an empty Resource (MalformedPolicyDocument: not an ARN, not "*"),
+// which an empty CommaDelimitedList parameter gives where a condition does not leave it out:
+// the deploy would fail, so the stack is refused here too.
+function checkResources(name, policy) {
+  [policy.Statement].flat().forEach((statement, i) => {
+    for (const key of ['Resource', 'NotResource']) {
+      if (statement[key] === undefined) continue;
+      const resources = [statement[key]].flat();
+      if (resources.length === 0 || resources.some((r) => typeof r !== 'string' || r === '')) {
+        throw new Error(`${name}:${statement.Sid ?? `#${i}`} resolves to ${key} ${
+          JSON.stringify(statement[key])} for this stack; IAM would refuse the policy`);
+      }
+    }
+  });
 }
 
 // A policy document written as text (`!Sub |` JSON) is parsed; sids are kept for explanations.
