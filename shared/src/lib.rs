@@ -18,6 +18,7 @@ pub mod kube_access;
 pub mod metrics;
 pub mod names;
 pub mod pool;
+pub mod pool_event;
 pub mod protocol;
 pub mod reconcile;
 pub mod service_model;

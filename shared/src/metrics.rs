@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::reconcile::SweepReport;
+use crate::reconcile::{PoolReport, SweepReport};
 
 /// The metrics namespace of the project.
 pub const NAMESPACE: &str = "NlbPortPool";
@@ -102,10 +102,51 @@ pub fn sweep_lines(report: &SweepReport, timestamp_ms: i64) -> Vec<String> {
     lines
 }
 
+/// The line a pool function run reports per managed pool: NLBs per state, free capacity,
+/// growth and retirement, and whether the pool is at its maximum (`PoolAtMaxAlarm`).
+pub fn pool_line(report: &PoolReport, timestamp_ms: i64) -> String {
+    emf_line(
+        timestamp_ms,
+        &[("Pool", &report.pool)],
+        &[
+            ("NlbsProvisioning", "Count", report.provisioning as f64),
+            ("NlbsActive", "Count", report.active as f64),
+            ("NlbsDraining", "Count", report.draining as f64),
+            ("FreeListeners", "Count", f64::from(report.free)),
+            ("ServicesWaiting", "Count", report.waiting as f64),
+            ("NlbsMade", "Count", report.made.len() as f64),
+            ("NlbsAdopted", "Count", report.adopted.len() as f64),
+            ("NlbsRetired", "Count", report.retired.len() as f64),
+            ("NlbsGone", "Count", report.gone.len() as f64),
+            ("WaitingAllocated", "Count", report.woken as f64),
+            ("PoolAtMax", "Count", if report.at_max { 1.0 } else { 0.0 }),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::reconcile::PoolUse;
+
+    #[test]
+    fn the_pool_line_names_the_pool_and_the_alarms_metric() {
+        let report = PoolReport {
+            pool: "default".into(),
+            at_max: true,
+            free: 7,
+            ..PoolReport::default()
+        };
+        let line: serde_json::Value =
+            serde_json::from_str(&pool_line(&report, 1_764_150_000_000)).expect("json");
+        assert_eq!(line["Pool"], "default");
+        assert_eq!(line["PoolAtMax"], 1.0);
+        assert_eq!(line["FreeListeners"], 7.0);
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+            "Pool"
+        );
+    }
 
     #[test]
     fn lines_are_valid_emf() {

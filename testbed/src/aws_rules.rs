@@ -311,3 +311,7 @@ impl ElbRule for FullNlbs {
         ))
     }
 }
+
+mod provisioning_delay;
+
+pub use provisioning_delay::ProvisioningDelay;

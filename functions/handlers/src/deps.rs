@@ -11,6 +11,7 @@ use nlb_port_pool::elb::AwsLoadBalancing;
 use nlb_port_pool::kube_access::{KubeAccessError, KubeConnector};
 use nlb_port_pool::reconcile::{
     DEFAULT_CLAIM_GRACE, DEFAULT_MAX_DELETIONS, DEFAULT_STACK_ID, Reconciler, SweepLimits,
+    TendSettings,
 };
 
 /// A function could not start.
@@ -38,6 +39,8 @@ pub struct Deps {
     /// How long a handler keeps trying while another run holds the Service's claims, before
     /// it fails (and EventBridge retries later).
     pub busy_wait: Duration,
+    /// How the pool function runs (`POOL_WAIT_ACTIVE_SECONDS`, `POOL_POLL_SECONDS`).
+    pub tend_settings: TendSettings,
 }
 
 /// The default of [`Deps::busy_wait`]: long enough for a duplicate delivery to wait out the
@@ -57,10 +60,20 @@ impl Deps {
             .optional("STACK_ID")
             .unwrap_or_else(|| DEFAULT_STACK_ID.to_owned());
         let max_deletions = env.parsed_or("SWEEP_MAX_DELETIONS", DEFAULT_MAX_DELETIONS)?;
+        let defaults = TendSettings::default();
+        let wait_active =
+            env.parsed_or("POOL_WAIT_ACTIVE_SECONDS", defaults.wait_active.as_secs())?;
+        let poll = env.parsed_or("POOL_POLL_SECONDS", defaults.poll.as_secs())?;
+        let bus = env.optional("EVENT_BUS_NAME");
         let sdk = nlb_port_pool::aws::load_sdk_config(function).await;
         let mut deps = Self::new(function, config, &sdk, Duration::from_secs(grace_seconds))
             .with_stack_id(&stack_id);
         deps.sweep_limits.max_deletions = max_deletions;
+        deps.tend_settings.wait_active = Duration::from_secs(wait_active);
+        deps.tend_settings.poll = Duration::from_secs(poll.max(1));
+        if let Some(bus) = bus {
+            deps = deps.with_event_bus(&sdk, &bus);
+        }
         Ok(deps)
     }
 
@@ -68,6 +81,21 @@ impl Deps {
     /// claims table's identity).
     pub fn with_stack_id(mut self, stack_id: &str) -> Self {
         self.reconciler = self.reconciler.with_stack_id(stack_id);
+        self
+    }
+
+    /// Asks the pool function to grow a managed pool through `Pool Low` events on `bus` (the
+    /// functions that allocate: allocate and sweep). A function with no managed pool sends none.
+    pub fn with_event_bus(mut self, sdk: &SdkConfig, bus: &str) -> Self {
+        let managed = self.config.pools.pools().any(|p| p.managed().is_some());
+        if managed && self.function != "pool" {
+            let mut events = aws_sdk_eventbridge::config::Builder::from(sdk);
+            events.set_app_name(nlb_port_pool::aws::app_name(&self.function));
+            let client = aws_sdk_eventbridge::Client::from_conf(events.build());
+            self.reconciler = self
+                .reconciler
+                .with_growth_signal(Arc::new(crate::EventBridgeSignal::new(client, bus)));
+        }
         self
     }
 
@@ -92,15 +120,20 @@ impl Deps {
         let elb = AwsLoadBalancing::new(aws_sdk_elasticloadbalancingv2::Client::from_conf(
             elbv2.build(),
         ));
-        let reconciler = Reconciler::new(
+        let mut reconciler = Reconciler::new(
             &config.cluster_name,
             &config.vpc_id,
             config.pools.clone(),
             store.clone(),
-            Arc::new(elb),
+            Arc::new(elb.clone()),
         )
         .with_claim_grace(claim_grace)
-        .with_target_policy(config.targets.clone());
+        .with_target_policy(config.targets.clone())
+        .with_pool_records(store.clone());
+        // Only the pool function makes and deletes NLBs (and only its role may).
+        if function == "pool" {
+            reconciler = reconciler.with_fleet(Arc::new(elb));
+        }
         Self {
             function: function.to_owned(),
             kube: KubeConnector::new(config.kube.clone(), &config.cluster_name, sdk),
@@ -109,6 +142,7 @@ impl Deps {
             cursors: store,
             sweep_limits: SweepLimits::default(),
             busy_wait: DEFAULT_BUSY_WAIT,
+            tend_settings: TendSettings::default(),
         }
     }
 

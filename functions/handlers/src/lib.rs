@@ -5,6 +5,7 @@
 //! error, so EventBridge delivers the event again (and finally to the dead-letter queue).
 
 mod deps;
+mod pool_fn;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
@@ -14,6 +15,7 @@ use nlb_port_pool::reconcile::{Error as ReconcileError, Outcome};
 use serde::Serialize;
 
 pub use deps::{DEFAULT_BUSY_WAIT, Deps, StartupError};
+pub use pool_fn::{EventBridgeSignal, PoolSummary, on_pool_event};
 
 /// The event type every handler takes: any `detail`, validated by the handler.
 pub type Event = LambdaEvent<EventBridgeEvent<serde_json::Value>>;

@@ -1,6 +1,6 @@
 //! The claim store on DynamoDB.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -13,12 +13,13 @@ use aws_sdk_dynamodb::types::{
 use super::record::{Item, claim_from_item, holder_from_item, owner_item, port_item};
 use super::table::{NLB_META, PK, SK, nlb_pk, owner_pk};
 use super::{
-    Claim, ClaimError, ClaimStore, CursorStore, HoldError, NlbUsage, PortHolder, ReleaseError,
-    RunToken, StoreError, SweepCursor, TableIdentity, TakeOverError,
+    Claim, ClaimError, ClaimStore, CursorStore, HoldError, NlbTerms, NlbUsage, PortHolder,
+    ReleaseError, RunToken, StoreError, SweepCursor, TableIdentity, TakeOverError,
 };
 use crate::aws_error::describe;
 
 mod hold;
+mod pool;
 
 /// Claims in one DynamoDB table (see the module docs of [`crate::claims`] for its items).
 #[derive(Debug, Clone)]
@@ -99,7 +100,8 @@ impl ClaimStore for DynamoClaimStore {
             .collect()
     }
 
-    async fn claim(&self, claims: &[Claim], listener_quota: u32) -> Result<(), ClaimError> {
+    async fn claim(&self, claims: &[Claim], terms: NlbTerms) -> Result<(), ClaimError> {
+        let listener_quota = terms.listener_quota;
         const OP: &str = "TransactWriteItems (claim)";
         let Some(first) = claims.first() else {
             return Ok(());
@@ -116,11 +118,13 @@ impl ClaimStore for DynamoClaimStore {
             .set_key(Some(key(nlb_pk(&first.nlb_arn), NLB_META.to_owned())))
             .update_expression("ADD #ports :new")
             // Only an active NLB takes claims: checked here, in the transaction, so an NLB
-            // going out of service can never get one.
-            .condition_expression(
+            // going out of service can never get one. A made NLB's item must exist.
+            .condition_expression(if terms.made {
+                "(attribute_not_exists(#ports) OR size(#ports) <= :max) AND #state = :active"
+            } else {
                 "(attribute_not_exists(#ports) OR size(#ports) <= :max) \
-                 AND (attribute_not_exists(#state) OR #state = :active)",
-            )
+                 AND (attribute_not_exists(#state) OR #state = :active)"
+            })
             .expression_attribute_names("#ports", "ports")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":active", s(super::NLB_ACTIVE))
@@ -251,11 +255,9 @@ impl ClaimStore for DynamoClaimStore {
             .iter()
             .map(|arn| {
                 // No item yet: an NLB nothing has claimed on, which takes claims.
-                found.remove(arn).unwrap_or_else(|| NlbUsage {
-                    nlb_arn: arn.clone(),
-                    ports: BTreeSet::new(),
-                    active: true,
-                })
+                found
+                    .remove(arn)
+                    .unwrap_or_else(|| NlbUsage::unclaimed(arn))
             })
             .collect())
     }
@@ -365,15 +367,29 @@ fn usage_from_item(item: &Item) -> Result<NlbUsage, String> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(format!("NLB item {nlb_arn}: ports is not a number set")),
     };
-    let active = match item.get("state") {
-        None => true,
-        Some(AttributeValue::S(state)) => state == super::NLB_ACTIVE,
+    let state = match item.get("state") {
+        None => None,
+        Some(AttributeValue::S(state)) => Some(
+            state
+                .parse::<super::NlbState>()
+                .map_err(|e| format!("NLB item {nlb_arn}: {e}"))?,
+        ),
         Some(_) => return Err(format!("NLB item {nlb_arn}: state is not a string")),
+    };
+    let empty_since = match item.get("emptySince") {
+        None => None,
+        Some(AttributeValue::N(n)) => Some(
+            n.parse::<i64>()
+                .map_err(|_| format!("NLB item {nlb_arn}: emptySince {n} is not a number"))?,
+        ),
+        Some(_) => return Err(format!("NLB item {nlb_arn}: emptySince is not a number")),
     };
     Ok(NlbUsage {
         nlb_arn,
         ports,
-        active,
+        active: state.is_none_or(|s| s == super::NlbState::Active),
+        state,
+        empty_since,
     })
 }
 

@@ -6,7 +6,9 @@
 //! - an **owner record** per listener of a Service (`owner#<uid>`, `<listener key>`): the claim
 //!   seen from the Service, with the ARNs of what was made for it;
 //! - the **identity item** (`identity`, `meta`): whose cluster and stack the table describes
-//!   (see [`identity`]), and the sweep's cursor (`sweep`, `cursor`).
+//!   (see [`identity`]), and the sweep's cursor (`sweep`, `cursor`);
+//! - for a managed pool, the **pool partition** (`pool#<name>`): its counter, the NLBs the pool
+//!   function made and the Services waiting for ports (see [`PoolRecords`]).
 //!
 //! A claim writes all three in one transaction, so a port is owned at most once, an NLB never
 //! exceeds its quota, and a Service port never holds two claims, whatever runs concurrently.
@@ -22,6 +24,7 @@ mod dynamo;
 pub mod identity;
 #[cfg(any(test, feature = "test-doubles"))]
 mod memory;
+mod pool_records;
 mod record;
 pub mod table;
 mod token;
@@ -34,6 +37,7 @@ pub use dynamo::DynamoClaimStore;
 pub use identity::TableIdentity;
 #[cfg(any(test, feature = "test-doubles"))]
 pub use memory::MemoryClaimStore;
+pub use pool_records::{NlbState, PoolMember, PoolRecord, PoolRecords, WaitingService};
 pub use token::RunToken;
 
 use crate::event::ServiceKey;
@@ -126,6 +130,45 @@ pub struct NlbUsage {
     /// `active`. Claims are refused, in the claim transaction itself, on any other state (an NLB
     /// of a managed pool being made or retired).
     pub active: bool,
+    /// The item's `state`: `None` for a pre-made NLB (or one without an item).
+    pub state: Option<NlbState>,
+    /// Since when a made NLB has had no claim, as the pool function noted it.
+    pub empty_since: Option<i64>,
+}
+
+impl NlbUsage {
+    /// An NLB without an item: nothing claimed on it, takes claims.
+    pub fn unclaimed(nlb_arn: &str) -> Self {
+        Self {
+            nlb_arn: nlb_arn.to_owned(),
+            ports: BTreeSet::new(),
+            active: true,
+            state: None,
+            empty_since: None,
+        }
+    }
+}
+
+/// What the claim transaction requires of the NLB item besides free ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NlbTerms {
+    /// At most this many claims on the NLB.
+    pub listener_quota: u32,
+    /// The pool function made the NLB: its item must exist and be `active`. A made NLB's item
+    /// exists from the moment its ARN is recorded until it is retired, so a claim with a stale
+    /// view of a retired NLB is refused instead of bringing its item back. A pre-made NLB takes
+    /// claims with no item or no `state`.
+    pub made: bool,
+}
+
+impl NlbTerms {
+    /// A pre-made NLB with `listener_quota`.
+    pub fn premade(listener_quota: u32) -> Self {
+        Self {
+            listener_quota,
+            made: false,
+        }
+    }
 }
 
 /// The `state` of an NLB item that takes claims; an item without `state` takes them too.
@@ -272,8 +315,8 @@ pub trait ClaimStore: Send + Sync {
     async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError>;
 
     /// Claims every one of `claims` (all on one NLB, state `Claimed`, each carrying the
-    /// claiming run's token and `held_at`) at once, or none.
-    async fn claim(&self, claims: &[Claim], listener_quota: u32) -> Result<(), ClaimError>;
+    /// claiming run's token and `held_at`) at once, or none, on the NLB's `terms`.
+    async fn claim(&self, claims: &[Claim], terms: NlbTerms) -> Result<(), ClaimError>;
 
     /// Takes `claims` (as read) over for `token`'s run, all or none: each only if it is still
     /// held as read (same token) and its holder let it go or confirmed its hold before

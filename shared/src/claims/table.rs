@@ -22,6 +22,30 @@ pub fn port_sk(port: u16) -> String {
     format!("port#{port:05}")
 }
 
+/// Partition key of a managed pool's items (its counter, members and waiting Services).
+pub fn pool_pk(pool: &str) -> String {
+    format!("pool#{pool}")
+}
+
+/// Sort key of a pool's item (its counter).
+pub const POOL_META: &str = "meta";
+
+/// Prefix of the sort keys of a pool's member items.
+pub const MEMBER_PREFIX: &str = "nlb#";
+
+/// Sort key of a pool's member `seq`; zero-padded so a Query returns members in order.
+pub fn member_sk(seq: u64) -> String {
+    format!("{MEMBER_PREFIX}{seq:06}")
+}
+
+/// Prefix of the sort keys of a pool's waiting items.
+pub const WAITING_PREFIX: &str = "wait#";
+
+/// Sort key of a Service waiting in a pool.
+pub fn waiting_sk(uid: &str) -> String {
+    format!("{WAITING_PREFIX}{uid}")
+}
+
 /// Partition key of a Service's owner records.
 pub fn owner_pk(uid: &str) -> String {
     format!("owner#{uid}")

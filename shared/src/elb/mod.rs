@@ -4,6 +4,7 @@
 //! derived from a hash, so a retry finds what an earlier attempt made and the sweep finds leaks.
 
 mod aws;
+pub mod fleet;
 #[cfg(any(test, feature = "test-doubles"))]
 mod memory;
 mod naming;
@@ -13,6 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 
 pub use aws::AwsLoadBalancing;
+pub use fleet::{NlbFleet, NlbInfo, NlbSpec, NlbStatus, TAG_POOL_SEQ};
 #[cfg(any(test, feature = "test-doubles"))]
 pub use memory::MemoryLoadBalancing;
 pub use naming::{

@@ -1,7 +1,16 @@
-//! NLB pools: named sets of pre-made Network Load Balancers whose listener ports are handed out.
+//! NLB pools: named sets of Network Load Balancers whose listener ports are handed out.
 //!
-//! A pool is configured, not discovered: the `POOLS` variable holds JSON such as
-//! `{"default": {"nlbArns": ["arn:..."], "ports": "30000-32767", "listenerQuota": 50}}`.
+//! A pool is configured: the `POOLS` variable holds JSON such as
+//! `{"default": {"nlbArns": ["arn:..."], "ports": "30000-32767", "listenerQuota": 50}}`. Its
+//! NLBs are pre-made ones (`nlbArns`, never made or deleted by the system) and, when the pool
+//! has a [`managed`] section, those the pool function made for it, which the claims table
+//! lists (see [`NlbPool::with_members`]).
+
+mod managed;
+
+pub use managed::{
+    IpAddressType, MANAGED_NLB_PREFIX, ManagedSpec, Scheme, SubnetPlacement, managed_nlb_name,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -93,9 +102,13 @@ impl fmt::Display for PortRange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NlbPool {
     name: String,
+    /// The pre-made NLBs, then the made ones (only after [`NlbPool::with_members`]).
     nlb_arns: Vec<String>,
+    /// How many of `nlb_arns` are pre-made.
+    premade: usize,
     ports: PortRange,
     listener_quota: u32,
+    managed: Option<ManagedSpec>,
 }
 
 impl NlbPool {
@@ -104,9 +117,43 @@ impl NlbPool {
         &self.name
     }
 
-    /// The NLBs of the pool, in configured order.
+    /// The NLBs of the pool: the pre-made ones in configured order, then those the pool
+    /// function made, as given to [`NlbPool::with_members`].
     pub fn nlb_arns(&self) -> &[String] {
         &self.nlb_arns
+    }
+
+    /// The pre-made NLBs, in configured order.
+    pub fn premade_arns(&self) -> &[String] {
+        &self.nlb_arns[..self.premade]
+    }
+
+    /// Whether `nlb_arn` is one the pool function made (it is a member, not pre-made).
+    pub fn is_made(&self, nlb_arn: &str) -> bool {
+        self.nlb_arns[self.premade..].iter().any(|a| a == nlb_arn)
+    }
+
+    /// The managed section, when the pool grows and shrinks.
+    pub fn managed(&self) -> Option<&ManagedSpec> {
+        self.managed.as_ref()
+    }
+
+    /// The pool with `made` (the NLBs the pool function made for it, as the claims table
+    /// lists them) after its pre-made NLBs.
+    pub fn with_members(&self, made: impl IntoIterator<Item = String>) -> Self {
+        let mut pool = self.clone();
+        pool.nlb_arns.truncate(self.premade);
+        for arn in made {
+            if !pool.nlb_arns.contains(&arn) {
+                pool.nlb_arns.push(arn);
+            }
+        }
+        pool
+    }
+
+    /// Listeners one NLB of the pool holds: the quota, or fewer when the range is smaller.
+    pub fn per_nlb(&self) -> u32 {
+        self.listener_quota.min(self.ports.len())
     }
 
     /// The listener ports the pool may use on each of its NLBs.
@@ -121,8 +168,8 @@ impl NlbPool {
 
     /// How many listeners the pool can hold in all.
     pub fn capacity(&self) -> u32 {
-        let per_nlb = self.listener_quota.min(self.ports.len());
-        per_nlb * u32::try_from(self.nlb_arns.len()).unwrap_or(u32::MAX)
+        self.per_nlb()
+            .saturating_mul(u32::try_from(self.nlb_arns.len()).unwrap_or(u32::MAX))
     }
 }
 
@@ -135,10 +182,12 @@ pub struct PoolSet {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PoolJson {
+    #[serde(default)]
     nlb_arns: Vec<String>,
     ports: String,
     #[serde(default = "default_quota")]
     listener_quota: u32,
+    managed: Option<managed::ManagedJson>,
 }
 
 fn default_quota() -> u32 {
@@ -168,9 +217,17 @@ impl PoolSet {
                     p.listener_quota
                 ));
             }
-            if p.nlb_arns.is_empty() {
-                return Err(format!("pool {name:?}: nlbArns is empty"));
+            if p.nlb_arns.is_empty() && p.managed.is_none() {
+                return Err(format!(
+                    "pool {name:?}: nlbArns is empty and there is no \"managed\" section"
+                ));
             }
+            let per_nlb = p.listener_quota.min(ports.len());
+            let managed = p
+                .managed
+                .map(|m| m.validate(per_nlb))
+                .transpose()
+                .map_err(|e| format!("pool {name:?}: {e}"))?;
             for arn in &p.nlb_arns {
                 validate_nlb_arn(arn).map_err(|e| format!("pool {name:?}: {e}"))?;
                 if !seen_nlbs.insert(arn.clone()) {
@@ -181,9 +238,11 @@ impl PoolSet {
             }
             let pool = NlbPool {
                 name: name.clone(),
+                premade: p.nlb_arns.len(),
                 nlb_arns: p.nlb_arns,
                 ports,
                 listener_quota: p.listener_quota,
+                managed,
             };
             pools.insert(name, pool);
         }
@@ -195,7 +254,7 @@ impl PoolSet {
         self.pools.get(name)
     }
 
-    /// The pool that holds `nlb_arn`.
+    /// The pool that lists `nlb_arn` as pre-made.
     pub fn pool_of(&self, nlb_arn: &str) -> Option<&NlbPool> {
         self.pools
             .values()
@@ -285,7 +344,7 @@ mod tests {
             ),
             (
                 r#"{"p":{"nlbArns":[],"ports":"1-2"}}"#.to_owned(),
-                "nlbArns is empty",
+                "nlbArns is empty and there is no",
             ),
             (
                 r#"{"p":{"nlbArns":["my-nlb"],"ports":"1-2"}}"#.to_owned(),
@@ -310,6 +369,36 @@ mod tests {
             let err = PoolSet::from_json(&json).expect_err(&json);
             assert!(err.contains(expected), "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn a_managed_pool_needs_no_premade_nlb_and_lists_its_members_after_them() {
+        let json = format!(
+            r#"{{"m":{{"ports":"100-199","managed":{{"max":2,"subnets":["subnet-0123abcd"]}}}},
+                "both":{{"nlbArns":["{ARN_A}"],"ports":"1-10","managed":{{"max":1,"spare":5,"subnets":["subnet-0123abcd"]}}}}}}"#
+        );
+        let set = PoolSet::from_json(&json).expect("valid");
+        let m = set.get("m").expect("m");
+        assert!(m.nlb_arns().is_empty() && m.managed().is_some());
+        assert_eq!(m.capacity(), 0);
+        let both = set
+            .get("both")
+            .expect("both")
+            .with_members([ARN_B.to_owned()]);
+        assert_eq!(both.nlb_arns(), [ARN_A, ARN_B]);
+        assert_eq!(both.premade_arns(), [ARN_A]);
+        assert!(both.is_made(ARN_B) && !both.is_made(ARN_A));
+        assert_eq!(both.capacity(), 20);
+        assert_eq!(
+            both.with_members([]).nlb_arns(),
+            [ARN_A],
+            "members replaced"
+        );
+        let err = PoolSet::from_json(
+            r#"{"p":{"ports":"1-10","managed":{"max":1,"spare":11,"subnets":["subnet-0123abcd"]}}}"#,
+        )
+        .expect_err("spare above what one NLB of 10 ports holds");
+        assert!(err.starts_with("pool \"p\": managed.spare"), "{err}");
     }
 
     #[test]

@@ -113,6 +113,16 @@ impl PoolView {
             .count()
     }
 
+    /// How many more listeners `pool` takes, as last seen: the room left on each usable NLB
+    /// (an NLB not seen yet counts as empty).
+    pub fn free(&self, pool: &NlbPool) -> usize {
+        let nlbs = self.lock();
+        pool.nlb_arns()
+            .iter()
+            .map(|a| room_on(nlbs.get(a), pool))
+            .sum()
+    }
+
     /// Forgets an NLB, so the next choice reads it again.
     pub fn forget(&self, nlb_arn: &str) {
         self.lock().remove(nlb_arn);
@@ -123,20 +133,8 @@ impl PoolView {
     /// `None` when no NLB has room.
     pub fn choose(&self, pool: &NlbPool, count: usize, prefer: Option<&str>) -> Option<Placement> {
         let nlbs = self.lock();
-        let quota = pool.listener_quota() as usize;
         let range = pool.ports();
-        let room = |arn: &str| -> usize {
-            let Some(seen) = nlbs.get(arn) else {
-                return quota.min(range.len() as usize);
-            };
-            if !seen.usable {
-                return 0;
-            }
-            // Every listener counts against the quota; only those in the range take ports.
-            let in_range = seen.used.iter().filter(|p| range.contains(**p)).count();
-            let free_ports = (range.len() as usize).saturating_sub(in_range);
-            quota.saturating_sub(seen.used.len()).min(free_ports)
-        };
+        let room = |arn: &str| room_on(nlbs.get(arn), pool);
         let fits: Vec<(&String, usize)> = pool
             .nlb_arns()
             .iter()
@@ -189,6 +187,22 @@ impl PoolView {
             ports,
         })
     }
+}
+
+/// How many more listeners an NLB of `pool` takes, as `seen` (not seen: empty).
+fn room_on(seen: Option<&NlbSeen>, pool: &NlbPool) -> usize {
+    let quota = pool.listener_quota() as usize;
+    let range = pool.ports();
+    let Some(seen) = seen else {
+        return quota.min(range.len() as usize);
+    };
+    if !seen.usable {
+        return 0;
+    }
+    // Every listener counts against the quota; only those in the range take ports.
+    let in_range = seen.used.iter().filter(|p| range.contains(**p)).count();
+    let free_ports = (range.len() as usize).saturating_sub(in_range);
+    quota.saturating_sub(seen.used.len()).min(free_ports)
 }
 
 /// A number in `0..bound` from the standard library's random hasher seed.
@@ -289,11 +303,7 @@ mod tests {
                 .expect("the other NLB has room");
             assert_eq!(&placed.nlb_arn, other);
         }
-        view.update(&[NlbUsage {
-            nlb_arn: full.clone(),
-            ports: BTreeSet::new(),
-            active: true,
-        }]);
+        view.update(&[NlbUsage::unclaimed(full)]);
         assert_eq!(view.unusable(&p), 0);
     }
 
@@ -303,9 +313,8 @@ mod tests {
         let view = PoolView::default();
         assert!(!view.is_fresh(&p));
         view.update(&[NlbUsage {
-            nlb_arn: p.nlb_arns()[0].clone(),
             ports: BTreeSet::from([1]),
-            active: true,
+            ..NlbUsage::unclaimed(&p.nlb_arns()[0])
         }]);
         assert!(view.is_fresh(&p));
         view.remove_ports(&p.nlb_arns()[0], &[1]);

@@ -72,7 +72,7 @@ fn reconciler(
         .with_claim_grace(Duration::ZERO)
 }
 
-fn opted_in(name: &str, uid: &str) -> ServiceState {
+pub(super) fn opted_in(name: &str, uid: &str) -> ServiceState {
     ServiceState {
         key: ServiceKey {
             cluster: "prod".into(),
@@ -94,7 +94,7 @@ fn opted_in(name: &str, uid: &str) -> ServiceState {
     }
 }
 
-fn slice(ips: &[&str]) -> Vec<SliceView> {
+pub(super) fn slice(ips: &[&str]) -> Vec<SliceView> {
     vec![SliceView {
         name: "room-game".into(),
         managed_by: Some(crate::target_policy::CONTROLLER_MANAGER.to_owned()),
@@ -398,7 +398,7 @@ async fn an_nlb_whose_item_is_not_active_takes_no_claim() {
     // GIVEN a pool of two NLBs, the first's item in another state than `active` (an NLB of a
     // managed pool being made or retired)
     let w = world(&[NLB_A, NLB_B], "30000-30099", 50);
-    w.store.set_nlb_state(NLB_A, Some("draining"));
+    w.store.force_nlb_state(NLB_A, Some("draining"));
 
     // WHEN Services are allocated
     for i in 0..10 {
@@ -419,7 +419,7 @@ async fn an_nlb_whose_item_is_not_active_takes_no_claim() {
         );
     }
     // (the warm view still holds it usable: the claim transaction refuses it)
-    w.store.set_nlb_state(NLB_B, Some("provisioning"));
+    w.store.force_nlb_state(NLB_B, Some("provisioning"));
     w.cluster.put_service(opted_in("late", "u-late"));
     assert!(matches!(w.reconcile("late").await, Outcome::Pending(_)));
 }

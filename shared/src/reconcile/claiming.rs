@@ -3,7 +3,7 @@
 use futures::future::join_all;
 
 use super::{Error, Reconciler, Result};
-use crate::claims::{Claim, ClaimError, ClaimState, Owner, RunToken, now_epoch};
+use crate::claims::{Claim, ClaimError, ClaimState, NlbTerms, Owner, RunToken, now_epoch};
 use crate::elb::ElbErrorKind;
 use crate::pool::NlbPool;
 use crate::service_model::ListenerSpec;
@@ -24,6 +24,8 @@ impl Reconciler {
     /// on it, the project's or not (all count against the NLB's listener quota). An NLB that
     /// is gone takes no claim until it is read again.
     pub(super) async fn refresh_view(&self, pool: &NlbPool) -> Result<()> {
+        // A managed pool's members are read with its view: a new NLB is seen when the view is.
+        let pool = &self.refresh_members(pool).await?;
         let (usage, listings) = tokio::join!(
             self.store.nlb_usage(pool.nlb_arns()),
             join_all(pool.nlb_arns().iter().map(|nlb| self.elb.listeners_of(nlb)))
@@ -59,14 +61,27 @@ impl Reconciler {
         missing: &[&ListenerSpec],
         prefer: Option<&str>,
     ) -> Result<Claimed> {
-        let exhausted = || {
+        let exhausted = |pool: &NlbPool| {
             let unusable = match self.view.unusable(pool) {
                 0 => String::new(),
-                n => format!(", {n} of them full or gone by AWS's answer"),
+                n => format!(", {n} of them full, gone or not active"),
+            };
+            let growth = match pool.managed() {
+                None => String::new(),
+                Some(m) if pool.nlb_arns().len() - pool.premade_arns().len() >= m.max as usize => {
+                    format!(
+                        "; the pool is at its limit of {} made NLBs (raise managed.max)",
+                        m.max
+                    )
+                }
+                Some(_) => {
+                    "; the pool is growing: the Service is allocated when a new NLB is active"
+                        .to_owned()
+                }
             };
             Claimed::Exhausted(format!(
                 "pool {} has no NLB with room for {} more listener(s) ({} NLBs{unusable}, {} \
-                 listeners each, ports {})",
+                 listeners each, ports {}){growth}",
                 pool.name(),
                 missing.len(),
                 pool.nlb_arns().len(),
@@ -77,21 +92,24 @@ impl Reconciler {
         // Whether the view was read from the store during this run.
         let mut read = false;
         for attempt in 0..CLAIM_ATTEMPTS {
-            if !self.view.is_fresh(pool) {
+            let mut live = self.with_cached_members(pool);
+            if !self.view.is_fresh(&live) {
                 self.refresh_view(pool).await?;
+                live = self.with_cached_members(pool);
                 read = true;
             }
-            let mut placement = self.view.choose(pool, missing.len(), prefer);
+            let mut placement = self.view.choose(&live, missing.len(), prefer);
             if placement.is_none() && !read {
                 // The view is a warm instance's memory: ports another function released since
-                // (release and the sweep run apart from allocate) are not in it. Read the
-                // store before telling a Service to wait.
+                // (release and the sweep run apart from allocate), NLBs made since, are not in
+                // it. Read the store before telling a Service to wait.
                 self.refresh_view(pool).await?;
+                live = self.with_cached_members(pool);
                 read = true;
-                placement = self.view.choose(pool, missing.len(), prefer);
+                placement = self.view.choose(&live, missing.len(), prefer);
             }
             let Some(placement) = placement else {
-                return Ok(exhausted());
+                return Ok(exhausted(&live));
             };
             let now = now_epoch();
             let claims: Vec<Claim> = missing
@@ -114,7 +132,11 @@ impl Reconciler {
                     held_at: now,
                 })
                 .collect();
-            match self.store.claim(&claims, pool.listener_quota()).await {
+            let terms = NlbTerms {
+                listener_quota: pool.listener_quota(),
+                made: live.is_made(&placement.nlb_arn),
+            };
+            match self.store.claim(&claims, terms).await {
                 Ok(()) => {
                     self.view.add_ports(&placement.nlb_arn, &placement.ports);
                     return Ok(Claimed::New(claims));

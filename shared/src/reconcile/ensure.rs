@@ -28,11 +28,14 @@ use crate::targets::{SliceView, Target, default_target_port, desired_targets};
 const REFUSALS_PER_RUN: usize = 3;
 
 /// Whether `claim` lies within `pool` as configured now: its pool, one of its NLBs, a port of
-/// its range.
+/// its range. In a managed pool, a claim on an NLB that is not pre-made is on one the pool
+/// function made (claims on made NLBs are only ever made in their pool): this instance's list
+/// of members may be older than the claim, so it is no reason to move it. A made NLB that is
+/// gone is found by AWS's answer instead (the listener is refused, the sweep sees it missing).
 fn placed_within(claim: &Claim, pool: &NlbPool) -> bool {
-    claim.pool == pool.name()
-        && pool.nlb_arns().contains(&claim.nlb_arn)
-        && pool.ports().contains(claim.port)
+    let nlb_of_pool = pool.nlb_arns().contains(&claim.nlb_arn)
+        || (pool.managed().is_some() && !pool.premade_arns().contains(&claim.nlb_arn));
+    claim.pool == pool.name() && nlb_of_pool && pool.ports().contains(claim.port)
 }
 
 impl Reconciler {

@@ -8,6 +8,7 @@
 mod advert;
 mod allocator;
 mod claiming;
+mod elastic;
 mod ensure;
 mod error;
 mod finish;
@@ -27,14 +28,15 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 pub use allocator::{Placement, PoolView};
+pub use elastic::{GrowthSignal, PoolReport, TendSettings};
 pub use error::{Error, Result};
 pub use identity::Ownership;
 pub use sweep::{DEFAULT_MAX_DELETIONS, PoolUse, SweepLimits, SweepReport};
 
 use crate::annotations::{self, AllocationRequest, Status};
-use crate::claims::{ClaimStore, Owner, RunToken};
+use crate::claims::{ClaimStore, Owner, PoolRecords, RunToken};
 use crate::cluster::{Cluster, KubeError, Notice, NoticeKind, Patched, ServiceOutputs, Written};
-use crate::elb::LoadBalancing;
+use crate::elb::{LoadBalancing, NlbFleet};
 use crate::pool::{NlbPool, PoolSet};
 use crate::service_model::{ListenerSpec, ServiceState, listener_specs};
 use crate::target_policy::TargetPolicy;
@@ -84,6 +86,10 @@ pub struct Reconciler {
     stack_id: String,
     identity: Mutex<identity::IdentityCache>,
     targets: TargetPolicy,
+    records: Option<Arc<dyn PoolRecords>>,
+    fleet: Option<Arc<dyn NlbFleet>>,
+    signal: Option<Arc<dyn GrowthSignal>>,
+    members: elastic::MemberCache,
 }
 
 /// The stack id of a reconciler not given one (`STACK_ID` unset: local runs and tests).
@@ -142,6 +148,10 @@ impl Reconciler {
             stack_id: DEFAULT_STACK_ID.to_owned(),
             identity: Mutex::new(identity::IdentityCache::default()),
             targets: TargetPolicy::default(),
+            records: None,
+            fleet: None,
+            signal: None,
+            members: elastic::MemberCache::default(),
         }
     }
 
@@ -230,6 +240,8 @@ impl Reconciler {
                 );
                 let outcome = outcome?;
                 reported?;
+                self.after_allocation(&pool, &service, specs.len(), &outcome)
+                    .await;
                 Ok(outcome)
             }
         }
@@ -376,6 +388,7 @@ impl Reconciler {
     /// does not exist is left out and noted in the view, so no claim goes to it: the rest of
     /// the pool goes on.
     async fn dns_names(&self, pool: &NlbPool) -> Result<HashMap<String, String>> {
+        let pool = &self.with_cached_members(pool);
         let mut cache = self.dns_names.lock().await;
         let missing: Vec<String> = pool
             .nlb_arns()
@@ -413,6 +426,8 @@ mod run_token_tests;
 
 #[cfg(test)]
 mod aws_behaviour_tests;
+#[cfg(test)]
+mod elastic_tests;
 #[cfg(test)]
 mod screening_tests;
 #[cfg(test)]

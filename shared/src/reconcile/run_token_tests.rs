@@ -93,7 +93,7 @@ async fn a_stale_run_cannot_touch_a_claim_taken_over_by_another() {
     // GIVEN a claim of run A, confirmed at 100, taken over by run B at 500 (grace passed)
     let store = MemoryClaimStore::new();
     store
-        .claim(&[claim("run-a", 100)], 50)
+        .claim(&[claim("run-a", 100)], crate::claims::NlbTerms::premade(50))
         .await
         .expect("claimed");
     let (a, b) = (RunToken::for_request("a"), RunToken::for_request("b"));
@@ -131,7 +131,7 @@ async fn a_live_holder_is_not_overtaken() {
     // GIVEN a claim confirmed at 450 and a grace of 120 s
     let store = MemoryClaimStore::new();
     store
-        .claim(&[claim("run-a", 450)], 50)
+        .claim(&[claim("run-a", 450)], crate::claims::NlbTerms::premade(50))
         .await
         .expect("claimed");
 
@@ -157,7 +157,7 @@ async fn of_two_takers_at_once_exactly_one_wins() {
     // GIVEN a claim its run let go, read by two runs
     let store = Arc::new(MemoryClaimStore::new().with_latency(Duration::from_millis(10)));
     store
-        .claim(&[claim("run-a", 0)], 50)
+        .claim(&[claim("run-a", 0)], crate::claims::NlbTerms::premade(50))
         .await
         .expect("claimed");
     let (b, c) = (RunToken::for_request("b"), RunToken::for_request("c"));

@@ -8,8 +8,8 @@ use tokio::sync::Semaphore;
 
 use crate::annotations;
 use crate::claims::{
-    Claim, ClaimError, ClaimStore, HoldError, MemoryClaimStore, NlbUsage, PortHolder, ReleaseError,
-    RunToken, StoreError, TableIdentity, TakeOverError,
+    Claim, ClaimError, ClaimStore, HoldError, MemoryClaimStore, NlbTerms, NlbUsage, PortHolder,
+    ReleaseError, RunToken, StoreError, TableIdentity, TakeOverError,
 };
 use crate::cluster::{Cluster, KubeError, MemoryCluster, Notice, Patched, ServiceOutputs, Written};
 use crate::service_model::ServiceState;
@@ -26,7 +26,7 @@ impl ClaimStore for StallingStore {
     async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError> {
         self.inner.claims_of(uid).await
     }
-    async fn claim(&self, claims: &[Claim], quota: u32) -> Result<(), ClaimError> {
+    async fn claim(&self, claims: &[Claim], quota: NlbTerms) -> Result<(), ClaimError> {
         self.inner.claim(claims, quota).await
     }
     async fn take_over(

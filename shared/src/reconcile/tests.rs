@@ -703,7 +703,7 @@ impl ClaimStore for LostAnswer {
     async fn claim(
         &self,
         claims: &[crate::claims::Claim],
-        quota: u32,
+        quota: crate::claims::NlbTerms,
     ) -> Result<(), crate::claims::ClaimError> {
         self.inner.claim(claims, quota).await?;
         if !self.lost.swap(true, std::sync::atomic::Ordering::SeqCst) {

@@ -6,9 +6,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Claim, ClaimError, ClaimState, ClaimStore, CursorStore, HoldError, NlbUsage, PortHolder,
-    ReleaseError, RunToken, StoreError, SweepCursor, TableIdentity, TakeOverError,
+    Claim, ClaimError, ClaimState, ClaimStore, CursorStore, HoldError, NlbState, NlbTerms,
+    NlbUsage, PoolRecord, PortHolder, ReleaseError, RunToken, StoreError, SweepCursor,
+    TableIdentity, TakeOverError,
 };
+
+mod pool;
 use crate::service_model::ListenerKey;
 
 #[derive(Default)]
@@ -18,6 +21,10 @@ struct State {
     nlbs: BTreeMap<String, BTreeSet<u16>>,
     /// The `state` of NLB items that have one (none: a pre-made NLB, active).
     nlb_states: BTreeMap<String, String>,
+    /// The `emptySince` of made NLBs' items that have one.
+    empty_since: BTreeMap<String, i64>,
+    /// Managed pools' partitions.
+    pools: BTreeMap<String, PoolRecord>,
     ports: BTreeMap<(String, u16), PortHolder>,
     owners: BTreeMap<(String, ListenerKey), Claim>,
 }
@@ -30,9 +37,9 @@ pub struct MemoryClaimStore {
 }
 
 impl MemoryClaimStore {
-    /// An empty store.
-    /// Sets the `state` of an NLB's item (`None`: no state, as a pre-made NLB's item).
-    pub fn set_nlb_state(&self, nlb_arn: &str, state: Option<&str>) {
+    /// Sets the `state` of an NLB's item (`None`: no state, as a pre-made NLB's item),
+    /// bypassing every condition.
+    pub fn force_nlb_state(&self, nlb_arn: &str, state: Option<&str>) {
         let mut st = self.lock();
         match state {
             Some(s) => st.nlb_states.insert(nlb_arn.to_owned(), s.to_owned()),
@@ -40,6 +47,7 @@ impl MemoryClaimStore {
         };
     }
 
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -135,8 +143,9 @@ impl ClaimStore for MemoryClaimStore {
             .collect())
     }
 
-    async fn claim(&self, claims: &[Claim], listener_quota: u32) -> Result<(), ClaimError> {
+    async fn claim(&self, claims: &[Claim], terms: NlbTerms) -> Result<(), ClaimError> {
         self.round_trip().await;
+        let listener_quota = terms.listener_quota;
         let Some(first) = claims.first() else {
             return Ok(());
         };
@@ -159,10 +168,12 @@ impl ClaimStore for MemoryClaimStore {
             });
         }
         let used = st.nlbs.get(&first.nlb_arn).map_or(0, BTreeSet::len);
-        let active = st
-            .nlb_states
-            .get(&first.nlb_arn)
-            .is_none_or(|s| s == super::NLB_ACTIVE);
+        let state = st.nlb_states.get(&first.nlb_arn);
+        let active = if terms.made {
+            state.is_some_and(|s| s == super::NLB_ACTIVE)
+        } else {
+            state.is_none_or(|s| s == super::NLB_ACTIVE)
+        };
         if !active || used + claims.len() > listener_quota as usize {
             return Err(ClaimError::NlbFull {
                 nlb_arn: first.nlb_arn.clone(),
@@ -294,13 +305,18 @@ impl ClaimStore for MemoryClaimStore {
         let st = self.lock();
         Ok(nlb_arns
             .iter()
-            .map(|arn| NlbUsage {
-                nlb_arn: arn.clone(),
-                ports: st.nlbs.get(arn).cloned().unwrap_or_default(),
-                active: st
+            .map(|arn| {
+                let state = st
                     .nlb_states
                     .get(arn)
-                    .is_none_or(|s| s == super::NLB_ACTIVE),
+                    .and_then(|s| s.parse::<NlbState>().ok());
+                NlbUsage {
+                    nlb_arn: arn.clone(),
+                    ports: st.nlbs.get(arn).cloned().unwrap_or_default(),
+                    active: state.is_none_or(|s| s == NlbState::Active),
+                    state,
+                    empty_since: st.empty_since.get(arn).copied(),
+                }
             })
             .collect())
     }

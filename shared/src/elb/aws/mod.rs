@@ -2,6 +2,7 @@
 //! `reads`, conversions between the SDK's types and the project's in `convert`.
 
 mod convert;
+mod fleet;
 mod reads;
 
 use std::collections::{BTreeSet, HashMap};

@@ -17,6 +17,10 @@ use crate::annotations::HealthCheckSpec;
 use crate::protocol::ListenerProtocol;
 use crate::targets::Target;
 
+mod fleet;
+
+pub use fleet::MadeNlb;
+
 /// A target group held in memory.
 #[derive(Debug, Clone)]
 pub struct MemoryTargetGroup {
@@ -45,6 +49,10 @@ pub struct MemoryListener {
 #[derive(Default)]
 struct State {
     nlbs: BTreeMap<String, String>,
+    /// NLBs made through [`crate::elb::NlbFleet`], by ARN (also in `nlbs` while they exist).
+    made: BTreeMap<String, MadeNlb>,
+    /// Describes of a made NLB that still report it provisioning.
+    provisioning_polls: usize,
     target_groups: BTreeMap<String, MemoryTargetGroup>,
     listeners: BTreeMap<String, MemoryListener>,
     next_id: u64,
@@ -459,7 +467,13 @@ impl LoadBalancing for MemoryLoadBalancing {
                     .listeners
                     .get(a)
                     .map(|l| l.tags.clone())
-                    .or_else(|| st.target_groups.get(a).map(|t| t.tags.clone()))?;
+                    .or_else(|| st.target_groups.get(a).map(|t| t.tags.clone()))
+                    .or_else(|| {
+                        st.made
+                            .get(a)
+                            .filter(|_| st.nlbs.contains_key(a))
+                            .map(|m| m.tags.iter().cloned().collect())
+                    })?;
                 Some((a.clone(), tags))
             })
             .collect())

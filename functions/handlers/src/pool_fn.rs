@@ -1,0 +1,143 @@
+//! The pool function's handler, and the growth signal the other functions send it.
+
+use async_trait::async_trait;
+use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, POOL_LOW, PoolLow};
+use nlb_port_pool::reconcile::{GrowthSignal, PoolReport};
+use serde::Serialize;
+
+use crate::{Deps, Error, Event};
+
+/// What a pool function run did, per managed pool it looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolSummary {
+    /// Why it ran: `schedule`, or the `Pool Low` reason.
+    pub trigger: String,
+    /// Each pool's report.
+    pub pools: Vec<PoolReport>,
+}
+
+/// `Pool Low` (one pool) or the schedule (every managed pool): one run of the pool function.
+/// A pool whose run failed fails the invocation after the others ran, so Lambda retries and
+/// the errors alarm sees it.
+pub async fn on_pool_event(deps: &Deps, event: Event) -> Result<PoolSummary, Error> {
+    let e = &event.payload;
+    let (trigger, pools): (String, Vec<String>) = if e.source == "aws.events"
+        && e.detail_type == "Scheduled Event"
+    {
+        ("schedule".into(), managed_pools(deps))
+    } else if e.source == FUNCTIONS_SOURCE && e.detail_type == POOL_LOW {
+        let low = PoolLow::from_parts(&e.source, &e.detail_type, &e.detail)?;
+        if low.cluster != deps.config.cluster_name {
+            tracing::warn!(event_cluster = %low.cluster, "ignored a Pool Low event about another cluster");
+            return Ok(PoolSummary {
+                trigger: crate::OTHER_CLUSTER.into(),
+                pools: vec![],
+            });
+        }
+        let managed = managed_pools(deps);
+        let pools = managed.into_iter().filter(|p| *p == low.pool).collect();
+        (low.reason, pools)
+    } else {
+        return Err(format!(
+            "invalid event: the pool function runs on schedule events and {POOL_LOW:?} events \
+                 from {FUNCTIONS_SOURCE:?}, got {:?} / {:?}",
+            e.source, e.detail_type
+        )
+        .into());
+    };
+    let cluster = deps.cluster().await?;
+    let now = e.time.map_or_else(
+        || chrono::Utc::now().timestamp_millis(),
+        |t| t.timestamp_millis(),
+    );
+    let mut reports = Vec::with_capacity(pools.len());
+    let mut failed = Vec::new();
+    for pool in &pools {
+        match deps
+            .reconciler
+            .tend_pool(&cluster, pool, deps.tend_settings)
+            .await
+        {
+            Ok(report) => {
+                println!("{}", nlb_port_pool::metrics::pool_line(&report, now));
+                if report.at_max {
+                    tracing::warn!(
+                        pool,
+                        waiting = report.waiting,
+                        "the managed pool needs more NLBs than its max allows"
+                    );
+                }
+                tracing::info!(?report, "tended the pool");
+                reports.push(report);
+            }
+            Err(err) => {
+                tracing::warn!(pool, error = %err, "tending the pool failed");
+                failed.push(format!("pool {pool}: {err}"));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(failed.join("; ").into());
+    }
+    Ok(PoolSummary {
+        trigger,
+        pools: reports,
+    })
+}
+
+fn managed_pools(deps: &Deps) -> Vec<String> {
+    deps.config
+        .pools
+        .pools()
+        .filter(|p| p.managed().is_some())
+        .map(|p| p.name().to_owned())
+        .collect()
+}
+
+/// The growth signal as a `Pool Low` event on the stack's bus.
+pub struct EventBridgeSignal {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+}
+
+impl EventBridgeSignal {
+    /// Puts events on `bus` with `client`.
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: &str) -> Self {
+        Self {
+            client,
+            bus: bus.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl GrowthSignal for EventBridgeSignal {
+    async fn pool_low(&self, cluster: &str, pool: &str, reason: &str) -> Result<(), String> {
+        let detail = serde_json::to_string(&PoolLow::new(cluster, pool, reason))
+            .map_err(|e| format!("encoding the Pool Low detail: {e}"))?;
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(FUNCTIONS_SOURCE)
+            .detail_type(POOL_LOW)
+            .detail(detail)
+            .build();
+        let out = self
+            .client
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|e| format!("PutEvents: {}", nlb_port_pool::aws_error::describe(&e).0))?;
+        if out.failed_entry_count() > 0 {
+            let why = out
+                .entries()
+                .iter()
+                .filter_map(|e| e.error_message())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(format!("PutEvents refused the Pool Low event: {why}"));
+        }
+        Ok(())
+    }
+}

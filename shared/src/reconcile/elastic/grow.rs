@@ -1,0 +1,181 @@
+//! Growing a managed pool: how many NLBs it needs, adding them to the pool's records under the
+//! conditional counter (so two growers make one), and making each recorded member (or adopting
+//! the NLB an earlier run made for it and did not record).
+
+use super::super::{Reconciler, Result};
+use super::tend::{Census, PoolReport};
+use crate::claims::{NlbState, PoolMember, PoolRecord, now_epoch};
+use crate::elb::{NlbSpec, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_SEQ};
+use crate::pool::{NlbPool, managed_nlb_name};
+
+/// Rounds of read-decide-write when another grower moved the counter first.
+const GROW_ATTEMPTS: usize = 3;
+
+/// How many NLBs `pool` needs beyond what it has and is making: enough for the spare and the
+/// waiting Services, and at least `min`; and whether `max` stops it from making them all.
+pub(super) fn needed(pool: &NlbPool, record: &PoolRecord, census: &Census) -> (usize, bool) {
+    let Some(managed) = pool.managed() else {
+        return (0, false);
+    };
+    let per_nlb = pool.per_nlb().max(1) as usize;
+    // Members without an ARN are being made: they count as coming, like provisioning ones.
+    let coming = census.count(NlbState::Provisioning);
+    let kept = census
+        .members
+        .iter()
+        .filter(|m| m.state() != NlbState::Draining)
+        .count();
+    let waiting: usize = record.waiting.iter().map(|w| w.listeners as usize).sum();
+    let want = managed.spare as usize + waiting;
+    let have = census.free as usize + coming * per_nlb;
+    let for_room = want.saturating_sub(have).div_ceil(per_nlb);
+    let for_min = (managed.min as usize).saturating_sub(kept);
+    let wanted = for_room.max(for_min);
+    let allowed = (managed.max as usize).saturating_sub(kept);
+    (wanted.min(allowed), wanted > allowed)
+}
+
+impl Reconciler {
+    /// Adds the NLBs the pool needs to its records and makes them. Returns how many it made.
+    pub(super) async fn grow(
+        &self,
+        pool: &NlbPool,
+        record: &PoolRecord,
+        census: &Census,
+        report: &mut PoolReport,
+    ) -> Result<usize> {
+        let (mut count, at_max) = needed(pool, record, census);
+        report.at_max = at_max;
+        if at_max {
+            tracing::warn!(
+                pool = pool.name(),
+                "the managed pool is at its maximum of NLBs"
+            );
+        }
+        let mut seq = record.seq;
+        for _ in 0..GROW_ATTEMPTS {
+            if count == 0 {
+                return Ok(0);
+            }
+            let now = now_epoch();
+            let members: Vec<PoolMember> = (1..=count as u64)
+                .map(|i| PoolMember {
+                    seq: seq + i,
+                    name: managed_nlb_name(&self.cluster_name, pool.name(), seq + i),
+                    arn: None,
+                    created_at: now,
+                })
+                .collect();
+            if self
+                .records()?
+                .add_members(pool.name(), seq, &members)
+                .await?
+            {
+                for m in &members {
+                    tracing::info!(pool = pool.name(), nlb = %m.name, "making an NLB for the pool");
+                    if self.make_member(pool, m, report).await? {
+                        report.made.push(m.name.clone());
+                    }
+                }
+                return Ok(members.len());
+            }
+            // Another grower added members first: decide again with what it added.
+            let fresh = self.records()?.pool_record(pool.name()).await?;
+            let added = fresh.members.iter().filter(|m| m.seq > seq).count();
+            count = count.saturating_sub(added);
+            seq = fresh.seq;
+        }
+        Ok(0)
+    }
+
+    /// Makes (or adopts) every member without an ARN that no live run is making: those this
+    /// run's earlier looks left, and those of a run that stopped past the claim grace. Returns
+    /// whether any was recorded or dropped.
+    pub(super) async fn finish_members(
+        &self,
+        pool: &NlbPool,
+        record: &PoolRecord,
+        report: &mut PoolReport,
+    ) -> Result<bool> {
+        let grace = i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX);
+        let now = now_epoch();
+        let mut changed = false;
+        for m in record.members.iter().filter(|m| m.arn.is_none()) {
+            if now - m.created_at < grace {
+                continue; // its maker may still be at it
+            }
+            tracing::warn!(pool = pool.name(), nlb = %m.name,
+                "an NLB was being made by a run that stopped; finishing it");
+            if self.make_member(pool, m, report).await? {
+                report.adopted.push(m.name.clone());
+            }
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// Makes member `m` (or finds the NLB of its name an earlier attempt made, proven by its
+    /// tags) and records its ARN. A refusal AWS will repeat (a subnet that does not exist, the
+    /// regional NLB quota) drops the member, so it does not block growth, and is reported.
+    /// Returns whether the member is recorded.
+    async fn make_member(
+        &self,
+        pool: &NlbPool,
+        m: &PoolMember,
+        report: &mut PoolReport,
+    ) -> Result<bool> {
+        let fleet = self.fleet()?;
+        let records = self.records()?;
+        let arn = match fleet.nlb_named(&m.name).await? {
+            Some(found) => found.arn,
+            None => match fleet.create_nlb(&self.nlb_spec(pool, m)).await {
+                Ok(arn) => arn,
+                Err(e) if !e.retryable => {
+                    let failure = format!("could not make NLB {}: {e}", m.name);
+                    tracing::warn!(pool = pool.name(), "{failure}");
+                    report.failures.push(failure);
+                    records.remove_member(pool.name(), m.seq, None).await?;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if let Err(why) = self.prove_made(pool, &arn, m.seq).await? {
+            // The name is taken by an NLB that is not this member: never adopt it.
+            let failure = format!("NLB {} exists but is not this pool's: {why}", m.name);
+            tracing::warn!(pool = pool.name(), "{failure}");
+            report.failures.push(failure);
+            records.remove_member(pool.name(), m.seq, None).await?;
+            return Ok(false);
+        }
+        records
+            .record_member_arn(pool.name(), m.seq, &arn, now_epoch())
+            .await
+            .map_err(Into::into)
+    }
+
+    /// What member `m` of `pool` is made from.
+    fn nlb_spec(&self, pool: &NlbPool, m: &PoolMember) -> NlbSpec {
+        let managed = pool.managed();
+        let mut tags = vec![
+            (TAG_MANAGED.to_owned(), "true".to_owned()),
+            (TAG_CLUSTER.to_owned(), self.cluster_name.clone()),
+            (TAG_POOL.to_owned(), pool.name().to_owned()),
+            (TAG_POOL_SEQ.to_owned(), m.seq.to_string()),
+        ];
+        if let Some(managed) = managed {
+            tags.extend(managed.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        NlbSpec {
+            name: m.name.clone(),
+            scheme: managed.map_or(crate::pool::Scheme::InternetFacing, |x| x.scheme),
+            subnets: managed.map(|x| x.subnets.clone()).unwrap_or_default(),
+            security_groups: managed
+                .map(|x| x.security_groups.clone())
+                .unwrap_or_default(),
+            ip_address_type: managed
+                .map_or(crate::pool::IpAddressType::Ipv4, |x| x.ip_address_type),
+            tags,
+        }
+    }
+}
