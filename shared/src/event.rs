@@ -41,7 +41,7 @@ impl DetailType {
     ];
 
     /// The `detail-type` string on the bus.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             DetailType::ServiceChanged => "Service Changed",
             DetailType::ServiceDeleted => "Service Deleted",

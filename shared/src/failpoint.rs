@@ -32,6 +32,10 @@ pub const RELEASE_AFTER_CLAIMS: &str = "release.after_claims";
 /// Finalizer removed; the run has not returned.
 pub const RELEASE_AFTER_OUTPUTS: &str = "release.after_outputs";
 
+/// The pool function made an NLB (CreateLoadBalancer answered) and has not recorded it yet.
+/// Not among [`ALL`]: a boundary of the pool function, not of an allocation.
+pub const POOL_AFTER_CREATE: &str = "pool.after_create";
+
 /// The failpoints armed on one reconciler.
 #[derive(Debug, Default)]
 pub struct Failpoints {

@@ -216,6 +216,14 @@ answered() { # prefix
   outcome=$(json 'd.get("outcome", "")' <<< "$response")
   [[ $outcome == "$1"* ]] || { echo "outcome: $outcome (expected $1...)"; return 1; }
 }
+# The pool function answered without error, with its per-pool reports.
+pool_ran() {
+  if [ -z "$response" ] || grep -q '"errorType"' <<< "$response" || ! grep -q '"pools"' <<< "$response"; then
+    echo "answer: ${response:-(none)}"
+    tail -n 15 "$invoke_log"
+    return 1
+  fi
+}
 # The function answered with an error whose message contains TEXT.
 refused_with() { # text
   grep -q '"errorType"' <<< "$response" || { echo "expected an error, got: ${response:-(none)}"; tail -n 15 "$invoke_log"; return 1; }

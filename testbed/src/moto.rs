@@ -55,6 +55,41 @@ pub async fn create_nlb(sdk: &SdkConfig, name: &str) -> TestNlb {
     }
 }
 
+/// Makes a VPC with two subnets and `count` NLBs in it (none: just the VPC and subnets, for
+/// a managed pool); returns the NLBs, the VPC and the subnets.
+pub async fn create_nlbs_with_subnets(
+    sdk: &SdkConfig,
+    prefix: &str,
+    count: usize,
+) -> (Vec<TestNlb>, String, Vec<String>) {
+    let vpc_id = create_vpc(sdk).await;
+    let mut subnets = Vec::new();
+    for (i, az) in ["a", "b"].iter().enumerate() {
+        let zone = format!("{}{az}", region(sdk));
+        subnets.push(create_subnet(sdk, &vpc_id, &format!("10.0.{}.0/24", i + 1), &zone).await);
+    }
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
+    let mut nlbs = Vec::with_capacity(count);
+    for i in 0..count {
+        let name = format!("{prefix}-{i}");
+        let out = elb
+            .create_load_balancer()
+            .name(&name)
+            .r#type(LoadBalancerTypeEnum::Network)
+            .set_subnets(Some(subnets.clone()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating NLB {name} in moto: {e:?}"));
+        let lb = &out.load_balancers()[0];
+        nlbs.push(TestNlb {
+            arn: lb.load_balancer_arn().expect("NLB ARN").to_owned(),
+            dns_name: lb.dns_name().expect("NLB DNS name").to_owned(),
+            vpc_id: vpc_id.clone(),
+        });
+    }
+    (nlbs, vpc_id, subnets)
+}
+
 /// Makes several NLBs sharing one VPC, for a pool.
 pub async fn create_nlbs(sdk: &SdkConfig, prefix: &str, count: usize) -> Vec<TestNlb> {
     let first = create_nlb(sdk, &format!("{prefix}-0")).await;

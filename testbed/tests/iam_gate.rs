@@ -189,7 +189,7 @@ async fn a_function_cannot_tag_modify_or_delete_a_foreign_listener() {
     );
 
     // AND modifying or deleting it is refused to every function that may delete
-    for function in ["allocate", "release", "sweep"] {
+    for function in ["allocate", "release", "sweep", "pool"] {
         let elb = probe.elb(function);
         assert_denied(
             "deleting a foreign listener",
@@ -274,7 +274,7 @@ async fn a_target_group_of_another_cluster_is_out_of_reach() {
         ])
         .await;
     let target = TargetDescription::builder().id("10.0.0.9").port(80).build();
-    for function in ["sync-targets", "allocate", "sweep"] {
+    for function in ["sync-targets", "allocate", "sweep", "pool"] {
         let elb = probe.elb(function);
         assert_denied(
             "registering into another cluster's target group",
@@ -364,5 +364,172 @@ async fn the_sweep_reads_its_cursor_and_a_stranger_is_refused() {
             .key("sk", key("cursor"))
             .send()
             .await,
+    );
+}
+
+/// An NLB named `npp-...` in `vpc`'s subnets of `nlb`, made by someone else with `tags`.
+async fn someone_elses_npp_nlb(probe: &Probe, tags: &[(&str, &str)]) -> String {
+    let elb = probe.admin_elb();
+    let described = elb
+        .describe_load_balancers()
+        .load_balancer_arns(&probe.outside.arn)
+        .send()
+        .await
+        .expect("describing an NLB");
+    let subnets: Vec<String> = described.load_balancers()[0]
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.subnet_id().map(str::to_owned))
+        .collect();
+    let made = elb
+        .create_load_balancer()
+        .name(unique_name("npp-x"))
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .set_subnets(Some(subnets))
+        .set_tags(Some(tags.iter().map(|(k, v)| tag(k, v)).collect()))
+        .send()
+        .await
+        .expect("someone else's NLB");
+    made.load_balancers()[0]
+        .load_balancer_arn()
+        .expect("arn")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn only_the_pool_function_makes_nlbs_and_it_deletes_only_its_clusters() {
+    // GIVEN a stack, and npp- NLBs that are not its cluster's: another cluster's, untagged
+    let probe = Probe::new().await;
+    let theirs = someone_elses_npp_nlb(
+        &probe,
+        &[
+            ("nlb-port-pool/managed", "true"),
+            ("nlb-port-pool/cluster", "another-cluster"),
+        ],
+    )
+    .await;
+    let untagged = someone_elses_npp_nlb(&probe, &[]).await;
+    let subnets: Vec<String> = probe
+        .admin_elb()
+        .describe_load_balancers()
+        .load_balancer_arns(&probe.outside.arn)
+        .send()
+        .await
+        .expect("describing")
+        .load_balancers()[0]
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.subnet_id().map(str::to_owned))
+        .collect();
+    let create = |function: &str, tags: Vec<Tag>| {
+        probe
+            .elb(function)
+            .create_load_balancer()
+            .name(unique_name("npp-made"))
+            .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+            .set_subnets(Some(subnets.clone()))
+            .set_tags(Some(tags))
+    };
+
+    // WHEN the other functions try to make an NLB, or the pool function without the tags
+    // THEN each is refused
+    for function in ["allocate", "release", "sync-targets", "sweep"] {
+        assert_denied(
+            "an NLB made by a function that is not the pool function",
+            create(function, project_tags("bed")).send().await,
+        );
+    }
+    assert_denied(
+        "an NLB without the project's tags",
+        create("pool", vec![tag("team", "games")]).send().await,
+    );
+    assert_denied(
+        "an NLB tagged as another cluster's",
+        create("pool", project_tags("another-cluster")).send().await,
+    );
+
+    // AND the pool function may neither delete nor modify an NLB that is not its cluster's,
+    // nor the pool's pre-made NLB
+    for nlb in [&theirs, &untagged, &probe.pool.arn] {
+        let elb = probe.elb("pool");
+        assert_denied(
+            "deleting an NLB that is not this cluster's",
+            elb.delete_load_balancer()
+                .load_balancer_arn(nlb)
+                .send()
+                .await,
+        );
+        assert_denied(
+            "changing an NLB that is not this cluster's",
+            elb.modify_load_balancer_attributes()
+                .load_balancer_arn(nlb)
+                .attributes(
+                    aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
+                        .key("load_balancing.cross_zone.enabled")
+                        .value("true")
+                        .build(),
+                )
+                .send()
+                .await,
+        );
+    }
+    // AND no function opens a listener on the untagged npp- NLB
+    let (_, tg) = probe.foreign_listener(&[]).await;
+    assert_denied(
+        "a listener on an npp- NLB without the project's tags",
+        probe
+            .elb("allocate")
+            .create_listener()
+            .load_balancer_arn(&untagged)
+            .protocol(ProtocolEnum::Tcp)
+            .port(30001)
+            .default_actions(forward(&tg))
+            .set_tags(Some(project_tags("bed")))
+            .send()
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn only_allocating_functions_ask_the_pool_to_grow() {
+    // GIVEN a stack's bus
+    let probe = Probe::new().await;
+    aws_sdk_eventbridge::Client::new(&probe.admin)
+        .create_event_bus()
+        .name(&probe.table)
+        .send()
+        .await
+        .expect("the bus");
+    let put = |function: &str, source: &str, detail_type: &str| {
+        let mut config = aws_sdk_eventbridge::config::Builder::from(&probe.sdk);
+        config.set_app_name(nlb_port_pool::aws::app_name(function));
+        aws_sdk_eventbridge::Client::from_conf(config.build())
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .event_bus_name(&probe.table)
+                    .source(source)
+                    .detail_type(detail_type)
+                    .detail(r#"{"version":1,"cluster":"bed","pool":"default","reason":"t"}"#)
+                    .build(),
+            )
+            .send()
+    };
+
+    // WHEN functions that do not allocate put Pool Low, or allocate puts something else
+    // THEN each is refused
+    for function in ["release", "sync-targets"] {
+        assert_denied_json(
+            "Pool Low from a function that does not allocate",
+            put(function, "nlb-port-pool.functions", "Pool Low").await,
+        );
+    }
+    assert_denied_json(
+        "allocate posing as the forwarder",
+        put("allocate", "nlb-port-pool.forwarder", "Service Changed").await,
+    );
+    assert_denied_json(
+        "allocate with another detail-type",
+        put("allocate", "nlb-port-pool.functions", "Service Changed").await,
     );
 }

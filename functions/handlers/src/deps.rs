@@ -99,6 +99,15 @@ impl Deps {
         self
     }
 
+    /// The same dependencies telling `signal` when a managed pool runs low.
+    pub fn with_growth_signal(
+        mut self,
+        signal: Arc<dyn nlb_port_pool::reconcile::GrowthSignal>,
+    ) -> Self {
+        self.reconciler = self.reconciler.with_growth_signal(signal);
+        self
+    }
+
     /// Builds the clients from a configuration already read.
     pub fn new(
         function: &str,

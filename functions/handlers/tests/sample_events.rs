@@ -33,8 +33,8 @@ fn every_sample_parses() {
     let files = samples();
     assert_eq!(
         files.len(),
-        4,
-        "one sample per detail-type and the sweep's: {files:?}"
+        5,
+        "one sample per detail-type, the sweep's and Pool Low: {files:?}"
     );
     let mut kinds = Vec::new();
     for (name, text) in &files {
@@ -43,6 +43,20 @@ fn every_sample_parses() {
         if raw.source == "aws.events" {
             assert_eq!(raw.detail_type, "Scheduled Event", "{name}");
             kinds.push("Scheduled Event".to_owned());
+            continue;
+        }
+        if raw.source == nlb_port_pool::pool_event::FUNCTIONS_SOURCE {
+            let low = nlb_port_pool::pool_event::PoolLow::from_parts(
+                &raw.source,
+                &raw.detail_type,
+                &raw.detail,
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                low.cluster, "local",
+                "{name}: the samples name the local cluster"
+            );
+            kinds.push(raw.detail_type.clone());
             continue;
         }
         let event = ServiceEvent::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -58,6 +72,7 @@ fn every_sample_parses() {
         kinds,
         [
             "Endpoints Changed",
+            "Pool Low",
             "Scheduled Event",
             "Service Changed",
             "Service Deleted"

@@ -2,7 +2,9 @@
 //! state, and the Services waiting for ports.
 //!
 //! Items (partition `pool#<name>`):
-//! - the **pool item** (`meta`): `seq`, the counter that numbers (and so names) made NLBs;
+//! - the **pool item** (`meta`): `seq`, the counter that numbers made NLBs, and `poolId`, a
+//!   random id written with the first member, which names (with the number) and tags them, so
+//!   two stacks' pools of the same name never take each other's NLBs;
 //! - a **member item** per made NLB (`nlb#<seq>`): its name, creation time, and its ARN once
 //!   CreateLoadBalancer answered;
 //! - a **waiting item** per Service that went `Pending` for lack of ports (`wait#<uid>`).
@@ -90,6 +92,8 @@ pub struct WaitingService {
 /// A pool's partition, read at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PoolRecord {
+    /// The pool's id (none before its first member).
+    pub id: Option<String>,
     /// The counter: the highest sequence number given out.
     pub seq: u64,
     /// The made NLBs, by sequence.
@@ -113,11 +117,13 @@ pub trait PoolRecords: Send + Sync {
     async fn pool_record(&self, pool: &str) -> Result<PoolRecord, StoreError>;
 
     /// Adds `members` (numbered `seq_read + 1 ..`) and moves the counter past them, only if the
-    /// counter is still `seq_read`. `Ok(false)`: another grower moved it first (read again).
+    /// counter is still `seq_read` and the pool's id is `pool_id` (written now if it has none).
+    /// `Ok(false)`: another grower moved the counter (or wrote another id) first: read again.
     async fn add_members(
         &self,
         pool: &str,
         seq_read: u64,
+        pool_id: &str,
         members: &[PoolMember],
     ) -> Result<bool, StoreError>;
 

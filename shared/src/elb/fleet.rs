@@ -10,6 +10,10 @@ use crate::pool::{IpAddressType, Scheme, SubnetPlacement};
 /// proves which member of which pool an NLB found by name is).
 pub const TAG_POOL_SEQ: &str = "nlb-port-pool/pool-seq";
 
+/// Tag on a made NLB: the id of the pool's records (see [`crate::claims::PoolRecord::id`]),
+/// so a pool of the same name in another stack's table never adopts or deletes it.
+pub const TAG_POOL_ID: &str = "nlb-port-pool/pool-id";
+
 /// What a new NLB should be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NlbSpec {

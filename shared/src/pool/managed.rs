@@ -273,13 +273,14 @@ fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), String> {
     Ok(())
 }
 
-/// The name of the `seq`-th NLB made for `pool` of `cluster`: `npp-<pool>-<hash>-<seq>`, at
-/// most 32 characters. The hash of cluster and pool keeps two clusters' pools of the same name
-/// apart in one account (NLB names are unique per account and region); the sequence comes from
-/// the pool's conditional counter, so two growers racing for one NLB ask for the same name.
-pub fn managed_nlb_name(cluster: &str, pool: &str, seq: u64) -> String {
+/// The name of the `seq`-th NLB made for `pool` whose records carry `pool_id`:
+/// `npp-<pool>-<hash>-<seq>`, at most 32 characters. The pool id (random, written with the
+/// pool's first member) keeps two stacks' or clusters' pools of the same name apart in one
+/// account (NLB names are unique per account and region); the sequence comes from the pool's
+/// conditional counter, so two growers racing for one NLB ask for the same name.
+pub fn managed_nlb_name(pool: &str, pool_id: &str, seq: u64) -> String {
     let mut hasher = Sha256::new();
-    for part in [cluster, pool] {
+    for part in [pool, pool_id] {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
     }
@@ -394,12 +395,12 @@ mod tests {
 
     #[test]
     fn names_are_deterministic_short_and_distinct() {
-        let a = managed_nlb_name("prod", "default", 1);
-        assert_eq!(a, managed_nlb_name("prod", "default", 1));
+        let a = managed_nlb_name("default", "0a1b2c3d4e5f", 1);
+        assert_eq!(a, managed_nlb_name("default", "0a1b2c3d4e5f", 1));
         assert!(a.starts_with("npp-default-") && a.ends_with("-1"), "{a}");
-        assert_ne!(a, managed_nlb_name("staging", "default", 1));
-        assert_ne!(a, managed_nlb_name("prod", "default", 2));
-        let long = managed_nlb_name("prod", "a-".repeat(31).trim_end_matches('-'), 123_456);
+        assert_ne!(a, managed_nlb_name("default", "ffffffffffff", 1));
+        assert_ne!(a, managed_nlb_name("default", "0a1b2c3d4e5f", 2));
+        let long = managed_nlb_name("a-".repeat(31).trim_end_matches('-'), "0a1b", 123_456);
         assert!(long.len() <= MAX_NLB_NAME, "{long}");
         assert!(!long.contains("--"), "{long}");
         assert!(long.starts_with(MANAGED_NLB_PREFIX));

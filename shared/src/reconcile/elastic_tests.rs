@@ -12,9 +12,13 @@ use crate::annotations::STATUS;
 use crate::claims::{ClaimStore, MemoryClaimStore, NlbState, PoolMember, PoolRecords, now_epoch};
 use crate::cluster::MemoryCluster;
 use crate::elb::{
-    LoadBalancing, MemoryLoadBalancing, NlbSpec, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_SEQ,
+    LoadBalancing, MemoryLoadBalancing, NlbSpec, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_ID,
+    TAG_POOL_SEQ,
 };
 use crate::pool::{IpAddressType, PoolSet, Scheme, SubnetPlacement, managed_nlb_name};
+
+/// The id of a pool's records in tests that write them by hand.
+const POOL_ID: &str = "0a1b2c3d4e5f";
 
 #[derive(Default)]
 struct Signals(Mutex<Vec<String>>);
@@ -175,12 +179,20 @@ async fn min_is_made_promoted_when_active_and_then_takes_claims() {
     let report = w.tend().await;
 
     // THEN it made one NLB, tagged as the pool's, and promoted it once AWS said active
-    assert_eq!(report.made, vec![managed_nlb_name("prod", "default", 1)]);
+    let id = w
+        .store
+        .pool_record("default")
+        .await
+        .expect("r")
+        .id
+        .expect("an id");
+    assert_eq!(report.made, vec![managed_nlb_name("default", &id, 1)]);
     assert_eq!(report.promoted.len(), 1, "{report:?}");
     assert_eq!(w.states().await, vec![Some(NlbState::Active)]);
     let made = w.elb.made_nlbs();
     let tags: std::collections::HashMap<_, _> = made[0].1.tags.iter().cloned().collect();
     assert_eq!(tags.get(TAG_POOL_SEQ).map(String::as_str), Some("1"));
+    assert_eq!(tags.get(TAG_POOL_ID), Some(&id));
     assert_eq!(tags.get("team").map(String::as_str), Some("games"));
     assert_eq!(made[0].1.spec.subnets[0].subnet_id, "subnet-0123abcd");
     // AND a room is allocated on it
@@ -295,7 +307,7 @@ async fn an_nlb_made_by_a_run_that_stopped_before_recording_it_is_adopted_not_ma
     // GIVEN a member added and its NLB made, but the ARN never recorded (the run was killed),
     // longer ago than the grace
     let w = world(pools(1, 3, 0, 3600), 0);
-    let name = managed_nlb_name("prod", "default", 1);
+    let name = managed_nlb_name("default", POOL_ID, 1);
     let member = PoolMember {
         seq: 1,
         name: name.clone(),
@@ -304,7 +316,7 @@ async fn an_nlb_made_by_a_run_that_stopped_before_recording_it_is_adopted_not_ma
     };
     assert!(
         w.store
-            .add_members("default", 0, &[member])
+            .add_members("default", 0, POOL_ID, &[member])
             .await
             .expect("adds")
     );
@@ -332,7 +344,7 @@ async fn an_nlb_made_by_a_run_that_stopped_before_recording_it_is_adopted_not_ma
 async fn an_nlb_of_the_name_that_is_not_the_pools_is_never_adopted() {
     // GIVEN an NLB squatting on the member's name with another cluster's tags
     let w = world(pools(1, 3, 0, 3600), 0);
-    let name = managed_nlb_name("prod", "default", 1);
+    let name = managed_nlb_name("default", POOL_ID, 1);
     let member = PoolMember {
         seq: 1,
         name: name.clone(),
@@ -341,7 +353,7 @@ async fn an_nlb_of_the_name_that_is_not_the_pools_is_never_adopted() {
     };
     assert!(
         w.store
-            .add_members("default", 0, &[member])
+            .add_members("default", 0, POOL_ID, &[member])
             .await
             .expect("adds")
     );
@@ -384,6 +396,7 @@ fn spec(name: &str, seq: u64, cluster: &str) -> NlbSpec {
             (TAG_MANAGED.into(), "true".into()),
             (TAG_CLUSTER.into(), cluster.into()),
             (TAG_POOL.into(), "default".into()),
+            (TAG_POOL_ID.into(), POOL_ID.into()),
             (TAG_POOL_SEQ.into(), seq.to_string()),
         ],
     }
@@ -633,4 +646,37 @@ async fn listener_on_a_made_nlb_uses_its_name_prefix() {
     assert_eq!(listeners.len(), 1);
     assert!(listeners[0].info.nlb_arn.contains("/net/npp-default-"));
     assert!(w.elb.listeners_of(&listeners[0].info.nlb_arn).await.is_ok());
+}
+
+#[tokio::test]
+async fn no_nlb_is_retired_while_a_service_waits() {
+    // GIVEN an idle NLB due for retirement, and a Service noted as waiting
+    let w = two_nlbs_one_room().await;
+    age_empty(&w, 120).await;
+    let waiting = crate::claims::WaitingService {
+        uid: "u-wait".into(),
+        namespace: "games".into(),
+        name: "gone-room".into(),
+        listeners: 1,
+        since: now_epoch(),
+    };
+    w.store
+        .note_waiting("default", &waiting)
+        .await
+        .expect("notes");
+
+    // WHEN the pool function runs
+    let report = w.tend().await;
+
+    // THEN nothing is retired this run (the wait is then found moot: that Service is gone)
+    assert!(report.retired.is_empty(), "{report:?}");
+    assert_eq!(w.elb.made_nlbs().len(), 2);
+    assert!(
+        w.store
+            .pool_record("default")
+            .await
+            .expect("r")
+            .waiting
+            .is_empty()
+    );
 }

@@ -26,6 +26,7 @@ use crate::claims::{CursorStore, PortHolder};
 use crate::cluster::Cluster;
 use crate::elb::{ElbErrorKind, ListenerInfo, TAG_CLUSTER, TAG_MANAGED, TAG_SERVICE_UID};
 use crate::event::ServiceKey;
+use crate::pool::NlbPool;
 use crate::service_model::ServiceState;
 
 /// How much one sweep run may do.
@@ -101,7 +102,8 @@ impl PoolUse {
     /// Use in percent.
     pub fn percent(&self) -> f64 {
         if self.capacity == 0 {
-            return 100.0;
+            // A managed pool with no NLB yet (min 0) is empty, not full: it grows on demand.
+            return if self.used == 0 { 0.0 } else { 100.0 };
         }
         self.used as f64 * 100.0 / self.capacity as f64
     }
@@ -178,11 +180,21 @@ impl Reconciler {
         let mut cursor = cursors.load_cursor().await?;
         let mut moving: BTreeMap<String, ServiceState> = BTreeMap::new();
         let mut swept_nlbs: Vec<String> = Vec::new();
-        for pool in self.pools.pools() {
+        let configured: Vec<NlbPool> = self.pools.pools().cloned().collect();
+        for pool in &configured {
+            // A managed pool's members as the table lists them now.
+            let pool = self.refresh_members(pool).await?;
             let mut used = 0;
             for nlb in pool.nlb_arns() {
                 let swept = self
-                    .sweep_nlb(cluster, nlb, &services, &mut budget, &mut report)
+                    .sweep_nlb(
+                        cluster,
+                        nlb,
+                        Some(&pool),
+                        &services,
+                        &mut budget,
+                        &mut report,
+                    )
                     .await?;
                 used += swept.holders;
                 moving.extend(swept.misplaced.into_iter().map(|s| (key_of(&s), s)));
@@ -198,12 +210,12 @@ impl Reconciler {
         let retired: Vec<String> = cursor
             .nlbs
             .iter()
-            .filter(|n| self.pools.pool_of(n).is_none())
+            .filter(|n| !swept_nlbs.contains(n))
             .cloned()
             .collect();
         for nlb in retired {
             let swept = self
-                .sweep_nlb(cluster, &nlb, &services, &mut budget, &mut report)
+                .sweep_nlb(cluster, &nlb, None, &services, &mut budget, &mut report)
                 .await?;
             moving.extend(swept.misplaced.into_iter().map(|s| (key_of(&s), s)));
             if swept.holders > 0 {
@@ -239,12 +251,14 @@ impl Reconciler {
         Ok(report)
     }
 
-    /// Leaked listeners and orphan claims of one NLB, and the live Services whose claims on it
-    /// must move (it is gone or out of the pools, or their port is out of the range).
+    /// Leaked listeners and orphan claims of one NLB of `pool` (`None`: out of the pools), and
+    /// the live Services whose claims on it must move (it is gone or out of the pools, or their
+    /// port is out of the range).
     async fn sweep_nlb(
         &self,
         cluster: &dyn Cluster,
         nlb: &str,
+        pool: Option<&NlbPool>,
         services: &BTreeMap<String, ServiceState>,
         budget: &mut DeletionBudget,
         report: &mut SweepReport,
@@ -262,7 +276,6 @@ impl Reconciler {
             }
             Err(e) => return Err(e.into()),
         };
-        let pool = self.pools.pool_of(nlb);
         let arns: Vec<String> = listeners.iter().map(|l| l.arn.clone()).collect();
         let tags = self.elb.tags_of(&arns).await?;
         let holders = self.store.port_holders(nlb).await?;

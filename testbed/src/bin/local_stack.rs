@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use testbed::Bed;
-use testbed::local_stack::aws::PoolSettings;
+use testbed::local_stack::aws::{ManagedSettings, PoolSettings};
 use testbed::local_stack::{LocalStack, StackConfig, build, env_file, examples};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -31,9 +31,18 @@ struct Args {
         default_value = ""
     )]
     namespaces: Vec<String>,
-    /// NLBs in the pool.
-    #[arg(long, default_value_t = 2)]
+    /// Pre-made NLBs in the pool (made by hand, never deleted by the system).
+    #[arg(long, default_value_t = 0)]
     nlbs: usize,
+    /// NLBs the pool function keeps made (the pool's managed.min).
+    #[arg(long, default_value_t = 1)]
+    managed_min: u32,
+    /// Most NLBs the pool function makes (managed.max); 0: the pool is not managed.
+    #[arg(long, default_value_t = 4)]
+    managed_max: u32,
+    /// Free listeners the pool function keeps ready (managed.spare).
+    #[arg(long, default_value_t = 10)]
+    managed_spare: u32,
     /// Listener ports of the pool.
     #[arg(long, default_value = "30000-32767")]
     ports: String,
@@ -56,7 +65,7 @@ struct Args {
 
 fn step(n: &std::sync::atomic::AtomicUsize, text: &str) {
     let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-    eprintln!("\x1b[1m==> [{i}/7] {text}\x1b[0m");
+    eprintln!("\x1b[1m==> [{i}] {text}\x1b[0m");
 }
 
 #[tokio::main]
@@ -91,10 +100,18 @@ async fn run(args: Args) -> Result<ExitCode> {
         .filter(|n| !n.is_empty())
         .cloned()
         .collect();
+    if args.nlbs == 0 && args.managed_max == 0 {
+        anyhow::bail!("the pool needs NLBs: --nlbs above 0 or --managed-max above 0");
+    }
     config.pool = PoolSettings {
         nlbs: args.nlbs,
         ports: args.ports.clone(),
         quota: args.quota,
+        managed: (args.managed_max > 0).then_some(ManagedSettings {
+            min: args.managed_min,
+            max: args.managed_max,
+            spare: args.managed_spare,
+        }),
     };
     config.concurrency = args.concurrency;
     config.profile = args.profile.clone();

@@ -8,25 +8,48 @@ use anyhow::{Context as _, Result};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
 use nlb_port_pool::event::{DetailType, EVENT_SOURCE};
+use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, POOL_LOW};
 
 use crate::moto::{self, TestNlb};
 
-/// Which function each detail-type goes to (template.yaml's rules).
-pub const ROUTES: [(DetailType, &str); 3] = [
-    (DetailType::ServiceChanged, "allocate"),
-    (DetailType::ServiceDeleted, "release"),
-    (DetailType::EndpointsChanged, "sync-targets"),
+/// Which function each (source, detail-type) goes to (template.yaml's rules).
+pub const ROUTES: [(&str, &str, &str); 4] = [
+    (
+        EVENT_SOURCE,
+        DetailType::ServiceChanged.as_str(),
+        "allocate",
+    ),
+    (EVENT_SOURCE, DetailType::ServiceDeleted.as_str(), "release"),
+    (
+        EVENT_SOURCE,
+        DetailType::EndpointsChanged.as_str(),
+        "sync-targets",
+    ),
+    (FUNCTIONS_SOURCE, POOL_LOW, "pool"),
 ];
 
 /// The pool the stack makes.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
-    /// How many NLBs.
+    /// How many pre-made NLBs.
     pub nlbs: usize,
     /// The listener port range, e.g. `30000-32767`.
     pub ports: String,
     /// Listeners per NLB.
     pub quota: u32,
+    /// The pool's `managed` section, if the pool function makes NLBs for it.
+    pub managed: Option<ManagedSettings>,
+}
+
+/// A managed pool's limits (its NLBs are made in the stack's VPC's two subnets).
+#[derive(Debug, Clone, Copy)]
+pub struct ManagedSettings {
+    /// NLBs kept made.
+    pub min: u32,
+    /// Most NLBs made.
+    pub max: u32,
+    /// Free listeners kept ready.
+    pub spare: u32,
 }
 
 impl Default for PoolSettings {
@@ -35,6 +58,7 @@ impl Default for PoolSettings {
             nlbs: 2,
             ports: "30000-32767".into(),
             quota: 50,
+            managed: None,
         }
     }
 }
@@ -42,8 +66,10 @@ impl Default for PoolSettings {
 /// One rule and the queue behind it.
 #[derive(Debug, Clone)]
 pub struct Route {
-    /// The events it matches.
-    pub detail_type: DetailType,
+    /// The events it matches: their source.
+    pub source: &'static str,
+    /// And their detail-type.
+    pub detail_type: &'static str,
     /// The function its events go to.
     pub function: &'static str,
     /// The rule's name (also the queue's).
@@ -63,15 +89,19 @@ pub struct AwsStack {
     pub dlq_url: String,
     /// The claims table.
     pub table: String,
-    /// The pool's NLBs, sharing one VPC.
+    /// The pool's pre-made NLBs, in `vpc_id`.
     pub nlbs: Vec<TestNlb>,
+    /// The VPC of the pool.
+    pub vpc_id: String,
+    /// Its subnets (where made NLBs go).
+    pub subnets: Vec<String>,
     /// The `POOLS` value for the functions.
     pub pools_json: String,
 }
 
 /// `Service Changed` -> `service-changed`.
-pub fn slug(detail_type: DetailType) -> String {
-    detail_type.as_str().to_ascii_lowercase().replace(' ', "-")
+pub fn slug(detail_type: &str) -> String {
+    detail_type.to_ascii_lowercase().replace(' ', "-")
 }
 
 impl AwsStack {
@@ -92,11 +122,11 @@ impl AwsStack {
             .await
             .with_context(|| format!("creating bus {prefix}"))?;
         let mut routes = Vec::new();
-        for (detail_type, function) in ROUTES {
+        for (source, detail_type, function) in ROUTES {
             let rule = format!("{prefix}-{}", slug(detail_type));
             let pattern = serde_json::json!({
-                "source": [EVENT_SOURCE],
-                "detail-type": [detail_type.as_str()],
+                "source": [source],
+                "detail-type": [detail_type],
             });
             let queue_url = moto::queue_behind_rule(sdk, prefix, &rule, &pattern.to_string()).await;
             sqs.set_queue_attributes()
@@ -109,6 +139,7 @@ impl AwsStack {
                 .await
                 .with_context(|| format!("setting the visibility timeout of {rule}"))?;
             routes.push(Route {
+                source,
                 detail_type,
                 function,
                 rule,
@@ -127,12 +158,18 @@ impl AwsStack {
         nlb_port_pool::claims::table::create_table(&aws_sdk_dynamodb::Client::new(sdk), &table)
             .await
             .with_context(|| format!("creating table {table}"))?;
-        let nlbs = moto::create_nlbs(sdk, prefix, pool.nlbs.max(1)).await;
+        let (nlbs, vpc_id, subnets) = moto::create_nlbs_with_subnets(sdk, prefix, pool.nlbs).await;
         let arns: Vec<&str> = nlbs.iter().map(|n| n.arn.as_str()).collect();
-        let pools_json = serde_json::json!({
-            "default": {"nlbArns": arns, "ports": pool.ports, "listenerQuota": pool.quota}
-        })
-        .to_string();
+        let mut default = serde_json::json!({
+            "nlbArns": arns, "ports": pool.ports, "listenerQuota": pool.quota
+        });
+        if let Some(m) = pool.managed {
+            default["managed"] = serde_json::json!({
+                "min": m.min, "max": m.max, "spare": m.spare, "subnets": subnets,
+                "tags": {"stack": prefix}
+            });
+        }
+        let pools_json = serde_json::json!({ "default": default }).to_string();
         nlb_port_pool::pool::PoolSet::from_json(&pools_json)
             .map_err(|e| anyhow::anyhow!("the pool is not usable: {e}"))?;
         Ok(Self {
@@ -141,17 +178,19 @@ impl AwsStack {
             dlq_url,
             table,
             nlbs,
+            vpc_id,
+            subnets,
             pools_json,
         })
     }
 
     /// The VPC of the pool (target groups are made there).
     pub fn vpc_id(&self) -> &str {
-        self.nlbs.first().map_or("", |n| n.vpc_id.as_str())
+        &self.vpc_id
     }
 
     /// The queue of `detail_type`.
-    pub fn queue_of(&self, detail_type: DetailType) -> Option<&str> {
+    pub fn queue_of(&self, detail_type: &str) -> Option<&str> {
         self.routes
             .iter()
             .find(|r| r.detail_type == detail_type)
@@ -203,11 +242,19 @@ mod tests {
 
     #[test]
     fn routes_follow_the_template() {
-        let slugs: Vec<String> = ROUTES.iter().map(|(d, _)| slug(*d)).collect();
+        let slugs: Vec<String> = ROUTES.iter().map(|(_, d, _)| slug(d)).collect();
         assert_eq!(
             slugs,
-            ["service-changed", "service-deleted", "endpoints-changed"]
+            [
+                "service-changed",
+                "service-deleted",
+                "endpoints-changed",
+                "pool-low"
+            ]
         );
-        assert_eq!(ROUTES.map(|r| r.1), ["allocate", "release", "sync-targets"]);
+        assert_eq!(
+            ROUTES.map(|r| r.2),
+            ["allocate", "release", "sync-targets", "pool"]
+        );
     }
 }

@@ -26,6 +26,8 @@ pub struct DeliverySettings {
     pub retry_delay: Duration,
     /// How often the sweep runs; `None`: never.
     pub sweep_every: Option<Duration>,
+    /// How often the pool function runs on its schedule (besides Pool Low); `None`: never.
+    pub pool_every: Option<Duration>,
     /// The region the Scheduled Events name.
     pub region: String,
 }
@@ -36,6 +38,7 @@ impl Default for DeliverySettings {
             max_receives: 3,
             retry_delay: Duration::from_secs(2),
             sweep_every: Some(Duration::from_secs(60)),
+            pool_every: Some(Duration::from_secs(30)),
             region: "us-west-2".into(),
         }
     }
@@ -108,8 +111,16 @@ impl Delivery {
             .iter()
             .map(|r| tokio::spawn(poll(ctx.clone(), r.clone(), stopped.clone())))
             .collect();
+        if let Some(every) = ctx.settings.pool_every {
+            tasks.push(tokio::spawn(schedule_timer(
+                ctx.clone(),
+                "pool",
+                every,
+                stopped.clone(),
+            )));
+        }
         if let Some(every) = ctx.settings.sweep_every {
-            tasks.push(tokio::spawn(sweep_timer(ctx, every, stopped)));
+            tasks.push(tokio::spawn(schedule_timer(ctx, "sweep", every, stopped)));
         }
         Self { stop, tasks, stats }
     }
@@ -261,7 +272,13 @@ async fn delete(ctx: &Ctx, queue_url: &str, handle: &str) {
     }
 }
 
-async fn sweep_timer(ctx: Ctx, every: Duration, mut stopped: watch::Receiver<bool>) {
+/// Invokes `function` with a Scheduled Event every `every`, as its schedule rule does.
+async fn schedule_timer(
+    ctx: Ctx,
+    function: &'static str,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -270,13 +287,19 @@ async fn sweep_timer(ctx: Ctx, every: Duration, mut stopped: watch::Receiver<boo
             _ = ticks.tick() => {}
         }
         let event = scheduled_event(&ctx.settings.region);
-        match ctx.invoker.invoke("sweep", event.as_bytes()).await {
+        match ctx.invoker.invoke(function, event.as_bytes()).await {
             Ok(inv) if inv.ok => {
-                ctx.stats.sweeps.fetch_add(1, Ordering::Relaxed);
-                info!(summary = %inv.body, "sweep ran");
+                if function == "sweep" {
+                    ctx.stats.sweeps.fetch_add(1, Ordering::Relaxed);
+                }
+                info!(function, summary = %inv.body, "scheduled run");
             }
-            Ok(inv) => warn!(error = %inv.body, "sweep failed; next run in {every:?}"),
-            Err(e) => warn!(error = %format!("{e:#}"), "sweep failed; next run in {every:?}"),
+            Ok(inv) => {
+                warn!(function, error = %inv.body, "scheduled run failed; next in {every:?}")
+            }
+            Err(e) => {
+                warn!(function, error = %format!("{e:#}"), "scheduled run failed; next in {every:?}")
+            }
         }
     }
 }

@@ -160,8 +160,12 @@ impl LocalStack {
 
         progress(&format!(
             "creating in moto: bus {p}, a rule and SQS queue per detail-type, dead-letter \
-             queue {p}-dlq, table {p}-claims, {} NLBs",
+             queue {p}-dlq, table {p}-claims, {} NLBs{}",
             config.pool.nlbs,
+            config.pool.managed.map_or(String::new(), |m| format!(
+                " and subnets for a managed pool of {}..{} NLBs",
+                m.min, m.max
+            )),
             p = config.prefix
         ));
         let sdk = bed.sdk_config().await;
@@ -196,6 +200,10 @@ impl LocalStack {
         env.insert("STACK_ID".into(), format!("local/{}", config.prefix));
         env.insert("VPC_ID".into(), aws.vpc_id().to_owned());
         env.insert("POOLS".into(), aws.pools_json.clone());
+        // Allocations ask the pool function to grow a managed pool with Pool Low events.
+        env.insert("EVENT_BUS_NAME".into(), aws.bus.clone());
+        // moto makes NLBs active at once: look again soon.
+        env.insert("POOL_POLL_SECONDS".into(), "2".into());
         env.insert(
             "KUBECONFIG".into(),
             functions_kubeconfig.display().to_string(),
@@ -227,6 +235,14 @@ impl LocalStack {
         functions
             .wait_ready(&build::FUNCTIONS, Duration::from_secs(900))
             .await?;
+        if config.pool.managed.is_some() {
+            progress("making the managed pool's first NLBs (the pool function, as its schedule)");
+            let event = delivery::scheduled_event(bed.region());
+            let run = functions.invoker().invoke("pool", event.as_bytes()).await?;
+            if !run.ok {
+                anyhow::bail!("the pool function failed: {}", run.body);
+            }
+        }
 
         let mut stack = Self {
             config,

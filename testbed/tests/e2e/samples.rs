@@ -9,7 +9,7 @@ use testbed::local_stack::build::workspace_root;
 use crate::support::{CLUSTER, TestStack, kubectl, room_manifest};
 
 /// The sample files, each with the function its event goes to and its place in a Service's
-/// life (created, endpoints, deleted, then the sweep).
+/// life (created, endpoints, deleted, then the sweep and the pool function).
 fn samples() -> Vec<(PathBuf, serde_json::Value, &'static str, u8)> {
     let dir = workspace_root().join("events");
     let mut out = Vec::new();
@@ -23,6 +23,7 @@ fn samples() -> Vec<(PathBuf, serde_json::Value, &'static str, u8)> {
             "Endpoints Changed" => ("sync-targets", 1),
             "Service Deleted" => ("release", 2),
             "Scheduled Event" => ("sweep", 3),
+            "Pool Low" => ("pool", 4),
             other => panic!(
                 "{}: detail-type {other:?} has no function here; add it to this test",
                 path.display()
@@ -66,7 +67,10 @@ async fn every_sample_event_succeeds_through_cargo_lambda_invoke() {
     let ns = t.namespace.clone();
     let samples = samples();
     let kinds: Vec<&str> = samples.iter().map(|s| s.2).collect();
-    assert_eq!(kinds, ["allocate", "sync-targets", "release", "sweep"]);
+    assert_eq!(
+        kinds,
+        ["allocate", "sync-targets", "release", "sweep", "pool"]
+    );
     kubectl(
         &["apply", "-f", "-"],
         Some(&room_manifest(&ns, "room-1", &[("10.3.0.1", true)])),
@@ -92,6 +96,8 @@ async fn every_sample_event_succeeds_through_cargo_lambda_invoke() {
         if event["source"] == "nlb-port-pool.forwarder" {
             event["detail"]["namespace"] = ns.clone().into();
             event["detail"]["uid"] = uid.clone().into();
+        }
+        if event["detail"].get("cluster").is_some() {
             event["detail"]["cluster"] = CLUSTER.into();
         }
         let file = t.dir.join(path.file_name().expect("a file name"));
@@ -104,6 +110,7 @@ async fn every_sample_event_succeeds_through_cargo_lambda_invoke() {
             "allocate" => assert!(outcome.starts_with("Allocated"), "{answer}"),
             "sync-targets" => assert!(outcome.starts_with("TargetsSynced"), "{answer}"),
             "release" => assert!(outcome.starts_with("Released"), "{answer}"),
+            "pool" => assert!(answer["pools"].is_array(), "{answer}"),
             _ => assert_eq!(answer["failures"], 0, "{answer}"),
         }
     }

@@ -20,6 +20,7 @@ use testbed::iam_gate::{GateStack, StackSpec};
 use testbed::moto::{PoolFixture, TestNlb, pool_fixture};
 use testbed::{Bed, kube_fixtures, unique_name};
 
+pub mod elastic;
 pub mod invariants;
 
 /// The cluster name the tests' events carry.

@@ -58,6 +58,7 @@ fn read_item(record: &mut PoolRecord, item: &Item) -> Result<(), String> {
     let sk = get_s(item, SK).ok_or("an item of a pool has no sk")?;
     if sk == POOL_META {
         record.seq = get_n(item, "seq")?.unwrap_or(0);
+        record.id = get_s(item, "poolId").map(str::to_owned);
     } else if let Some(seq) = sk.strip_prefix(MEMBER_PREFIX) {
         let seq: u64 = seq
             .parse()
@@ -111,6 +112,7 @@ impl PoolRecords for DynamoClaimStore {
         &self,
         pool: &str,
         seq_read: u64,
+        pool_id: &str,
         members: &[PoolMember],
     ) -> Result<bool, StoreError> {
         const OP: &str = "TransactWriteItems (add pool members)";
@@ -118,13 +120,16 @@ impl PoolRecords for DynamoClaimStore {
         let counter = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(pool_pk(pool), POOL_META.to_owned())))
-            .update_expression("SET #seq = :last")
+            .update_expression("SET #seq = :last, #id = if_not_exists(#id, :id)")
             .condition_expression(if seq_read == 0 {
-                "attribute_not_exists(#seq) OR #seq = :read"
+                "(attribute_not_exists(#seq) OR #seq = :read) \
+                 AND (attribute_not_exists(#id) OR #id = :id)"
             } else {
-                "#seq = :read"
+                "#seq = :read AND #id = :id"
             })
             .expression_attribute_names("#seq", "seq")
+            .expression_attribute_names("#id", "poolId")
+            .expression_attribute_values(":id", s(pool_id))
             .expression_attribute_values(":last", n(last))
             .expression_attribute_values(":read", n(seq_read))
             .build()

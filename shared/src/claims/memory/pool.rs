@@ -17,11 +17,16 @@ impl PoolRecords for MemoryClaimStore {
         &self,
         pool: &str,
         seq_read: u64,
+        pool_id: &str,
         members: &[PoolMember],
     ) -> Result<bool, StoreError> {
         self.round_trip().await;
         let mut st = self.lock();
         let record = st.pools.entry(pool.to_owned()).or_default();
+        if record.id.as_deref().is_some_and(|id| id != pool_id) {
+            return Ok(false);
+        }
+        record.id = Some(pool_id.to_owned());
         if record.seq != seq_read
             || members
                 .iter()

@@ -4,8 +4,9 @@
 
 use super::super::{Reconciler, Result};
 use super::tend::{Census, PoolReport};
+use crate::claims::RunToken;
 use crate::claims::{NlbState, PoolMember, PoolRecord, now_epoch};
-use crate::elb::{NlbSpec, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_SEQ};
+use crate::elb::{NlbSpec, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_ID, TAG_POOL_SEQ};
 use crate::pool::{NlbPool, managed_nlb_name};
 
 /// Rounds of read-decide-write when another grower moved the counter first.
@@ -53,6 +54,12 @@ impl Reconciler {
             );
         }
         let mut seq = record.seq;
+        // A pool's first grower gives it its id; a concurrent first grower's id may win, and
+        // the loser reads it again below.
+        let mut pool_id = record
+            .id
+            .clone()
+            .unwrap_or_else(|| RunToken::random().as_str()[..12].to_owned());
         for _ in 0..GROW_ATTEMPTS {
             if count == 0 {
                 return Ok(0);
@@ -61,19 +68,19 @@ impl Reconciler {
             let members: Vec<PoolMember> = (1..=count as u64)
                 .map(|i| PoolMember {
                     seq: seq + i,
-                    name: managed_nlb_name(&self.cluster_name, pool.name(), seq + i),
+                    name: managed_nlb_name(pool.name(), &pool_id, seq + i),
                     arn: None,
                     created_at: now,
                 })
                 .collect();
             if self
                 .records()?
-                .add_members(pool.name(), seq, &members)
+                .add_members(pool.name(), seq, &pool_id, &members)
                 .await?
             {
                 for m in &members {
                     tracing::info!(pool = pool.name(), nlb = %m.name, "making an NLB for the pool");
-                    if self.make_member(pool, m, report).await? {
+                    if self.make_member(pool, &pool_id, m, report).await? {
                         report.made.push(m.name.clone());
                     }
                 }
@@ -84,6 +91,7 @@ impl Reconciler {
             let added = fresh.members.iter().filter(|m| m.seq > seq).count();
             count = count.saturating_sub(added);
             seq = fresh.seq;
+            pool_id = fresh.id.unwrap_or(pool_id);
         }
         Ok(0)
     }
@@ -97,6 +105,9 @@ impl Reconciler {
         record: &PoolRecord,
         report: &mut PoolReport,
     ) -> Result<bool> {
+        let Some(pool_id) = &record.id else {
+            return Ok(false); // no member yet
+        };
         let grace = i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX);
         let now = now_epoch();
         let mut changed = false;
@@ -106,7 +117,7 @@ impl Reconciler {
             }
             tracing::warn!(pool = pool.name(), nlb = %m.name,
                 "an NLB was being made by a run that stopped; finishing it");
-            if self.make_member(pool, m, report).await? {
+            if self.make_member(pool, pool_id, m, report).await? {
                 report.adopted.push(m.name.clone());
             }
             changed = true;
@@ -121,6 +132,7 @@ impl Reconciler {
     async fn make_member(
         &self,
         pool: &NlbPool,
+        pool_id: &str,
         m: &PoolMember,
         report: &mut PoolReport,
     ) -> Result<bool> {
@@ -128,7 +140,7 @@ impl Reconciler {
         let records = self.records()?;
         let arn = match fleet.nlb_named(&m.name).await? {
             Some(found) => found.arn,
-            None => match fleet.create_nlb(&self.nlb_spec(pool, m)).await {
+            None => match fleet.create_nlb(&self.nlb_spec(pool, pool_id, m)).await {
                 Ok(arn) => arn,
                 Err(e) if !e.retryable => {
                     let failure = format!("could not make NLB {}: {e}", m.name);
@@ -140,7 +152,8 @@ impl Reconciler {
                 Err(e) => return Err(e.into()),
             },
         };
-        if let Err(why) = self.prove_made(pool, &arn, m.seq).await? {
+        self.failpoints.check(crate::failpoint::POOL_AFTER_CREATE)?;
+        if let Err(why) = self.prove_made(pool, &arn, pool_id, m.seq).await? {
             // The name is taken by an NLB that is not this member: never adopt it.
             let failure = format!("NLB {} exists but is not this pool's: {why}", m.name);
             tracing::warn!(pool = pool.name(), "{failure}");
@@ -155,12 +168,13 @@ impl Reconciler {
     }
 
     /// What member `m` of `pool` is made from.
-    fn nlb_spec(&self, pool: &NlbPool, m: &PoolMember) -> NlbSpec {
+    fn nlb_spec(&self, pool: &NlbPool, pool_id: &str, m: &PoolMember) -> NlbSpec {
         let managed = pool.managed();
         let mut tags = vec![
             (TAG_MANAGED.to_owned(), "true".to_owned()),
             (TAG_CLUSTER.to_owned(), self.cluster_name.clone()),
             (TAG_POOL.to_owned(), pool.name().to_owned()),
+            (TAG_POOL_ID.to_owned(), pool_id.to_owned()),
             (TAG_POOL_SEQ.to_owned(), m.seq.to_string()),
         ];
         if let Some(managed) = managed {

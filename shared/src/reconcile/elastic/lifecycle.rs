@@ -5,7 +5,9 @@
 use super::super::{Reconciler, Result};
 use super::tend::{Census, MemberView, PoolReport};
 use crate::claims::{NlbState, now_epoch};
-use crate::elb::{ElbErrorKind, NlbStatus, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_SEQ};
+use crate::elb::{
+    ElbErrorKind, NlbStatus, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_ID, TAG_POOL_SEQ,
+};
 use crate::pool::NlbPool;
 
 impl Reconciler {
@@ -104,11 +106,15 @@ impl Reconciler {
         pool: &NlbPool,
         census: &Census,
         budget: usize,
+        waiting: usize,
         report: &mut PoolReport,
     ) -> Result<usize> {
         let Some(managed) = pool.managed() else {
             return Ok(0);
         };
+        if waiting > 0 {
+            return Ok(0); // Services wait for room: nothing goes
+        }
         let now = now_epoch();
         let retire_after = i64::try_from(managed.retire_after.as_secs()).unwrap_or(i64::MAX);
         let kept = census
@@ -132,9 +138,6 @@ impl Reconciler {
             let (Some(arn), true, true) = (&m.arn, idle, spare_kept) else {
                 continue;
             };
-            if report.waiting > 0 {
-                break;
-            }
             if !self
                 .records()?
                 .set_nlb_state(arn, NlbState::Active, NlbState::Draining, true, now)
@@ -148,6 +151,7 @@ impl Reconciler {
             retired += 1;
             let mut view = MemberView {
                 seq: m.seq,
+                pool_id: m.pool_id.clone(),
                 arn: Some(arn.clone()),
                 usage: m.usage.clone(),
                 aws: m.aws.clone(),
@@ -207,7 +211,7 @@ impl Reconciler {
             return Ok(());
         }
         if view.aws.is_some() {
-            if let Err(why) = self.prove_made(pool, arn, view.seq).await? {
+            if let Err(why) = self.prove_made(pool, arn, &view.pool_id, view.seq).await? {
                 let failure = format!("not deleting NLB {arn}: {why}");
                 tracing::warn!(pool = pool.name(), "{failure}");
                 report.failures.push(failure);
@@ -226,12 +230,13 @@ impl Reconciler {
         Ok(())
     }
 
-    /// `Ok(Err(why))` unless `arn`'s tags say it is member `seq` of `pool`, made for this
-    /// cluster, and no pool lists it as pre-made.
+    /// `Ok(Err(why))` unless `arn`'s tags say it is member `seq` of `pool` (whose records carry
+    /// `pool_id`), made for this cluster, and no pool lists it as pre-made.
     pub(super) async fn prove_made(
         &self,
         pool: &NlbPool,
         arn: &str,
+        pool_id: &str,
         seq: u64,
     ) -> Result<std::result::Result<(), String>> {
         if self
@@ -249,6 +254,7 @@ impl Reconciler {
             (TAG_MANAGED, "true"),
             (TAG_CLUSTER, self.cluster_name.as_str()),
             (TAG_POOL, pool.name()),
+            (TAG_POOL_ID, pool_id),
             (TAG_POOL_SEQ, seq_text.as_str()),
         ];
         for (k, v) in expected {

@@ -75,6 +75,8 @@ pub struct PoolReport {
 /// One made NLB as this look saw it.
 pub(super) struct MemberView {
     pub seq: u64,
+    /// The id of the pool's records.
+    pub pool_id: String,
     pub arn: Option<String>,
     pub usage: Option<NlbUsage>,
     pub aws: Option<NlbStatus>,
@@ -142,7 +144,7 @@ impl Reconciler {
             let census = self.look(&pool, &record, &mut report).await?;
             let budget = settings.retire_per_run.saturating_sub(retired);
             retired += self
-                .retire_idle(&pool, &census, budget, &mut report)
+                .retire_idle(&pool, &census, budget, record.waiting.len(), &mut report)
                 .await?;
             let made = self.grow(&pool, &record, &census, &mut report).await?;
             let mut waiting = record.waiting.len();
@@ -199,6 +201,7 @@ impl Reconciler {
         for m in &record.members {
             let mut view = MemberView {
                 seq: m.seq,
+                pool_id: record.id.clone().unwrap_or_default(),
                 arn: m.arn.clone(),
                 usage: m.arn.as_ref().and_then(|a| usage.get(a).cloned()),
                 aws: m.arn.as_ref().and_then(|a| described.get(a).cloned()),

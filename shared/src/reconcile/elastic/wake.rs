@@ -2,7 +2,7 @@
 //! pool function does it in its own run, right after an NLB is promoted, instead of leaving
 //! them to the next sweep.
 
-use futures::stream::{self, StreamExt};
+use futures::future::join_all;
 
 use super::super::{Outcome, Reconciler};
 use super::tend::PoolReport;
@@ -24,16 +24,18 @@ impl Reconciler {
     ) -> usize {
         let mut oldest_first: Vec<&WaitingService> = waiting.iter().collect();
         oldest_first.sort_by_key(|w| w.since);
-        let results: Vec<(&WaitingService, _)> = stream::iter(oldest_first)
-            .map(|w| async move {
-                let outcome = self
-                    .reconcile_service(cluster, &w.namespace, &w.name, Some(&w.uid))
-                    .await;
-                (w, outcome)
-            })
-            .buffer_unordered(concurrency.max(1))
-            .collect()
+        let mut results = Vec::with_capacity(oldest_first.len());
+        // In batches of `concurrency` (a plain join is Send where a buffered stream of
+        // borrowing closures is not, and the Lambda runtime needs Send futures).
+        for batch in oldest_first.chunks(concurrency.max(1)) {
+            let outcomes = join_all(
+                batch
+                    .iter()
+                    .map(|w| self.reconcile_service(cluster, &w.namespace, &w.name, Some(&w.uid))),
+            )
             .await;
+            results.extend(batch.iter().copied().zip(outcomes));
+        }
         let mut done = 0;
         for (w, outcome) in results {
             let finished = match &outcome {
