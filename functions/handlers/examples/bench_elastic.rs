@@ -192,31 +192,32 @@ async fn main() {
     let mut pending_first = 0;
     let started = Instant::now();
     for chunk in names.chunks(burst) {
-        let results: Vec<(String, Outcome)> = futures::stream::iter(chunk.iter().enumerate())
-            .map(|(i, name)| {
-                let r = &instances[i % INSTANCES];
-                let (cluster, ns) = (&cluster, &b.namespace);
-                async move {
-                    for _ in 0..10 {
-                        match r.reconcile_service(cluster, ns, name, None).await {
-                            Ok(o) => return (name.clone(), o),
-                            Err(e) if e.is_retryable() => {
-                                tokio::time::sleep(Duration::from_millis(100)).await
+        let results: Vec<(String, Outcome, Instant)> =
+            futures::stream::iter(chunk.iter().enumerate())
+                .map(|(i, name)| {
+                    let r = &instances[i % INSTANCES];
+                    let (cluster, ns) = (&cluster, &b.namespace);
+                    async move {
+                        for _ in 0..10 {
+                            match r.reconcile_service(cluster, ns, name, None).await {
+                                Ok(o) => return (name.clone(), o, Instant::now()),
+                                Err(e) if e.is_retryable() => {
+                                    tokio::time::sleep(Duration::from_millis(100)).await
+                                }
+                                Err(e) => panic!("{name}: {e}"),
                             }
-                            Err(e) => panic!("{name}: {e}"),
                         }
+                        panic!("{name}: kept failing")
                     }
-                    panic!("{name}: kept failing")
-                }
-            })
-            .buffer_unordered(INSTANCES)
-            .collect()
-            .await;
-        let pending_since = Instant::now();
-        let mut pending: Vec<String> = results
+                })
+                .buffer_unordered(INSTANCES)
+                .collect()
+                .await;
+        // Each waiting Service's wait runs from its own Pending answer to its status Allocated.
+        let mut pending: Vec<(String, Instant)> = results
             .into_iter()
-            .filter(|(_, o)| matches!(o, Outcome::Pending(_)))
-            .map(|(n, _)| n)
+            .filter(|(_, o, _)| matches!(o, Outcome::Pending(_)))
+            .map(|(n, _, at)| (n, at))
             .collect();
         pending_first += pending.len();
         // The waiting Services are allocated by the pool function's run; watch their status.
@@ -225,7 +226,7 @@ async fn main() {
             assert!(Instant::now() < deadline, "still Pending: {pending:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
             let mut still = Vec::new();
-            for n in pending {
+            for (n, since) in pending {
                 let s = api.get(&n).await.expect("the Service");
                 let status = s
                     .metadata
@@ -235,14 +236,16 @@ async fn main() {
                     .cloned()
                     .unwrap_or_default();
                 if status == "Allocated" {
-                    waited.push(pending_since.elapsed());
+                    waited.push(since.elapsed());
                 } else {
-                    still.push(n);
+                    still.push((n, since));
                 }
             }
             pending = still;
         }
-        // Let the pool regrow its spare before the next burst, as between real bursts.
+        // Let the pool regrow its spare before the next burst, as between real bursts (the
+        // last allocations' Pool Low may still be on its way: a second to reach the runner).
+        tokio::time::sleep(Duration::from_secs(1)).await;
         while pool_busy(&store).await {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
