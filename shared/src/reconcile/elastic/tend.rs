@@ -31,9 +31,9 @@ impl Default for TendSettings {
     fn default() -> Self {
         Self {
             wait_active: Duration::from_secs(240),
-            poll: Duration::from_secs(10),
+            poll: Duration::from_secs(5),
             retire_per_run: 1,
-            wake_concurrency: 8,
+            wake_concurrency: 16,
         }
     }
 }

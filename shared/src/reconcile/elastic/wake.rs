@@ -24,18 +24,20 @@ impl Reconciler {
     ) -> usize {
         let mut oldest_first: Vec<&WaitingService> = waiting.iter().collect();
         oldest_first.sort_by_key(|w| w.since);
-        let mut results = Vec::with_capacity(oldest_first.len());
-        // In batches of `concurrency` (a plain join is Send where a buffered stream of
-        // borrowing closures is not, and the Lambda runtime needs Send futures).
-        for batch in oldest_first.chunks(concurrency.max(1)) {
-            let outcomes = join_all(
-                batch
-                    .iter()
-                    .map(|w| self.reconcile_service(cluster, &w.namespace, &w.name, Some(&w.uid))),
-            )
-            .await;
-            results.extend(batch.iter().copied().zip(outcomes));
-        }
+        // At most `concurrency` at once, each starting as soon as one ends: a slow Service does
+        // not hold up a batch behind it (the last of 50 waiting Services would otherwise wait
+        // for seven rounds).
+        let permits = tokio::sync::Semaphore::new(concurrency.max(1));
+        let outcomes = join_all(oldest_first.iter().map(|w| {
+            let permits = &permits;
+            async move {
+                let _permit = permits.acquire().await;
+                self.reconcile_service(cluster, &w.namespace, &w.name, Some(&w.uid))
+                    .await
+            }
+        }))
+        .await;
+        let results: Vec<(&WaitingService, _)> = oldest_first.into_iter().zip(outcomes).collect();
         let mut done = 0;
         for (w, outcome) in results {
             let finished = match &outcome {
