@@ -680,3 +680,57 @@ async fn no_nlb_is_retired_while_a_service_waits() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn an_nlb_aws_does_not_list_yet_is_not_called_gone_until_the_grace_has_passed() {
+    // GIVEN a member recorded with an ARN that ELBv2 does not list (just made: eventual
+    // consistency), added now
+    let w = world(pools(0, 3, 0, 3600), 0);
+    let unlisted = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/npp-x/9";
+    let add = |seq: u64, created_at: i64| PoolMember {
+        seq,
+        name: managed_nlb_name("default", POOL_ID, seq),
+        arn: None,
+        created_at,
+    };
+    assert!(
+        w.store
+            .add_members("default", 0, POOL_ID, &[add(1, now_epoch())])
+            .await
+            .expect("adds")
+    );
+    assert!(
+        w.store
+            .record_member_arn("default", 1, unlisted, now_epoch())
+            .await
+            .expect("records")
+    );
+
+    // WHEN the pool function runs
+    let report = w.tend().await;
+
+    // THEN it is still provisioning and recorded (not gone)
+    assert!(report.gone.is_empty(), "{report:?}");
+    assert_eq!(w.states().await, vec![Some(NlbState::Provisioning)]);
+
+    // AND once it is older than the grace and still not listed, it is gone and forgotten
+    let late = pool_function(&w.pools, &w.store, &w.elb).with_claim_grace(Duration::ZERO);
+    let report = late
+        .tend_pool(&w.cluster, "default", quick())
+        .await
+        .expect("tends");
+    assert_eq!(report.gone, vec![unlisted.to_owned()], "{report:?}");
+    assert!(
+        w.store
+            .pool_record("default")
+            .await
+            .expect("r")
+            .members
+            .is_empty()
+    );
+    assert_eq!(
+        w.elb.calls("DeleteLoadBalancer"),
+        0,
+        "nothing to delete: it is not there"
+    );
+}

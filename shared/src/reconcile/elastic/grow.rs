@@ -161,10 +161,18 @@ impl Reconciler {
             records.remove_member(pool.name(), m.seq, None).await?;
             return Ok(false);
         }
-        records
+        if records
             .record_member_arn(pool.name(), m.seq, &arn, now_epoch())
-            .await
-            .map_err(Into::into)
+            .await?
+        {
+            return Ok(true);
+        }
+        // The member went meanwhile, or records another NLB (a concurrent grower's): this one
+        // would be recorded nowhere and billed. It is proven this member's above: delete it.
+        tracing::warn!(pool = pool.name(), nlb = %arn,
+            "a made NLB could not be recorded (its member changed); deleting it");
+        fleet.delete_nlb(&arn).await?;
+        Ok(false)
     }
 
     /// What member `m` of `pool` is made from.

@@ -25,7 +25,12 @@ impl Reconciler {
         let records = self.records()?;
         let now = now_epoch();
         let state = view.state();
+        // ELBv2 may not list an NLB it has just made (eventual consistency): one younger
+        // than the claim grace is not called gone, or its member would go while it runs.
+        let young =
+            now - view.created_at < i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX);
         match (&view.aws, state) {
+            (None, NlbState::Provisioning) if young => {}
             (None, NlbState::Provisioning | NlbState::Active) => {
                 // Deleted out of band (or never came to be): no claim goes to it any more;
                 // the sweep and the next allocations move its Services.
@@ -153,6 +158,7 @@ impl Reconciler {
                 seq: m.seq,
                 pool_id: m.pool_id.clone(),
                 arn: Some(arn.clone()),
+                created_at: m.created_at,
                 usage: m.usage.clone(),
                 aws: m.aws.clone(),
             };
@@ -176,6 +182,16 @@ impl Reconciler {
             return Ok(());
         };
         let records = self.records()?;
+        // Believed gone: look once more, so an NLB that is there after all is deleted (after
+        // the tags check) instead of forgotten while it runs and is billed.
+        let exists = match &view.aws {
+            Some(_) => true,
+            None => !self
+                .fleet()?
+                .describe_nlbs(std::slice::from_ref(arn))
+                .await?
+                .is_empty(),
+        };
         let listeners = match self.elb.listeners_of(arn).await {
             Ok(l) => l,
             Err(e) if e.kind == ElbErrorKind::NlbNotFound => Vec::new(),
@@ -189,7 +205,7 @@ impl Reconciler {
                     .and_then(|t| t.get(TAG_MANAGED))
                     .is_none_or(|v| v != "true")
             });
-            if foreign && view.aws.is_some() {
+            if foreign && exists {
                 let failure = format!(
                     "made NLB {arn} has listeners nlb-port-pool did not make; it stays active"
                 );
@@ -210,7 +226,7 @@ impl Reconciler {
             }
             return Ok(());
         }
-        if view.aws.is_some() {
+        if exists {
             if let Err(why) = self.prove_made(pool, arn, &view.pool_id, view.seq).await? {
                 let failure = format!("not deleting NLB {arn}: {why}");
                 tracing::warn!(pool = pool.name(), "{failure}");

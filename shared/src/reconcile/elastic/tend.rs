@@ -78,6 +78,8 @@ pub(super) struct MemberView {
     /// The id of the pool's records.
     pub pool_id: String,
     pub arn: Option<String>,
+    /// When its member was added (seconds since the epoch).
+    pub created_at: i64,
     pub usage: Option<NlbUsage>,
     pub aws: Option<NlbStatus>,
 }
@@ -203,6 +205,7 @@ impl Reconciler {
                 seq: m.seq,
                 pool_id: record.id.clone().unwrap_or_default(),
                 arn: m.arn.clone(),
+                created_at: m.created_at,
                 usage: m.arn.as_ref().and_then(|a| usage.get(a).cloned()),
                 aws: m.arn.as_ref().and_then(|a| described.get(a).cloned()),
             };
