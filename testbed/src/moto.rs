@@ -92,38 +92,7 @@ pub async fn create_nlbs_with_subnets(
 
 /// Makes several NLBs sharing one VPC, for a pool.
 pub async fn create_nlbs(sdk: &SdkConfig, prefix: &str, count: usize) -> Vec<TestNlb> {
-    let first = create_nlb(sdk, &format!("{prefix}-0")).await;
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
-    let described = elb
-        .describe_load_balancers()
-        .load_balancer_arns(&first.arn)
-        .send()
-        .await
-        .expect("describing the first NLB");
-    let subnets: Vec<String> = described.load_balancers()[0]
-        .availability_zones()
-        .iter()
-        .filter_map(|z| z.subnet_id().map(str::to_owned))
-        .collect();
-    let mut nlbs = vec![first];
-    for i in 1..count {
-        let name = format!("{prefix}-{i}");
-        let out = elb
-            .create_load_balancer()
-            .name(&name)
-            .r#type(LoadBalancerTypeEnum::Network)
-            .set_subnets(Some(subnets.clone()))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("creating NLB {name} in moto: {e:?}"));
-        let lb = &out.load_balancers()[0];
-        nlbs.push(TestNlb {
-            arn: lb.load_balancer_arn().expect("NLB ARN").to_owned(),
-            dns_name: lb.dns_name().expect("NLB DNS name").to_owned(),
-            vpc_id: nlbs[0].vpc_id.clone(),
-        });
-    }
-    nlbs
+    create_nlbs_with_subnets(sdk, prefix, count.max(1)).await.0
 }
 
 fn region(sdk: &SdkConfig) -> String {

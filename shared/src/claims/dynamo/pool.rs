@@ -35,6 +35,27 @@ fn condition_failed(
     }
 }
 
+impl DynamoClaimStore {
+    /// Writes `items` in one transaction: `Ok(false)` when a condition refused it.
+    async fn transact(
+        &self,
+        operation: &'static str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(store_error(operation, &e)),
+        }
+    }
+}
+
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Some(v),
@@ -148,17 +169,7 @@ impl PoolRecords for DynamoClaimStore {
                 .map_err(|e| corrupt(OP, e.to_string()))?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(store_error(OP, &e)),
-        }
+        self.transact(OP, items).await
     }
 
     async fn record_member_arn(
@@ -197,18 +208,11 @@ impl PoolRecords for DynamoClaimStore {
             .expression_attribute_values(":now", n(now))
             .build()
             .map_err(|e| corrupt(OP, e.to_string()))?;
-        match self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(member).build())
-            .transact_items(TransactWriteItem::builder().update(nlb).build())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(store_error(OP, &e)),
-        }
+        let items = vec![
+            TransactWriteItem::builder().update(member).build(),
+            TransactWriteItem::builder().update(nlb).build(),
+        ];
+        self.transact(OP, items).await
     }
 
     async fn set_nlb_state(
@@ -309,17 +313,7 @@ impl PoolRecords for DynamoClaimStore {
                 .map_err(|e| corrupt(OP, e.to_string()))?;
             items.push(TransactWriteItem::builder().delete(nlb).build());
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(store_error(OP, &e)),
-        }
+        self.transact(OP, items).await
     }
 
     async fn note_waiting(&self, pool: &str, waiting: &WaitingService) -> Result<(), StoreError> {
