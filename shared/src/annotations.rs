@@ -33,6 +33,17 @@ pub const HC_UNHEALTHY_THRESHOLD: &str = "nlb.port-manager/healthcheck-unhealthy
 /// HTTP(S) health check path.
 pub const HC_PATH: &str = "nlb.port-manager/healthcheck-path";
 
+/// `per-service` (the default: one set of listeners for the Service) or `per-pod` (a set of
+/// listeners for each pod behind it).
+pub const MODE: &str = "nlb.port-manager/mode";
+/// Per-pod mode: seconds a pod may be gone from the Service (not in its endpoints, no pod of
+/// that name) before its ports are released (default [`DEFAULT_POD_RELEASE_AFTER`]).
+pub const POD_RELEASE_AFTER: &str = "nlb.port-manager/pod-release-after";
+/// Default of [`POD_RELEASE_AFTER`], seconds.
+pub const DEFAULT_POD_RELEASE_AFTER: u32 = 10;
+/// Longest [`POD_RELEASE_AFTER`], seconds.
+pub const MAX_POD_RELEASE_AFTER: u32 = 86_400;
+
 /// Output: the first port's listener port (seed-compatible).
 pub const ALLOCATED_PORT: &str = "nlb.port-manager/allocated-port";
 /// Output: the first port's listener ARN (seed-compatible).
@@ -46,18 +57,50 @@ pub const ALLOCATIONS: &str = "nlb.port-manager/allocations";
 /// Output: `Allocated`, `Pending: <reason>` or `Error: <reason>`.
 pub const STATUS: &str = "nlb.port-manager/status";
 
+/// Output on a per-pod Service: JSON counts of its pods (see [`PodsSummary`]).
+pub const PODS: &str = "nlb.port-manager/pods";
+/// Output on a pod of a per-pod Service: the pod IP registered as its listeners' target
+/// (absent while none is).
+pub const TARGET: &str = "nlb.port-manager/target";
+
 /// The finalizer that holds a Service's deletion until its listeners are released.
 pub const FINALIZER: &str = "nlb.port-manager/release";
 
 /// Every output key, so a release can remove exactly what the system wrote.
-pub const OUTPUT_KEYS: [&str; 6] = [
+pub const OUTPUT_KEYS: [&str; 8] = [
     ALLOCATED_PORT,
     LISTENER_ARN,
     TARGET_GROUP_ARN,
     ADDRESS,
     ALLOCATIONS,
     STATUS,
+    PODS,
+    TARGET,
 ];
+
+/// How a Service's listeners are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// One listener per Service port, the Service's ready pods as targets.
+    #[default]
+    PerService,
+    /// One listener per Service port for each pod, that pod its only target.
+    PerPod,
+}
+
+/// What a per-pod Service's `pods` annotation counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodsSummary {
+    /// Pods whose listeners all exist.
+    pub allocated: usize,
+    /// Pods waiting for ports.
+    pub pending: usize,
+    /// Pods whose allocation failed (their status says why).
+    pub errors: usize,
+    /// Pods gone from the Service whose ports are kept for the grace period.
+    pub leaving: usize,
+}
 
 /// Longest annotation value this code reads; longer ones are refused before parsing.
 const MAX_VALUE_LEN: usize = 1024;
@@ -173,6 +216,10 @@ pub struct AllocationRequest {
     pub pool: String,
     /// The health check of every target group of the Service.
     pub health_check: HealthCheckSpec,
+    /// Per-Service or per-pod listeners.
+    pub mode: Mode,
+    /// Per-pod mode: seconds a gone pod keeps its ports.
+    pub pod_release_after: u32,
 }
 
 /// Parses the pool and health check annotations of an opted-in Service.
@@ -261,8 +308,35 @@ pub fn parse_request(annotations: &Annotations) -> Result<AllocationRequest, Ann
         }
         Some(p) => Some(p.to_owned()),
     };
+    let mode = match get(MODE)? {
+        None | Some("") | Some("per-service") => Mode::PerService,
+        Some("per-pod") => Mode::PerPod,
+        Some(other) => {
+            return Err(invalid(
+                MODE,
+                format!("{:?} is neither per-service nor per-pod", shorten(other)),
+            ));
+        }
+    };
+    let pod_release_after = match get(POD_RELEASE_AFTER)? {
+        None | Some("") => DEFAULT_POD_RELEASE_AFTER,
+        Some(raw) => match raw.strip_suffix('s').unwrap_or(raw).parse::<u32>() {
+            Ok(n) if n <= MAX_POD_RELEASE_AFTER => n,
+            _ => {
+                return Err(invalid(
+                    POD_RELEASE_AFTER,
+                    format!(
+                        "{:?} is not a number of seconds from 0 to {MAX_POD_RELEASE_AFTER}",
+                        shorten(raw)
+                    ),
+                ));
+            }
+        },
+    };
     Ok(AllocationRequest {
         pool,
+        mode,
+        pod_release_after,
         health_check: HealthCheckSpec {
             protocol,
             port,
@@ -371,6 +445,27 @@ mod tests {
         let req = parse_request(&ann(&[(AUTO_ASSIGN, "true")])).expect("defaults");
         assert_eq!(req.pool, DEFAULT_POOL);
         assert_eq!(req.health_check, HealthCheckSpec::default());
+        assert_eq!(req.mode, Mode::PerService);
+        assert_eq!(req.pod_release_after, DEFAULT_POD_RELEASE_AFTER);
+    }
+
+    #[test]
+    fn reads_the_mode_and_the_pod_grace() {
+        let req = parse_request(&ann(&[(MODE, "per-pod"), (POD_RELEASE_AFTER, "300s")]))
+            .expect("valid");
+        assert_eq!((req.mode, req.pod_release_after), (Mode::PerPod, 300));
+        let req = parse_request(&ann(&[(MODE, "per-service"), (POD_RELEASE_AFTER, "0")]))
+            .expect("valid");
+        assert_eq!((req.mode, req.pod_release_after), (Mode::PerService, 0));
+        for (key, value) in [
+            (MODE, "pod"),
+            (POD_RELEASE_AFTER, "-1"),
+            (POD_RELEASE_AFTER, "86401"),
+            (POD_RELEASE_AFTER, "10m"),
+        ] {
+            let e = parse_request(&ann(&[(key, value)])).expect_err(value);
+            assert_eq!(e.key, key, "{value}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod failpoint;
 pub mod kube_access;
 pub mod metrics;
 pub mod names;
+pub mod pod_model;
 pub mod pool;
 pub mod pool_event;
 pub mod protocol;

@@ -13,6 +13,8 @@ use crate::annotations::{Annotations, FINALIZER};
 use crate::event::ServiceKey;
 use crate::protocol::ListenerProtocol;
 
+pub use crate::pod_model::PodState;
+
 /// The most listeners one Service may ask for: all go on one NLB, and a claim transaction
 /// holds two items per listener plus one (DynamoDB allows 100).
 pub const MAX_LISTENERS_PER_SERVICE: usize = 49;
@@ -58,9 +60,57 @@ pub struct ServiceState {
     pub ports: Vec<ServicePortSpec>,
     /// `spec.type` is `ExternalName`: there are no endpoints to send traffic to.
     pub external_name: bool,
+    /// `spec.selector`: which pods are behind the Service (per-pod mode lists them).
+    pub selector: BTreeMap<String, String>,
+    /// Set when this state stands for one pod of a per-pod Service (see [`ServiceState::for_pod`]).
+    pub pod: Option<PodSubject>,
+}
+
+/// The pod a [`ServiceState`] stands for in per-pod mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodSubject {
+    /// The pod's name: its claims are keyed by it.
+    pub name: String,
+    /// The pod's uid: writes are conditional on it.
+    pub uid: String,
 }
 
 impl ServiceState {
+    /// One pod of this (per-pod) Service as the subject of an allocation: the claims stay the
+    /// Service's (its key and uid, the pod's name), while the metadata read and written
+    /// (resourceVersion, annotations, finalizers, deletion) are the pod's. The pod never gets
+    /// the finalizer: the Service's holds its deletion until every pod's ports are released.
+    pub fn for_pod(&self, pod: &PodState) -> Self {
+        Self {
+            key: self.key.clone(),
+            uid: self.uid.clone(),
+            resource_version: pod.resource_version.clone(),
+            deleting: pod.deleting,
+            finalizers: pod.finalizers.clone(),
+            annotations: pod.annotations.clone(),
+            ports: self.ports.clone(),
+            external_name: self.external_name,
+            selector: self.selector.clone(),
+            pod: Some(PodSubject {
+                name: pod.name.clone(),
+                uid: pod.uid.clone(),
+            }),
+        }
+    }
+
+    /// The pod this state stands for, by name.
+    pub fn pod_name(&self) -> Option<&str> {
+        self.pod.as_ref().map(|p| p.name.as_str())
+    }
+
+    /// What Events and logs call it: `ns/name`, or `ns/name pod p`.
+    pub fn subject(&self) -> String {
+        match &self.pod {
+            None => format!("{}/{}", self.key.namespace, self.key.name),
+            Some(p) => format!("{}/{} pod {}", self.key.namespace, self.key.name, p.name),
+        }
+    }
+
     /// Whether the Service holds [`FINALIZER`].
     pub fn has_finalizer(&self) -> bool {
         self.finalizers.iter().any(|f| f == FINALIZER)
@@ -109,6 +159,8 @@ impl ServiceState {
             annotations: meta.annotations.clone().unwrap_or_default(),
             ports,
             external_name: spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName"),
+            selector: Default::default(),
+            pod: None,
         })
     }
 }
@@ -232,6 +284,8 @@ mod tests {
             annotations: Annotations::new(),
             ports,
             external_name: false,
+            selector: Default::default(),
+            pod: None,
         }
     }
 

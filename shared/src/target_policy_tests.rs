@@ -18,6 +18,7 @@ fn slice(name: &str, manager: Option<&str>, ips: &[&str]) -> SliceView {
             port: Some(7777),
         }],
         ready: ips.iter().map(|i| ip(i)).collect(),
+        pods: vec![],
     }
 }
 

@@ -47,6 +47,20 @@ pub struct SliceView {
     pub ports: Vec<SlicePort>,
     /// The IPv4 addresses of endpoints that are ready and not terminating.
     pub ready: Vec<Ipv4Addr>,
+    /// Every IPv4 endpoint that names its pod (`targetRef`), whatever its conditions: what
+    /// per-pod mode reads.
+    pub pods: Vec<PodEndpoint>,
+}
+
+/// An endpoint of a pod, as an EndpointSlice lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodEndpoint {
+    /// The pod's name (`targetRef.name`, kind Pod).
+    pub pod: String,
+    /// Its address.
+    pub ip: Ipv4Addr,
+    /// Ready and not terminating.
+    pub ready: bool,
 }
 
 impl SliceView {
@@ -75,6 +89,34 @@ impl SliceView {
                 port: p.port.and_then(|n| u16::try_from(n).ok()),
             })
             .collect();
+        let pods = slice
+            .endpoints
+            .iter()
+            .flatten()
+            .filter(|e| {
+                e.target_ref
+                    .as_ref()
+                    .is_some_and(|r| r.kind.as_deref() == Some("Pod"))
+            })
+            .flat_map(|e| {
+                let c = e.conditions.as_ref();
+                let ready = c.and_then(|c| c.ready).unwrap_or(true)
+                    && !c.and_then(|c| c.terminating).unwrap_or(false);
+                let pod = e
+                    .target_ref
+                    .as_ref()
+                    .and_then(|r| r.name.clone())
+                    .unwrap_or_default();
+                e.addresses.iter().filter_map(move |a| {
+                    Some(PodEndpoint {
+                        pod: pod.clone(),
+                        ip: a.parse().ok()?,
+                        ready,
+                    })
+                })
+            })
+            .filter(|p| !p.pod.is_empty())
+            .collect();
         let ready = slice
             .endpoints
             .iter()
@@ -93,6 +135,25 @@ impl SliceView {
             managed_by,
             ports,
             ready,
+            pods,
+        }
+    }
+
+    /// This slice as one pod's: its ports, and as ready addresses the pod's ready endpoints
+    /// (all its endpoints when `not_ready_too`: a pod whose only missing condition is the
+    /// reachable gate gets its target registered so the gate can turn True).
+    pub fn only_pod(&self, pod: &str, not_ready_too: bool) -> Self {
+        let mine: Vec<PodEndpoint> = self.pods.iter().filter(|p| p.pod == pod).cloned().collect();
+        Self {
+            name: self.name.clone(),
+            managed_by: self.managed_by.clone(),
+            ports: self.ports.clone(),
+            ready: mine
+                .iter()
+                .filter(|p| p.ready || not_ready_too)
+                .map(|p| p.ip)
+                .collect(),
+            pods: mine,
         }
     }
 }

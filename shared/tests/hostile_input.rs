@@ -141,6 +141,8 @@ proptest! {
                 name, port, protocol, target_port,
             }).collect(),
             external_name: false,
+            selector: Default::default(),
+            pod: None,
         };
         match listener_specs(&state) {
             Ok(specs) => {

@@ -19,6 +19,7 @@ use super::{
 use crate::aws_error::describe;
 
 mod hold;
+mod pods;
 mod pool;
 
 /// Claims in one DynamoDB table (see the module docs of [`crate::claims`] for its items).
@@ -170,6 +171,14 @@ impl ClaimStore for DynamoClaimStore {
             _ => return Err(store_error(OP, &err).into()),
         };
         Err(decode_cancellation(claims, &reasons))
+    }
+
+    async fn claims_of_pod(&self, uid: &str, pod: &str) -> Result<Vec<Claim>, StoreError> {
+        self.query_pod_claims(uid, pod).await
+    }
+
+    async fn note_gone(&self, claims: &[Claim], since: Option<i64>) -> Result<(), StoreError> {
+        self.set_gone_since(claims, since).await
     }
 
     async fn take_over(
@@ -450,6 +459,7 @@ mod tests {
                         name: "s".into(),
                     },
                     uid: "u".into(),
+                    pod: None,
                 },
                 key: ListenerKey::new(p, ListenerProtocol::Tcp),
                 port_name: "p".into(),
@@ -464,6 +474,7 @@ mod tests {
                 claimed_at: 0,
                 token: "run".into(),
                 held_at: 0,
+                gone_since: None,
             })
             .collect()
     }

@@ -52,6 +52,45 @@ pub struct Owner {
     pub key: ServiceKey,
     /// The Service's uid.
     pub uid: String,
+    /// For a Service in per-pod mode, the pod the claim is for, by name (a StatefulSet pod
+    /// made again under its name keeps its claim); `None` for the Service's own listeners.
+    pub pod: Option<String>,
+}
+
+/// Prefix of the sort key of a pod's owner records: `pod#<pod name>#<listener key>`.
+pub const POD_RECORD_PREFIX: &str = "pod#";
+
+impl Owner {
+    /// The Service's own listeners (not a pod's).
+    pub fn service(key: ServiceKey, uid: impl Into<String>) -> Self {
+        Self {
+            key,
+            uid: uid.into(),
+            pod: None,
+        }
+    }
+
+    /// The sort key of this owner's record of listener `key`, within the Service's partition:
+    /// the listener key for the Service's own listeners, `pod#<pod>#<key>` for a pod's, so one
+    /// query reads a Service's whole picture and a prefix query one pod's.
+    pub fn record_sk(&self, key: &ListenerKey) -> String {
+        match &self.pod {
+            None => key.as_str().to_owned(),
+            Some(pod) => format!("{POD_RECORD_PREFIX}{pod}#{key}"),
+        }
+    }
+
+    /// Reads a record's sort key back: the pod (if any) and the listener key.
+    pub fn parse_record_sk(sk: &str) -> Option<(Option<String>, ListenerKey)> {
+        match sk.strip_prefix(POD_RECORD_PREFIX) {
+            None => Some((None, ListenerKey::parse(sk)?)),
+            Some(rest) => {
+                let (pod, key) = rest.rsplit_once('#')?;
+                (!pod.is_empty()).then_some(())?;
+                Some((Some(pod.to_owned()), ListenerKey::parse(key)?))
+            }
+        }
+    }
 }
 
 /// How far a claim has come.
@@ -104,9 +143,17 @@ pub struct Claim {
     pub token: String,
     /// When that run last confirmed its hold (seconds since the epoch); 0 once it let go.
     pub held_at: i64,
+    /// A pod's claim: since when its pod has been seen gone from the Service (seconds since
+    /// the epoch); released once gone longer than the Service's grace.
+    pub gone_since: Option<i64>,
 }
 
 impl Claim {
+    /// The sort key of the claim's owner record.
+    pub fn record_sk(&self) -> String {
+        self.owner.record_sk(&self.key)
+    }
+
     /// Whether `token`'s run holds this claim (as read).
     pub fn held_by(&self, token: &RunToken) -> bool {
         self.token == token.as_str()
@@ -311,8 +358,19 @@ pub enum ReleaseError {
 /// The store of port claims.
 #[async_trait]
 pub trait ClaimStore: Send + Sync {
-    /// Every claim of the Service with `uid`, read consistently.
+    /// Every claim of the Service with `uid` (its own and its pods'), read consistently.
     async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError>;
+
+    /// The claims of pod `pod` of the Service with `uid`, read consistently.
+    async fn claims_of_pod(&self, uid: &str, pod: &str) -> Result<Vec<Claim>, StoreError> {
+        let mut all = self.claims_of(uid).await?;
+        all.retain(|c| c.owner.pod.as_deref() == Some(pod));
+        Ok(all)
+    }
+
+    /// Notes on each of `claims` (pods' claims) since when its pod has been gone (`None`: it is
+    /// back). Changes no holder; a claim released meanwhile is skipped.
+    async fn note_gone(&self, claims: &[Claim], since: Option<i64>) -> Result<(), StoreError>;
 
     /// Claims every one of `claims` (all on one NLB, state `Claimed`, each carrying the
     /// claiming run's token and `held_at`) at once, or none, on the NLB's `terms`.

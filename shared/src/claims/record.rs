@@ -31,13 +31,21 @@ fn owner_attrs(item: &mut Item, owner: &Owner) {
     item.insert("namespace".into(), s(&owner.key.namespace));
     item.insert("name".into(), s(&owner.key.name));
     item.insert("uid".into(), s(&owner.uid));
+    if let Some(pod) = &owner.pod {
+        item.insert(POD.into(), s(pod));
+    }
 }
+
+/// Owner record and port item attribute: the pod of a per-pod claim.
+pub const POD: &str = "pod";
+/// Owner record attribute: since when a pod's claim has seen its pod gone.
+pub const GONE_SINCE: &str = "goneSince";
 
 /// The owner record of `claim`.
 pub fn owner_item(claim: &Claim) -> Item {
     let mut item = Item::new();
     item.insert(PK.into(), s(owner_pk(&claim.owner.uid)));
-    item.insert(SK.into(), s(claim.key.as_str()));
+    item.insert(SK.into(), s(claim.record_sk()));
     owner_attrs(&mut item, &claim.owner);
     item.insert("portName".into(), s(&claim.port_name));
     item.insert("protocol".into(), s(claim.protocol.as_str()));
@@ -54,6 +62,9 @@ pub fn owner_item(claim: &Claim) -> Item {
     }
     if let Some(arn) = &claim.target_group_arn {
         item.insert("targetGroupArn".into(), s(arn));
+    }
+    if let Some(since) = claim.gone_since {
+        item.insert(GONE_SINCE.into(), n(since));
     }
     item
 }
@@ -116,6 +127,7 @@ impl Reader<'_> {
                 name: self.s("name")?,
             },
             uid: self.s("uid")?,
+            pod: self.opt_s(POD),
         })
     }
 
@@ -137,9 +149,19 @@ pub fn claim_from_item(item: &Item) -> Result<Claim, String> {
         "active" => ClaimState::Active,
         other => return Err(format!("{}: state {other:?} is unknown", r.what())),
     };
+    let sk = r.s(SK)?;
+    let (pod, key) = Owner::parse_record_sk(&sk)
+        .ok_or_else(|| format!("{}: sort key {sk:?} is not a listener key", r.what()))?;
+    let owner = r.owner()?;
+    if owner.pod != pod {
+        return Err(format!(
+            "{}: attribute {POD} does not match the sort key",
+            r.what()
+        ));
+    }
     Ok(Claim {
-        owner: r.owner()?,
-        key: r.key(SK)?,
+        owner,
+        key,
         port_name: r.s("portName")?,
         protocol,
         service_port: r.n("servicePort")?,
@@ -156,6 +178,11 @@ pub fn claim_from_item(item: &Item) -> Result<Claim, String> {
             r.n(HELD_AT)?
         } else {
             0
+        },
+        gone_since: if item.contains_key(GONE_SINCE) {
+            Some(r.n(GONE_SINCE)?)
+        } else {
+            None
         },
     })
 }
@@ -201,6 +228,7 @@ mod tests {
                     name: "room".into(),
                 },
                 uid: "u-1".into(),
+                pod: None,
             },
             key: ListenerKey::new(7777, ListenerProtocol::TcpUdp),
             port_name: "game".into(),
@@ -215,6 +243,7 @@ mod tests {
             claimed_at: 1_764_150_000,
             token: "run-1".into(),
             held_at: 1_764_150_001,
+            gone_since: None,
         }
     }
 
@@ -222,6 +251,25 @@ mod tests {
     fn owner_records_round_trip() {
         let c = claim();
         assert_eq!(claim_from_item(&owner_item(&c)), Ok(c));
+    }
+
+    #[test]
+    fn pod_records_round_trip_under_a_prefixed_sort_key() {
+        let mut c = claim();
+        c.owner.pod = Some("room-7".into());
+        c.gone_since = Some(1_764_150_100);
+        let item = owner_item(&c);
+        assert_eq!(item.get(SK), Some(&s("pod#room-7#7777-tcp_udp")));
+        assert_eq!(claim_from_item(&item), Ok(c.clone()));
+        let h = holder_from_item("arn:nlb", &port_item(&c)).expect("valid");
+        assert_eq!(h.owner.pod.as_deref(), Some("room-7"));
+        let mut forged = item.clone();
+        forged.remove(POD);
+        assert!(
+            claim_from_item(&forged)
+                .expect_err("mismatch")
+                .contains("does not match")
+        );
     }
 
     #[test]

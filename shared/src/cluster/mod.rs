@@ -7,6 +7,8 @@ mod api;
 mod memory;
 mod outputs;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 pub use api::KubeCluster;
@@ -15,7 +17,7 @@ pub use memory::{MEMORY_CLUSTER_UID, MemoryCluster};
 pub use outputs::{ServiceOutputs, outputs_patch};
 
 use crate::event::ServiceKey;
-use crate::service_model::ServiceState;
+use crate::service_model::{PodState, ServiceState};
 use crate::targets::SliceView;
 
 /// Whether an Event reports success or something a user must look at.
@@ -90,7 +92,8 @@ pub trait Cluster: Send + Sync {
         name: &str,
     ) -> Result<Vec<SliceView>, KubeError>;
 
-    /// Makes the Service carry exactly `outputs`: the project's output annotations (others are
+    /// Makes the Service (or the pod a per-pod state stands for: then without finalizer)
+    /// carry exactly `outputs`: the project's output annotations (others are
     /// untouched) and, when asked, its finalizer. Writes nothing when it already does. Fails
     /// rather than overwrite a change made after `service` was read, retrying on conflicts.
     async fn write_outputs(
@@ -99,7 +102,8 @@ pub trait Cluster: Send + Sync {
         outputs: &ServiceOutputs,
     ) -> Result<Written, KubeError>;
 
-    /// Makes the Service carry exactly `outputs`, only if it is still as `service` was read
+    /// Makes the Service (or the pod a per-pod state stands for: then without finalizer)
+    /// carry exactly `outputs`, only if it is still as `service` was read
     /// (same uid and resourceVersion); writes nothing when it already does. Never retries: a
     /// conflict is [`Patched::Changed`], for the caller to read again and decide again.
     async fn write_outputs_if_unchanged(
@@ -108,8 +112,19 @@ pub trait Cluster: Send + Sync {
         outputs: &ServiceOutputs,
     ) -> Result<Patched, KubeError>;
 
-    /// Publishes an Event on the Service.
+    /// Publishes an Event on the Service (or on the pod a per-pod state stands for).
     async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError>;
+
+    /// The pods in `namespace` that `selector` (a Service's `spec.selector`) matches; none for
+    /// an empty selector.
+    async fn pods(
+        &self,
+        namespace: &str,
+        selector: &BTreeMap<String, String>,
+    ) -> Result<Vec<PodState>, KubeError>;
+
+    /// The pod, or `None` when it does not exist.
+    async fn pod(&self, namespace: &str, name: &str) -> Result<Option<PodState>, KubeError>;
 
     /// Every Service that mentions the opt-in annotation or holds the finalizer, in all
     /// namespaces (for the sweep).

@@ -33,8 +33,12 @@ impl ServiceOutputs {
 /// The JSON merge patch that turns `service`'s outputs into `outputs`, or `None` when they
 /// already match. It carries the uid and resourceVersion read, so the API server refuses it
 /// (409) if the object changed or was replaced; other annotations and finalizers are kept.
+///
+/// For a state standing for a pod ([`ServiceState::for_pod`]) the patch is the pod's: its uid,
+/// and never a finalizer (`outputs.finalizer` is ignored).
 pub fn outputs_patch(service: &ServiceState, outputs: &ServiceOutputs) -> Option<Value> {
     let finalizers = &service.finalizers;
+    let uid = service.pod.as_ref().map_or(&service.uid, |p| &p.uid);
     let mut annotations = Map::new();
     for key in OUTPUT_KEYS {
         let want = outputs.annotations.get(key);
@@ -46,7 +50,12 @@ pub fn outputs_patch(service: &ServiceState, outputs: &ServiceOutputs) -> Option
         }
     }
     let has = finalizers.iter().any(|f| f == FINALIZER);
-    let new_finalizers = match (has, outputs.finalizer) {
+    let want_finalizer = if service.pod.is_some() {
+        has
+    } else {
+        outputs.finalizer
+    };
+    let new_finalizers = match (has, want_finalizer) {
         (false, true) => Some(
             finalizers
                 .iter()
@@ -67,7 +76,7 @@ pub fn outputs_patch(service: &ServiceState, outputs: &ServiceOutputs) -> Option
         return None;
     }
     let mut metadata = Map::new();
-    metadata.insert("uid".into(), json!(service.uid));
+    metadata.insert("uid".into(), json!(uid));
     metadata.insert("resourceVersion".into(), json!(service.resource_version));
     if !annotations.is_empty() {
         metadata.insert("annotations".into(), Value::Object(annotations));
@@ -101,6 +110,8 @@ mod tests {
                 .collect(),
             ports: vec![],
             external_name: false,
+            selector: Default::default(),
+            pod: None,
         }
     }
 
@@ -134,6 +145,19 @@ mod tests {
             json!(["other/keep", FINALIZER])
         );
         assert_eq!(patch["metadata"]["annotations"][STATUS], "Pending: x");
+    }
+
+    #[test]
+    fn a_pods_patch_names_the_pod_and_never_a_finalizer() {
+        let mut s = svc(&[], &[]);
+        s.pod = Some(crate::service_model::PodSubject {
+            name: "room-0".into(),
+            uid: "pod-uid".into(),
+        });
+        let patch = outputs_patch(&s, &outputs(&[(STATUS, "Allocated")], true)).expect("a change");
+        assert_eq!(patch["metadata"]["uid"], "pod-uid");
+        assert!(patch["metadata"].get("finalizers").is_none());
+        assert_eq!(outputs_patch(&s, &outputs(&[], true)), None);
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub const TAG_NAMESPACE: &str = "nlb-port-pool/namespace";
 pub const TAG_SERVICE: &str = "nlb-port-pool/service";
 /// Tag: the Service's uid, which decides ownership.
 pub const TAG_SERVICE_UID: &str = "nlb-port-pool/service-uid";
+/// Tag: the pod, on the listener and target group of a pod of a per-pod Service.
+pub const TAG_POD: &str = "nlb-port-pool/pod";
 /// Tag: the pool.
 pub const TAG_POOL: &str = "nlb-port-pool/pool";
 /// Tag: the listener key within the Service (e.g. `7777-tcp`), so a leftover can be matched
@@ -40,6 +42,12 @@ pub fn target_group_name(owner: &Owner, key: &ListenerKey) -> String {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
     }
+    // A pod's group: the pod name too (the Service's own groups keep the names they had).
+    if let Some(pod) = &owner.pod {
+        hasher.update(b"pod");
+        hasher.update((pod.len() as u64).to_be_bytes());
+        hasher.update(pod.as_bytes());
+    }
     let digest = hasher.finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("{TARGET_GROUP_PREFIX}{}", &hex[..28])
@@ -59,7 +67,7 @@ pub struct ResourceTags {
 impl ResourceTags {
     /// As key-value pairs.
     pub fn pairs(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut pairs = vec![
             (TAG_MANAGED, "true".to_owned()),
             (TAG_CLUSTER, self.owner.key.cluster.clone()),
             (TAG_NAMESPACE, self.owner.key.namespace.clone()),
@@ -67,7 +75,11 @@ impl ResourceTags {
             (TAG_SERVICE_UID, self.owner.uid.clone()),
             (TAG_POOL, self.pool.clone()),
             (TAG_LISTENER, self.listener.as_str().to_owned()),
-        ]
+        ];
+        if let Some(pod) = &self.owner.pod {
+            pairs.push((TAG_POD, pod.clone()));
+        }
+        pairs
     }
 }
 
@@ -93,6 +105,7 @@ mod tests {
                 name: name.into(),
             },
             uid: uid.into(),
+            pod: None,
         }
     }
 
@@ -124,6 +137,15 @@ mod tests {
             target_group_name(&owner("a", "room", "u1"), &udp),
             "listener"
         );
+        let pod = |name: &str| Owner {
+            pod: Some(name.into()),
+            ..owner("a", "room", "u1")
+        };
+        let p0 = target_group_name(&pod("room-0"), &key);
+        assert_eq!(p0.len(), 32);
+        assert_ne!(a, p0, "a pod's group is not the Service's");
+        assert_ne!(p0, target_group_name(&pod("room-1"), &key), "pod");
+        assert_eq!(p0, target_group_name(&pod("room-0"), &key), "stable");
     }
 
     #[test]

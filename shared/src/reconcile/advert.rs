@@ -191,6 +191,8 @@ mod tests {
             annotations: annotations::render_allocated(records),
             ports: vec![],
             external_name: false,
+            selector: Default::default(),
+            pod: None,
         };
         s.annotations.insert("team/x".into(), "kept".into());
         s

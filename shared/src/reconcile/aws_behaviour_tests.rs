@@ -91,6 +91,8 @@ pub(super) fn opted_in(name: &str, uid: &str) -> ServiceState {
             target_port: TargetPort::Number(8000),
         }],
         external_name: false,
+        selector: Default::default(),
+        pod: None,
     }
 }
 
@@ -103,6 +105,7 @@ pub(super) fn slice(ips: &[&str]) -> Vec<SliceView> {
             port: Some(8000),
         }],
         ready: ips.iter().map(|i| i.parse().expect("ip")).collect(),
+        pods: vec![],
     }]
 }
 

@@ -130,6 +130,7 @@ impl Reconciler {
                     claimed_at: now,
                     token: token.as_str().to_owned(),
                     held_at: now,
+                    gone_since: None,
                 })
                 .collect();
             let terms = NlbTerms {

@@ -488,6 +488,7 @@ async fn a_claim_that_wins_the_race_keeps_the_nlb_and_a_retired_nlb_takes_no_cla
     let claim = crate::claims::Claim {
         owner: crate::claims::Owner {
             uid: "racer".into(),
+            pod: None,
             ..claim.owner.clone()
         },
         ..claim

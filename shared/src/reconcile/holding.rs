@@ -21,6 +21,11 @@ pub(super) enum Held {
     Reread,
 }
 
+/// Whether two claims are the same owner record (a Service's listener, or a pod's).
+fn same_record(a: &Claim, b: &Claim) -> bool {
+    a.owner.uid == b.owner.uid && a.owner.pod == b.owner.pod && a.key == b.key
+}
+
 impl<'t> Holding<'t> {
     /// A run that holds nothing yet.
     pub fn new(token: &'t RunToken) -> Self {
@@ -33,19 +38,15 @@ impl<'t> Holding<'t> {
     /// Notes `claims` as held (claimed by this run, or taken over).
     pub fn add(&mut self, claims: &[Claim]) {
         for c in claims {
-            self.claims
-                .retain(|h| !(h.owner.uid == c.owner.uid && h.key == c.key));
+            self.claims.retain(|h| !same_record(h, c));
             self.claims.push(c.clone());
         }
     }
 
     /// Notes `claims` as released: nothing to let go.
     pub fn forget(&mut self, claims: &[Claim]) {
-        self.claims.retain(|h| {
-            !claims
-                .iter()
-                .any(|c| h.owner.uid == c.owner.uid && h.key == c.key)
-        });
+        self.claims
+            .retain(|h| !claims.iter().any(|c| same_record(h, c)));
     }
 
     /// The claims held.

@@ -62,6 +62,8 @@ fn service(name: &str, uid: &str) -> ServiceState {
             target_port: TargetPort::Number(7777),
         }],
         external_name: false,
+        selector: Default::default(),
+        pod: None,
     }
 }
 
@@ -111,6 +113,7 @@ async fn leave_leak(elb: &MemoryLoadBalancing, i: u16) {
     let owner = Owner {
         key: key_of(&format!("gone-{i}")),
         uid: format!("u-gone-{i}"),
+        pod: None,
     };
     let listener = ListenerKey::new(7777, ListenerProtocol::Tcp);
     let tags = ResourceTags {

@@ -381,6 +381,7 @@ impl Reconciler {
         Owner {
             key: service.key.clone(),
             uid: service.uid.clone(),
+            pod: None,
         }
     }
 

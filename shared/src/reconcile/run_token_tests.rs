@@ -48,6 +48,8 @@ fn service(name: &str, uid: &str, port_name: &str, port: u16) -> ServiceState {
             target_port: TargetPort::Number(8000),
         }],
         external_name: false,
+        selector: Default::default(),
+        pod: None,
     }
 }
 
@@ -60,6 +62,7 @@ fn claim(token: &str, held_at: i64) -> Claim {
                 name: "room".into(),
             },
             uid: "u1".into(),
+            pod: None,
         },
         key: ListenerKey::new(7777, ListenerProtocol::Tcp),
         port_name: "game".into(),
@@ -72,6 +75,7 @@ fn claim(token: &str, held_at: i64) -> Claim {
         listener_arn: None,
         target_group_arn: None,
         claimed_at: held_at,
+        gone_since: None,
         token: token.into(),
         held_at,
     }

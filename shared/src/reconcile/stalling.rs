@@ -29,6 +29,9 @@ impl ClaimStore for StallingStore {
     async fn claim(&self, claims: &[Claim], quota: NlbTerms) -> Result<(), ClaimError> {
         self.inner.claim(claims, quota).await
     }
+    async fn note_gone(&self, claims: &[Claim], since: Option<i64>) -> Result<(), StoreError> {
+        self.inner.note_gone(claims, since).await
+    }
     async fn take_over(
         &self,
         claims: &[Claim],
@@ -113,5 +116,19 @@ impl Cluster for StallingCluster {
     }
     async fn services_of_interest(&self) -> Result<Vec<ServiceState>, KubeError> {
         self.inner.services_of_interest().await
+    }
+    async fn pods(
+        &self,
+        ns: &str,
+        selector: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<crate::service_model::PodState>, KubeError> {
+        self.inner.pods(ns, selector).await
+    }
+    async fn pod(
+        &self,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<crate::service_model::PodState>, KubeError> {
+        self.inner.pod(ns, name).await
     }
 }

@@ -70,6 +70,8 @@ fn service(name: &str, uid: &str) -> ServiceState {
             target_port: TargetPort::Number(7777),
         }],
         external_name: false,
+        selector: Default::default(),
+        pod: None,
     }
 }
 
@@ -81,6 +83,7 @@ fn owner(name: &str, uid: &str, cluster: &str) -> Owner {
             name: name.into(),
         },
         uid: uid.into(),
+        pod: None,
     }
 }
 
@@ -136,6 +139,7 @@ impl World {
             claimed_at: 0,
             token: String::new(),
             held_at: 0,
+            gone_since: None,
         });
     }
 }

@@ -86,6 +86,8 @@ fn service(
             .collect(),
         ports,
         external_name: false,
+        selector: Default::default(),
+        pod: None,
     }
 }
 
@@ -108,6 +110,7 @@ pub(super) fn slice(port_name: &str, port: u16, ips: &[&str]) -> SliceView {
             port: Some(port),
         }],
         ready: ips.iter().map(|i| i.parse().expect("ip")).collect(),
+        pods: vec![],
     }
 }
 
@@ -603,6 +606,7 @@ async fn a_port_held_by_a_foreign_listener_is_never_claimed() {
                 name: "x".into(),
             },
             uid: "someone-else".into(),
+            pod: None,
         },
         pool: "default".into(),
         listener: crate::service_model::ListenerKey::new(30000, ListenerProtocol::Tcp),
@@ -699,6 +703,13 @@ impl ClaimStore for LostAnswer {
         uid: &str,
     ) -> Result<Vec<crate::claims::Claim>, crate::claims::StoreError> {
         self.inner.claims_of(uid).await
+    }
+    async fn note_gone(
+        &self,
+        claims: &[crate::claims::Claim],
+        since: Option<i64>,
+    ) -> Result<(), crate::claims::StoreError> {
+        self.inner.note_gone(claims, since).await
     }
     async fn claim(
         &self,

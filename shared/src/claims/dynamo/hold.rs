@@ -23,7 +23,7 @@ fn n(v: i64) -> AttributeValue {
 }
 
 fn owner_key(c: &Claim) -> std::collections::HashMap<String, AttributeValue> {
-    key(owner_pk(&c.owner.uid), c.key.as_str().to_owned())
+    key(owner_pk(&c.owner.uid), c.record_sk())
 }
 
 type TransactError = aws_sdk_dynamodb::error::SdkError<

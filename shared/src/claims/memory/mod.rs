@@ -12,7 +12,11 @@ use super::{
 };
 
 mod pool;
-use crate::service_model::ListenerKey;
+
+/// The key of a claim's owner record: its partition (the owner uid) and sort key.
+fn record_id(claim: &Claim) -> (String, String) {
+    (claim.owner.uid.clone(), claim.record_sk())
+}
 
 #[derive(Default)]
 struct State {
@@ -26,7 +30,7 @@ struct State {
     /// Managed pools' partitions.
     pools: BTreeMap<String, PoolRecord>,
     ports: BTreeMap<(String, u16), PortHolder>,
-    owners: BTreeMap<(String, ListenerKey), Claim>,
+    owners: BTreeMap<(String, String), Claim>,
 }
 
 /// Claims in memory; every method is atomic, as a DynamoDB transaction is.
@@ -93,8 +97,7 @@ impl MemoryClaimStore {
                 claimed_at: claim.claimed_at,
             },
         );
-        st.owners
-            .insert((claim.owner.uid.clone(), claim.key.clone()), claim);
+        st.owners.insert(record_id(&claim), claim);
     }
 
     /// Replaces the identity item, bypassing its condition: for tests of another cluster's
@@ -115,10 +118,7 @@ fn held<'a>(
     claim: &Claim,
     token: &RunToken,
 ) -> Result<&'a mut Claim, HoldError> {
-    match st
-        .owners
-        .get_mut(&(claim.owner.uid.clone(), claim.key.clone()))
-    {
+    match st.owners.get_mut(&record_id(claim)) {
         None => Err(HoldError::Gone {
             key: claim.key.clone(),
         }),
@@ -143,6 +143,17 @@ impl ClaimStore for MemoryClaimStore {
             .collect())
     }
 
+    async fn note_gone(&self, claims: &[Claim], since: Option<i64>) -> Result<(), StoreError> {
+        self.round_trip().await;
+        let mut st = self.lock();
+        for c in claims {
+            if let Some(stored) = st.owners.get_mut(&record_id(c)) {
+                stored.gone_since = since;
+            }
+        }
+        Ok(())
+    }
+
     async fn claim(&self, claims: &[Claim], terms: NlbTerms) -> Result<(), ClaimError> {
         self.round_trip().await;
         let listener_quota = terms.listener_quota;
@@ -150,10 +161,7 @@ impl ClaimStore for MemoryClaimStore {
             return Ok(());
         };
         let mut st = self.lock();
-        if claims.iter().any(|c| {
-            st.owners
-                .contains_key(&(c.owner.uid.clone(), c.key.clone()))
-        }) {
+        if claims.iter().any(|c| st.owners.contains_key(&record_id(c))) {
             return Err(ClaimError::AlreadyClaimed);
         }
         let taken: Vec<u16> = claims
@@ -191,8 +199,7 @@ impl ClaimStore for MemoryClaimStore {
                     claimed_at: c.claimed_at,
                 },
             );
-            st.owners
-                .insert((c.owner.uid.clone(), c.key.clone()), c.clone());
+            st.owners.insert(record_id(c), c.clone());
         }
         Ok(())
     }
@@ -208,7 +215,7 @@ impl ClaimStore for MemoryClaimStore {
         let mut st = self.lock();
         // All or none, as one DynamoDB transaction: check every condition first.
         for c in claims {
-            let stored = st.owners.get(&(c.owner.uid.clone(), c.key.clone()));
+            let stored = st.owners.get(&record_id(c));
             let Some(stored) = stored else {
                 return Err(TakeOverError::Gone { key: c.key.clone() });
             };
@@ -229,7 +236,7 @@ impl ClaimStore for MemoryClaimStore {
             }
         }
         for c in claims {
-            if let Some(stored) = st.owners.get_mut(&(c.owner.uid.clone(), c.key.clone())) {
+            if let Some(stored) = st.owners.get_mut(&record_id(c)) {
                 stored.token = token.as_str().to_owned();
                 stored.held_at = now;
             }
@@ -273,7 +280,7 @@ impl ClaimStore for MemoryClaimStore {
         self.round_trip().await;
         let mut st = self.lock();
         for c in claims {
-            if let Some(stored) = st.owners.get(&(c.owner.uid.clone(), c.key.clone()))
+            if let Some(stored) = st.owners.get(&record_id(c))
                 && stored.token != token.as_str()
             {
                 return Err(ReleaseError::NotHeld {
@@ -292,7 +299,7 @@ impl ClaimStore for MemoryClaimStore {
         }
         for c in claims {
             st.ports.remove(&(c.nlb_arn.clone(), c.port));
-            st.owners.remove(&(c.owner.uid.clone(), c.key.clone()));
+            st.owners.remove(&record_id(c));
             if let Some(set) = st.nlbs.get_mut(&c.nlb_arn) {
                 set.remove(&c.port);
             }

@@ -12,6 +12,7 @@ fn claim() -> Claim {
                 name: "s".into(),
             },
             uid: "u".into(),
+            pod: None,
         },
         key: crate::service_model::ListenerKey::new(7, crate::protocol::ListenerProtocol::Tcp),
         port_name: "p".into(),
@@ -26,6 +27,7 @@ fn claim() -> Claim {
         claimed_at: 100,
         token: "other".into(),
         held_at: 100,
+        gone_since: None,
     }
 }
 

@@ -12,8 +12,10 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use super::outputs::{ServiceOutputs, outputs_patch};
 use super::{Cluster, IDENTITY_NAMESPACE, KubeError, Notice, NoticeKind, Patched, Written};
 use crate::annotations::{FINALIZER, mentions_opt_in};
-use crate::service_model::ServiceState;
+use crate::service_model::{PodState, ServiceState};
 use crate::targets::SliceView;
+
+mod pods;
 
 /// The field manager named on every write, so `managedFields` shows what the system wrote.
 pub const FIELD_MANAGER: &str = "nlb-port-pool";
@@ -100,15 +102,21 @@ fn shorten_note(note: &str) -> String {
 /// its uid (a new Service of the same name is told again), the reason and the fingerprint.
 fn once_event_name(service: &ServiceState, reason: &str, fingerprint: &str) -> String {
     use sha2::{Digest, Sha256};
+    let uid = service.pod.as_ref().map_or(&service.uid, |p| &p.uid);
     let digest = Sha256::new()
-        .chain_update(service.uid.as_bytes())
+        .chain_update(uid.as_bytes())
         .chain_update([0])
         .chain_update(reason.as_bytes())
         .chain_update([0])
         .chain_update(fingerprint.as_bytes())
         .finalize();
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}.{hex}", service.key.name)
+    format!("{}.{hex}", object_name(service))
+}
+
+/// The name of the object Events are about: the Service, or the pod a per-pod state stands for.
+fn object_name(service: &ServiceState) -> &str {
+    service.pod.as_ref().map_or(&service.key.name, |p| &p.name)
 }
 
 fn is_status(err: &kube::Error, code: u16) -> bool {
@@ -149,6 +157,12 @@ impl Cluster for KubeCluster {
         service: &ServiceState,
         outputs: &ServiceOutputs,
     ) -> Result<Written, KubeError> {
+        if service.pod.is_some() {
+            return Ok(match self.write_pod_outputs(service, outputs).await? {
+                Patched::Done(s) => Written::Done(s),
+                Patched::Gone | Patched::Changed => Written::Gone,
+            });
+        }
         let (namespace, name) = (&service.key.namespace, &service.key.name);
         let action = format!("patch Service {namespace}/{name}");
         let api = self.services(namespace);
@@ -190,6 +204,9 @@ impl Cluster for KubeCluster {
         service: &ServiceState,
         outputs: &ServiceOutputs,
     ) -> Result<Patched, KubeError> {
+        if service.pod.is_some() {
+            return self.write_pod_outputs(service, outputs).await;
+        }
         let (namespace, name) = (&service.key.namespace, &service.key.name);
         let action = format!("patch Service {namespace}/{name}");
         // The patch carries the uid and resourceVersion read: the API server refuses it (409)
@@ -224,7 +241,25 @@ impl Cluster for KubeCluster {
         let now = Timestamp::now();
         let name = match &notice.once {
             Some(fingerprint) => once_event_name(service, notice.reason, fingerprint),
-            None => format!("{}.{:x}", service.key.name, now.as_nanosecond()),
+            None => format!("{}.{:x}", object_name(service), now.as_nanosecond()),
+        };
+        let regarding = match &service.pod {
+            None => ObjectReference {
+                api_version: Some("v1".to_owned()),
+                kind: Some("Service".to_owned()),
+                name: Some(service.key.name.clone()),
+                namespace: Some(service.key.namespace.clone()),
+                uid: Some(service.uid.clone()),
+                ..ObjectReference::default()
+            },
+            Some(pod) => ObjectReference {
+                api_version: Some("v1".to_owned()),
+                kind: Some("Pod".to_owned()),
+                name: Some(pod.name.clone()),
+                namespace: Some(service.key.namespace.clone()),
+                uid: Some(pod.uid.clone()),
+                ..ObjectReference::default()
+            },
         };
         let event = Event {
             metadata: ObjectMeta {
@@ -242,14 +277,7 @@ impl Cluster for KubeCluster {
             action: Some("Reconcile".to_owned()),
             reporting_controller: Some(REPORTING_CONTROLLER.to_owned()),
             reporting_instance: Some(self.instance.clone()),
-            regarding: Some(ObjectReference {
-                api_version: Some("v1".to_owned()),
-                kind: Some("Service".to_owned()),
-                name: Some(service.key.name.clone()),
-                namespace: Some(service.key.namespace.clone()),
-                uid: Some(service.uid.clone()),
-                ..ObjectReference::default()
-            }),
+            regarding: Some(regarding),
             ..Event::default()
         };
         match Api::<Event>::namespaced(self.client.clone(), &service.key.namespace)
@@ -265,6 +293,18 @@ impl Cluster for KubeCluster {
                 &e,
             )),
         }
+    }
+
+    async fn pods(
+        &self,
+        namespace: &str,
+        selector: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<PodState>, KubeError> {
+        self.list_pods(namespace, selector).await
+    }
+
+    async fn pod(&self, namespace: &str, name: &str) -> Result<Option<PodState>, KubeError> {
+        self.get_pod(namespace, name).await
     }
 
     async fn services_of_interest(&self) -> Result<Vec<ServiceState>, KubeError> {

@@ -8,8 +8,10 @@ use async_trait::async_trait;
 use super::outputs::{ServiceOutputs, outputs_patch};
 use super::{Cluster, KubeError, Notice, Patched, Written};
 use crate::annotations::{FINALIZER, mentions_opt_in};
-use crate::service_model::ServiceState;
+use crate::service_model::{PodState, ServiceState};
 use crate::targets::SliceView;
+
+mod pods;
 
 #[derive(Default)]
 struct State {
@@ -23,6 +25,7 @@ struct State {
     writes: usize,
     cluster_uid: Option<String>,
     history: Vec<((String, String), crate::annotations::Annotations)>,
+    pods: BTreeMap<(String, String), pods::StoredPod>,
 }
 
 /// The `kube-system` uid of a [`MemoryCluster`] unless a test sets another.
@@ -223,6 +226,9 @@ impl Cluster for MemoryCluster {
         outputs: &ServiceOutputs,
     ) -> Result<Patched, KubeError> {
         let mut st = self.enter("write_outputs")?;
+        if service.pod.is_some() {
+            return pods::write_pod(&mut st, service, outputs);
+        }
         if outputs_patch(service, outputs).is_none() {
             return Ok(Patched::Done(Box::new(service.clone())));
         }
@@ -250,9 +256,29 @@ impl Cluster for MemoryCluster {
             // As the API server answers a second create of the same Event name: it exists.
             return Ok(());
         }
-        let who = format!("{}/{}", service.key.namespace, service.key.name);
+        let who = match &service.pod {
+            None => format!("{}/{}", service.key.namespace, service.key.name),
+            Some(pod) => format!("{}/pod/{}", service.key.namespace, pod.name),
+        };
         st.notices.push((who, notice.clone()));
         Ok(())
+    }
+
+    async fn pods(
+        &self,
+        namespace: &str,
+        selector: &BTreeMap<String, String>,
+    ) -> Result<Vec<PodState>, KubeError> {
+        let st = self.enter("pods")?;
+        Ok(pods::select(&st, namespace, selector))
+    }
+
+    async fn pod(&self, namespace: &str, name: &str) -> Result<Option<PodState>, KubeError> {
+        Ok(self
+            .enter("pod")?
+            .pods
+            .get(&key(namespace, name))
+            .map(|p| p.pod.clone()))
     }
 
     async fn services_of_interest(&self) -> Result<Vec<ServiceState>, KubeError> {
