@@ -451,11 +451,11 @@ mod tests {
 
     #[test]
     fn reads_the_mode_and_the_pod_grace() {
-        let req = parse_request(&ann(&[(MODE, "per-pod"), (POD_RELEASE_AFTER, "300s")]))
-            .expect("valid");
+        let req =
+            parse_request(&ann(&[(MODE, "per-pod"), (POD_RELEASE_AFTER, "300s")])).expect("valid");
         assert_eq!((req.mode, req.pod_release_after), (Mode::PerPod, 300));
-        let req = parse_request(&ann(&[(MODE, "per-service"), (POD_RELEASE_AFTER, "0")]))
-            .expect("valid");
+        let req =
+            parse_request(&ann(&[(MODE, "per-service"), (POD_RELEASE_AFTER, "0")])).expect("valid");
         assert_eq!((req.mode, req.pod_release_after), (Mode::PerService, 0));
         for (key, value) in [
             (MODE, "pod"),

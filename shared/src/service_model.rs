@@ -98,6 +98,23 @@ impl ServiceState {
         }
     }
 
+    /// A Service that no longer exists, known by its key and uid (what its claims record):
+    /// the base of its pods' states when their outputs must go.
+    pub fn gone(key: ServiceKey, uid: impl Into<String>) -> Self {
+        Self {
+            key,
+            uid: uid.into(),
+            resource_version: String::new(),
+            deleting: true,
+            finalizers: vec![],
+            annotations: Annotations::new(),
+            ports: vec![],
+            external_name: false,
+            selector: BTreeMap::new(),
+            pod: None,
+        }
+    }
+
     /// The pod this state stands for, by name.
     pub fn pod_name(&self) -> Option<&str> {
         self.pod.as_ref().map(|p| p.name.as_str())

@@ -184,11 +184,12 @@ impl TargetPolicy {
     }
 
     /// Keeps the trusted slices, without their addresses outside the CIDRs, and says what was
-    /// left out. A slice with no ready address is kept or dropped silently: it adds no target.
+    /// left out. A slice with no address at all is dropped silently: it adds no target. (A
+    /// slice with only endpoints not ready still names pods, which per-pod mode allocates.)
     pub fn screen(&self, slices: Vec<SliceView>) -> Screened {
         let mut screened = Screened::default();
         for mut slice in slices {
-            if slice.ready.is_empty() {
+            if slice.ready.is_empty() && slice.pods.is_empty() {
                 continue;
             }
             if !self.trusts(slice.managed_by.as_deref()) {
@@ -203,6 +204,7 @@ impl TargetPolicy {
                 screened.rejections.push(self.outside(&slice.name, outside));
             }
             slice.ready = inside;
+            slice.pods.retain(|p| self.allows(p.ip));
             screened.trusted.push(slice);
         }
         screened

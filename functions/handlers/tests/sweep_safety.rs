@@ -238,6 +238,7 @@ async fn leave_leak(stack: &Stack, i: u16) -> String {
             name: format!("gone-{i}"),
         },
         uid: unique_name("uid-gone"),
+        pod: None,
     };
     let listener = ListenerKey::new(7777, ListenerProtocol::Tcp);
     let tags = ResourceTags {

@@ -86,7 +86,7 @@ impl Reconciler {
         cluster: &dyn Cluster,
         service: &ServiceState,
     ) -> Result<()> {
-        let claims = self.store.claims_of(&service.uid).await?;
+        let claims = self.claims_for(service).await?;
         let Some(current) = self.reread(cluster, service).await? else {
             return Ok(());
         };
@@ -142,7 +142,7 @@ impl Reconciler {
         service: &ServiceState,
         claims: &[Claim],
     ) -> Result<()> {
-        let now = self.store.claims_of(&service.uid).await?;
+        let now = self.claims_for(service).await?;
         let lost = claims.iter().find(|c| {
             !now.iter().any(|n| {
                 n.key == c.key && n.nlb_arn == c.nlb_arn && n.port == c.port && n.held_by(token)

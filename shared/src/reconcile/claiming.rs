@@ -149,7 +149,7 @@ impl Reconciler {
                 Err(ClaimError::AlreadyClaimed) => {
                     // The SDK retries a transaction whose answer was lost; the retry then
                     // meets its own writes. Claims carrying this run's token are its own.
-                    let existing = self.store.claims_of(&owner.uid).await?;
+                    let existing = self.claims_of_owner(owner).await?;
                     let ours = claims.iter().all(|c| {
                         existing.iter().any(|e| {
                             e.key == c.key

@@ -140,7 +140,7 @@ impl Reconciler {
                     refusals.len(),
                     refusals.join("; ")
                 );
-                let holds_nothing = self.store.claims_of(&service.uid).await?.is_empty();
+                let holds_nothing = self.claims_for(service).await?.is_empty();
                 return self.pending(cluster, &current, holds_nothing, reason).await;
             }
         }
@@ -200,12 +200,14 @@ impl Reconciler {
 
         // Claims exist only for a Service this system has touched (it then holds the finalizer
         // or output annotations); a claim left without either is met by the transaction.
-        let touched = service.has_finalizer()
+        // A pod's claims are keyed by its name: a pod made again under it holds them unmarked.
+        let touched = service.pod.is_some()
+            || service.has_finalizer()
             || OUTPUT_KEYS
                 .iter()
                 .any(|k| service.annotations.contains_key(*k));
         let mut existing = if touched {
-            self.store.claims_of(&service.uid).await?
+            self.claims_for(service).await?
         } else {
             vec![]
         };
@@ -215,7 +217,7 @@ impl Reconciler {
         for _ in 0..3 {
             // Hold every claim of the Service before acting on any of them.
             if self.hold(holding, &service.key, &mut existing).await? == Held::Reread {
-                existing = self.store.claims_of(&service.uid).await?;
+                existing = self.claims_for(service).await?;
                 continue;
             }
             // A claim outside the pool as configured now (another pool, an NLB taken out of
@@ -301,7 +303,7 @@ impl Reconciler {
                     // read the claims (taking the last port): then its claims decide, and
                     // this run must neither delete the target groups it uses nor call the
                     // Service Pending.
-                    let now = self.store.claims_of(&service.uid).await?;
+                    let now = self.claims_for(service).await?;
                     if missing.iter().any(|s| now.iter().any(|c| c.key == s.key)) {
                         current = *after;
                         existing = now;
@@ -314,7 +316,7 @@ impl Reconciler {
                 }
                 (Claimed::Concurrent, Written::Done(after)) => {
                     current = *after;
-                    existing = self.store.claims_of(&service.uid).await?;
+                    existing = self.claims_for(service).await?;
                     continue;
                 }
                 (Claimed::New(new), Written::Done(after)) => {
@@ -358,7 +360,8 @@ impl Reconciler {
         cluster: &dyn Cluster,
         service: &ServiceState,
     ) -> Result<Written> {
-        if service.has_finalizer() {
+        // A pod never carries the finalizer: its Service's holds the deletion.
+        if service.has_finalizer() || service.pod.is_some() {
             return Ok(Written::Done(Box::new(service.clone())));
         }
         let want = |s: &ServiceState| ServiceOutputs {

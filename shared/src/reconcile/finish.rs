@@ -79,6 +79,14 @@ impl Reconciler {
             annotations: annotations::render_allocated(&records),
             finalizer: true,
         };
+        if current.pod.is_some()
+            && let Some(ip) = registered_ip(specs, targets)
+        {
+            // What the pod's fast path compares with its IP (see per_pod).
+            outputs
+                .annotations
+                .insert(annotations::TARGET.to_owned(), ip);
+        }
         let (kind, reason, note) = match &target_problem {
             Some(problem) => {
                 outputs.annotations.insert(
@@ -108,6 +116,13 @@ impl Reconciler {
         self.failpoints.check(failpoint::ENSURE_AFTER_OUTPUTS)?;
         Ok(())
     }
+}
+
+/// The pod IP registered as the first listener's target, if any.
+fn registered_ip(specs: &[ListenerSpec], targets: &DesiredTargets) -> Option<String> {
+    let first = specs.first()?;
+    let t = targets.get(&first.key)?.as_ref().ok()?.iter().next()?;
+    Some(t.ip.to_string())
 }
 
 fn allocated_note(records: &[AllocationRecord]) -> String {

@@ -14,6 +14,7 @@ mod error;
 mod finish;
 mod holding;
 mod identity;
+mod per_pod;
 mod release;
 mod screening;
 mod sweep;
@@ -33,8 +34,8 @@ pub use error::{Error, Result};
 pub use identity::Ownership;
 pub use sweep::{DEFAULT_MAX_DELETIONS, PoolUse, SweepLimits, SweepReport};
 
-use crate::annotations::{self, AllocationRequest, Status};
-use crate::claims::{ClaimStore, Owner, PoolRecords, RunToken};
+use crate::annotations::{self, AllocationRequest, Mode, Status};
+use crate::claims::{Claim, ClaimStore, Owner, PoolRecords, RunToken};
 use crate::cluster::{Cluster, KubeError, Notice, NoticeKind, Patched, ServiceOutputs, Written};
 use crate::elb::{LoadBalancing, NlbFleet};
 use crate::pool::{NlbPool, PoolSet};
@@ -66,6 +67,17 @@ pub enum Outcome {
         registered: usize,
         /// Deregistered.
         deregistered: usize,
+    },
+    /// A per-pod Service's pods were brought in line.
+    Pods {
+        /// Pods whose listeners exist.
+        allocated: usize,
+        /// Pods waiting for ports.
+        pending: usize,
+        /// Pods gone, their ports kept for the grace.
+        leaving: usize,
+        /// Ports released because their pod was gone longer than the grace.
+        released: usize,
     },
     /// Nothing to do (not opted in and holding nothing, or gone).
     Nothing(&'static str),
@@ -209,7 +221,7 @@ impl Reconciler {
             && service.as_ref().map(|s| s.uid.as_str()) != Some(uid)
         {
             released_orphans = self
-                .release_uid_as(token, uid, &service_key(self, namespace, name))
+                .release_uid_as(token, cluster, uid, &service_key(self, namespace, name))
                 .await?;
         }
         let Some(service) = service else {
@@ -223,9 +235,39 @@ impl Reconciler {
             Decision::Reject(reason, message) => {
                 self.reject(cluster, &service, reason, message).await
             }
+            Decision::Ensure(request, specs) if request.mode == Mode::PerPod => {
+                let pool = self.pool(&request.pool)?.clone();
+                let screened = self.screen(&service, slices?);
+                let (outcome, reported) = tokio::join!(
+                    self.ensure_pods(
+                        token,
+                        cluster,
+                        &service,
+                        &pool,
+                        &request,
+                        &specs,
+                        &screened.trusted,
+                        per_pod::Pass::Thorough
+                    ),
+                    self.report_rejections(cluster, &service, &screened.rejections)
+                );
+                reported?;
+                outcome
+            }
             Decision::Ensure(request, specs) => {
                 let pool = self.pool(&request.pool)?.clone();
                 let screened = self.screen(&service, slices?);
+                let service = if service.annotations.contains_key(annotations::PODS) {
+                    // Switched from per-pod mode: the pods' listeners go first.
+                    match self.release_pods(token, cluster, &service).await? {
+                        Written::Done(after) => *after,
+                        Written::Gone => {
+                            return Ok(Outcome::Nothing("the Service was deleted meanwhile"));
+                        }
+                    }
+                } else {
+                    service
+                };
                 let (outcome, reported) = tokio::join!(
                     self.ensure(
                         token,
@@ -275,6 +317,15 @@ impl Reconciler {
                     annotations::POOL,
                     request.pool,
                     self.pools.names()
+                ),
+            );
+        }
+        if request.mode == Mode::PerPod && service.selector.is_empty() {
+            return Decision::Reject(
+                "InvalidService",
+                format!(
+                    "annotation {}: per-pod mode needs a Service with a selector (its pods)",
+                    annotations::MODE
                 ),
             );
         }
@@ -365,12 +416,19 @@ impl Reconciler {
         Err(still_conflicting(service))
     }
 
-    /// The Service read again, if it is still the same object.
+    /// The Service read again, if it is still the same object (for a pod's state: the pod).
     async fn reread(
         &self,
         cluster: &dyn Cluster,
         service: &ServiceState,
     ) -> Result<Option<ServiceState>> {
+        if let Some(pod) = &service.pod {
+            return Ok(cluster
+                .pod(&service.key.namespace, &pod.name)
+                .await?
+                .filter(|p| p.uid == pod.uid)
+                .map(|p| service.for_pod(&p)));
+        }
         Ok(cluster
             .service(&service.key.namespace, &service.key.name)
             .await?
@@ -381,8 +439,25 @@ impl Reconciler {
         Owner {
             key: service.key.clone(),
             uid: service.uid.clone(),
-            pod: None,
+            pod: service.pod_name().map(str::to_owned),
         }
+    }
+
+    /// The claims of `owner`: a pod's (one prefix query), or the Service's own listeners'.
+    async fn claims_of_owner(&self, owner: &Owner) -> Result<Vec<Claim>> {
+        Ok(match &owner.pod {
+            Some(pod) => self.store.claims_of_pod(&owner.uid, pod).await?,
+            None => {
+                let mut all = self.store.claims_of(&owner.uid).await?;
+                all.retain(|c| c.owner.pod.is_none());
+                all
+            }
+        })
+    }
+
+    /// The claims of what `service` stands for (the Service, or one of its pods).
+    async fn claims_for(&self, service: &ServiceState) -> Result<Vec<Claim>> {
+        self.claims_of_owner(&self.owner(service)).await
     }
 
     /// The DNS names of a pool's NLBs, read once per process (they never change). An NLB that
@@ -429,6 +504,8 @@ mod run_token_tests;
 mod aws_behaviour_tests;
 #[cfg(test)]
 mod elastic_tests;
+#[cfg(test)]
+mod per_pod_tests;
 #[cfg(test)]
 mod screening_tests;
 #[cfg(test)]

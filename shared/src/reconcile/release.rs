@@ -8,6 +8,7 @@ use futures::future::try_join_all;
 
 use super::holding::{Held, Holding};
 use super::{Error, Outcome, Reconciler, Result};
+use crate::annotations;
 use crate::claims::{Claim, RunToken};
 use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs, Written};
 use crate::elb::{ElbErrorKind, owned_by, target_group_name};
@@ -50,7 +51,12 @@ impl Reconciler {
             },
             _ => Ok(
                 match self
-                    .release_uid_as(token, uid, &super::service_key(self, namespace, name))
+                    .release_uid_as(
+                        token,
+                        cluster,
+                        uid,
+                        &super::service_key(self, namespace, name),
+                    )
                     .await?
                 {
                     0 => Outcome::Nothing("nothing to release"),
@@ -86,6 +92,12 @@ impl Reconciler {
             .hold_all_of(holding, &service.uid, &service.key)
             .await?;
         let mut current = service.clone();
+        if claims.iter().any(|c| c.owner.pod.is_some())
+            || service.annotations.contains_key(annotations::PODS)
+        {
+            // A per-pod Service: its pods stop advertising before their ports are free.
+            self.clear_pods(cluster, service, &claims).await?;
+        }
         if !claims.is_empty() {
             match self.unadvertise(cluster, service, &claims).await? {
                 Written::Done(after) => current = *after,
@@ -115,8 +127,14 @@ impl Reconciler {
     }
 
     /// [`Reconciler::release_uid_as`] as a run of its own (a random token).
-    pub async fn release_uid(&self, uid: &str, key: &ServiceKey) -> Result<usize> {
-        self.release_uid_as(&RunToken::random(), uid, key).await
+    pub async fn release_uid(
+        &self,
+        cluster: &dyn Cluster,
+        uid: &str,
+        key: &ServiceKey,
+    ) -> Result<usize> {
+        self.release_uid_as(&RunToken::random(), cluster, uid, key)
+            .await
     }
 
     /// Releases, as the run `token`, the claims of the object with `uid` that was the Service
@@ -126,12 +144,18 @@ impl Reconciler {
     pub async fn release_uid_as(
         &self,
         token: &RunToken,
+        cluster: &dyn Cluster,
         uid: &str,
         key: &ServiceKey,
     ) -> Result<usize> {
         let mut holding = Holding::new(token);
         let result = async {
             let theirs = self.hold_all_of(&mut holding, uid, key).await?;
+            if theirs.iter().any(|c| c.owner.pod.is_some()) {
+                // The Service is gone; its pods may not be (a StatefulSet outlives it).
+                let gone = ServiceState::gone(key.clone(), uid);
+                self.clear_pods(cluster, &gone, &theirs).await?;
+            }
             self.release_claims(token, &theirs).await?;
             holding.forget(&theirs);
             Ok(theirs.len())
@@ -168,7 +192,11 @@ impl Reconciler {
     }
 
     /// Lets go of what a release still holds (it failed midway), short of a kill.
-    async fn let_go_after_release<T>(&self, result: Result<T>, holding: &Holding<'_>) -> Result<T> {
+    pub(super) async fn let_go_after_release<T>(
+        &self,
+        result: Result<T>,
+        holding: &Holding<'_>,
+    ) -> Result<T> {
         if !matches!(result, Err(Error::Injected(_)))
             && let Err(e) = self.let_go(holding).await
         {

@@ -24,7 +24,7 @@ use super::{Outcome, Reconciler, Result};
 use crate::annotations::STATUS;
 use crate::claims::{CursorStore, PortHolder};
 use crate::cluster::Cluster;
-use crate::elb::{ElbErrorKind, ListenerInfo, TAG_CLUSTER, TAG_MANAGED, TAG_SERVICE_UID};
+use crate::elb::{ElbErrorKind, ListenerInfo, TAG_CLUSTER, TAG_MANAGED, TAG_POD, TAG_SERVICE_UID};
 use crate::event::ServiceKey;
 use crate::pool::NlbPool;
 use crate::service_model::ServiceState;
@@ -149,6 +149,15 @@ struct NlbSwept {
     holders: usize,
     /// Live Services whose claims on it must move.
     misplaced: Vec<ServiceState>,
+}
+
+/// A per-pod Service with pods gone whose grace runs out: reconciled every run, so their ports
+/// are released within a sweep period of the grace.
+fn pods_leaving(s: &ServiceState) -> bool {
+    s.annotations
+        .get(crate::annotations::PODS)
+        .and_then(|json| serde_json::from_str::<crate::annotations::PodsSummary>(json).ok())
+        .is_some_and(|p| p.leaving > 0)
 }
 
 fn key_of(s: &ServiceState) -> String {
@@ -284,9 +293,10 @@ impl Reconciler {
             let Some(t) = tags.get(&l.arn).filter(|t| self.is_ours(t)) else {
                 continue;
             };
-            let claimed_by_owner = by_port
-                .get(&l.port)
-                .is_some_and(|h| Some(&h.owner.uid) == t.get(TAG_SERVICE_UID));
+            let claimed_by_owner = by_port.get(&l.port).is_some_and(|h| {
+                Some(&h.owner.uid) == t.get(TAG_SERVICE_UID)
+                    && h.owner.pod.as_ref() == t.get(TAG_POD)
+            });
             if !claimed_by_owner && budget.take(1) {
                 self.delete_leaked_listener(l, report).await?;
             }
@@ -318,8 +328,9 @@ impl Reconciler {
                 .await?;
             match live {
                 None => {
-                    report.orphan_claims_released +=
-                        self.release_orphan(uid, &h.owner.key, budget).await?;
+                    report.orphan_claims_released += self
+                        .release_orphan(cluster, uid, &h.owner.key, budget)
+                        .await?;
                 }
                 Some(service) if misplaced_uid(uid) => misplaced.push(service),
                 Some(_) => {}
@@ -335,6 +346,7 @@ impl Reconciler {
     /// covers them all; returns how many were released.
     async fn release_orphan(
         &self,
+        cluster: &dyn Cluster,
         uid: &str,
         key: &ServiceKey,
         budget: &mut DeletionBudget,
@@ -350,7 +362,7 @@ impl Reconciler {
         if count == 0 || !budget.take(count) {
             return Ok(0);
         }
-        match self.release_uid(uid, key).await {
+        match self.release_uid(cluster, uid, key).await {
             Ok(n) => Ok(n),
             // Another run holds them (a deletion being handled): it releases them.
             Err(super::Error::Busy { .. }) => Ok(0),
@@ -412,6 +424,7 @@ impl Reconciler {
                 .get(STATUS)
                 .is_some_and(|st| st.starts_with("Pending") || st.starts_with("Error"))
                 || s.deleting
+                || pods_leaving(s)
                 || moving.contains_key(&key_of(s))
         };
         let mut retry: Vec<&ServiceState> = services.values().filter(|s| needs_retry(s)).collect();

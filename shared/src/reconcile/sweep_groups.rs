@@ -6,7 +6,9 @@ use super::sweep::{DeletionBudget, SweepLimits, SweepReport};
 use super::{Decision, Reconciler, Result};
 use crate::claims::SweepCursor;
 use crate::cluster::Cluster;
-use crate::elb::{ElbErrorKind, TAG_LISTENER, TAG_NAMESPACE, TAG_SERVICE, TAG_SERVICE_UID};
+use crate::elb::{
+    ElbErrorKind, TAG_LISTENER, TAG_NAMESPACE, TAG_POD, TAG_SERVICE, TAG_SERVICE_UID,
+};
 use crate::service_model::ServiceState;
 
 impl Reconciler {
@@ -76,12 +78,13 @@ impl Reconciler {
         else {
             return Ok(true); // Not enough to judge: leave it.
         };
+        let pod = tags.get(TAG_POD);
         if self
             .store
             .claims_of(uid)
             .await?
             .iter()
-            .any(|c| c.key.as_str() == listener)
+            .any(|c| c.key.as_str() == listener && c.owner.pod.as_ref() == pod)
         {
             return Ok(true);
         }
@@ -91,8 +94,15 @@ impl Reconciler {
         Ok(
             match self.live_service(cluster, services, ns, name, uid).await? {
                 Some(s) => match self.decide(&s) {
-                    Decision::Ensure(_, specs) => {
-                        specs.iter().any(|spec| spec.key.as_str() == listener)
+                    // A pod's group without a claim is wanted only while its pod exists (one
+                    // being allocated); a Service's, while the Service asks for the listener.
+                    Decision::Ensure(_, specs)
+                        if specs.iter().any(|spec| spec.key.as_str() == listener) =>
+                    {
+                        match pod {
+                            None => true,
+                            Some(pod) => cluster.pod(ns, pod).await?.is_some(),
+                        }
                     }
                     _ => false,
                 },

@@ -2,8 +2,11 @@
 
 use std::collections::BTreeSet;
 
+use super::per_pod::Pass;
 use super::{Decision, Error, Outcome, Reconciler, Result};
+use crate::annotations::Mode;
 use crate::claims::ClaimState;
+use crate::claims::RunToken;
 use crate::cluster::Cluster;
 use crate::service_model::{ListenerSpec, ServiceState};
 use crate::targets::{SliceView, Target, desired_targets};
@@ -24,10 +27,30 @@ impl Reconciler {
         let Some(service) = service? else {
             return Ok(Outcome::Nothing("the Service does not exist"));
         };
-        let Decision::Ensure(_, specs) = self.decide(&service) else {
+        let Decision::Ensure(request, specs) = self.decide(&service) else {
             return Ok(Outcome::Nothing("the Service does not ask for listeners"));
         };
         let screened = self.screen(&service, slices?);
+        if request.mode == Mode::PerPod {
+            // Pods come and go with the endpoints: each one that changed is allocated or left.
+            let pool = self.pool(&request.pool)?.clone();
+            let token = RunToken::random();
+            let (outcome, reported) = tokio::join!(
+                self.ensure_pods(
+                    &token,
+                    cluster,
+                    &service,
+                    &pool,
+                    &request,
+                    &specs,
+                    &screened.trusted,
+                    Pass::Changed
+                ),
+                self.report_rejections(cluster, &service, &screened.rejections)
+            );
+            reported?;
+            return outcome;
+        }
         let (synced, reported) = tokio::join!(
             self.sync_listeners(&service, &specs, &screened.trusted),
             self.report_rejections(cluster, &service, &screened.rejections)
@@ -44,7 +67,7 @@ impl Reconciler {
         specs: &[ListenerSpec],
         slices: &[SliceView],
     ) -> Result<Outcome> {
-        let claims = self.store.claims_of(&service.uid).await?;
+        let claims = self.claims_for(service).await?;
         let mut registered = 0;
         let mut deregistered = 0;
         let mut work = Vec::new();

@@ -281,7 +281,7 @@ impl Reconciler {
     /// Deletes the listener and target group of a claim released under this run, unless a
     /// claim of the Service now names them (same port, same listener key).
     async fn undo_orphaned(&self, wired: &Wired) -> Result<()> {
-        let now = self.store.claims_of(&wired.claim.owner.uid).await?;
+        let now = self.claims_of_owner(&wired.claim.owner).await?;
         let c = &wired.claim;
         if !now
             .iter()

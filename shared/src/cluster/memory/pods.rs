@@ -104,4 +104,3 @@ pub(super) fn write_pod(
     st.pods.insert(k, next);
     Ok(Patched::Done(Box::new(written)))
 }
-
