@@ -54,7 +54,7 @@ pub const TARGET_GROUP_ARN: &str = "nlb.port-manager/target-group-arn";
 pub const ADDRESS: &str = "nlb.port-manager/address";
 /// Output: JSON list with one [`AllocationRecord`] per listener.
 pub const ALLOCATIONS: &str = "nlb.port-manager/allocations";
-/// Output: `Allocated`, `Pending: <reason>` or `Error: <reason>`.
+/// Output: `Allocated`, `Ready`, `Pending: <reason>` or `Error: <reason>`.
 pub const STATUS: &str = "nlb.port-manager/status";
 
 /// Output on a per-pod Service: JSON counts of its pods (see [`PodsSummary`]).
@@ -94,6 +94,9 @@ pub enum Mode {
 pub struct PodsSummary {
     /// Pods whose listeners all exist.
     pub allocated: usize,
+    /// Of those, pods whose every listener has a healthy target.
+    #[serde(default)]
+    pub ready: usize,
     /// Pods waiting for ports.
     pub pending: usize,
     /// Pods whose allocation failed (their status says why).
@@ -390,8 +393,10 @@ pub fn render_allocated(records: &[AllocationRecord]) -> Annotations {
 /// The `status` annotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
-    /// Every port has its listener.
+    /// Every port has its listener (the API calls returned; players may not reach it yet).
     Allocated,
+    /// Every listener has a healthy target: players can reach it.
+    Ready,
     /// Waiting for something that may resolve by itself (a free port).
     Pending(String),
     /// The user must change something.
@@ -402,6 +407,7 @@ impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Status::Allocated => f.write_str("Allocated"),
+            Status::Ready => f.write_str("Ready"),
             Status::Pending(r) => write!(f, "Pending: {r}"),
             Status::Error(r) => write!(f, "Error: {r}"),
         }

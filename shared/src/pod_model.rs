@@ -33,6 +33,8 @@ pub struct PodState {
     pub gated: bool,
     /// The [`REACHABLE_GATE`] condition is True.
     pub reachable: bool,
+    /// `metadata.creationTimestamp` (seconds since the epoch), for the latency metrics.
+    pub created: Option<i64>,
 }
 
 impl PodState {
@@ -64,6 +66,7 @@ impl PodState {
                 .and_then(|s| s.readiness_gates.as_ref())
                 .is_some_and(|g| g.iter().any(|g| g.condition_type == REACHABLE_GATE)),
             reachable: condition(REACHABLE_GATE),
+            created: meta.creation_timestamp.as_ref().map(|t| t.0.as_second()),
         })
     }
 }

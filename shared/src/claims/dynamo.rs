@@ -18,6 +18,7 @@ use super::{
 };
 use crate::aws_error::describe;
 
+mod checks;
 mod hold;
 mod pods;
 mod pool;

@@ -20,6 +20,7 @@
 //! the one it read. Two runs therefore never both act on one claim, and a run that was
 //! overtaken learns it at its next write instead of undoing the newer run's work.
 
+pub mod checks;
 mod dynamo;
 pub mod identity;
 #[cfg(any(test, feature = "test-doubles"))]
@@ -33,6 +34,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
+pub use checks::{CheckItem, CheckRecords};
 pub use dynamo::DynamoClaimStore;
 pub use identity::TableIdentity;
 #[cfg(any(test, feature = "test-doubles"))]

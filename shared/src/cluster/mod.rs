@@ -126,6 +126,17 @@ pub trait Cluster: Send + Sync {
     /// The pod, or `None` when it does not exist.
     async fn pod(&self, namespace: &str, name: &str) -> Result<Option<PodState>, KubeError>;
 
+    /// Sets the pod's [`crate::pod_model::REACHABLE_GATE`] condition True (its target is
+    /// healthy): a strategic merge of that one condition into `status.conditions`, on the pod
+    /// with `uid` only. A pod gone or replaced is not an error.
+    async fn set_pod_reachable(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        message: &str,
+    ) -> Result<(), KubeError>;
+
     /// Every Service that mentions the opt-in annotation or holds the finalizer, in all
     /// namespaces (for the sweep).
     async fn services_of_interest(&self) -> Result<Vec<ServiceState>, KubeError>;

@@ -103,6 +103,24 @@ pub struct ElbError {
     pub kind: ElbErrorKind,
 }
 
+/// One registered target's health, as DescribeTargetHealth reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetHealth {
+    /// The target.
+    pub target: Target,
+    /// `initial`, `healthy`, `unhealthy`, `unused`, `draining`, `unavailable`, ...
+    pub state: String,
+    /// AWS's reason code when not healthy, e.g. `Elb.RegistrationInProgress`.
+    pub reason: Option<String>,
+}
+
+impl TargetHealth {
+    /// Whether the NLB sends traffic to it.
+    pub fn is_healthy(&self) -> bool {
+        self.state == "healthy"
+    }
+}
+
 /// A target group made or found by [`LoadBalancing::ensure_target_group`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnsuredTargetGroup {
@@ -172,6 +190,9 @@ pub trait LoadBalancing: Send + Sync {
     /// finishing its connections for the deregistration delay) is not registered: registering
     /// it again is what brings it back.
     async fn targets(&self, target_group_arn: &str) -> Result<BTreeSet<Target>, ElbError>;
+
+    /// The health of each target of a target group (one DescribeTargetHealth).
+    async fn target_health(&self, target_group_arn: &str) -> Result<Vec<TargetHealth>, ElbError>;
 
     /// Registers targets (in batches).
     async fn register(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError>;

@@ -87,6 +87,21 @@ impl Reconciler {
                 .annotations
                 .insert(annotations::TARGET.to_owned(), ip);
         }
+        // Listeners unchanged since they were found reachable stay `Ready`.
+        let unchanged = |k: &str| current.annotations.get(k) == outputs.annotations.get(k);
+        if target_problem.is_none()
+            && current
+                .annotations
+                .get(annotations::STATUS)
+                .map(String::as_str)
+                == Some("Ready")
+            && unchanged(annotations::ALLOCATIONS)
+            && unchanged(annotations::TARGET)
+        {
+            outputs
+                .annotations
+                .insert(annotations::STATUS.to_owned(), Status::Ready.to_string());
+        }
         let (kind, reason, note) = match &target_problem {
             Some(problem) => {
                 outputs.annotations.insert(

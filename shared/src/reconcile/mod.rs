@@ -15,6 +15,7 @@ mod finish;
 mod holding;
 mod identity;
 mod per_pod;
+mod reachable;
 mod release;
 mod screening;
 mod sweep;
@@ -32,6 +33,7 @@ pub use allocator::{Placement, PoolView};
 pub use elastic::{GrowthSignal, PoolReport, TendSettings};
 pub use error::{Error, Result};
 pub use identity::Ownership;
+pub use reachable::{ReachReport, ReachSettings};
 pub use sweep::{DEFAULT_MAX_DELETIONS, PoolUse, SweepLimits, SweepReport};
 
 use crate::annotations::{self, AllocationRequest, Mode, Status};
@@ -102,6 +104,8 @@ pub struct Reconciler {
     fleet: Option<Arc<dyn NlbFleet>>,
     signal: Option<Arc<dyn GrowthSignal>>,
     members: elastic::MemberCache,
+    checks: Option<Arc<dyn crate::claims::CheckRecords>>,
+    reach: ReachSettings,
 }
 
 /// The stack id of a reconciler not given one (`STACK_ID` unset: local runs and tests).
@@ -164,6 +168,8 @@ impl Reconciler {
             fleet: None,
             signal: None,
             members: elastic::MemberCache::default(),
+            checks: None,
+            reach: ReachSettings::default(),
         }
     }
 
@@ -268,22 +274,27 @@ impl Reconciler {
                 } else {
                     service
                 };
+                let trusted = self
+                    .admit_gated(cluster, &service, screened.trusted)
+                    .await?;
                 let (outcome, reported) = tokio::join!(
-                    self.ensure(
-                        token,
-                        cluster,
-                        &service,
-                        &pool,
-                        &request,
-                        &specs,
-                        &screened.trusted
-                    ),
+                    self.ensure(token, cluster, &service, &pool, &request, &specs, &trusted),
                     self.report_rejections(cluster, &service, &screened.rejections)
                 );
                 let outcome = outcome?;
                 reported?;
                 self.after_allocation(&pool, &service, specs.len(), &outcome)
                     .await;
+                if let Outcome::Allocated { claimed, .. } = outcome
+                    && (claimed > 0
+                        || service
+                            .annotations
+                            .get(annotations::STATUS)
+                            .map(String::as_str)
+                            != Some("Ready"))
+                {
+                    self.note_check(&service).await;
+                }
                 Ok(outcome)
             }
         }
@@ -506,6 +517,8 @@ mod aws_behaviour_tests;
 mod elastic_tests;
 #[cfg(test)]
 mod per_pod_tests;
+#[cfg(test)]
+mod reachable_tests;
 #[cfg(test)]
 mod screening_tests;
 #[cfg(test)]

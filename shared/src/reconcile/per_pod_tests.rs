@@ -9,9 +9,9 @@ use crate::annotations::{self, AUTO_ASSIGN, FINALIZER, MODE, POD_RELEASE_AFTER, 
 use crate::service_model::{PodState, ServiceState};
 use crate::targets::{PodEndpoint, SlicePort, SliceView};
 
-const APP: (&str, &str) = ("app", "room");
+pub(super) const APP: (&str, &str) = ("app", "room");
 
-fn per_pod_service(grace: &str) -> ServiceState {
+pub(super) fn per_pod_service(grace: &str) -> ServiceState {
     let mut s = opted_in("room", "u1");
     s.annotations.insert(MODE.into(), "per-pod".into());
     s.annotations.insert(POD_RELEASE_AFTER.into(), grace.into());
@@ -19,7 +19,7 @@ fn per_pod_service(grace: &str) -> ServiceState {
     s
 }
 
-fn pod(name: &str, uid: &str, ip: &str) -> PodState {
+pub(super) fn pod(name: &str, uid: &str, ip: &str) -> PodState {
     PodState {
         name: name.into(),
         uid: uid.into(),
@@ -30,7 +30,7 @@ fn pod(name: &str, uid: &str, ip: &str) -> PodState {
 }
 
 /// One slice listing `pods` as (name, ip, ready).
-fn slice_of(pods: &[(&str, &str, bool)]) -> SliceView {
+pub(super) fn slice_of(pods: &[(&str, &str, bool)]) -> SliceView {
     let endpoints: Vec<PodEndpoint> = pods
         .iter()
         .map(|(name, ip, ready)| PodEndpoint {
@@ -53,7 +53,7 @@ fn slice_of(pods: &[(&str, &str, bool)]) -> SliceView {
 
 impl World {
     /// Puts pods `room-0..n` (ready, IPs 10.0.0.x) behind the Service.
-    fn scale_to(&self, n: usize) {
+    pub(super) fn scale_to(&self, n: usize) {
         for p in self.cluster.pods_in("games") {
             if !(0..n).any(|i| p.name == format!("room-{i}")) {
                 self.cluster.delete_pod("games", &p.name);
@@ -77,7 +77,7 @@ impl World {
             .set_slices("games", "room", vec![slice_of(&refs)]);
     }
 
-    fn pod_annotation(&self, pod: &str, key: &str) -> Option<String> {
+    pub(super) fn pod_annotation(&self, pod: &str, key: &str) -> Option<String> {
         self.cluster
             .get_pod("games", pod)?
             .annotations
@@ -85,12 +85,12 @@ impl World {
             .cloned()
     }
 
-    fn summary(&self) -> PodsSummary {
+    pub(super) fn summary(&self) -> PodsSummary {
         let json = self.annotation("room", annotations::PODS).expect("summary");
         serde_json::from_str(&json).expect("summary JSON")
     }
 
-    async fn sync(&self) -> Outcome {
+    pub(super) async fn sync(&self) -> Outcome {
         self.reconciler
             .sync_targets(&self.cluster, "games", "room")
             .await

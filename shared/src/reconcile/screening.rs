@@ -26,6 +26,39 @@ impl Reconciler {
         screened
     }
 
+    /// `slices` with the endpoints of pods that declare the reachable gate and whose
+    /// containers are ready added as ready: they are not Ready only because of the gate, which
+    /// turns True once their target is healthy, so their target must be registered first (the
+    /// AWS Load Balancer Controller's rule). Reads the pods only when an endpoint is not ready.
+    pub(super) async fn admit_gated(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        mut slices: Vec<SliceView>,
+    ) -> Result<Vec<SliceView>> {
+        let waiting = slices.iter().flat_map(|s| &s.pods).any(|p| !p.ready);
+        if !waiting || service.selector.is_empty() {
+            return Ok(slices);
+        }
+        let gated: std::collections::BTreeSet<String> = cluster
+            .pods(&service.key.namespace, &service.selector)
+            .await?
+            .into_iter()
+            .filter(|p| p.gated && p.containers_ready && !p.deleting)
+            .map(|p| p.name)
+            .collect();
+        for slice in &mut slices {
+            let admitted: Vec<std::net::Ipv4Addr> = slice
+                .pods
+                .iter()
+                .filter(|p| !p.ready && gated.contains(&p.pod))
+                .map(|p| p.ip)
+                .collect();
+            slice.ready.extend(admitted);
+        }
+        Ok(slices)
+    }
+
     /// A Warning Event per rejection, published once per Service and rejection (a run that
     /// meets the same untrusted slice again publishes nothing).
     pub(super) async fn report_rejections(

@@ -124,6 +124,15 @@ impl Cluster for StallingCluster {
     ) -> Result<Vec<crate::service_model::PodState>, KubeError> {
         self.inner.pods(ns, selector).await
     }
+    async fn set_pod_reachable(
+        &self,
+        ns: &str,
+        name: &str,
+        uid: &str,
+        message: &str,
+    ) -> Result<(), KubeError> {
+        self.inner.set_pod_reachable(ns, name, uid, message).await
+    }
     async fn pod(
         &self,
         ns: &str,

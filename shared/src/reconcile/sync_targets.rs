@@ -51,12 +51,21 @@ impl Reconciler {
             reported?;
             return outcome;
         }
+        let trusted = self
+            .admit_gated(cluster, &service, screened.trusted)
+            .await?;
         let (synced, reported) = tokio::join!(
-            self.sync_listeners(&service, &specs, &screened.trusted),
+            self.sync_listeners(&service, &specs, &trusted),
             self.report_rejections(cluster, &service, &screened.rejections)
         );
         let outcome = synced?;
         reported?;
+        if let Outcome::TargetsSynced { registered, .. } = outcome
+            && registered > 0
+        {
+            // New targets take a while to pass their health checks.
+            self.note_check(&service).await;
+        }
         Ok(outcome)
     }
 

@@ -11,6 +11,7 @@ use super::{
     TableIdentity, TakeOverError,
 };
 
+mod checks;
 mod pool;
 
 /// The key of a claim's owner record: its partition (the owner uid) and sort key.
@@ -31,6 +32,7 @@ struct State {
     pools: BTreeMap<String, PoolRecord>,
     ports: BTreeMap<(String, u16), PortHolder>,
     owners: BTreeMap<(String, String), Claim>,
+    checks: BTreeMap<String, super::CheckItem>,
 }
 
 /// Claims in memory; every method is atomic, as a DynamoDB transaction is.

@@ -307,6 +307,17 @@ impl Cluster for KubeCluster {
         self.get_pod(namespace, name).await
     }
 
+    async fn set_pod_reachable(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        message: &str,
+    ) -> Result<(), KubeError> {
+        self.patch_pod_reachable(namespace, name, uid, message)
+            .await
+    }
+
     async fn services_of_interest(&self) -> Result<Vec<ServiceState>, KubeError> {
         if self.namespaces.is_empty() {
             return self.list_of_interest(Api::all(self.client.clone())).await;

@@ -9,6 +9,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use super::{FIELD_MANAGER, KubeCluster, is_status, kube_error};
 use crate::cluster::outputs::{ServiceOutputs, outputs_patch};
 use crate::cluster::{KubeError, Patched};
+use crate::pod_model::REACHABLE_GATE;
 use crate::service_model::{PodState, ServiceState};
 
 /// Pods read per page when listing a Service's pods.
@@ -66,6 +67,43 @@ impl KubeCluster {
         match self.pod_api(namespace).get_opt(name).await {
             Ok(Some(pod)) => Ok(Some(Self::pod_state(&pod, &action)?)),
             Ok(None) => Ok(None),
+            Err(e) => Err(kube_error(action, &e)),
+        }
+    }
+
+    /// [`crate::cluster::Cluster::set_pod_reachable`].
+    pub(super) async fn patch_pod_reachable(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        message: &str,
+    ) -> Result<(), KubeError> {
+        let action = format!("set the reachable condition of pod {namespace}/{name}");
+        let now = k8s_openapi::jiff::Timestamp::now().to_string();
+        // Strategic merge: conditions merge by `type`, so only this one is written; the uid
+        // makes the API server refuse it (409) for another pod of the same name.
+        let patch = serde_json::json!({
+            "metadata": {"uid": uid},
+            "status": {"conditions": [{
+                "type": REACHABLE_GATE,
+                "status": "True",
+                "reason": "TargetHealthy",
+                "message": message,
+                "lastTransitionTime": now,
+            }]}
+        });
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        match self
+            .pod_api(namespace)
+            .patch_status(name, &params, &Patch::Strategic(&patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_status(&e, 404) || is_status(&e, 409) => Ok(()),
             Err(e) => Err(kube_error(action, &e)),
         }
     }

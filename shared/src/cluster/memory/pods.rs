@@ -43,6 +43,21 @@ impl MemoryCluster {
             .map(|p| p.pod.clone())
     }
 
+    /// Sets the reachable condition of a stored pod with `uid` (see [`crate::cluster::Cluster::set_pod_reachable`]).
+    pub(super) fn mark_reachable(&self, namespace: &str, name: &str, uid: &str) {
+        let mut st = self.lock();
+        st.next_version += 1;
+        let version = st.next_version.to_string();
+        if let Some(p) = st
+            .pods
+            .get_mut(&key(namespace, name))
+            .filter(|p| p.pod.uid == uid)
+        {
+            p.pod.reachable = true;
+            p.pod.resource_version = version;
+        }
+    }
+
     /// Every stored pod of `namespace`.
     pub fn pods_in(&self, namespace: &str) -> Vec<PodState> {
         self.lock()

@@ -226,6 +226,13 @@ impl LoadBalancing for AwsLoadBalancing {
         self.fetch_targets(target_group_arn).await
     }
 
+    async fn target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> Result<Vec<crate::elb::TargetHealth>, ElbError> {
+        self.fetch_target_health(target_group_arn).await
+    }
+
     async fn register(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError> {
         const OP: &str = "RegisterTargets";
         for batch in targets.chunks(TARGET_BATCH) {

@@ -224,6 +224,41 @@ impl AwsLoadBalancing {
             .collect())
     }
 
+    /// [`LoadBalancing::target_health`].
+    pub(super) async fn fetch_target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> Result<Vec<crate::elb::TargetHealth>, ElbError> {
+        const OP: &str = "DescribeTargetHealth";
+        let out = self
+            .client
+            .describe_target_health()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(|e| other(OP, &e))?;
+        Ok(out
+            .target_health_descriptions()
+            .iter()
+            .filter_map(|d| {
+                let t = d.target()?;
+                let health = d.target_health();
+                Some(crate::elb::TargetHealth {
+                    target: Target {
+                        ip: t.id()?.parse().ok()?,
+                        port: u16::try_from(t.port()?).ok()?,
+                    },
+                    state: health
+                        .and_then(|h| h.state())
+                        .map_or_else(|| "unknown".to_owned(), |s| s.as_str().to_owned()),
+                    reason: health
+                        .and_then(|h| h.reason())
+                        .map(|r| r.as_str().to_owned()),
+                })
+            })
+            .collect())
+    }
+
     /// [`LoadBalancing::tags_of`].
     pub(super) async fn fetch_tags(
         &self,

@@ -58,6 +58,8 @@ struct State {
     next_id: u64,
     failures: HashMap<&'static str, VecDeque<ElbError>>,
     calls: BTreeMap<&'static str, usize>,
+    /// What every target's health reads (state, reason); `None`: healthy, as moto answers.
+    health: Option<(String, Option<String>)>,
 }
 
 impl State {
@@ -147,6 +149,11 @@ impl MemoryLoadBalancing {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes every target's health read `state` (with `reason`); `None`: healthy again.
+    pub fn set_target_health(&self, health: Option<(&str, Option<&str>)>) {
+        self.lock().health = health.map(|(s, r)| (s.to_owned(), r.map(str::to_owned)));
     }
 
     /// Makes the next call of `operation` fail with `error`.
@@ -397,6 +404,31 @@ impl LoadBalancing for MemoryLoadBalancing {
         st.target_groups
             .get(target_group_arn)
             .map(|t| t.targets.clone())
+            .ok_or_else(|| not_found("DescribeTargetHealth", target_group_arn))
+    }
+
+    async fn target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> Result<Vec<crate::elb::TargetHealth>, ElbError> {
+        self.round_trip().await;
+        let st = self.enter("DescribeTargetHealth")?;
+        let (state, reason) = st
+            .health
+            .clone()
+            .unwrap_or_else(|| ("healthy".to_owned(), None));
+        st.target_groups
+            .get(target_group_arn)
+            .map(|g| {
+                g.targets
+                    .iter()
+                    .map(|t| crate::elb::TargetHealth {
+                        target: *t,
+                        state: state.clone(),
+                        reason: reason.clone(),
+                    })
+                    .collect()
+            })
             .ok_or_else(|| not_found("DescribeTargetHealth", target_group_arn))
     }
 

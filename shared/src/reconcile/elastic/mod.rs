@@ -44,7 +44,19 @@ pub trait GrowthSignal: Send + Sync {
         pool: &str,
         reason: &str,
     ) -> std::result::Result<(), String>;
+
+    /// Services of `cluster` were noted for a reachability check: the reachability function
+    /// should look now. The default does nothing (its schedule finds them).
+    async fn checks_due(&self, cluster: &str) -> std::result::Result<(), String> {
+        let _ = cluster;
+        Ok(())
+    }
 }
+
+/// How often one instance signals the reachability function.
+const CHECK_SIGNAL_INTERVAL: Duration = Duration::from_secs(2);
+/// The key of the reachability signal among the pools' in [`MemberCache`].
+const CHECKS_SIGNAL_KEY: &str = "\u{0}checks";
 
 /// The members of each managed pool as last read.
 #[derive(Default)]
@@ -173,6 +185,30 @@ impl Reconciler {
         if let Err(e) = result {
             // The pool function finds waiting Services by their status on its next run too.
             tracing::warn!(service = %service.key, error = %e, "could not note the Service's wait");
+        }
+    }
+
+    /// Signals the reachability function, at most once per [`CHECK_SIGNAL_INTERVAL`].
+    pub(super) async fn signal_checks(&self) {
+        let Some(signal) = &self.signal else {
+            return;
+        };
+        {
+            let mut sent = self
+                .members
+                .signalled
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if sent
+                .get(CHECKS_SIGNAL_KEY)
+                .is_some_and(|t| t.elapsed() < CHECK_SIGNAL_INTERVAL)
+            {
+                return;
+            }
+            sent.insert(CHECKS_SIGNAL_KEY.to_owned(), Instant::now());
+        }
+        if let Err(e) = signal.checks_due(&self.cluster_name).await {
+            tracing::warn!(error = %e, "could not signal the reachability function");
         }
     }
 

@@ -45,7 +45,11 @@ impl Reconciler {
                     report.woken += 1;
                     true
                 }
-                Ok(Outcome::Pending(_)) => false,
+                Ok(Outcome::Pending(_) | Outcome::Pods { pending: 1.., .. }) => false,
+                Ok(Outcome::Pods { .. }) => {
+                    report.woken += 1;
+                    true
+                }
                 Ok(_) => true,
                 Err(e) => {
                     report

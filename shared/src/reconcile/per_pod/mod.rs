@@ -23,13 +23,16 @@ use crate::pool::NlbPool;
 use crate::service_model::{ListenerSpec, PodState, ServiceState};
 use crate::targets::SliceView;
 
+/// The status of a subject whose listeners have healthy targets.
+const READY: &str = "Ready";
+
 /// Pods one run allocates at once.
 const POD_CONCURRENCY: usize = 16;
 
 /// What became of one pod in a run.
 enum PodResult {
-    /// Its listeners exist; `claimed` of them were claimed now.
-    Allocated { claimed: usize },
+    /// Its listeners exist; `claimed` of them were claimed now; `ready`: known reachable.
+    Allocated { claimed: usize, ready: bool },
     /// It waits for ports.
     Pending(String),
     /// Another run is on it.
@@ -46,6 +49,9 @@ pub(super) enum Pass {
     /// A pod whose outputs already advertise its claims and its IP is left alone (endpoint
     /// changes: only the pods that changed cost calls).
     Changed,
+    /// As [`Pass::Changed`], run by the reachability check itself: it does not note the
+    /// Service for another check (which would push its deadline back for ever).
+    Recheck,
 }
 
 impl Reconciler {
@@ -135,8 +141,9 @@ impl Reconciler {
         let (mut claimed, mut first_pending, mut failure) = (0, None, None);
         for r in results {
             match r {
-                PodResult::Allocated { claimed: n } => {
+                PodResult::Allocated { claimed: n, ready } => {
                     summary.allocated += 1;
+                    summary.ready += usize::from(ready);
                     claimed += n;
                 }
                 PodResult::Busy => summary.allocated += 1,
@@ -159,6 +166,9 @@ impl Reconciler {
         };
         self.after_allocation(pool, &current, summary.pending.max(1) * listeners, &hook)
             .await;
+        if summary.ready < summary.allocated && pass != Pass::Recheck {
+            self.note_check(&current).await;
+        }
         if let Some(e) = failure {
             return Err(e);
         }
@@ -194,16 +204,32 @@ impl Reconciler {
             .iter()
             .map(|s| s.only_pod(&pod.name, not_ready_too))
             .collect();
-        if pass == Pass::Changed && up_to_date::pod_up_to_date(&subject, held, specs, &pod_slices) {
-            return PodResult::Allocated { claimed: 0 };
+        let was_ready = subject
+            .annotations
+            .get(annotations::STATUS)
+            .map(String::as_str)
+            == Some(READY);
+        if pass != Pass::Thorough && up_to_date::pod_up_to_date(&subject, held, specs, &pod_slices)
+        {
+            return PodResult::Allocated {
+                claimed: 0,
+                ready: was_ready,
+            };
         }
         match self
             .ensure(token, cluster, &subject, pool, request, specs, &pod_slices)
             .await
         {
-            Ok(Outcome::Allocated { claimed, .. }) => PodResult::Allocated { claimed },
+            Ok(Outcome::Allocated { claimed, .. }) => PodResult::Allocated {
+                claimed,
+                // A pod whose listeners did not change keeps `Ready` (finish_allocation).
+                ready: was_ready && claimed == 0,
+            },
             Ok(Outcome::Pending(reason)) => PodResult::Pending(reason),
-            Ok(_) => PodResult::Allocated { claimed: 0 },
+            Ok(_) => PodResult::Allocated {
+                claimed: 0,
+                ready: false,
+            },
             Err(Error::Busy { .. }) => PodResult::Busy,
             Err(e) => {
                 tracing::warn!(service = %service.key, pod = %pod.name, error = %e,
@@ -244,6 +270,7 @@ impl Reconciler {
                 summary.pending,
                 summary.pending + summary.allocated + summary.errors
             )),
+            None if summary.allocated > 0 && summary.ready == summary.allocated => Status::Ready,
             None => Status::Allocated,
         };
         let (kind, reason) = match pending {
@@ -251,8 +278,8 @@ impl Reconciler {
             None => (NoticeKind::Normal, "Allocated"),
         };
         let note = format!(
-            "pods: {} allocated, {} pending, {} failed, {} leaving",
-            summary.allocated, summary.pending, summary.errors, summary.leaving
+            "pods: {} allocated ({} reachable), {} pending, {} failed, {} leaving",
+            summary.allocated, summary.ready, summary.pending, summary.errors, summary.leaving
         );
         let json = summary_json(summary);
         let status = status.to_string();

@@ -7,7 +7,8 @@ use crate::service_model::{ListenerSpec, ServiceState};
 use crate::targets::{SliceView, desired_targets};
 
 /// True when every listener of `specs` has an active claim among `held` (the pod's claims as
-/// read at the start of the run), the pod advertises exactly those, its status is `Allocated`,
+/// read at the start of the run), the pod advertises exactly those, its status is `Allocated`
+/// or `Ready`,
 /// nothing notes it gone, and the IP it records as target is the one its endpoints give now.
 pub(super) fn pod_up_to_date(
     pod: &ServiceState,
@@ -15,9 +16,9 @@ pub(super) fn pod_up_to_date(
     specs: &[ListenerSpec],
     pod_slices: &[SliceView],
 ) -> bool {
-    if held.len() != specs.len()
-        || pod.annotations.get(STATUS).map(String::as_str) != Some(&Status::Allocated.to_string())
-    {
+    let status = pod.annotations.get(STATUS).cloned();
+    let settled = [Status::Allocated.to_string(), Status::Ready.to_string()];
+    if held.len() != specs.len() || !status.is_some_and(|s| settled.contains(&s)) {
         return false;
     }
     let Some(records) = pod

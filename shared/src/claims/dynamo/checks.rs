@@ -1,0 +1,132 @@
+//! The reachability work list on DynamoDB (see [`crate::claims::checks`]).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{DynamoClaimStore, corrupt, key, s, store_error};
+use crate::claims::StoreError;
+use crate::claims::checks::{CHECKS_PK, CheckItem, CheckRecords};
+use crate::claims::record::Item;
+use crate::claims::table::{PK, SK};
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+fn item_of(item: &Item) -> Result<CheckItem, String> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(format!(
+            "check item: attribute {name} is missing or not a string"
+        )),
+    };
+    let number = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(v)) => v
+            .parse::<i64>()
+            .map_err(|_| format!("check item: attribute {name} = {v} is not a number")),
+        _ => Err(format!(
+            "check item: attribute {name} is missing or not a number"
+        )),
+    };
+    Ok(CheckItem {
+        uid: text(SK)?,
+        namespace: text("namespace")?,
+        name: text("name")?,
+        due: number("due")?,
+        deadline: number("deadline")?,
+    })
+}
+
+#[async_trait]
+impl CheckRecords for DynamoClaimStore {
+    async fn note_check(&self, item: &CheckItem) -> Result<(), StoreError> {
+        const OP: &str = "UpdateItem (note a reachability check)";
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(CHECKS_PK.to_owned(), item.uid.clone())))
+            .update_expression(
+                "SET #ns = :ns, #name = :name, #due = if_not_exists(#due, :due), \
+                 #deadline = :deadline",
+            )
+            .expression_attribute_names("#ns", "namespace")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#due", "due")
+            .expression_attribute_names("#deadline", "deadline")
+            .expression_attribute_values(":ns", s(&item.namespace))
+            .expression_attribute_values(":name", s(&item.name))
+            .expression_attribute_values(":due", n(item.due))
+            .expression_attribute_values(":deadline", n(item.deadline))
+            .send()
+            .await
+            .map_err(|e| store_error(OP, &e))?;
+        Ok(())
+    }
+
+    async fn checks(&self) -> Result<Vec<CheckItem>, StoreError> {
+        const OP: &str = "Query (reachability checks)";
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", s(CHECKS_PK))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| store_error(OP, &e))?;
+        items
+            .iter()
+            .map(|i| item_of(i).map_err(|m| corrupt(OP, m)))
+            .collect()
+    }
+
+    async fn reschedule_check(&self, uid: &str, due: i64) -> Result<(), StoreError> {
+        const OP: &str = "UpdateItem (reschedule a reachability check)";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(CHECKS_PK.to_owned(), uid.to_owned())))
+            .update_expression("SET #due = :due")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#due", "due")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":due", n(due))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(condition_failed) => Ok(()),
+            Err(e) => Err(store_error(OP, &e)),
+        }
+    }
+
+    async fn clear_check(&self, uid: &str, seen_deadline: i64) -> Result<(), StoreError> {
+        const OP: &str = "DeleteItem (clear a reachability check)";
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(CHECKS_PK.to_owned(), uid.to_owned())))
+            .condition_expression("#deadline <= :seen")
+            .expression_attribute_names("#deadline", "deadline")
+            .expression_attribute_values(":seen", n(seen_deadline))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Noted again since (or gone already): kept for the next check.
+            Err(e) if e.as_service_error().is_some_and(condition_failed) => Ok(()),
+            Err(e) => Err(store_error(OP, &e)),
+        }
+    }
+}

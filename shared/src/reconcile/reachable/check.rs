@@ -1,0 +1,307 @@
+//! One reachability check of one Service: target health of each listener, then status `Ready`
+//! and the readiness gates of the pods whose targets are healthy.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use futures::future::join_all;
+
+use super::super::per_pod::Pass;
+use super::super::{Decision, Reconciler, Result};
+use super::{Flipped, Reach};
+use crate::annotations::{self, AllocationRequest, Mode, Status};
+use crate::claims::{CheckItem, Claim, RunToken};
+use crate::cluster::{Cluster, NoticeKind, ServiceOutputs};
+use crate::elb::TargetHealth;
+use crate::service_model::{ListenerSpec, PodState, ServiceState};
+
+/// What the health of a subject's listeners says.
+struct Health {
+    /// Why it is not reachable yet; `None`: every listener has a healthy target.
+    problem: Option<String>,
+    /// The IPs healthy in every listener's group.
+    healthy_ips: BTreeSet<Ipv4Addr>,
+}
+
+impl Reconciler {
+    pub(super) async fn check_service(
+        &self,
+        cluster: &dyn Cluster,
+        item: &CheckItem,
+    ) -> Result<(Reach, Flipped)> {
+        let Some(service) = cluster
+            .service(&item.namespace, &item.name)
+            .await?
+            .filter(|s| s.uid == item.uid)
+        else {
+            return Ok((Reach::Done, Flipped::default()));
+        };
+        match self.decide(&service) {
+            Decision::Ensure(request, specs) if request.mode == Mode::PerPod => {
+                self.check_pods(cluster, &service, &request, &specs).await
+            }
+            Decision::Ensure(..) => self.check_own(cluster, &service).await,
+            _ => Ok((Reach::Done, Flipped::default())),
+        }
+    }
+
+    /// The health of `claims` (one subject's listeners): one DescribeTargetHealth each.
+    async fn health_of(&self, claims: &[Claim]) -> Result<Health> {
+        if let Some(c) = claims.iter().find(|c| c.target_group_arn.is_none()) {
+            return Ok(Health {
+                problem: Some(format!("listener {} is still being made", c.key)),
+                healthy_ips: BTreeSet::new(),
+            });
+        }
+        let reads = join_all(claims.iter().filter_map(|c| {
+            let tg = c.target_group_arn.as_deref()?;
+            Some(async move { (c, self.elb.target_health(tg).await) })
+        }))
+        .await;
+        let mut problem = None;
+        let mut healthy_ips: Option<BTreeSet<Ipv4Addr>> = None;
+        for (claim, read) in reads {
+            let targets = read?;
+            let healthy: BTreeSet<Ipv4Addr> = targets
+                .iter()
+                .filter(|t| t.is_healthy())
+                .map(|t| t.target.ip)
+                .collect();
+            if healthy.is_empty() && problem.is_none() {
+                problem = Some(describe(claim, &targets));
+            }
+            healthy_ips = Some(match healthy_ips {
+                None => healthy,
+                Some(all) => all.intersection(&healthy).copied().collect(),
+            });
+        }
+        Ok(Health {
+            problem,
+            healthy_ips: healthy_ips.unwrap_or_default(),
+        })
+    }
+
+    /// A per-Service Service: `Ready` once each listener has a healthy target; the gate of each
+    /// gated pod whose IP is healthy everywhere.
+    async fn check_own(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+    ) -> Result<(Reach, Flipped)> {
+        let status = service.annotations.get(annotations::STATUS).cloned();
+        let allocated = Status::Allocated.to_string();
+        let ready = Status::Ready.to_string();
+        if status.as_ref() != Some(&allocated) && status.as_ref() != Some(&ready) {
+            return Ok((Reach::Done, Flipped::default())); // Pending or Error: nothing to check.
+        }
+        let claims = self.claims_for(service).await?;
+        if claims.is_empty() {
+            return Ok((Reach::Done, Flipped::default()));
+        }
+        let health = self.health_of(&claims).await?;
+        let mut flipped = Flipped::default();
+        let pods = cluster
+            .pods(&service.key.namespace, &service.selector)
+            .await?;
+        let mut waiting_gate = None;
+        for pod in pods.iter().filter(|p| p.gated && !p.reachable) {
+            match pod.ip {
+                Some(ip) if health.healthy_ips.contains(&ip) => {
+                    self.set_gate(cluster, service, pod, &mut flipped).await?;
+                }
+                Some(_) if pod.containers_ready => {
+                    waiting_gate.get_or_insert_with(|| {
+                        format!("pod {}: its target is not healthy yet", pod.name)
+                    });
+                }
+                _ => {}
+            }
+        }
+        if let Some(problem) = health.problem {
+            return Ok((Reach::Waiting(problem), flipped));
+        }
+        if status.as_ref() == Some(&allocated) {
+            let want = |s: &ServiceState| {
+                let mut outputs = ServiceOutputs::current(s);
+                outputs
+                    .annotations
+                    .insert(annotations::STATUS.to_owned(), ready.clone());
+                outputs
+            };
+            self.write_and_tell(
+                cluster,
+                service,
+                &want,
+                NoticeKind::Normal,
+                "Reachable",
+                "every listener has a healthy target",
+            )
+            .await?;
+            flipped.ready += 1;
+        }
+        Ok(match waiting_gate {
+            Some(why) => (Reach::Waiting(why), flipped),
+            None => (Reach::Done, flipped),
+        })
+    }
+
+    /// A per-pod Service: pods whose containers became ready since are registered first (their
+    /// endpoints did not change, so no event said so); then each `Allocated` pod whose
+    /// listeners have a healthy target becomes `Ready`, its gate set.
+    async fn check_pods(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        request: &AllocationRequest,
+        specs: &[ListenerSpec],
+    ) -> Result<(Reach, Flipped)> {
+        let pool = self.pool(&request.pool)?.clone();
+        let slices = cluster
+            .endpoint_slices(&service.key.namespace, &service.key.name)
+            .await?;
+        let screened = self.screen(service, slices);
+        let token = RunToken::random();
+        self.ensure_pods(
+            &token,
+            cluster,
+            service,
+            &pool,
+            request,
+            specs,
+            &screened.trusted,
+            Pass::Recheck,
+        )
+        .await?;
+        let (pods, claims) = tokio::join!(
+            cluster.pods(&service.key.namespace, &service.selector),
+            self.store.claims_of(&service.uid)
+        );
+        let mut by_pod: BTreeMap<String, Vec<Claim>> = BTreeMap::new();
+        for c in claims? {
+            if let Some(p) = c.owner.pod.clone() {
+                by_pod.entry(p).or_default().push(c);
+            }
+        }
+        let allocated = Status::Allocated.to_string();
+        let ready = Status::Ready.to_string();
+        let mut flipped = Flipped::default();
+        let mut waiting: Option<String> = None;
+        let mut count_waiting = 0;
+        for pod in pods? {
+            let status = pod.annotations.get(annotations::STATUS);
+            let Some(held) = by_pod.get(&pod.name) else {
+                continue;
+            };
+            if status == Some(&ready) {
+                if pod.gated && !pod.reachable {
+                    self.set_gate(cluster, service, &pod, &mut flipped).await?;
+                }
+                continue;
+            }
+            if status != Some(&allocated) {
+                continue;
+            }
+            if pod.gated && !pod.containers_ready {
+                count_waiting += 1;
+                waiting.get_or_insert_with(|| format!("pod {}: containers not ready", pod.name));
+                continue;
+            }
+            let health = self.health_of(held).await?;
+            if let Some(problem) = health.problem {
+                count_waiting += 1;
+                waiting.get_or_insert_with(|| format!("pod {}: {problem}", pod.name));
+                continue;
+            }
+            let subject = service.for_pod(&pod);
+            let want = |s: &ServiceState| {
+                let mut outputs = ServiceOutputs::current(s);
+                outputs
+                    .annotations
+                    .insert(annotations::STATUS.to_owned(), ready.clone());
+                outputs
+            };
+            self.write_and_tell(
+                cluster,
+                &subject,
+                &want,
+                NoticeKind::Normal,
+                "Reachable",
+                "every listener has a healthy target",
+            )
+            .await?;
+            flipped.ready += 1;
+            if let Some(created) = pod.created {
+                flipped
+                    .pod_seconds
+                    .push(crate::claims::now_epoch() - created);
+            }
+            if pod.gated && !pod.reachable {
+                self.set_gate(cluster, service, &pod, &mut flipped).await?;
+            }
+        }
+        if flipped.ready > 0 {
+            // The summary counts the pods now ready.
+            self.ensure_pods(
+                &token,
+                cluster,
+                service,
+                &pool,
+                request,
+                specs,
+                &screened.trusted,
+                Pass::Recheck,
+            )
+            .await?;
+        }
+        Ok(match waiting {
+            Some(why) if count_waiting > 1 => (
+                Reach::Waiting(format!(
+                    "{count_waiting} pods not reachable yet, e.g. {why}"
+                )),
+                flipped,
+            ),
+            Some(why) => (Reach::Waiting(why), flipped),
+            None => (Reach::Done, flipped),
+        })
+    }
+
+    async fn set_gate(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        pod: &PodState,
+        flipped: &mut Flipped,
+    ) -> Result<()> {
+        cluster
+            .set_pod_reachable(
+                &service.key.namespace,
+                &pod.name,
+                &pod.uid,
+                "its NLB target is healthy",
+            )
+            .await?;
+        flipped.gates += 1;
+        tracing::info!(service = %service.key, pod = %pod.name, "readiness gate set: reachable");
+        Ok(())
+    }
+}
+
+/// Why a listener has no healthy target, from its targets' health.
+fn describe(claim: &Claim, targets: &[TargetHealth]) -> String {
+    match targets.first() {
+        None => format!(
+            "listener {}: no target registered (no ready endpoint)",
+            claim.key
+        ),
+        Some(t) => format!(
+            "listener {}: target {} is {}{}",
+            claim.key,
+            t.target,
+            t.state,
+            t.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+    }
+}
