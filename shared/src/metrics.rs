@@ -124,6 +124,45 @@ pub fn pool_line(report: &PoolReport, timestamp_ms: i64) -> String {
     )
 }
 
+/// The seconds from creation to address of pods allocated in an invocation (the metric's
+/// values); `None` when there were none.
+pub fn pod_address_line(seconds: &[i64], timestamp_ms: i64) -> Option<String> {
+    if seconds.is_empty() {
+        return None;
+    }
+    let mut value: Value = serde_json::from_str(&emf_line(timestamp_ms, &[], &[])).ok()?;
+    value["PodAddressSeconds"] = json!(seconds);
+    value["_aws"]["CloudWatchMetrics"][0]["Metrics"] =
+        json!([{"Name": "PodAddressSeconds", "Unit": "Seconds"}]);
+    Some(value.to_string())
+}
+
+/// The reachability function's EMF line: what a run checked and found, and the seconds from
+/// pod creation to reachable of each pod that became reachable (the metric's values).
+pub fn reach_line(report: &crate::reconcile::ReachReport, timestamp_ms: i64) -> String {
+    let mut line = emf_line(
+        timestamp_ms,
+        &[],
+        &[
+            ("ReachabilityChecks", "Count", report.checked as f64),
+            ("BecameReady", "Count", report.ready as f64),
+            ("GatesSet", "Count", report.gates_set as f64),
+            ("ServicesUnreachable", "Count", report.waiting as f64),
+            ("ReachabilityTimeouts", "Count", report.timed_out as f64),
+        ],
+    );
+    if !report.pod_reachable_seconds.is_empty()
+        && let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&line)
+    {
+        value["PodReachableSeconds"] = serde_json::json!(report.pod_reachable_seconds);
+        if let Some(metrics) = value["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array_mut() {
+            metrics.push(serde_json::json!({"Name": "PodReachableSeconds", "Unit": "Seconds"}));
+        }
+        line = value.to_string();
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,14 @@
-//! The `Pool Low` event: the functions ask the pool function to look at a managed pool now
-//! (a Service waits for ports, or an allocation left less free than the spare).
+//! The events the functions send each other on the bus:
+//! - `Pool Low`: ask the pool function to look at a managed pool now (a Service waits for
+//!   ports, or an allocation left less free than the spare);
+//! - `Targets Registered`: ask the reachability function to look at its work list now (new
+//!   listeners or targets are waiting for their health checks).
 //!
 //! ```json
 //! {"source": "nlb-port-pool.functions", "detail-type": "Pool Low",
 //!  "detail": {"version": 1, "cluster": "prod", "pool": "default", "reason": "..."}}
+//! {"source": "nlb-port-pool.functions", "detail-type": "Targets Registered",
+//!  "detail": {"version": 1, "cluster": "prod"}}
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +69,53 @@ impl PoolLow {
     }
 }
 
+/// The `detail-type` of a reachability signal.
+pub const TARGETS_REGISTERED: &str = "Targets Registered";
+
+/// The detail of a `Targets Registered` event: which cluster (what to check is in the claims
+/// table's work list, not in the event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetsRegistered {
+    /// [`POOL_LOW_VERSION`] (one version for both events).
+    pub version: u32,
+    /// The cluster.
+    pub cluster: String,
+}
+
+impl TargetsRegistered {
+    /// A signal about `cluster`.
+    pub fn new(cluster: &str) -> Self {
+        Self {
+            version: POOL_LOW_VERSION,
+            cluster: cluster.to_owned(),
+        }
+    }
+
+    /// Validates an event's parts; the error says what is wrong.
+    pub fn from_parts(
+        source: &str,
+        detail_type: &str,
+        detail: &serde_json::Value,
+    ) -> Result<Self, String> {
+        if source != FUNCTIONS_SOURCE || detail_type != TARGETS_REGISTERED {
+            return Err(format!(
+                "not a {TARGETS_REGISTERED:?} event from {FUNCTIONS_SOURCE:?}: {source:?} / \
+                 {detail_type:?}"
+            ));
+        }
+        let parsed: Self = serde_json::from_value(detail.clone())
+            .map_err(|e| format!("invalid {TARGETS_REGISTERED:?} detail: {e}"))?;
+        if parsed.version != POOL_LOW_VERSION {
+            return Err(format!(
+                "{TARGETS_REGISTERED:?} detail version {} is not {POOL_LOW_VERSION}",
+                parsed.version
+            ));
+        }
+        Ok(parsed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +131,18 @@ mod tests {
         let bad =
             serde_json::json!({"version": 1, "cluster": "c", "pool": "Bad Pool", "reason": ""});
         assert!(PoolLow::from_parts(FUNCTIONS_SOURCE, POOL_LOW, &bad).is_err());
+    }
+
+    #[test]
+    fn targets_registered_round_trips() {
+        let detail = serde_json::to_value(TargetsRegistered::new("prod")).expect("json");
+        let parsed = TargetsRegistered::from_parts(FUNCTIONS_SOURCE, TARGETS_REGISTERED, &detail)
+            .expect("valid");
+        assert_eq!(parsed.cluster, "prod");
+        assert!(TargetsRegistered::from_parts(FUNCTIONS_SOURCE, POOL_LOW, &detail).is_err());
+        let extra = serde_json::json!({"version": 1, "cluster": "c", "x": 1});
+        assert!(
+            TargetsRegistered::from_parts(FUNCTIONS_SOURCE, TARGETS_REGISTERED, &extra).is_err()
+        );
     }
 }

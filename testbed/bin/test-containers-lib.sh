@@ -180,6 +180,8 @@ json.dump({"Parameters": {
     # The hand-written slices' manager (put_slice), trusted as the local stack trusts it.
     "TRUSTED_ENDPOINTSLICE_MANAGERS": "testbed.nlb-port-pool",
     "LOG_LEVEL": "info",
+    # ReachableFn looks for at most 20 s a run (its checks here pass at once: moto's health).
+    "REACH_RUN_SECONDS": "20", "REACH_CHECK_SECONDS": "2",
 }}, open(sys.argv[1], "w"), indent=2)
 PY
 }
@@ -219,6 +221,14 @@ answered() { # prefix
 # The pool function answered without error, with its per-pool reports.
 pool_ran() {
   if [ -z "$response" ] || grep -q '"errorType"' <<< "$response" || ! grep -q '"pools"' <<< "$response"; then
+    echo "answer: ${response:-(none)}"
+    tail -n 15 "$invoke_log"
+    return 1
+  fi
+}
+# The reachability function answered without error, with what it checked.
+reach_ran() {
+  if [ -z "$response" ] || grep -q '"errorType"' <<< "$response" || ! grep -q '"checked"' <<< "$response"; then
     echo "answer: ${response:-(none)}"
     tail -n 15 "$invoke_log"
     return 1

@@ -16,6 +16,7 @@ export const ROLE_OF = {
   'sync-targets': 'SyncTargetsRole',
   sweep: 'SweepRole',
   pool: 'PoolRole',
+  reachable: 'ReachableRole',
   forwarder: 'ForwarderRole',
 };
 

@@ -189,7 +189,14 @@ async fn a_function_cannot_tag_modify_or_delete_a_foreign_listener() {
     );
 
     // AND modifying or deleting it is refused to every function that may delete
-    for function in ["allocate", "release", "sweep", "pool"] {
+    for function in [
+        "allocate",
+        "release",
+        "sync-targets",
+        "sweep",
+        "pool",
+        "reachable",
+    ] {
         let elb = probe.elb(function);
         assert_denied(
             "deleting a foreign listener",
@@ -274,7 +281,7 @@ async fn a_target_group_of_another_cluster_is_out_of_reach() {
         ])
         .await;
     let target = TargetDescription::builder().id("10.0.0.9").port(80).build();
-    for function in ["sync-targets", "allocate", "sweep", "pool"] {
+    for function in ["sync-targets", "allocate", "sweep", "pool", "reachable"] {
         let elb = probe.elb(function);
         assert_denied(
             "registering into another cluster's target group",
@@ -433,7 +440,7 @@ async fn only_the_pool_function_makes_nlbs_and_it_deletes_only_its_clusters() {
 
     // WHEN the other functions try to make an NLB, or the pool function without the tags
     // THEN each is refused
-    for function in ["allocate", "release", "sync-targets", "sweep"] {
+    for function in ["allocate", "release", "sync-targets", "sweep", "reachable"] {
         assert_denied(
             "an NLB made by a function that is not the pool function",
             create(function, project_tags("bed")).send().await,
@@ -516,12 +523,12 @@ async fn only_allocating_functions_ask_the_pool_to_grow() {
             .send()
     };
 
-    // WHEN functions that do not allocate put Pool Low, or allocate puts something else
+    // WHEN the function that does not allocate puts a signal, or allocate puts something else
     // THEN each is refused
-    for function in ["release", "sync-targets"] {
+    for signal in ["Pool Low", "Targets Registered"] {
         assert_denied_json(
-            "Pool Low from a function that does not allocate",
-            put(function, "nlb-port-pool.functions", "Pool Low").await,
+            "a signal from the release function",
+            put("release", "nlb-port-pool.functions", signal).await,
         );
     }
     assert_denied_json(

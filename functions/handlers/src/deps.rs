@@ -10,8 +10,8 @@ use nlb_port_pool::config::{ConfigError, Env, FunctionConfig, ProcessEnv};
 use nlb_port_pool::elb::AwsLoadBalancing;
 use nlb_port_pool::kube_access::{KubeAccessError, KubeConnector};
 use nlb_port_pool::reconcile::{
-    DEFAULT_CLAIM_GRACE, DEFAULT_MAX_DELETIONS, DEFAULT_STACK_ID, Reconciler, SweepLimits,
-    TendSettings,
+    DEFAULT_CLAIM_GRACE, DEFAULT_MAX_DELETIONS, DEFAULT_STACK_ID, ReachSettings, Reconciler,
+    SweepLimits, TendSettings,
 };
 
 /// A function could not start.
@@ -65,12 +65,27 @@ impl Deps {
             env.parsed_or("POOL_WAIT_ACTIVE_SECONDS", defaults.wait_active.as_secs())?;
         let poll = env.parsed_or("POOL_POLL_SECONDS", defaults.poll.as_secs())?;
         let bus = env.optional("EVENT_BUS_NAME");
+        let reach_defaults = ReachSettings::default();
+        let reach = ReachSettings {
+            check_every: Duration::from_secs(
+                env.parsed_or("REACH_CHECK_SECONDS", reach_defaults.check_every.as_secs())?
+                    .max(1),
+            ),
+            timeout: Duration::from_secs(
+                env.parsed_or("REACH_TIMEOUT_SECONDS", reach_defaults.timeout.as_secs())?,
+            ),
+            run_for: Duration::from_secs(
+                env.parsed_or("REACH_RUN_SECONDS", reach_defaults.run_for.as_secs())?,
+            ),
+            concurrency: reach_defaults.concurrency,
+        };
         let sdk = nlb_port_pool::aws::load_sdk_config(function).await;
         let mut deps = Self::new(function, config, &sdk, Duration::from_secs(grace_seconds))
             .with_stack_id(&stack_id);
         deps.sweep_limits.max_deletions = max_deletions;
         deps.tend_settings.wait_active = Duration::from_secs(wait_active);
         deps.tend_settings.poll = Duration::from_secs(poll.max(1));
+        deps.reconciler = deps.reconciler.with_reach_settings(reach);
         if let Some(bus) = bus {
             deps = deps.with_event_bus(&sdk, &bus);
         }
@@ -84,18 +99,21 @@ impl Deps {
         self
     }
 
-    /// Asks the pool function to grow a managed pool through `Pool Low` events on `bus` (the
-    /// functions that allocate: allocate and sweep). A function with no managed pool sends none.
+    /// Signals through events on `bus`: `Pool Low` to the pool function when a managed pool
+    /// runs low (not from the pool function itself), `Targets Registered` to the reachability
+    /// function when listeners or targets wait for their health checks (not from itself).
     pub fn with_event_bus(mut self, sdk: &SdkConfig, bus: &str) -> Self {
-        let managed = self.config.pools.pools().any(|p| p.managed().is_some());
-        if managed && self.function != "pool" {
-            let mut events = aws_sdk_eventbridge::config::Builder::from(sdk);
-            events.set_app_name(nlb_port_pool::aws::app_name(&self.function));
-            let client = aws_sdk_eventbridge::Client::from_conf(events.build());
-            self.reconciler = self
-                .reconciler
-                .with_growth_signal(Arc::new(crate::EventBridgeSignal::new(client, bus)));
+        if self.function == "reachable" {
+            return self;
         }
+        let mut events = aws_sdk_eventbridge::config::Builder::from(sdk);
+        events.set_app_name(nlb_port_pool::aws::app_name(&self.function));
+        let client = aws_sdk_eventbridge::Client::from_conf(events.build());
+        let mut signal = crate::EventBridgeSignal::new(client, bus);
+        if self.function == "pool" {
+            signal = signal.without_pool_low();
+        }
+        self.reconciler = self.reconciler.with_growth_signal(Arc::new(signal));
         self
     }
 
@@ -138,7 +156,8 @@ impl Deps {
         )
         .with_claim_grace(claim_grace)
         .with_target_policy(config.targets.clone())
-        .with_pool_records(store.clone());
+        .with_pool_records(store.clone())
+        .with_check_records(store.clone());
         // Only the pool function makes and deletes NLBs (and only its role may).
         if function == "pool" {
             reconciler = reconciler.with_fleet(Arc::new(elb));

@@ -6,6 +6,7 @@
 
 mod deps;
 mod pool_fn;
+mod reachable_fn;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 pub use deps::{DEFAULT_BUSY_WAIT, Deps, StartupError};
 pub use pool_fn::{EventBridgeSignal, PoolSummary, on_pool_event};
+pub use reachable_fn::on_reachability_event;
 
 /// The event type every handler takes: any `detail`, validated by the handler.
 pub type Event = LambdaEvent<EventBridgeEvent<serde_json::Value>>;
@@ -73,6 +75,15 @@ fn not_ours(deps: &Deps, event: &ServiceEvent) -> Option<Summary> {
 /// The outcome of an event whose `detail.cluster` is not the function's `CLUSTER_NAME`.
 pub const OTHER_CLUSTER: &str = "the event is about another cluster than CLUSTER_NAME";
 
+/// Prints the `PodAddressSeconds` metric of the pods this instance allocated since the last
+/// print (per-pod mode), as an EMF line.
+pub fn print_pod_address_metric(deps: &Deps, timestamp_ms: i64) {
+    let seconds = deps.reconciler.take_pod_address_seconds();
+    if let Some(line) = nlb_port_pool::metrics::pod_address_line(&seconds, timestamp_ms) {
+        println!("{line}");
+    }
+}
+
 fn summary(event: &ServiceEvent, outcome: &Outcome) -> Summary {
     tracing::info!(service = %event.key(), uid = %event.detail.uid, ?outcome, "reconciled");
     Summary {
@@ -96,6 +107,7 @@ pub async fn on_service_changed(deps: &Deps, event: Event) -> Result<Summary, Er
     })
     .await
     .map_err(|e| log_failure(&parsed, e))?;
+    print_pod_address_metric(deps, chrono::Utc::now().timestamp_millis());
     Ok(summary(&parsed, &outcome))
 }
 
@@ -131,6 +143,7 @@ pub async fn on_endpoints_changed(deps: &Deps, event: Event) -> Result<Summary, 
     })
     .await
     .map_err(|e| log_failure(&parsed, e))?;
+    print_pod_address_metric(deps, chrono::Utc::now().timestamp_millis());
     Ok(summary(&parsed, &outcome))
 }
 

@@ -1,7 +1,9 @@
 //! The pool function's handler, and the growth signal the other functions send it.
 
 use async_trait::async_trait;
-use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, POOL_LOW, PoolLow};
+use nlb_port_pool::pool_event::{
+    FUNCTIONS_SOURCE, POOL_LOW, PoolLow, TARGETS_REGISTERED, TargetsRegistered,
+};
 use nlb_port_pool::reconcile::{GrowthSignal, PoolReport};
 use serde::Serialize;
 
@@ -95,10 +97,12 @@ fn managed_pools(deps: &Deps) -> Vec<String> {
         .collect()
 }
 
-/// The growth signal as a `Pool Low` event on the stack's bus.
+/// The signals as events on the stack's bus: `Pool Low` to the pool function, `Targets
+/// Registered` to the reachability function.
 pub struct EventBridgeSignal {
     client: aws_sdk_eventbridge::Client,
     bus: String,
+    pool_low: bool,
 }
 
 impl EventBridgeSignal {
@@ -107,19 +111,21 @@ impl EventBridgeSignal {
         Self {
             client,
             bus: bus.to_owned(),
+            pool_low: true,
         }
     }
-}
 
-#[async_trait]
-impl GrowthSignal for EventBridgeSignal {
-    async fn pool_low(&self, cluster: &str, pool: &str, reason: &str) -> Result<(), String> {
-        let detail = serde_json::to_string(&PoolLow::new(cluster, pool, reason))
-            .map_err(|e| format!("encoding the Pool Low detail: {e}"))?;
+    /// Sends no `Pool Low` (the pool function does not signal itself).
+    pub fn without_pool_low(mut self) -> Self {
+        self.pool_low = false;
+        self
+    }
+
+    async fn put(&self, detail_type: &str, detail: String) -> Result<(), String> {
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(FUNCTIONS_SOURCE)
-            .detail_type(POOL_LOW)
+            .detail_type(detail_type)
             .detail(detail)
             .build();
         let out = self
@@ -136,8 +142,26 @@ impl GrowthSignal for EventBridgeSignal {
                 .filter_map(|e| e.error_message())
                 .collect::<Vec<_>>()
                 .join("; ");
-            return Err(format!("PutEvents refused the Pool Low event: {why}"));
+            return Err(format!("PutEvents refused the {detail_type} event: {why}"));
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl GrowthSignal for EventBridgeSignal {
+    async fn pool_low(&self, cluster: &str, pool: &str, reason: &str) -> Result<(), String> {
+        if !self.pool_low {
+            return Ok(());
+        }
+        let detail = serde_json::to_string(&PoolLow::new(cluster, pool, reason))
+            .map_err(|e| format!("encoding the Pool Low detail: {e}"))?;
+        self.put(POOL_LOW, detail).await
+    }
+
+    async fn checks_due(&self, cluster: &str) -> Result<(), String> {
+        let detail = serde_json::to_string(&TargetsRegistered::new(cluster))
+            .map_err(|e| format!("encoding the Targets Registered detail: {e}"))?;
+        self.put(TARGETS_REGISTERED, detail).await
     }
 }

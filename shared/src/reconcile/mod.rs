@@ -106,6 +106,8 @@ pub struct Reconciler {
     members: elastic::MemberCache,
     checks: Option<Arc<dyn crate::claims::CheckRecords>>,
     reach: ReachSettings,
+    /// Seconds from creation to address of the pods allocated since last taken (a metric).
+    pod_address_seconds: std::sync::Mutex<Vec<i64>>,
 }
 
 /// The stack id of a reconciler not given one (`STACK_ID` unset: local runs and tests).
@@ -170,6 +172,7 @@ impl Reconciler {
             members: elastic::MemberCache::default(),
             checks: None,
             reach: ReachSettings::default(),
+            pod_address_seconds: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -177,6 +180,17 @@ impl Reconciler {
     pub fn with_claim_grace(mut self, grace: Duration) -> Self {
         self.claim_grace = grace;
         self
+    }
+
+    /// Takes the seconds from creation to address of the pods allocated since the last call,
+    /// for the functions' `PodAddressSeconds` metric.
+    pub fn take_pod_address_seconds(&self) -> Vec<i64> {
+        std::mem::take(
+            &mut *self
+                .pod_address_seconds
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// The failpoints of this reconciler (armed only in tests built with `failpoints`).

@@ -8,12 +8,12 @@ use anyhow::{Context as _, Result};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
 use nlb_port_pool::event::{DetailType, EVENT_SOURCE};
-use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, POOL_LOW};
+use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, POOL_LOW, TARGETS_REGISTERED};
 
 use crate::moto::{self, TestNlb};
 
 /// Which function each (source, detail-type) goes to (template.yaml's rules).
-pub const ROUTES: [(&str, &str, &str); 4] = [
+pub const ROUTES: [(&str, &str, &str); 5] = [
     (
         EVENT_SOURCE,
         DetailType::ServiceChanged.as_str(),
@@ -26,6 +26,7 @@ pub const ROUTES: [(&str, &str, &str); 4] = [
         "sync-targets",
     ),
     (FUNCTIONS_SOURCE, POOL_LOW, "pool"),
+    (FUNCTIONS_SOURCE, TARGETS_REGISTERED, "reachable"),
 ];
 
 /// The pool the stack makes.
@@ -249,12 +250,13 @@ mod tests {
                 "service-changed",
                 "service-deleted",
                 "endpoints-changed",
-                "pool-low"
+                "pool-low",
+                "targets-registered"
             ]
         );
         assert_eq!(
             ROUTES.map(|r| r.2),
-            ["allocate", "release", "sync-targets", "pool"]
+            ["allocate", "release", "sync-targets", "pool", "reachable"]
         );
     }
 }

@@ -14,7 +14,14 @@ use std::process::Stdio;
 use anyhow::{Context as _, Result, bail};
 
 /// The Lambda functions of the workspace, as `cargo lambda watch` names them.
-pub const FUNCTIONS: [&str; 5] = ["allocate", "release", "sync-targets", "sweep", "pool"];
+pub const FUNCTIONS: [&str; 6] = [
+    "allocate",
+    "release",
+    "sync-targets",
+    "sweep",
+    "pool",
+    "reachable",
+];
 
 /// Where cargo's progress goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,6 +28,9 @@ pub struct DeliverySettings {
     pub sweep_every: Option<Duration>,
     /// How often the pool function runs on its schedule (besides Pool Low); `None`: never.
     pub pool_every: Option<Duration>,
+    /// How often the reachability function runs on its schedule (besides Targets Registered);
+    /// `None`: never.
+    pub reach_every: Option<Duration>,
     /// The region the Scheduled Events name.
     pub region: String,
 }
@@ -39,6 +42,7 @@ impl Default for DeliverySettings {
             retry_delay: Duration::from_secs(2),
             sweep_every: Some(Duration::from_secs(60)),
             pool_every: Some(Duration::from_secs(30)),
+            reach_every: Some(Duration::from_secs(30)),
             region: "us-west-2".into(),
         }
     }
@@ -115,6 +119,14 @@ impl Delivery {
             tasks.push(tokio::spawn(schedule_timer(
                 ctx.clone(),
                 "pool",
+                every,
+                stopped.clone(),
+            )));
+        }
+        if let Some(every) = ctx.settings.reach_every {
+            tasks.push(tokio::spawn(schedule_timer(
+                ctx.clone(),
+                "reachable",
                 every,
                 stopped.clone(),
             )));

@@ -204,6 +204,10 @@ impl LocalStack {
         env.insert("EVENT_BUS_NAME".into(), aws.bus.clone());
         // moto makes NLBs active at once: look again soon.
         env.insert("POOL_POLL_SECONDS".into(), "2".into());
+        // Target health reads healthy at once in moto (and soon behind the bed's health delay):
+        // look every 2 s, for a short run.
+        env.insert("REACH_CHECK_SECONDS".into(), "2".into());
+        env.insert("REACH_RUN_SECONDS".into(), "60".into());
         env.insert(
             "KUBECONFIG".into(),
             functions_kubeconfig.display().to_string(),

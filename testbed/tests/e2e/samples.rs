@@ -24,6 +24,7 @@ fn samples() -> Vec<(PathBuf, serde_json::Value, &'static str, u8)> {
             "Service Deleted" => ("release", 2),
             "Scheduled Event" => ("sweep", 3),
             "Pool Low" => ("pool", 4),
+            "Targets Registered" => ("reachable", 5),
             other => panic!(
                 "{}: detail-type {other:?} has no function here; add it to this test",
                 path.display()
@@ -69,7 +70,14 @@ async fn every_sample_event_succeeds_through_cargo_lambda_invoke() {
     let kinds: Vec<&str> = samples.iter().map(|s| s.2).collect();
     assert_eq!(
         kinds,
-        ["allocate", "sync-targets", "release", "sweep", "pool"]
+        [
+            "allocate",
+            "sync-targets",
+            "release",
+            "sweep",
+            "pool",
+            "reachable"
+        ]
     );
     kubectl(
         &["apply", "-f", "-"],
@@ -111,6 +119,7 @@ async fn every_sample_event_succeeds_through_cargo_lambda_invoke() {
             "sync-targets" => assert!(outcome.starts_with("TargetsSynced"), "{answer}"),
             "release" => assert!(outcome.starts_with("Released"), "{answer}"),
             "pool" => assert!(answer["pools"].is_array(), "{answer}"),
+            "reachable" => assert!(answer["checked"].is_number(), "{answer}"),
             _ => assert_eq!(answer["failures"], 0, "{answer}"),
         }
     }

@@ -220,6 +220,18 @@ impl Reconciler {
             .ensure(token, cluster, &subject, pool, request, specs, &pod_slices)
             .await
         {
+            Ok(Outcome::Allocated { claimed, .. }) if claimed > 0 && !was_ready => {
+                if let Some(created) = pod.created {
+                    self.pod_address_seconds
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(crate::claims::now_epoch() - created);
+                }
+                PodResult::Allocated {
+                    claimed,
+                    ready: false,
+                }
+            }
             Ok(Outcome::Allocated { claimed, .. }) => PodResult::Allocated {
                 claimed,
                 // A pod whose listeners did not change keeps `Ready` (finish_allocation).

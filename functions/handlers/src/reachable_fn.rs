@@ -1,0 +1,38 @@
+//! The reachability function's handler: on `Targets Registered` and on a schedule, it checks
+//! the target health of the Services on the work list until they are reachable (status
+//! `Ready`, readiness gates True) or their deadline passes.
+
+use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, TARGETS_REGISTERED, TargetsRegistered};
+use nlb_port_pool::reconcile::ReachReport;
+
+use crate::{Deps, Error, Event};
+
+/// `Targets Registered` or the schedule: one run over the work list; prints its metrics.
+pub async fn on_reachability_event(deps: &Deps, event: Event) -> Result<ReachReport, Error> {
+    let e = &event.payload;
+    let scheduled = e.source == "aws.events" && e.detail_type == "Scheduled Event";
+    if !scheduled {
+        let signal =
+            TargetsRegistered::from_parts(&e.source, &e.detail_type, &e.detail).map_err(|m| {
+                format!(
+                    "invalid event: the reachability function runs on schedule events and \
+                     {TARGETS_REGISTERED:?} events from {FUNCTIONS_SOURCE:?}: {m}"
+                )
+            })?;
+        if signal.cluster != deps.config.cluster_name {
+            tracing::warn!(event_cluster = %signal.cluster,
+                "ignored a Targets Registered event about another cluster");
+            return Ok(ReachReport::default());
+        }
+    }
+    let cluster = deps.cluster().await?;
+    let report = deps.reconciler.tend_checks(&cluster).await?;
+    let now = e.time.map_or_else(
+        || chrono::Utc::now().timestamp_millis(),
+        |t| t.timestamp_millis(),
+    );
+    println!("{}", nlb_port_pool::metrics::reach_line(&report, now));
+    crate::print_pod_address_metric(deps, now);
+    tracing::info!(?report, "checked reachability");
+    Ok(report)
+}
