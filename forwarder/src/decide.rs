@@ -218,13 +218,19 @@ pub fn on_endpoints(key: &ObjectKey, s: &ServiceState) -> Option<Emission> {
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// The Service an EndpointSlice belongs to and a hash of what target registration reads:
-/// addresses, their conditions and the ports.
+/// addresses, the pods they belong to, their conditions and the ports.
 pub fn slice_facts(slice: &EndpointSlice) -> Option<(String, u64)> {
     let service = slice.labels().get(SERVICE_NAME_LABEL)?.clone();
     let mut h = DefaultHasher::new();
     slice.address_type.hash(&mut h);
     for e in slice.endpoints.iter().flatten() {
         e.addresses.hash(&mut h);
+        // Per-pod mode keys claims by the pod: a pod made again under another name (or an
+        // address passed to another pod) is a change even when the addresses are not.
+        e.target_ref
+            .as_ref()
+            .and_then(|r| r.name.as_ref())
+            .hash(&mut h);
         if let Some(c) = &e.conditions {
             (c.ready, c.serving, c.terminating).hash(&mut h);
         }

@@ -237,7 +237,7 @@ fn endpoints_events_only_for_live_opted_in_services() {
 }
 
 #[test]
-fn slice_facts_change_with_addresses_and_readiness_only() {
+fn slice_facts_change_with_addresses_pods_and_readiness_only() {
     use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions};
     let slice = |ip: &str, ready: bool, rv: &str| EndpointSlice {
         metadata: ObjectMeta {
@@ -265,6 +265,15 @@ fn slice_facts_change_with_addresses_and_readiness_only() {
         a,
         slice_facts(&slice("10.0.0.1", false, "4")).expect("ready")
     );
+    let mut other_pod = slice("10.0.0.1", true, "6");
+    if let Some(e) = other_pod.endpoints.as_mut().and_then(|e| e.first_mut()) {
+        e.target_ref = Some(k8s_openapi::api::core::v1::ObjectReference {
+            kind: Some("Pod".into()),
+            name: Some("room-1".into()),
+            ..Default::default()
+        });
+    }
+    assert_ne!(a, slice_facts(&other_pod).expect("pod"));
     let mut unlabelled = slice("10.0.0.1", true, "5");
     unlabelled.metadata.labels = None;
     assert!(slice_facts(&unlabelled).is_none());

@@ -312,6 +312,8 @@ impl ElbRule for FullNlbs {
     }
 }
 
+mod health_delay;
 mod provisioning_delay;
 
+pub use health_delay::HealthDelay;
 pub use provisioning_delay::ProvisioningDelay;

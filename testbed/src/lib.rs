@@ -16,6 +16,7 @@ pub mod invariants;
 pub mod kube_fixtures;
 pub mod local_stack;
 pub mod moto;
+pub mod pod_fixtures;
 pub mod rng;
 
 use std::collections::BTreeMap;

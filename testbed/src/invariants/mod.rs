@@ -4,14 +4,16 @@
 //! - every (NLB, port) has at most one listener and at most one claim;
 //! - the claims agree with each other (port item, owner record, NLB item);
 //! - every project-tagged listener and target group has a claim and a live Service;
-//! - every live opted-in Service has a claimed listener for each of its ports;
+//! - every live opted-in Service has a claimed listener for each of its ports (per-pod mode:
+//!   holds none of its own);
+//! - no pod advertises a port its own claim does not hold (per-pod mode);
 //! - no NLB holds more listeners than its quota.
 
 mod claims;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams};
 use nlb_port_pool::annotations;
 
@@ -21,6 +23,8 @@ pub use claims::Claims;
 const SERVICE_UID_TAG: &str = "nlb-port-pool/service-uid";
 /// The tag naming the listener key (`7777-tcp`) a target group serves.
 const LISTENER_TAG: &str = "nlb-port-pool/listener";
+/// The tag naming the pod a per-pod Service's listener or target group is for.
+const POD_TAG: &str = "nlb-port-pool/pod";
 
 /// Where a test's system keeps its state: the clients and the names to read it by.
 #[derive(Clone)]
@@ -105,7 +109,12 @@ impl World {
             ) else {
                 continue;
             };
-            if !claims.owners.contains_key(&(uid.clone(), key.clone())) {
+            // A pod's record is keyed `pod#<pod>#<listener key>` in its Service's partition.
+            let record = match t.and_then(|t| t.get(POD_TAG)) {
+                Some(pod) => format!("pod#{pod}#{key}"),
+                None => key.clone(),
+            };
+            if !claims.owners.contains_key(&(uid.clone(), record)) {
                 breaches.push(format!(
                     "target group {arn} has no claim of Service {uid} listener {key}"
                 ));
@@ -120,6 +129,47 @@ impl World {
         // Every live opted-in Service that is not deleting holds its listeners.
         for (uid, s) in &live {
             breaches.extend(service_breaches(uid, s, &claims, &per_port));
+        }
+        breaches.extend(self.pod_breaches(&live, &claims).await);
+        breaches
+    }
+
+    /// Pods that advertise a port (`allocations`) no claim of theirs holds.
+    async fn pod_breaches(&self, live: &BTreeMap<String, Service>, claims: &Claims) -> Vec<String> {
+        let mut breaches = Vec::new();
+        for ns in &self.namespaces {
+            let api: Api<Pod> = Api::namespaced(self.admin.clone(), ns);
+            let pods = api
+                .list(&ListParams::default())
+                .await
+                .unwrap_or_else(|e| panic!("listing the pods of {ns}: {e}"));
+            for pod in pods.items {
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                let ann = pod.metadata.annotations.clone().unwrap_or_default();
+                let Some(json) = ann.get(annotations::ALLOCATIONS) else {
+                    continue;
+                };
+                let Ok(records) = serde_json::from_str::<Vec<annotations::AllocationRecord>>(json)
+                else {
+                    breaches.push(format!("pod {name}: allocations are not readable: {json}"));
+                    continue;
+                };
+                let prefix = format!("pod#{name}#");
+                for r in records {
+                    let held = claims.owners.iter().any(|((uid, sk), (nlb, port))| {
+                        sk.starts_with(&prefix)
+                            && *nlb == r.nlb_arn
+                            && *port == r.port
+                            && live.contains_key(uid)
+                    });
+                    if !held {
+                        breaches.push(format!(
+                            "pod {name} advertises port {} of {}, which no claim of its own holds",
+                            r.port, r.nlb_arn
+                        ));
+                    }
+                }
+            }
         }
         breaches
     }
@@ -212,6 +262,20 @@ fn service_breaches(
         return Vec::new();
     }
     let mut breaches = Vec::new();
+    let per_pod = ann.get(annotations::MODE).map(String::as_str) == Some("per-pod");
+    let own = |sk: &str| !sk.starts_with("pod#");
+    if per_pod {
+        if let Some(((_, key), _)) = claims
+            .owners
+            .iter()
+            .find(|((u, sk), _)| u == uid && own(sk))
+        {
+            breaches.push(format!(
+                "per-pod Service {uid} holds a listener of its own ({key})"
+            ));
+        }
+        return breaches;
+    }
     let wanted: BTreeSet<u16> = s
         .spec
         .iter()
@@ -221,7 +285,7 @@ fn service_breaches(
     let mine: Vec<(&String, &(String, u16))> = claims
         .owners
         .iter()
-        .filter(|((u, _), _)| u == uid)
+        .filter(|((u, sk), _)| u == uid && own(sk))
         .map(|((_, key), at)| (key, at))
         .collect();
     let held: BTreeSet<u16> = mine

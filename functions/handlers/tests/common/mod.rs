@@ -22,6 +22,7 @@ use testbed::{Bed, kube_fixtures, unique_name};
 
 pub mod elastic;
 pub mod invariants;
+pub mod pods;
 
 /// The cluster name the tests' events carry.
 pub const CLUSTER: &str = "bed";

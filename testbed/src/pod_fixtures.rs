@@ -1,0 +1,166 @@
+//! Pods for per-pod mode: the bed has no scheduler or kubelet, so a test makes the pod, writes
+//! its status (IP, conditions) as a kubelet would, and lists it in an EndpointSlice with its
+//! `targetRef`, as the EndpointSlice controller would.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod, PodReadinessGate, PodSpec};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::kube_fixtures::SLICE_MANAGER;
+use nlb_port_pool::pod_model::REACHABLE_GATE;
+use nlb_port_pool::target_policy::MANAGED_BY_LABEL;
+
+/// A pod of the per-pod Service's endpoints: (pod name, IP, ready).
+pub type PodEndpointSpec<'a> = (&'a str, &'a str, bool);
+
+/// Pod `name` labelled `app=<app>`, one container; declaring the reachable gate if `gated`.
+pub fn pod(namespace: &str, name: &str, app: &str, gated: bool) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(BTreeMap::from([("app".to_owned(), app.to_owned())])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "game".to_owned(),
+                image: Some("game-server:local".to_owned()),
+                ..Container::default()
+            }],
+            readiness_gates: gated.then(|| {
+                vec![PodReadinessGate {
+                    condition_type: REACHABLE_GATE.to_owned(),
+                }]
+            }),
+            ..PodSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// Makes pod `name` and writes its status as a kubelet would: `ip`, `ContainersReady` as
+/// `containers_ready`, `Ready` as `ready`. Returns its uid.
+pub async fn run_pod(
+    admin: &Client,
+    namespace: &str,
+    name: &str,
+    app: &str,
+    gated: bool,
+    (ip, containers_ready, ready): (&str, bool, bool),
+) -> String {
+    let api: Api<Pod> = Api::namespaced(admin.clone(), namespace);
+    let made = api
+        .create(&PostParams::default(), &pod(namespace, name, app, gated))
+        .await
+        .unwrap_or_else(|e| panic!("creating pod {name}: {e}"));
+    set_status(admin, namespace, name, ip, containers_ready, ready).await;
+    made.metadata.uid.unwrap_or_default()
+}
+
+/// Writes a pod's status as a kubelet would (its other conditions kept by the merge).
+pub async fn set_status(
+    admin: &Client,
+    namespace: &str,
+    name: &str,
+    ip: &str,
+    containers_ready: bool,
+    ready: bool,
+) {
+    let word = |b: bool| if b { "True" } else { "False" };
+    let status = json!({"status": {
+        "phase": "Running",
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
+        "conditions": [
+            {"type": "ContainersReady", "status": word(containers_ready)},
+            {"type": "Ready", "status": word(ready)},
+        ],
+    }});
+    Api::<Pod>::namespaced(admin.clone(), namespace)
+        .patch_status(name, &PatchParams::default(), &Patch::Strategic(&status))
+        .await
+        .unwrap_or_else(|e| panic!("writing the status of pod {name}: {e}"));
+}
+
+/// Deletes pod `name` at once (no kubelet would finish a graceful deletion here).
+pub async fn delete_pod(admin: &Client, namespace: &str, name: &str) {
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    match Api::<Pod>::namespaced(admin.clone(), namespace)
+        .delete(name, &params)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 => {}
+        Err(e) => panic!("deleting pod {name}: {e}"),
+    }
+}
+
+/// The EndpointSlice of Service `service` listing `pods` with their `targetRef`s, port `game`
+/// (`port`/TCP), managed by [`SLICE_MANAGER`].
+pub fn pod_slice(
+    namespace: &str,
+    slice_name: &str,
+    service: &str,
+    port: i32,
+    pods: &[PodEndpointSpec<'_>],
+) -> EndpointSlice {
+    EndpointSlice {
+        metadata: ObjectMeta {
+            name: Some(slice_name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(BTreeMap::from([
+                ("kubernetes.io/service-name".to_owned(), service.to_owned()),
+                (MANAGED_BY_LABEL.to_owned(), SLICE_MANAGER.to_owned()),
+            ])),
+            ..ObjectMeta::default()
+        },
+        address_type: "IPv4".to_owned(),
+        endpoints: Some(
+            pods.iter()
+                .map(|(pod, ip, ready)| Endpoint {
+                    addresses: vec![(*ip).to_owned()],
+                    conditions: Some(EndpointConditions {
+                        ready: Some(*ready),
+                        serving: Some(*ready),
+                        terminating: Some(false),
+                    }),
+                    target_ref: Some(ObjectReference {
+                        kind: Some("Pod".to_owned()),
+                        name: Some((*pod).to_owned()),
+                        namespace: Some(namespace.to_owned()),
+                        ..ObjectReference::default()
+                    }),
+                    ..Endpoint::default()
+                })
+                .collect(),
+        ),
+        ports: Some(vec![EndpointPort {
+            name: Some("game".to_owned()),
+            port: Some(port),
+            protocol: Some("TCP".to_owned()),
+            ..EndpointPort::default()
+        }]),
+    }
+}
+
+/// Whether pod `name`'s reachable condition is True.
+pub async fn reachable(admin: &Client, namespace: &str, name: &str) -> bool {
+    let pod = Api::<Pod>::namespaced(admin.clone(), namespace)
+        .get(name)
+        .await
+        .unwrap_or_else(|e| panic!("reading pod {name}: {e}"));
+    pod.status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == REACHABLE_GATE && c.status == "True")
+}
