@@ -176,7 +176,7 @@ impl ServiceState {
             annotations: meta.annotations.clone().unwrap_or_default(),
             ports,
             external_name: spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName"),
-            selector: Default::default(),
+            selector: spec.and_then(|s| s.selector.clone()).unwrap_or_default(),
             pod: None,
         })
     }
@@ -389,7 +389,7 @@ mod tests {
                          "deletionTimestamp": "2026-11-26T10:00:00Z",
                          "finalizers": [FINALIZER],
                          "annotations": {"a": "b"}},
-            "spec": {"ports": [
+            "spec": {"selector": {"app": "room"}, "ports": [
                 {"name": "game", "port": 7777, "protocol": "UDP", "targetPort": "game-port"},
                 {"port": 80, "targetPort": 8080},
                 {"name": "x", "port": 81}
@@ -398,6 +398,7 @@ mod tests {
         .expect("service JSON");
         let s = ServiceState::from_service("prod", &svc).expect("complete");
         assert!(s.deleting && s.has_finalizer() && !s.external_name);
+        assert_eq!(s.selector.get("app").map(String::as_str), Some("room"));
         assert_eq!(s.key.to_string(), "prod/games/room");
         assert_eq!(s.ports[0].target_port, TargetPort::Name("game-port".into()));
         assert_eq!(s.ports[1].protocol, "TCP");

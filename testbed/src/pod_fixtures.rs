@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod, PodReadinessGate, PodSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ObjectReference, Pod, PodReadinessGate, PodSpec, ServiceAccount,
+};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
@@ -38,6 +40,8 @@ pub fn pod(namespace: &str, name: &str, app: &str, gated: bool) -> Pod {
                     condition_type: REACHABLE_GATE.to_owned(),
                 }]
             }),
+            // No API token in a pod that never runs.
+            automount_service_account_token: Some(false),
             ..PodSpec::default()
         }),
         status: None,
@@ -54,6 +58,7 @@ pub async fn run_pod(
     gated: bool,
     (ip, containers_ready, ready): (&str, bool, bool),
 ) -> String {
+    default_service_account(admin, namespace).await;
     let api: Api<Pod> = Api::namespaced(admin.clone(), namespace);
     let made = api
         .create(&PostParams::default(), &pod(namespace, name, app, gated))
@@ -61,6 +66,27 @@ pub async fn run_pod(
         .unwrap_or_else(|e| panic!("creating pod {name}: {e}"));
     set_status(admin, namespace, name, ip, containers_ready, ready).await;
     made.metadata.uid.unwrap_or_default()
+}
+
+/// The namespace's `default` ServiceAccount, which admission requires of a pod and which no
+/// controller-manager makes on the bed.
+async fn default_service_account(admin: &Client, namespace: &str) {
+    let account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some("default".to_owned()),
+            namespace: Some(namespace.to_owned()),
+            ..ObjectMeta::default()
+        },
+        ..ServiceAccount::default()
+    };
+    match Api::<ServiceAccount>::namespaced(admin.clone(), namespace)
+        .create(&PostParams::default(), &account)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("creating the default ServiceAccount of {namespace}: {e}"),
+    }
 }
 
 /// Writes a pod's status as a kubelet would (its other conditions kept by the merge).

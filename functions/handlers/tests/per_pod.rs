@@ -185,7 +185,7 @@ async fn the_readiness_gate_turns_true_only_once_the_target_is_healthy() {
     let proxy =
         FaultProxy::start_with(bed.aws_endpoint(), FaultPlan::none(), vec![delay.clone()]).await;
     let sdk = stack.function_sdk_at(&proxy.url, None).await;
-    let stack = stack.with_function_sdk(&sdk);
+    let mut stack = stack.with_function_sdk(&sdk);
     let reachable = stack.reachable_deps(&sdk);
     stack.create_per_pod_room("room", "10").await;
 
@@ -211,7 +211,10 @@ async fn the_readiness_gate_turns_true_only_once_the_target_is_healthy() {
     assert!(ann.contains_key(ADDRESS));
     assert_eq!(ann.get(TARGET).map(String::as_str), Some("10.20.0.1"));
     assert_eq!(ann.get(STATUS).map(String::as_str), Some("Allocated"));
+    // (its first check is due a check period after the registration)
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let report = run_reachable(&reachable).await;
+    assert_eq!(report.checked, 1, "{report:?}");
     assert_eq!(report.gates_set, 0, "{report:?}");
     assert!(!pod_fixtures::reachable(&stack.admin, &stack.namespace, "room-0").await);
     assert!(

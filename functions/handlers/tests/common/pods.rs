@@ -109,16 +109,20 @@ impl Stack {
         .await;
     }
 
-    /// The reachability function of this stack on `sdk`, one look per run, checking every
-    /// second.
-    pub fn reachable_deps(&self, sdk: &SdkConfig) -> Deps {
-        let mut deps = Deps::new("reachable", self.deps.config.clone(), sdk, Duration::ZERO);
-        deps.reconciler = deps.reconciler.with_reach_settings(ReachSettings {
+    /// The reachability function of this stack on `sdk`, one look per run, checks due a
+    /// second after the stack's functions note them.
+    pub fn reachable_deps(&mut self, sdk: &SdkConfig) -> Deps {
+        let settings = ReachSettings {
             check_every: Duration::from_secs(1),
             timeout: Duration::from_secs(600),
             run_for: Duration::ZERO,
             concurrency: 8,
-        });
+        };
+        for deps in [&mut self.deps, &mut self.sync_targets, &mut self.sweep] {
+            deps.reconciler.set_reach_settings(settings);
+        }
+        let mut deps = Deps::new("reachable", self.deps.config.clone(), sdk, Duration::ZERO);
+        deps.reconciler.set_reach_settings(settings);
         deps
     }
 }

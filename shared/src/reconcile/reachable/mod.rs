@@ -93,6 +93,11 @@ impl Reconciler {
         self
     }
 
+    /// Sets the [`ReachSettings`] of a reconciler already built.
+    pub fn set_reach_settings(&mut self, settings: ReachSettings) {
+        self.reach = settings;
+    }
+
     /// Notes `service` for a reachability check and signals the reachability function. A
     /// failure is logged: the Service stays `Allocated`, and its next allocation notes it again.
     pub(super) async fn note_check(&self, service: &ServiceState) {
