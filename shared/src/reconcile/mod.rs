@@ -231,6 +231,29 @@ impl Reconciler {
         name: &str,
         event_uid: Option<&str>,
     ) -> Result<Outcome> {
+        self.reconcile_pass(
+            token,
+            cluster,
+            namespace,
+            name,
+            event_uid,
+            per_pod::Pass::Thorough,
+        )
+        .await
+    }
+
+    /// [`Reconciler::reconcile_service_as`], going over a per-pod Service's pods as `pass` says:
+    /// every pod checked against AWS, or only those whose outputs do not already say what they
+    /// hold (a Service woken because ports are free again: its waiting pods are the news).
+    async fn reconcile_pass(
+        &self,
+        token: &RunToken,
+        cluster: &dyn Cluster,
+        namespace: &str,
+        name: &str,
+        event_uid: Option<&str>,
+        pass: per_pod::Pass,
+    ) -> Result<Outcome> {
         let (service, slices) = tokio::join!(
             cluster.service(namespace, name),
             cluster.endpoint_slices(namespace, name)
@@ -267,7 +290,7 @@ impl Reconciler {
                         &request,
                         &specs,
                         &screened.trusted,
-                        per_pod::Pass::Thorough
+                        pass
                     ),
                     self.report_rejections(cluster, &service, &screened.rejections)
                 );

@@ -381,6 +381,25 @@ async fn deleting_the_service_releases_every_pod_and_clears_their_annotations() 
 }
 
 #[tokio::test]
+async fn a_fleet_larger_than_one_transaction_is_released_pod_by_pod() {
+    // GIVEN 50 allocated pods on one NLB: released at once, their claims would be 101 items,
+    // more than DynamoDB takes in one transaction
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(per_pod_service("10"));
+    w.scale_to(50);
+    w.reconcile("room").await.expect("allocates");
+    assert_eq!(w.store.all_claims().len(), 50);
+
+    // WHEN the Service is deleted
+    w.cluster.delete_service("games", "room");
+    w.reconcile("room").await.expect("releases");
+
+    // THEN every pod's claims went
+    assert!(w.store.all_claims().is_empty());
+    assert!(w.elb.listeners().is_empty());
+}
+
+#[tokio::test]
 async fn per_pod_mode_without_a_selector_is_a_user_error() {
     let w = world(&[NLB_A], "30000-30099", 50);
     let mut s = per_pod_service("10");

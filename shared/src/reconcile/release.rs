@@ -4,7 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use futures::StreamExt;
 use futures::future::try_join_all;
+
+/// Pods whose claims one run releases at once (a per-pod Service's release).
+const RELEASE_CONCURRENCY: usize = 16;
 
 use super::holding::{Held, Holding};
 use super::{Error, Outcome, Reconciler, Result};
@@ -206,8 +210,34 @@ impl Reconciler {
     }
 
     /// Deletes the listeners and target groups of `claims` (only those tagged as their owner's),
-    /// then the claims. Safe to repeat: what is already gone counts as deleted.
+    /// then the claims. Safe to repeat: what is already gone counts as deleted. A per-pod
+    /// Service's claims go pod by pod, [`RELEASE_CONCURRENCY`] pods at a time: one pod's claims
+    /// fit one transaction (100 items), a fleet's do not.
     pub(super) async fn release_claims(&self, token: &RunToken, claims: &[Claim]) -> Result<()> {
+        let mut by_owner: BTreeMap<Option<&str>, Vec<Claim>> = BTreeMap::new();
+        for c in claims {
+            by_owner
+                .entry(c.owner.pod.as_deref())
+                .or_default()
+                .push(c.clone());
+        }
+        if by_owner.len() <= 1 {
+            return self.release_owner_claims(token, claims).await;
+        }
+        let mut groups = futures::stream::iter(by_owner.into_values())
+            .map(|group| async move { self.release_owner_claims(token, &group).await })
+            .buffer_unordered(RELEASE_CONCURRENCY);
+        let mut first_error = None;
+        while let Some(result) = groups.next().await {
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// [`Reconciler::release_claims`] of one owner's claims (a Service's own, or one pod's).
+    async fn release_owner_claims(&self, token: &RunToken, claims: &[Claim]) -> Result<()> {
         if claims.is_empty() {
             return Ok(());
         }

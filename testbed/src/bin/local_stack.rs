@@ -176,7 +176,7 @@ async fn show_examples(
     let client = bed.kube_client().await;
     let services = examples::wait_settled(&client, &keys, Duration::from_secs(180)).await?;
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&stack.sdk);
-    let rows = examples::rows(&elb, &services).await?;
+    let rows = examples::rows(&elb, &client, &services).await?;
     println!("\n{}\n", examples::render(&rows));
     Ok(())
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use k8s_openapi::api::core::v1::Service;
-use kube::api::Api;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, ListParams};
 use nlb_port_pool::annotations::{self, AllocationRecord};
 
 /// A Service of the manifests, `namespace/name`.
@@ -117,9 +117,10 @@ pub struct Row {
     pub targets: Vec<String>,
 }
 
-/// The rows of `services`, with targets read from moto.
+/// The rows of `services` (a per-pod Service's: its pods'), with targets read from moto.
 pub async fn rows(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
+    client: &kube::Client,
     services: &[Service],
 ) -> Result<Vec<Row>> {
     let mut out = Vec::new();
@@ -130,6 +131,10 @@ pub async fn rows(
             svc.metadata.name.as_deref().unwrap_or_default()
         );
         let notes = svc.metadata.annotations.clone().unwrap_or_default();
+        if notes.contains_key(annotations::PODS) {
+            out.extend(pod_rows(elb, client, svc, &key).await?);
+            continue;
+        }
         let records: Vec<AllocationRecord> = notes
             .get(annotations::ALLOCATIONS)
             .and_then(|j| serde_json::from_str(j).ok())
@@ -147,6 +152,46 @@ pub async fn rows(
         for r in records {
             out.push(Row {
                 service: format!("{key} ({})", r.name),
+                address: format!("{}:{}", r.dns, r.port),
+                protocol: r.protocol.to_string(),
+                targets: targets(elb, &r.target_group_arn).await?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The rows of a per-pod Service: one per listener of each of its pods.
+async fn pod_rows(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    client: &kube::Client,
+    svc: &Service,
+    key: &str,
+) -> Result<Vec<Row>> {
+    let namespace = svc.metadata.namespace.clone().unwrap_or_default();
+    let selector: Vec<String> = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let pods = Api::<Pod>::namespaced(client.clone(), &namespace)
+        .list(&ListParams::default().labels(&selector.join(",")))
+        .await
+        .with_context(|| format!("listing the pods of {key}"))?;
+    let mut out = Vec::new();
+    for pod in pods.items {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let notes = pod.metadata.annotations.unwrap_or_default();
+        let records: Vec<AllocationRecord> = notes
+            .get(annotations::ALLOCATIONS)
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default();
+        for r in records {
+            out.push(Row {
+                service: format!("{key} pod {name} ({})", r.name),
                 address: format!("{}:{}", r.dns, r.port),
                 protocol: r.protocol.to_string(),
                 targets: targets(elb, &r.target_group_arn).await?,

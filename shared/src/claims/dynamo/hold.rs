@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 use futures::future::join_all;
 
 use super::{DynamoClaimStore, corrupt, key, port_set, s, store_error};
-use crate::claims::record::{HELD_AT, Item, TOKEN, holder_of};
+use crate::claims::record::{HELD_AT, Item, POD, TOKEN, holder_of};
 use crate::claims::table::{NLB_META, PK, nlb_pk, owner_pk, port_sk};
 use crate::claims::{Claim, HoldError, ReleaseError, RunToken, StoreError, TakeOverError};
 
@@ -279,16 +279,27 @@ impl DynamoClaimStore {
         for (nlb, group) in by_nlb {
             let mut items = Vec::with_capacity(group.len() * 2 + 1);
             for c in &group {
+                // Only our own port: a stale claim must never free another Service's port, nor
+                // a pod's another pod's of the same Service.
                 let port = Delete::builder()
                     .table_name(&self.table)
                     .set_key(Some(key(nlb_pk(nlb), port_sk(c.port))))
-                    // Only our own port: a stale claim must never free another Service's port.
-                    .condition_expression("attribute_not_exists(#pk) OR #uid = :uid")
                     .expression_attribute_names("#pk", PK)
                     .expression_attribute_names("#uid", "uid")
-                    .expression_attribute_values(":uid", s(&c.owner.uid))
-                    .build()
-                    .map_err(|e| corrupt(OP, e.to_string()))?;
+                    .expression_attribute_names("#pod", POD)
+                    .expression_attribute_values(":uid", s(&c.owner.uid));
+                let port = match &c.owner.pod {
+                    Some(pod) => port
+                        .condition_expression(
+                            "attribute_not_exists(#pk) OR (#uid = :uid AND #pod = :pod)",
+                        )
+                        .expression_attribute_values(":pod", s(pod)),
+                    None => port.condition_expression(
+                        "attribute_not_exists(#pk) OR (#uid = :uid AND attribute_not_exists(#pod))",
+                    ),
+                }
+                .build()
+                .map_err(|e| corrupt(OP, e.to_string()))?;
                 // Only a claim this run holds: gone already is fine (idempotent).
                 let owner = Delete::builder()
                     .table_name(&self.table)

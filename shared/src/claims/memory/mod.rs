@@ -280,6 +280,20 @@ impl ClaimStore for MemoryClaimStore {
 
     async fn release(&self, claims: &[Claim], token: &RunToken) -> Result<(), ReleaseError> {
         self.round_trip().await;
+        // As DynamoDB: one transaction per NLB, at most 100 items (2 per claim, 1 NLB item).
+        let mut per_nlb: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in claims {
+            *per_nlb.entry(c.nlb_arn.as_str()).or_default() += 2;
+        }
+        if per_nlb.values().any(|n| n + 1 > 100) {
+            return Err(ReleaseError::Store(StoreError {
+                operation: "TransactWriteItems (release)",
+                message: "ValidationException: transactItems must have length less than or \
+                          equal to 100"
+                    .into(),
+                retryable: false,
+            }));
+        }
         let mut st = self.lock();
         for c in claims {
             if let Some(stored) = st.owners.get(&record_id(c))
@@ -291,7 +305,7 @@ impl ClaimStore for MemoryClaimStore {
                 });
             }
             if let Some(holder) = st.ports.get(&(c.nlb_arn.clone(), c.port))
-                && holder.owner.uid != c.owner.uid
+                && (holder.owner.uid != c.owner.uid || holder.owner.pod != c.owner.pod)
             {
                 return Err(ReleaseError::PortHeldByOther {
                     nlb_arn: c.nlb_arn.clone(),

@@ -32,7 +32,7 @@ impl Reconciler {
             let permits = &permits;
             async move {
                 let _permit = permits.acquire().await;
-                self.reconcile_service(cluster, &w.namespace, &w.name, Some(&w.uid))
+                self.reconcile_woken(cluster, &w.namespace, &w.name, &w.uid)
                     .await
             }
         }))

@@ -55,6 +55,26 @@ pub(super) enum Pass {
 }
 
 impl Reconciler {
+    /// Reconciles a Service woken because its pool has room again: a per-pod Service's pods
+    /// that already hold their ports are left alone (their waiting pods are the news).
+    pub(super) async fn reconcile_woken(
+        &self,
+        cluster: &dyn Cluster,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<Outcome> {
+        self.reconcile_pass(
+            &RunToken::random(),
+            cluster,
+            namespace,
+            name,
+            Some(uid),
+            Pass::Changed,
+        )
+        .await
+    }
+
     /// Allocates every pod behind `service`, releases the ports of pods gone longer than the
     /// grace, and writes the Service's summary.
     #[allow(clippy::too_many_arguments)]
