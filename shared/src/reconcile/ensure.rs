@@ -390,7 +390,7 @@ impl Reconciler {
 
     /// No room in the pool: status `Pending`, a Warning Event, and the finalizer only if the
     /// Service still holds other listeners.
-    async fn pending(
+    pub(super) async fn pending(
         &self,
         cluster: &dyn Cluster,
         service: &ServiceState,

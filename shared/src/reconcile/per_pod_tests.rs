@@ -400,6 +400,40 @@ async fn a_fleet_larger_than_one_transaction_is_released_pod_by_pod() {
 }
 
 #[tokio::test]
+async fn once_the_pool_is_full_the_other_pods_wait_without_making_anything() {
+    // GIVEN a pool of 5 listeners and 40 pods
+    let w = world(&[NLB_A], "30000-30004", 5);
+    w.cluster.put_service(per_pod_service("10"));
+    w.scale_to(40);
+
+    // WHEN they are allocated
+    let outcome = w.reconcile("room").await.expect("reconciles");
+
+    // THEN 5 have ports, 35 wait, each told so, and few target groups were made in vain
+    assert!(
+        matches!(outcome, Outcome::Pods { allocated: 5, pending: 35, .. }),
+        "{outcome:?}"
+    );
+    let waiting = w
+        .cluster
+        .pods_in("games")
+        .iter()
+        .filter(|p| {
+            p.annotations
+                .get(annotations::STATUS)
+                .is_some_and(|s| s.starts_with("Pending"))
+        })
+        .count();
+    assert_eq!(waiting, 35);
+    let in_vain = w.elb.calls("DeleteTargetGroup");
+    assert!(in_vain <= 16, "{in_vain} target groups made and deleted again");
+    assert!(
+        w.annotation("room", annotations::STATUS)
+            .is_some_and(|s| s.starts_with("Pending: 35 of 40 pods"))
+    );
+}
+
+#[tokio::test]
 async fn per_pod_mode_without_a_selector_is_a_user_error() {
     let w = world(&[NLB_A], "30000-30099", 50);
     let mut s = per_pod_service("10");

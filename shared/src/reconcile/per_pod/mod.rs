@@ -41,6 +41,26 @@ enum PodResult {
     Failed(Error),
 }
 
+/// Whether a pod of the run found the pool full, and why.
+#[derive(Default)]
+struct PoolFull(std::sync::Mutex<Option<String>>);
+
+impl PoolFull {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn note(&self, reason: &str) {
+        self.lock().get_or_insert_with(|| reason.to_owned());
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.lock().clone()
+    }
+}
+
 /// How a pass goes over the pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Pass {
@@ -128,11 +148,12 @@ impl Reconciler {
             .filter(|p| endpoints.contains(p.name.as_str()) && !p.deleting)
             .collect();
         // Built in a loop, not a closure: the futures stay Send for a spawned handler.
+        let full = PoolFull::default();
         let mut allocations = Vec::with_capacity(work.len());
         for pod in work {
             let held = by_pod.get(&pod.name).map_or(&[][..], Vec::as_slice);
             allocations.push(self.ensure_pod(
-                token, cluster, &current, pod, held, pool, request, specs, slices, pass,
+                token, cluster, &current, pod, held, pool, request, specs, slices, pass, &full,
             ));
         }
         let results: Vec<PodResult> = stream::iter(allocations)
@@ -215,6 +236,7 @@ impl Reconciler {
         specs: &[ListenerSpec],
         slices: &[SliceView],
         pass: Pass,
+        full: &PoolFull,
     ) -> PodResult {
         let subject = service.for_pod(pod);
         // A pod whose only missing condition is the reachable gate gets its target registered,
@@ -236,10 +258,23 @@ impl Reconciler {
                 ready: was_ready,
             };
         }
-        match self
-            .ensure(token, cluster, &subject, pool, request, specs, &pod_slices)
-            .await
+        if held.is_empty()
+            && let Some(reason) = full.reason()
         {
+            // Another pod of this run found the pool full: this one would only make a target
+            // group to delete again. It is told so, and waits like the others.
+            return match self.pending(cluster, &subject, true, reason.clone()).await {
+                Ok(_) => PodResult::Pending(reason),
+                Err(e) => PodResult::Failed(e),
+            };
+        }
+        let result = self
+            .ensure(token, cluster, &subject, pool, request, specs, &pod_slices)
+            .await;
+        if let Ok(Outcome::Pending(reason)) = &result {
+            full.note(reason);
+        }
+        match result {
             Ok(Outcome::Allocated { claimed, .. }) if claimed > 0 && !was_ready => {
                 if let Some(created) = pod.created {
                     self.pod_address_seconds
