@@ -7,8 +7,8 @@
 //! One Service in per-pod mode; PODS pods appear at once (made and listed in two EndpointSlices
 //! of 100, as the EndpointSlice controller would). A managed pool (50 listeners per NLB, spare
 //! 10, min 1, max 8) starts with its one NLB. One sync-targets run takes the Endpoints Changed
-//! event; the pool function, woken by Pool Low, grows the pool and allocates the pods that wait;
-//! the reachable function checks every 2 s. Reported: time until every pod has its address and
+//! event; the pool function, woken by Pool Low and on its schedule (every 5 s here), grows the
+//! pool and allocates the pods that wait; the reachable function checks every 2 s. Reported: time until every pod has its address and
 //! until every pod is Ready (target healthy), AWS calls per pod by function, NLBs made; then the
 //! Service is deleted and released.
 //!
@@ -137,7 +137,11 @@ async fn main() {
         let (pool_fn, wake, cluster) = (pool_fn.clone(), wake.clone(), cluster.clone());
         tokio::spawn(async move {
             loop {
-                wake.notified().await;
+                // Pool Low, or its schedule (PoolRate; 5 s here).
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
                 if let Err(e) = pool_fn.tend_pool(&cluster, "default", settings).await {
                     eprintln!("pool function: {e}");
                 }
@@ -146,7 +150,11 @@ async fn main() {
     };
     // The reachable function: one look every 2 s.
     let reach_counter = CallCounter::default();
-    let reachable = Arc::new(reconciler(&reach_counter).0);
+    let reachable = Arc::new(
+        reconciler(&reach_counter)
+            .0
+            .with_growth_signal(Arc::new(Wake(wake.clone()))),
+    );
     let reach_loop = {
         let (reachable, cluster) = (reachable.clone(), cluster.clone());
         tokio::spawn(async move {

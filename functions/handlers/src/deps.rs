@@ -100,12 +100,11 @@ impl Deps {
     }
 
     /// Signals through events on `bus`: `Pool Low` to the pool function when a managed pool
-    /// runs low (not from the pool function itself), `Targets Registered` to the reachability
-    /// function when listeners or targets wait for their health checks (not from itself).
+    /// runs low (not from the pool function itself), `Targets Registered` to the reachable
+    /// function when listeners or targets wait for their health checks.
     pub fn with_event_bus(mut self, sdk: &SdkConfig, bus: &str) -> Self {
-        if self.function == "reachable" {
-            return self;
-        }
+        // The reachable function notes no check itself (its passes are rechecks), so it never
+        // signals itself; it may find a per-pod Service's new pods waiting for ports: Pool Low.
         let mut events = aws_sdk_eventbridge::config::Builder::from(sdk);
         events.set_app_name(nlb_port_pool::aws::app_name(&self.function));
         let client = aws_sdk_eventbridge::Client::from_conf(events.build());

@@ -411,7 +411,14 @@ async fn once_the_pool_is_full_the_other_pods_wait_without_making_anything() {
 
     // THEN 5 have ports, 35 wait, each told so, and few target groups were made in vain
     assert!(
-        matches!(outcome, Outcome::Pods { allocated: 5, pending: 35, .. }),
+        matches!(
+            outcome,
+            Outcome::Pods {
+                allocated: 5,
+                pending: 35,
+                ..
+            }
+        ),
         "{outcome:?}"
     );
     let waiting = w
@@ -426,7 +433,10 @@ async fn once_the_pool_is_full_the_other_pods_wait_without_making_anything() {
         .count();
     assert_eq!(waiting, 35);
     let in_vain = w.elb.calls("DeleteTargetGroup");
-    assert!(in_vain <= 16, "{in_vain} target groups made and deleted again");
+    assert!(
+        in_vain <= 16,
+        "{in_vain} target groups made and deleted again"
+    );
     assert!(
         w.annotation("room", annotations::STATUS)
             .is_some_and(|s| s.starts_with("Pending: 35 of 40 pods"))
