@@ -100,8 +100,9 @@ const listenerOn = (nlb, t = projectTags) => elb('CreateListener', {
 const putEvents = (source, detailType, bus = 'npp') => ({ service: 'events', protocol: 'json',
   operation: 'PutEvents', json: { Entries: [{ EventBusName: bus, Source: source, DetailType: detailType, Detail: '{}' }] } });
 
-const ALLOCATORS = ['allocate', 'sweep', 'pool'];
-const NOT_ALLOCATORS = ['release', 'sync-targets'];
+// sync-targets allocates a per-pod Service's new pods; reachable may register a pod new since.
+const ALLOCATORS = ['allocate', 'sync-targets', 'sweep', 'pool', 'reachable'];
+const NOT_ALLOCATORS = ['release'];
 
 test('the pool function makes an npp- NLB with the project tags, and may add the user\'s', async () => {
   const made = await allowed('pool', createNlb('npp-bed-2', { ...OURS, team: 'games', 'cost-center': '42' }));
@@ -175,16 +176,21 @@ test('allocate, sweep and pool open tagged listeners on a managed NLB by its tag
   for (const fn of NOT_ALLOCATORS) await denied(fn, listenerOn(MANAGED));
 });
 
-test('allocate, sweep and pool may ask the pool to grow, and put no other event', async () => {
+test('the allocating functions may signal the pool and reachable functions, and put no other event', async () => {
   for (const fn of ALLOCATORS) {
     await allowed(fn, putEvents('nlb-port-pool.functions', 'Pool Low'));
+    await allowed(fn, putEvents('nlb-port-pool.functions', 'Targets Registered'));
+    await denied(fn, putEvents('nlb-port-pool.forwarder', 'Targets Registered'));
     await denied(fn, putEvents('nlb-port-pool.functions', 'Service Changed'));
     await denied(fn, putEvents('nlb-port-pool.forwarder', 'Pool Low'));
     await denied(fn, putEvents('aws.events', 'Scheduled Event'));
     await denied(fn, putEvents('nlb-port-pool.functions', 'Pool Low', 'someone-elses-bus'));
     await denied(fn, putEvents('nlb-port-pool.functions', 'Pool Low', 'default'));
   }
-  for (const fn of NOT_ALLOCATORS) await denied(fn, putEvents('nlb-port-pool.functions', 'Pool Low'));
+  for (const fn of NOT_ALLOCATORS) {
+    await denied(fn, putEvents('nlb-port-pool.functions', 'Pool Low'));
+    await denied(fn, putEvents('nlb-port-pool.functions', 'Targets Registered'));
+  }
   // The forwarder's own events are not the functions' to put.
   await denied('forwarder', putEvents('nlb-port-pool.functions', 'Pool Low'));
 });

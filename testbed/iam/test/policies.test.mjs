@@ -92,11 +92,12 @@ test('a claim transaction is authorized per item', async () => {
     { Put: { TableName: 'claims' } }, { Update: { TableName: 'claims' } }] });
   const results = await allowed('allocate', call);
   assert.deepEqual(results.map((r) => r.authz.action), ['dynamodb:PutItem', 'dynamodb:UpdateItem']);
-  await denied('sync-targets', call);
+  await allowed('sync-targets', call); // per-pod mode: endpoint changes allocate pods
+  await denied('release', ddb('TransactWriteItems', { TransactItems: [{ Put: { TableName: 'claims' } }] }));
 });
 
 test('no function may tag an existing listener, ours or foreign', async () => {
-  for (const fn of ['allocate', 'sweep', 'release', 'sync-targets']) {
+  for (const fn of ['allocate', 'sweep', 'release', 'sync-targets', 'reachable']) {
     for (const arn of [`${ELB}:listener/app/pool-a/1111/ffff`, `${ELB}:listener/app/pool-a/1111/aaaa`]) {
       await denied(fn, elb('AddTags', { 'ResourceArns.member.1': arn, ...projectTags }));
     }
