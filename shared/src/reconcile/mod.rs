@@ -322,7 +322,10 @@ impl Reconciler {
                 reported?;
                 self.after_allocation(&pool, &service, specs.len(), &outcome)
                     .await;
+                // With no ready endpoint there is no target to wait for: nothing to check.
+                let targets = trusted.iter().any(|s| !s.ready.is_empty());
                 if let Outcome::Allocated { claimed, .. } = outcome
+                    && targets
                     && (claimed > 0
                         || service
                             .annotations

@@ -190,3 +190,26 @@ async fn a_per_service_gated_pod_is_registered_and_its_gate_set() {
     assert!(w.cluster.get_pod("games", "room-1").expect("pod").reachable);
     assert_eq!(w.annotation("room", STATUS).as_deref(), Some("Ready"));
 }
+
+#[tokio::test]
+async fn a_service_without_ready_endpoints_is_not_reported_unreachable() {
+    // GIVEN an allocated Service with no ready endpoint, whose deadline has passed
+    let w = checked_world(Duration::ZERO);
+    w.cluster.put_service(opted_in("room", "u1"));
+    w.cluster
+        .set_slices("games", "room", vec![slice("game", 8000, &[])]);
+    w.reconcile("room").await.expect("allocates");
+
+    // WHEN it is checked
+    let report = w.tend().await;
+
+    // THEN there was nothing to wait for: no NotReachable Event, off the list
+    assert_eq!(report.timed_out, 0, "{report:?}");
+    assert!(
+        !w.cluster
+            .notices()
+            .iter()
+            .any(|(_, n)| n.reason == "NotReachable")
+    );
+    assert_eq!(w.listed().await, 0);
+}

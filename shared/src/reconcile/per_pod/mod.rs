@@ -207,7 +207,8 @@ impl Reconciler {
         };
         self.after_allocation(pool, &current, summary.pending.max(1) * listeners, &hook)
             .await;
-        if summary.ready < summary.allocated && pass != Pass::Recheck {
+        let targets = slices.iter().any(|s| !s.pods.is_empty());
+        if summary.ready < summary.allocated && targets && pass != Pass::Recheck {
             self.note_check(&current).await;
         }
         if let Some(e) = failure {

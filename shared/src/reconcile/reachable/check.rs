@@ -21,6 +21,8 @@ struct Health {
     problem: Option<String>,
     /// The IPs healthy in every listener's group.
     healthy_ips: BTreeSet<Ipv4Addr>,
+    /// Some listener's group has a target at all (none: nothing to wait for).
+    registered: bool,
 }
 
 impl Reconciler {
@@ -51,6 +53,7 @@ impl Reconciler {
             return Ok(Health {
                 problem: Some(format!("listener {} is still being made", c.key)),
                 healthy_ips: BTreeSet::new(),
+                registered: true,
             });
         }
         let reads = join_all(claims.iter().filter_map(|c| {
@@ -59,9 +62,11 @@ impl Reconciler {
         }))
         .await;
         let mut problem = None;
+        let mut registered = false;
         let mut healthy_ips: Option<BTreeSet<Ipv4Addr>> = None;
         for (claim, read) in reads {
             let targets = read?;
+            registered |= !targets.is_empty();
             let healthy: BTreeSet<Ipv4Addr> = targets
                 .iter()
                 .filter(|t| t.is_healthy())
@@ -78,6 +83,7 @@ impl Reconciler {
         Ok(Health {
             problem,
             healthy_ips: healthy_ips.unwrap_or_default(),
+            registered,
         })
     }
 
@@ -99,6 +105,10 @@ impl Reconciler {
             return Ok((Reach::Done, Flipped::default()));
         }
         let health = self.health_of(&claims).await?;
+        if !health.registered {
+            // No ready endpoint: nothing to wait for (a registration notes it again).
+            return Ok((Reach::Done, Flipped::default()));
+        }
         let mut flipped = Flipped::default();
         let pods = cluster
             .pods(&service.key.namespace, &service.selector)
@@ -200,6 +210,9 @@ impl Reconciler {
             }
             if status != Some(&allocated) {
                 continue;
+            }
+            if !pod.annotations.contains_key(annotations::TARGET) && !pod.gated {
+                continue; // Not ready: no target to wait for (its readiness re-registers it).
             }
             if pod.gated && !pod.containers_ready {
                 count_waiting += 1;
