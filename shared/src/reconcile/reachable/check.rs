@@ -131,22 +131,7 @@ impl Reconciler {
             return Ok((Reach::Waiting(problem), flipped));
         }
         if status.as_ref() == Some(&allocated) {
-            let want = |s: &ServiceState| {
-                let mut outputs = ServiceOutputs::current(s);
-                outputs
-                    .annotations
-                    .insert(annotations::STATUS.to_owned(), ready.clone());
-                outputs
-            };
-            self.write_and_tell(
-                cluster,
-                service,
-                &want,
-                NoticeKind::Normal,
-                "Reachable",
-                "every listener has a healthy target",
-            )
-            .await?;
+            self.write_ready(cluster, service).await?;
             flipped.ready += 1;
         }
         Ok(match waiting_gate {
@@ -226,22 +211,7 @@ impl Reconciler {
                 continue;
             }
             let subject = service.for_pod(&pod);
-            let want = |s: &ServiceState| {
-                let mut outputs = ServiceOutputs::current(s);
-                outputs
-                    .annotations
-                    .insert(annotations::STATUS.to_owned(), ready.clone());
-                outputs
-            };
-            self.write_and_tell(
-                cluster,
-                &subject,
-                &want,
-                NoticeKind::Normal,
-                "Reachable",
-                "every listener has a healthy target",
-            )
-            .await?;
+            self.write_ready(cluster, &subject).await?;
             flipped.ready += 1;
             if let Some(created) = pod.created {
                 flipped
@@ -276,6 +246,27 @@ impl Reconciler {
             Some(why) => (Reach::Waiting(why), flipped),
             None => (Reach::Done, flipped),
         })
+    }
+
+    /// Writes status `Ready` on what `subject` stands for, with a `Reachable` Event.
+    async fn write_ready(&self, cluster: &dyn Cluster, subject: &ServiceState) -> Result<()> {
+        let ready = Status::Ready.to_string();
+        let want = |s: &ServiceState| {
+            let mut outputs = ServiceOutputs::current(s);
+            outputs
+                .annotations
+                .insert(annotations::STATUS.to_owned(), ready.clone());
+            outputs
+        };
+        self.write_and_tell(
+            cluster,
+            subject,
+            &want,
+            NoticeKind::Normal,
+            "Reachable",
+            "every listener has a healthy target",
+        )
+        .await
     }
 
     async fn set_gate(
