@@ -6,6 +6,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use common::Stack;
 use lambda_runtime::{Context, LambdaEvent};
 use nlb_port_pool::event::{DetailType, ServiceEvent};
+use nlb_port_pool::pool_event;
 use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
 
 fn samples() -> Vec<(String, String)> {
@@ -33,8 +34,8 @@ fn every_sample_parses() {
     let files = samples();
     assert_eq!(
         files.len(),
-        5,
-        "one sample per detail-type, the sweep's and Pool Low: {files:?}"
+        6,
+        "one sample per detail-type, the sweep's, Pool Low and Targets Registered: {files:?}"
     );
     let mut kinds = Vec::new();
     for (name, text) in &files {
@@ -45,15 +46,23 @@ fn every_sample_parses() {
             kinds.push("Scheduled Event".to_owned());
             continue;
         }
-        if raw.source == nlb_port_pool::pool_event::FUNCTIONS_SOURCE {
-            let low = nlb_port_pool::pool_event::PoolLow::from_parts(
-                &raw.source,
-                &raw.detail_type,
-                &raw.detail,
-            )
+        if raw.source == pool_event::FUNCTIONS_SOURCE {
+            let cluster = match raw.detail_type.as_str() {
+                pool_event::POOL_LOW => {
+                    pool_event::PoolLow::from_parts(&raw.source, &raw.detail_type, &raw.detail)
+                        .map(|e| e.cluster)
+                }
+                pool_event::TARGETS_REGISTERED => pool_event::TargetsRegistered::from_parts(
+                    &raw.source,
+                    &raw.detail_type,
+                    &raw.detail,
+                )
+                .map(|e| e.cluster),
+                other => panic!("{name}: no function takes detail-type {other}"),
+            }
             .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(
-                low.cluster, "local",
+                cluster, "local",
                 "{name}: the samples name the local cluster"
             );
             kinds.push(raw.detail_type.clone());
@@ -75,7 +84,8 @@ fn every_sample_parses() {
             "Pool Low",
             "Scheduled Event",
             "Service Changed",
-            "Service Deleted"
+            "Service Deleted",
+            "Targets Registered"
         ]
     );
 }
