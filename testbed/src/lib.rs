@@ -15,6 +15,7 @@ pub mod iam_gate;
 pub mod invariants;
 pub mod kube_fixtures;
 pub mod local_stack;
+pub mod managed_bench;
 pub mod moto;
 pub mod pod_fixtures;
 pub mod rng;

@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -25,31 +24,24 @@ use nlb_port_pool::claims::{ClaimStore, DynamoClaimStore, PoolRecords};
 use nlb_port_pool::cluster::KubeCluster;
 use nlb_port_pool::elb::AwsLoadBalancing;
 use nlb_port_pool::pool::PoolSet;
-use nlb_port_pool::reconcile::{GrowthSignal, Outcome, Reconciler, TendSettings};
+use nlb_port_pool::reconcile::{Outcome, Reconciler, TendSettings};
 use testbed::aws_rules::ProvisioningDelay;
 use testbed::call_counter::CallCounter;
-use testbed::fault_proxy::{FaultPlan, FaultProxy};
 use testbed::kube_fixtures::{PortSpec, create_namespace, opted_in_service};
+use testbed::managed_bench::{ManagedPoolBed, PoolShape, WakeOnPoolLow};
 use testbed::{Bed, unique_name};
 use tokio::sync::Notify;
 
 const SERVICES: usize = 600;
 const INSTANCES: usize = 10;
-const QUOTA: u32 = 50;
-const SPARE: u32 = 50;
-const MIN: u32 = 1;
-const MAX: u32 = 20;
+const SHAPE: PoolShape = PoolShape {
+    quota: 50,
+    min: 1,
+    max: 20,
+    spare: 50,
+    retire_after_seconds: 60,
+};
 const SCHEDULE: Duration = Duration::from_secs(5);
-
-struct Wake(Arc<Notify>);
-
-#[async_trait]
-impl GrowthSignal for Wake {
-    async fn pool_low(&self, _cluster: &str, _pool: &str, _reason: &str) -> Result<(), String> {
-        self.0.notify_one();
-        Ok(())
-    }
-}
 
 struct Bench {
     namespace: String,
@@ -100,30 +92,17 @@ async fn main() {
             .unwrap_or(5),
     );
     let bed = Bed::get();
-    let admin_sdk = bed.sdk_config().await;
     let rule = Arc::new(ProvisioningDelay::new(delay));
-    let proxy =
-        FaultProxy::start_with(bed.aws_endpoint(), FaultPlan::none(), vec![rule.clone()]).await;
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(60))
-        .operation_timeout(Duration::from_secs(180))
-        .build();
-    let sdk = bed.sdk_config_at(&proxy.url, Some(timeouts)).await;
     let prefix = format!("bench-elastic-{burst}");
-    let table = unique_name(&prefix);
+    let ManagedPoolBed {
+        proxy,
+        sdk,
+        admin_sdk,
+        table,
+        vpc,
+        pools,
+    } = ManagedPoolBed::start(&prefix, SHAPE, vec![rule.clone()]).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&admin_sdk);
-    nlb_port_pool::claims::table::create_table(&dynamodb, &table)
-        .await
-        .expect("the claims table");
-    let (_, vpc, subnets) = testbed::moto::create_nlbs_with_subnets(&admin_sdk, &prefix, 0).await;
-    let pools = PoolSet::from_json(
-        &serde_json::json!({"default": {"ports": "30000-39999", "listenerQuota": QUOTA,
-            "managed": {"min": MIN, "max": MAX, "spare": SPARE, "retireAfterSeconds": 60,
-                        "subnets": subnets}}})
-        .to_string(),
-    )
-    .expect("pools");
     let admin = bed.kube_client().await;
     let namespace = unique_name(&prefix);
     create_namespace(&admin, &namespace).await;
@@ -185,7 +164,7 @@ async fn main() {
         .map(|_| {
             b.reconciler(&counter)
                 .0
-                .with_growth_signal(Arc::new(Wake(wake.clone())))
+                .with_growth_signal(Arc::new(WakeOnPoolLow(wake.clone())))
         })
         .collect();
     let mut waited: Vec<Duration> = Vec::new();
@@ -319,7 +298,7 @@ async fn main() {
             .expect("record")
             .members
             .len();
-        if left <= MIN as usize || shrink.elapsed() > Duration::from_secs(600) {
+        if left <= SHAPE.min as usize || shrink.elapsed() > Duration::from_secs(600) {
             break;
         }
         tokio::time::sleep(SCHEDULE).await;

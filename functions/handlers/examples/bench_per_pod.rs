@@ -18,39 +18,29 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use nlb_port_pool::annotations::{ADDRESS, MODE, POD_RELEASE_AFTER, STATUS};
 use nlb_port_pool::claims::{DynamoClaimStore, PoolRecords};
 use nlb_port_pool::cluster::KubeCluster;
 use nlb_port_pool::elb::AwsLoadBalancing;
-use nlb_port_pool::pool::PoolSet;
-use nlb_port_pool::reconcile::{GrowthSignal, ReachSettings, Reconciler, TendSettings};
+use nlb_port_pool::reconcile::{ReachSettings, Reconciler, TendSettings};
 use nlb_port_pool::target_policy::TargetPolicy;
 use testbed::aws_rules::{HealthDelay, ProvisioningDelay};
 use testbed::call_counter::CallCounter;
-use testbed::fault_proxy::{FaultPlan, FaultProxy};
 use testbed::kube_fixtures::{self, PortSpec, create_namespace, opted_in_service};
+use testbed::managed_bench::{ManagedPoolBed, PoolShape, WakeOnPoolLow};
 use testbed::{Bed, pod_fixtures, unique_name};
 use tokio::sync::Notify;
 
-const QUOTA: u32 = 50;
-const SPARE: u32 = 10;
-const MIN: u32 = 1;
-const MAX: u32 = 8;
+const SHAPE: PoolShape = PoolShape {
+    quota: 50,
+    min: 1,
+    max: 8,
+    spare: 10,
+    retire_after_seconds: 3600,
+};
 const SERVICE: &str = "fleet";
-
-/// Wakes the pool runner on Pool Low; Targets Registered is left to the reachable loop.
-struct Wake(Arc<Notify>);
-
-#[async_trait]
-impl GrowthSignal for Wake {
-    async fn pool_low(&self, _cluster: &str, _pool: &str, _reason: &str) -> Result<(), String> {
-        self.0.notify_one();
-        Ok(())
-    }
-}
 
 fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
     std::env::args()
@@ -65,35 +55,22 @@ async fn main() {
     let health = Duration::from_secs(arg(2, 20));
     let provisioning = Duration::from_secs(arg(3, 5));
     let bed = Bed::get();
-    let admin_sdk = bed.sdk_config().await;
     let provisioning_rule = Arc::new(ProvisioningDelay::new(provisioning));
     let health_rule = Arc::new(HealthDelay::new(health));
-    let proxy = FaultProxy::start_with(
-        bed.aws_endpoint(),
-        FaultPlan::none(),
+    let prefix = format!("bench-per-pod-{pods}");
+    let ManagedPoolBed {
+        proxy,
+        sdk,
+        admin_sdk,
+        table,
+        vpc,
+        pools,
+    } = ManagedPoolBed::start(
+        &prefix,
+        SHAPE,
         vec![provisioning_rule.clone(), health_rule.clone()],
     )
     .await;
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(60))
-        .operation_timeout(Duration::from_secs(180))
-        .build();
-    let sdk = bed.sdk_config_at(&proxy.url, Some(timeouts)).await;
-    let prefix = format!("bench-per-pod-{pods}");
-    let table = unique_name(&prefix);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&admin_sdk);
-    nlb_port_pool::claims::table::create_table(&dynamodb, &table)
-        .await
-        .expect("the claims table");
-    let (_, vpc, subnets) = testbed::moto::create_nlbs_with_subnets(&admin_sdk, &prefix, 0).await;
-    let pools = PoolSet::from_json(
-        &serde_json::json!({"default": {"ports": "30000-39999", "listenerQuota": QUOTA,
-            "managed": {"min": MIN, "max": MAX, "spare": SPARE, "retireAfterSeconds": 3600,
-                        "subnets": subnets}}})
-        .to_string(),
-    )
-    .expect("pools");
     let reach = ReachSettings {
         check_every: Duration::from_secs(2),
         timeout: Duration::from_secs(600),
@@ -153,7 +130,7 @@ async fn main() {
     let reachable = Arc::new(
         reconciler(&reach_counter)
             .0
-            .with_growth_signal(Arc::new(Wake(wake.clone()))),
+            .with_growth_signal(Arc::new(WakeOnPoolLow(wake.clone()))),
     );
     let reach_loop = {
         let (reachable, cluster) = (reachable.clone(), cluster.clone());
@@ -192,7 +169,7 @@ async fn main() {
     let sync_counter = CallCounter::default();
     let sync = reconciler(&sync_counter)
         .0
-        .with_growth_signal(Arc::new(Wake(wake.clone())));
+        .with_growth_signal(Arc::new(WakeOnPoolLow(wake.clone())));
     let started = Instant::now();
     let slices = Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::namespaced(
         admin.clone(),
@@ -307,7 +284,8 @@ async fn main() {
             Err(e) => panic!("releasing: {e}"),
         }
     }
-    let claims = testbed::invariants::Claims::read(&dynamodb, &table).await;
+    let claims =
+        testbed::invariants::Claims::read(&aws_sdk_dynamodb::Client::new(&admin_sdk), &table).await;
     println!("| released all | claims left |\n|---|---|");
     println!(
         "| {:.1} s | {} |\n",

@@ -7,12 +7,10 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use aws_config::timeout::TimeoutConfig;
 use common::Stack;
 use futures::StreamExt;
 use nlb_port_pool::event::DetailType;
-use testbed::Bed;
-use testbed::fault_proxy::{FaultPlan, FaultProxy};
+use testbed::fault_proxy::FaultPlan;
 use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
 
 const SERVICES: usize = 12;
@@ -34,37 +32,15 @@ async fn deliver(stack: &Stack, dt: DetailType, name: &str, uid: &str) -> usize 
 async fn throttling_5xx_and_timeouts_are_retried_to_the_right_state() {
     // GIVEN the functions' AWS calls going through a proxy that fails 5% with throttling,
     // 5% with 503 and holds 3% past the client's 1 s attempt timeout
-    let bed = Bed::get();
-    let proxy = FaultProxy::start(
-        bed.aws_endpoint(),
-        FaultPlan {
+    let (stack, proxy) = Stack::new("awsfault", 2, "30000-30999", 50)
+        .await
+        .with_faults(FaultPlan {
             throttle: 0.05,
             server_error: 0.05,
             timeout: 0.03,
             hold: Duration::from_secs(2),
-        },
-    )
-    .await;
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .operation_attempt_timeout(Duration::from_secs(1))
-        .operation_timeout(Duration::from_secs(30))
-        .build();
-    // Standard retry with the project's attempt count and a short first backoff. The
-    // project's adaptive mode adds a client-side rate limiter that, after a throttle, paces
-    // this test's ~200 calls to about one a second (4.5 minutes, measured); what is tested
-    // here is that every retried call converges, which both modes share.
-    let retry = aws_config::retry::RetryConfig::standard()
-        .with_max_attempts(nlb_port_pool::aws::MAX_ATTEMPTS)
-        .with_initial_backoff(Duration::from_millis(20));
-    let stack = Stack::new("awsfault", 2, "30000-30999", 50).await;
-    let sdk = stack
-        .function_sdk_at(&proxy.url, Some(timeouts))
-        .await
-        .to_builder()
-        .retry_config(retry)
-        .build();
-    let stack = stack.with_function_sdk(&sdk);
+        })
+        .await;
     let ns = stack.namespace.clone();
     let names: Vec<String> = (0..SERVICES).map(|i| format!("room-{i}")).collect();
     for n in &names {

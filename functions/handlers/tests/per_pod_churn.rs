@@ -10,12 +10,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
 use common::Stack;
 use common::pods::pod_ip;
 use futures::future::join;
 use nlb_port_pool::annotations::ADDRESS;
-use testbed::fault_proxy::{FaultPlan, FaultProxy};
+use testbed::fault_proxy::FaultPlan;
 use testbed::rng::Rng;
 use testbed::{Bed, pod_fixtures};
 
@@ -40,34 +39,16 @@ async fn deliver(stack: &Stack) -> usize {
 async fn a_fleet_churned_under_faults_converges_with_every_invariant() {
     // GIVEN the functions' AWS calls through a proxy failing 3% with throttling, 3% with 503,
     // holding 2% past the 1 s attempt timeout
-    let bed = Bed::get();
-    let proxy = FaultProxy::start(
-        bed.aws_endpoint(),
-        FaultPlan {
+    let (stack, proxy) = Stack::new("pod-churn", 1, "30000-30099", 50)
+        .await
+        .with_faults(FaultPlan {
             throttle: 0.03,
             server_error: 0.03,
             timeout: 0.02,
             hold: Duration::from_secs(2),
-        },
-    )
-    .await;
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .operation_attempt_timeout(Duration::from_secs(1))
-        .operation_timeout(Duration::from_secs(30))
-        .build();
-    let retry = aws_config::retry::RetryConfig::standard()
-        .with_max_attempts(nlb_port_pool::aws::MAX_ATTEMPTS)
-        .with_initial_backoff(Duration::from_millis(20));
-    let stack = Stack::new("pod-churn", 1, "30000-30099", 50).await;
-    let sdk = stack
-        .function_sdk_at(&proxy.url, Some(timeouts))
-        .await
-        .to_builder()
-        .retry_config(retry)
-        .build();
-    let clean = stack.gate.sdk_config(bed).await;
-    let stack = stack.with_function_sdk(&sdk);
+        })
+        .await;
+    let clean = stack.gate.sdk_config(Bed::get()).await;
     stack.create_per_pod_room("fleet", "0").await;
     let mut rng = Rng::from_env("POD_CHURN_SEED", 0x90d5_c4a1);
     eprintln!("seed {:#x} (POD_CHURN_SEED)", rng.seed());

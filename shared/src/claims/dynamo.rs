@@ -38,6 +38,37 @@ impl DynamoClaimStore {
             table: table.into(),
         }
     }
+
+    /// Every item of partition `pk` (only those whose sort key begins with `prefix`, if one is
+    /// given), read consistently and page by page; `op` names the read in errors.
+    async fn partition(
+        &self,
+        op: &'static str,
+        pk: String,
+        prefix: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", s(pk));
+        let query = match prefix {
+            Some(prefix) => query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":prefix", s(prefix)),
+            None => query.key_condition_expression("#pk = :pk"),
+        };
+        query
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| store_error(op, &e))
+    }
 }
 
 fn store_error<E>(
@@ -82,20 +113,7 @@ fn port_set(claims: &[&Claim]) -> AttributeValue {
 impl ClaimStore for DynamoClaimStore {
     async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError> {
         const OP: &str = "Query (claims of a Service)";
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":pk", s(owner_pk(uid)))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| store_error(OP, &e))?;
+        let items = self.partition(OP, owner_pk(uid), None).await?;
         items
             .iter()
             .map(|i| claim_from_item(i).map_err(|m| corrupt(OP, m)))
@@ -274,22 +292,7 @@ impl ClaimStore for DynamoClaimStore {
 
     async fn port_holders(&self, nlb_arn: &str) -> Result<Vec<PortHolder>, StoreError> {
         const OP: &str = "Query (ports of an NLB)";
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :port)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(nlb_pk(nlb_arn)))
-            .expression_attribute_values(":port", s("port#"))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| store_error(OP, &e))?;
+        let items = self.partition(OP, nlb_pk(nlb_arn), Some("port#")).await?;
         items
             .iter()
             .map(|i| holder_from_item(nlb_arn, i).map_err(|m| corrupt(OP, m)))

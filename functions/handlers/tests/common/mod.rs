@@ -16,6 +16,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use nlb_port_pool::config::{FunctionConfig, KubeAccess};
 use nlb_port_pool::event::{DetailType, EVENT_SOURCE};
 use nlb_port_pool::target_policy::TargetPolicy;
+use testbed::fault_proxy::{FaultPlan, FaultProxy};
 use testbed::iam_gate::{GateStack, StackSpec};
 use testbed::moto::{PoolFixture, TestNlb, pool_fixture};
 use testbed::{Bed, kube_fixtures, unique_name};
@@ -309,6 +310,31 @@ impl Stack {
         let fns = FunctionDeps::new(&self.deps.config, sdk, Duration::ZERO);
         self.set_functions(fns);
         self
+    }
+
+    /// The same stack, its functions' AWS calls going through a new fault proxy that fails as
+    /// `plan` says; the client gives up an attempt after 1 s (so the proxy's held calls time
+    /// out) and retries in standard mode with the project's attempt count and a 20 ms first
+    /// backoff. (The project's adaptive mode adds a client-side rate limiter that, after a
+    /// throttle, paces a test's few hundred calls to about one a second; what these tests
+    /// check is that every retried call converges, which both modes share.)
+    pub async fn with_faults(self, plan: FaultPlan) -> (Stack, FaultProxy) {
+        let proxy = FaultProxy::start(Bed::get().aws_endpoint(), plan).await;
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .operation_attempt_timeout(Duration::from_secs(1))
+            .operation_timeout(Duration::from_secs(30))
+            .build();
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(nlb_port_pool::aws::MAX_ATTEMPTS)
+            .with_initial_backoff(Duration::from_millis(20));
+        let sdk = self
+            .function_sdk_at(&proxy.url, Some(timeouts))
+            .await
+            .to_builder()
+            .retry_config(retry)
+            .build();
+        (self.with_function_sdk(&sdk), proxy)
     }
 
     /// The same stack, its functions waiting `grace` before taking over a claim another run

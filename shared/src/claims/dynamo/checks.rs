@@ -69,20 +69,7 @@ impl CheckRecords for DynamoClaimStore {
 
     async fn checks(&self) -> Result<Vec<CheckItem>, StoreError> {
         const OP: &str = "Query (reachability checks)";
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":pk", s(CHECKS_PK))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| store_error(OP, &e))?;
+        let items = self.partition(OP, CHECKS_PK.to_owned(), None).await?;
         items
             .iter()
             .map(|i| item_of(i).map_err(|m| corrupt(OP, m)))

@@ -4,9 +4,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::try_join_all;
 
-use super::{DynamoClaimStore, corrupt, key, s, store_error};
-use crate::claims::record::{GONE_SINCE, Item, claim_from_item};
-use crate::claims::table::{PK, SK, owner_pk};
+use super::{DynamoClaimStore, corrupt, key, store_error};
+use crate::claims::record::{GONE_SINCE, claim_from_item};
+use crate::claims::table::{PK, owner_pk};
 use crate::claims::{Claim, POD_RECORD_PREFIX, StoreError};
 
 impl DynamoClaimStore {
@@ -18,22 +18,8 @@ impl DynamoClaimStore {
         pod: &str,
     ) -> Result<Vec<Claim>, StoreError> {
         const OP: &str = "Query (claims of a pod)";
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(owner_pk(uid)))
-            .expression_attribute_values(":prefix", s(format!("{POD_RECORD_PREFIX}{pod}#")))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| store_error(OP, &e))?;
+        let prefix = format!("{POD_RECORD_PREFIX}{pod}#");
+        let items = self.partition(OP, owner_pk(uid), Some(&prefix)).await?;
         items
             .iter()
             .map(|i| claim_from_item(i).map_err(|m| corrupt(OP, m)))

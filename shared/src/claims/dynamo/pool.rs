@@ -108,20 +108,7 @@ fn read_item(record: &mut PoolRecord, item: &Item) -> Result<(), String> {
 impl PoolRecords for DynamoClaimStore {
     async fn pool_record(&self, pool: &str) -> Result<PoolRecord, StoreError> {
         const OP: &str = "Query (pool)";
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":pk", s(pool_pk(pool)))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| store_error(OP, &e))?;
+        let items = self.partition(OP, pool_pk(pool), None).await?;
         let mut record = PoolRecord::default();
         for item in &items {
             read_item(&mut record, item).map_err(|m| corrupt(OP, format!("pool {pool}: {m}")))?;
