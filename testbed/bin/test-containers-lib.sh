@@ -72,7 +72,11 @@ make_moto_fixtures() {
   nlb_arn=$(awsl elbv2 create-load-balancer --name "$RUN" --type network --subnets "${subnets[@]}" \
     --query 'LoadBalancers[0].LoadBalancerArn')
   pools="{\"default\":{\"nlbArns\":[\"$nlb_arn\"],\"ports\":\"30000-30009\",\"listenerQuota\":50}}"
-  log "moto: table $table, NLB $nlb_arn in $vpc, ports 30000-30009"
+  # The stack's bus: the functions signal each other on it (Targets Registered, Pool Low), and
+  # the forwarder puts its events on it.
+  bus=$RUN
+  awsl events create-event-bus --name "$bus" >/dev/null
+  log "moto: table $table, bus $bus, NLB $nlb_arn in $vpc, ports 30000-30009"
   register_with_gate
 }
 
@@ -174,6 +178,8 @@ json.dump({"Parameters": {
     "EKS_ENDPOINT": "", "EKS_CA_DATA": "",
     "CLUSTER_NAME": "$RUN",
     "TABLE_NAME": "$table",
+    # SAM resolves the template's !Ref EventBus to its logical id; the run's bus instead.
+    "EVENT_BUS_NAME": "$bus",
     "VPC_ID": "$vpc",
     "POOLS": json.dumps($pools),
     "WATCH_NAMESPACES": "$ns",
