@@ -18,6 +18,7 @@ use super::{
 };
 use crate::aws_error::describe;
 
+mod applied;
 mod checks;
 mod hold;
 mod pods;
@@ -198,6 +199,10 @@ impl ClaimStore for DynamoClaimStore {
 
     async fn note_gone(&self, claims: &[Claim], since: Option<i64>) -> Result<(), StoreError> {
         self.set_gone_since(claims, since).await
+    }
+
+    async fn note_applied(&self, applied: &[(Claim, String)]) -> Result<(), StoreError> {
+        self.set_applied(applied).await
     }
 
     async fn take_over(
@@ -479,6 +484,7 @@ mod tests {
                 token: "run".into(),
                 held_at: 0,
                 gone_since: None,
+                applied: None,
             })
             .collect()
     }

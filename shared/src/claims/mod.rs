@@ -148,6 +148,11 @@ pub struct Claim {
     /// A pod's claim: since when its pod has been seen gone from the Service (seconds since
     /// the epoch); released once gone longer than the Service's grace.
     pub gone_since: Option<i64>,
+    /// What the listener was last made from: a fingerprint of its spec, health check, pool and
+    /// targets, noted once targets and annotations were in line with them. An event whose
+    /// inputs have this fingerprint, for a Service whose annotations advertise the claim,
+    /// costs no ELBv2 call (see `reconcile::fingerprint`).
+    pub applied: Option<String>,
 }
 
 impl Claim {
@@ -374,13 +379,18 @@ pub trait ClaimStore: Send + Sync {
     /// back). Changes no holder; a claim released meanwhile is skipped.
     async fn note_gone(&self, claims: &[Claim], since: Option<i64>) -> Result<(), StoreError>;
 
+    /// Notes on each claim the fingerprint of what its listener is now made from, if the
+    /// record still names the same listener (one released or moved meanwhile is skipped).
+    async fn note_applied(&self, applied: &[(Claim, String)]) -> Result<(), StoreError>;
+
     /// Claims every one of `claims` (all on one NLB, state `Claimed`, each carrying the
     /// claiming run's token and `held_at`) at once, or none, on the NLB's `terms`.
     async fn claim(&self, claims: &[Claim], terms: NlbTerms) -> Result<(), ClaimError>;
 
     /// Takes `claims` (as read) over for `token`'s run, all or none: each only if it is still
     /// held as read (same token) and its holder let it go or confirmed its hold before
-    /// `stale_before`. The claims then carry `token` and `held_at = now`.
+    /// `stale_before`. The claims then carry `token` and `held_at = now`, and no `applied`
+    /// (the run may change the listener: only its finished let-go notes it again).
     async fn take_over(
         &self,
         claims: &[Claim],
@@ -401,7 +411,9 @@ pub trait ClaimStore: Send + Sync {
     ) -> Result<(), HoldError>;
 
     /// Lets `claims` go (`held_at = 0`), each only if `token`'s run still holds it, so the
-    /// next run may take them over at once: when a run is done, and when it gives up.
+    /// next run may take them over at once: when a run is done, and when it gives up. Each
+    /// record's `applied` becomes the claim's (removed when the claim has none: the run did
+    /// not finish its listener).
     async fn let_go(&self, claims: &[Claim], token: &RunToken) -> Result<(), HoldError>;
 
     /// Deletes `claims` (all of one owner, all held by `token`'s run) and frees their ports.

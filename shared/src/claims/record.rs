@@ -40,6 +40,8 @@ fn owner_attrs(item: &mut Item, owner: &Owner) {
 pub const POD: &str = "pod";
 /// Owner record attribute: since when a pod's claim has seen its pod gone.
 pub const GONE_SINCE: &str = "goneSince";
+/// Owner record attribute: the fingerprint of what the listener was last made from.
+pub const APPLIED: &str = "applied";
 
 /// The owner record of `claim`.
 pub fn owner_item(claim: &Claim) -> Item {
@@ -65,6 +67,9 @@ pub fn owner_item(claim: &Claim) -> Item {
     }
     if let Some(since) = claim.gone_since {
         item.insert(GONE_SINCE.into(), n(since));
+    }
+    if let Some(applied) = &claim.applied {
+        item.insert(APPLIED.into(), s(applied));
     }
     item
 }
@@ -184,6 +189,7 @@ pub fn claim_from_item(item: &Item) -> Result<Claim, String> {
         } else {
             None
         },
+        applied: r.opt_s(APPLIED),
     })
 }
 
@@ -244,6 +250,7 @@ mod tests {
             token: "run-1".into(),
             held_at: 1_764_150_001,
             gone_since: None,
+            applied: None,
         }
     }
 
@@ -258,6 +265,7 @@ mod tests {
         let mut c = claim();
         c.owner.pod = Some("room-7".into());
         c.gone_since = Some(1_764_150_100);
+        c.applied = Some("5f1d0c2a9b7e4d31".into());
         let item = owner_item(&c);
         assert_eq!(item.get(SK), Some(&s("pod#room-7#7777-tcp_udp")));
         assert_eq!(claim_from_item(&item), Ok(c.clone()));

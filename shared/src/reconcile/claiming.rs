@@ -131,6 +131,7 @@ impl Reconciler {
                     token: token.as_str().to_owned(),
                     held_at: now,
                     gone_since: None,
+                    applied: None,
                 })
                 .collect();
             let terms = NlbTerms {

@@ -32,7 +32,7 @@ const REFUSALS_PER_RUN: usize = 3;
 /// function made (claims on made NLBs are only ever made in their pool): this instance's list
 /// of members may be older than the claim, so it is no reason to move it. A made NLB that is
 /// gone is found by AWS's answer instead (the listener is refused, the sweep sees it missing).
-fn placed_within(claim: &Claim, pool: &NlbPool) -> bool {
+pub(super) fn placed_within(claim: &Claim, pool: &NlbPool) -> bool {
     let nlb_of_pool = pool.nlb_arns().contains(&claim.nlb_arn)
         || (pool.managed().is_some() && !pool.premade_arns().contains(&claim.nlb_arn));
     claim.pool == pool.name() && nlb_of_pool && pool.ports().contains(claim.port)
@@ -342,12 +342,12 @@ impl Reconciler {
             });
         }
 
-        let finished = self
+        let made = self
             .finish_allocation(
                 token, cluster, &current, pool, specs, plans, &targets, &tg_spec,
             )
-            .await;
-        finished?;
+            .await?;
+        holding.made(&made);
         Ok(Outcome::Allocated {
             listeners: specs.len(),
             claimed: claimed_now,

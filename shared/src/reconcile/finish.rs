@@ -5,10 +5,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use futures::future::join_all;
 
+use super::fingerprint::listener_fingerprint;
 use super::wiring::{Plan, Wired};
 use super::{Error, Reconciler, Result};
 use crate::annotations::{self, AllocationRecord, Status};
-use crate::claims::RunToken;
+use crate::claims::{Claim, RunToken};
 use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs};
 use crate::elb::TargetGroupSpec;
 use crate::failpoint;
@@ -22,7 +23,8 @@ pub(super) type DesiredTargets =
 
 impl Reconciler {
     /// Makes or repairs each planned listener, then registers targets, records the claims and
-    /// writes the annotations.
+    /// writes the annotations. Returns what each listener is now made from (its claim and
+    /// fingerprint), for the run to note as it lets the claims go.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn finish_allocation(
         &self,
@@ -34,7 +36,7 @@ impl Reconciler {
         plans: Vec<Plan>,
         targets: &DesiredTargets,
         tg_spec: &(dyn Fn(&ListenerSpec) -> TargetGroupSpec + Sync),
-    ) -> Result<()> {
+    ) -> Result<Vec<(Claim, String)>> {
         // Round 2: the listeners (and repairs of what earlier runs made).
         let wired: Vec<Wired> = join_all(plans.into_iter().map(|plan| {
             let spec = specs.iter().find(|s| s.key == plan.claim.key);
@@ -129,7 +131,20 @@ impl Reconciler {
         self.advertise(token, cluster, current, &advertised, &outputs, notice)
             .await?;
         self.failpoints.check(failpoint::ENSURE_AFTER_OUTPUTS)?;
-        Ok(())
+        // What each listener is now made from, for the next event to compare with.
+        Ok(specs
+            .iter()
+            .filter_map(|spec| {
+                let w = wired.iter().find(|w| w.claim.key == spec.key)?;
+                let made_from = listener_fingerprint(
+                    pool.name(),
+                    &tg_spec(spec).health_check,
+                    spec,
+                    &targets[&spec.key],
+                );
+                Some((w.claim.clone(), made_from))
+            })
+            .collect())
     }
 }
 

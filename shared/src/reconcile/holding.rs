@@ -35,11 +35,25 @@ impl<'t> Holding<'t> {
         }
     }
 
-    /// Notes `claims` as held (claimed by this run, or taken over).
+    /// Notes `claims` as held (claimed by this run, or taken over). A held claim forgets what
+    /// its listener was made from until [`Holding::made`] says again: a run that fails midway
+    /// leaves it unnoted when it lets go, so the next event makes its full pass.
     pub fn add(&mut self, claims: &[Claim]) {
         for c in claims {
             self.claims.retain(|h| !same_record(h, c));
-            self.claims.push(c.clone());
+            self.claims.push(Claim {
+                applied: None,
+                ..c.clone()
+            });
+        }
+    }
+
+    /// Notes what each listener of `made` was made from, for letting go (which writes it).
+    pub fn made(&mut self, made: &[(Claim, String)]) {
+        for (c, fingerprint) in made {
+            if let Some(h) = self.claims.iter_mut().find(|h| same_record(h, c)) {
+                h.applied = Some(fingerprint.clone());
+            }
         }
     }
 

@@ -11,6 +11,7 @@ mod claiming;
 mod elastic;
 mod ensure;
 mod error;
+mod fingerprint;
 mod finish;
 mod holding;
 mod identity;
@@ -208,7 +209,9 @@ impl Reconciler {
         &self.cluster_name
     }
 
-    /// [`Reconciler::reconcile_service_as`] as a run of its own (a random token).
+    /// Brings the Service `namespace/name` and its listeners in line as a run of its own (a
+    /// random token), checking every listener against AWS even when nothing asked for changed:
+    /// the sweep's way, which finds what changed in AWS behind the system's back.
     pub async fn reconcile_service(
         &self,
         cluster: &dyn Cluster,
@@ -216,13 +219,22 @@ impl Reconciler {
         name: &str,
         event_uid: Option<&str>,
     ) -> Result<Outcome> {
-        self.reconcile_service_as(&RunToken::random(), cluster, namespace, name, event_uid)
-            .await
+        self.reconcile_pass(
+            &RunToken::random(),
+            cluster,
+            namespace,
+            name,
+            event_uid,
+            per_pod::Pass::Thorough,
+        )
+        .await
     }
 
     /// Brings the Service `namespace/name` and its listeners in line: allocates, repairs or
     /// releases, as the run `token`. `event_uid`, when given, is the uid the event saw: if the
     /// Service is gone or now has another uid, that earlier object's claims are released.
+    /// The events' way: a listener made from what is asked for now (its claim's fingerprint,
+    /// see `fingerprint`) and advertised as such costs no ELBv2 call.
     pub async fn reconcile_service_as(
         &self,
         token: &RunToken,
@@ -237,7 +249,7 @@ impl Reconciler {
             namespace,
             name,
             event_uid,
-            per_pod::Pass::Thorough,
+            per_pod::Pass::Changed,
         )
         .await
     }
@@ -314,6 +326,18 @@ impl Reconciler {
                 let trusted = self
                     .admit_gated(cluster, &service, screened.trusted)
                     .await?;
+                if pass != per_pod::Pass::Thorough
+                    && screened.rejections.is_empty()
+                    && self
+                        .already_made(&service, &pool, &request, &specs, &trusted)
+                        .await?
+                {
+                    // Nothing asked for changed since the listeners were made: no ELBv2 call.
+                    return Ok(Outcome::Allocated {
+                        listeners: specs.len(),
+                        claimed: 0,
+                    });
+                }
                 let (outcome, reported) = tokio::join!(
                     self.ensure(token, cluster, &service, &pool, &request, &specs, &trusted),
                     self.report_rejections(cluster, &service, &screened.rejections)
@@ -555,6 +579,8 @@ mod run_token_tests;
 mod aws_behaviour_tests;
 #[cfg(test)]
 mod elastic_tests;
+#[cfg(test)]
+mod no_op_tests;
 #[cfg(test)]
 mod per_pod_tests;
 #[cfg(test)]

@@ -76,6 +76,7 @@ fn claim(token: &str, held_at: i64) -> Claim {
         target_group_arn: None,
         claimed_at: held_at,
         gone_since: None,
+        applied: None,
         token: token.into(),
         held_at,
     }

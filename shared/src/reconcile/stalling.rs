@@ -32,6 +32,9 @@ impl ClaimStore for StallingStore {
     async fn note_gone(&self, claims: &[Claim], since: Option<i64>) -> Result<(), StoreError> {
         self.inner.note_gone(claims, since).await
     }
+    async fn note_applied(&self, applied: &[(Claim, String)]) -> Result<(), StoreError> {
+        self.inner.note_applied(applied).await
+    }
     async fn take_over(
         &self,
         claims: &[Claim],

@@ -305,11 +305,18 @@ impl Reconciler {
         for h in &holders {
             owners.entry(h.owner.uid.as_str()).or_insert(h);
         }
+        // A claim older than the grace whose port has no listener lost it behind the system's
+        // back (events trust what they made): its Service is reconciled in this run. A younger
+        // claim's listener may still be in the making.
+        let listener_ports: std::collections::HashSet<u16> =
+            listeners.iter().map(|l| l.port).collect();
+        let settled_before = crate::claims::now_epoch()
+            - i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX);
         let misplaced_uid = |uid: &str| {
-            gone || holders
-                .iter()
-                .filter(|h| h.owner.uid == uid)
-                .any(|h| !pool.is_some_and(|p| p.ports().contains(h.port)))
+            gone || holders.iter().filter(|h| h.owner.uid == uid).any(|h| {
+                !pool.is_some_and(|p| p.ports().contains(h.port))
+                    || (!listener_ports.contains(&h.port) && h.claimed_at < settled_before)
+            })
         };
         let mut misplaced = Vec::new();
         for (uid, h) in owners {

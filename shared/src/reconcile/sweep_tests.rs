@@ -140,6 +140,7 @@ impl World {
             token: String::new(),
             held_at: 0,
             gone_since: None,
+            applied: None,
         });
     }
 }

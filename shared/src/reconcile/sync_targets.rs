@@ -2,11 +2,12 @@
 
 use std::collections::BTreeSet;
 
+use super::fingerprint::{listener_fingerprint, listener_half};
 use super::per_pod::Pass;
 use super::{Decision, Error, Outcome, Reconciler, Result};
-use crate::annotations::Mode;
-use crate::claims::ClaimState;
+use crate::annotations::{AllocationRequest, Mode};
 use crate::claims::RunToken;
+use crate::claims::{Claim, ClaimState};
 use crate::cluster::Cluster;
 use crate::service_model::{ListenerSpec, ServiceState};
 use crate::targets::{SliceView, Target, desired_targets};
@@ -55,7 +56,7 @@ impl Reconciler {
             .admit_gated(cluster, &service, screened.trusted)
             .await?;
         let (synced, reported) = tokio::join!(
-            self.sync_listeners(&service, &specs, &trusted),
+            self.sync_listeners(&service, &request, &specs, &trusted),
             self.report_rejections(cluster, &service, &screened.rejections)
         );
         let outcome = synced?;
@@ -69,10 +70,12 @@ impl Reconciler {
         Ok(outcome)
     }
 
-    /// Brings the target group of each listener the Service holds in line with `slices`.
+    /// Brings the target group of each listener the Service holds in line with `slices`; a
+    /// listener whose claim says it was made from these very targets costs no call.
     async fn sync_listeners(
         &self,
         service: &ServiceState,
+        request: &AllocationRequest,
         specs: &[ListenerSpec],
         slices: &[SliceView],
     ) -> Result<Outcome> {
@@ -94,17 +97,29 @@ impl Reconciler {
                     reason: format!("listener {} is still being made", claim.key),
                 });
             };
+            let desired = desired_targets(spec, slices);
+            let made_from =
+                listener_fingerprint(&request.pool, &request.health_check, spec, &desired);
+            if claim.applied.as_deref() == Some(made_from.as_str()) {
+                continue; // made from these targets already
+            }
             // An unresolvable targetPort is reported by the allocation path; leave targets be.
-            if let Ok(desired) = desired_targets(spec, slices) {
-                work.push((tg, desired));
+            if let Ok(desired) = desired {
+                work.push((claim, tg, desired, made_from));
             }
         }
-        if work.is_empty() {
+        if !specs.iter().any(|s| claims.iter().any(|c| c.key == s.key)) {
             return Ok(Outcome::Nothing("the Service holds no listener yet"));
+        }
+        if work.is_empty() {
+            return Ok(Outcome::TargetsSynced {
+                registered: 0,
+                deregistered: 0,
+            });
         }
         let results = futures::future::join_all(
             work.iter()
-                .map(|(tg, desired)| self.sync_target_group(tg, desired, false)),
+                .map(|(_, tg, desired, _)| self.sync_target_group(tg, desired, false)),
         )
         .await;
         for r in results {
@@ -112,6 +127,16 @@ impl Reconciler {
             registered += r;
             deregistered += d;
         }
+        // Noted only where the listener itself was made as asked now: a sync changes targets,
+        // not what a pending Service Changed run is still to apply (a new health check, say).
+        let made: Vec<(Claim, String)> = work
+            .into_iter()
+            .filter(|(claim, _, _, made_from)| {
+                claim.applied.as_deref().map(listener_half) == Some(listener_half(made_from))
+            })
+            .map(|(claim, _, _, made_from)| (claim.clone(), made_from))
+            .collect();
+        self.note_applied(service, &made).await;
         Ok(Outcome::TargetsSynced {
             registered,
             deregistered,

@@ -711,6 +711,12 @@ impl ClaimStore for LostAnswer {
     ) -> Result<(), crate::claims::StoreError> {
         self.inner.note_gone(claims, since).await
     }
+    async fn note_applied(
+        &self,
+        applied: &[(crate::claims::Claim, String)],
+    ) -> Result<(), crate::claims::StoreError> {
+        self.inner.note_applied(applied).await
+    }
     async fn claim(
         &self,
         claims: &[crate::claims::Claim],

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 use futures::future::join_all;
 
 use super::{DynamoClaimStore, corrupt, key, port_set, s, store_error};
-use crate::claims::record::{HELD_AT, Item, POD, TOKEN, holder_of};
+use crate::claims::record::{APPLIED, HELD_AT, Item, POD, TOKEN, holder_of};
 use crate::claims::table::{NLB_META, PK, nlb_pk, owner_pk, port_sk};
 use crate::claims::{Claim, HoldError, ReleaseError, RunToken, StoreError, TakeOverError};
 
@@ -145,7 +145,10 @@ impl DynamoClaimStore {
                 let mut update = Update::builder()
                     .table_name(&self.table)
                     .set_key(Some(owner_key(c)))
-                    .update_expression("SET #tok = :mine, #held = :now")
+                    // A run about to change the listener: what it was made from is no longer
+                    // known until the run lets go having finished (a killed run never does).
+                    .update_expression("SET #tok = :mine, #held = :now REMOVE #applied")
+                    .expression_attribute_names("#applied", APPLIED)
                     .condition_expression(format!(
                         "attribute_exists(#pk) AND {same_holder} AND \
                          (attribute_not_exists(#held) OR #held < :stale)"
@@ -231,23 +234,29 @@ impl DynamoClaimStore {
     ) -> Result<(), HoldError> {
         const OP: &str = "UpdateItem (let a claim go)";
         let results = join_all(claims.iter().map(|c| async move {
-            let result = self
+            let update = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(owner_key(c)))
-                .update_expression("SET #held = :zero")
                 .condition_expression("attribute_exists(#pk) AND #tok = :mine")
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#tok", TOKEN)
                 .expression_attribute_names("#held", HELD_AT)
+                .expression_attribute_names("#applied", APPLIED)
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":mine", s(token.as_str()))
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
+                );
+            // What the run made its listener from, or nothing when it did not finish.
+            let update = match &c.applied {
+                Some(fingerprint) => update
+                    .update_expression("SET #held = :zero, #applied = :fp")
+                    .expression_attribute_values(":fp", s(fingerprint)),
+                None => update.update_expression("SET #held = :zero REMOVE #applied"),
+            };
+            let result = update.send().await;
             match result {
                 Ok(_) => Ok(()),
                 Err(e) => {

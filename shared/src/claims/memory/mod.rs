@@ -156,6 +156,20 @@ impl ClaimStore for MemoryClaimStore {
         Ok(())
     }
 
+    async fn note_applied(&self, applied: &[(Claim, String)]) -> Result<(), StoreError> {
+        self.round_trip().await;
+        let mut st = self.lock();
+        for (c, fingerprint) in applied {
+            if let Some(stored) = st.owners.get_mut(&record_id(c))
+                && stored.listener_arn.is_some()
+                && stored.listener_arn == c.listener_arn
+            {
+                stored.applied = Some(fingerprint.clone());
+            }
+        }
+        Ok(())
+    }
+
     async fn claim(&self, claims: &[Claim], terms: NlbTerms) -> Result<(), ClaimError> {
         self.round_trip().await;
         let listener_quota = terms.listener_quota;
@@ -241,6 +255,7 @@ impl ClaimStore for MemoryClaimStore {
             if let Some(stored) = st.owners.get_mut(&record_id(c)) {
                 stored.token = token.as_str().to_owned();
                 stored.held_at = now;
+                stored.applied = None;
             }
         }
         Ok(())
@@ -271,7 +286,10 @@ impl ClaimStore for MemoryClaimStore {
         let mut refused = None;
         for c in claims {
             match held(&mut st, c, token) {
-                Ok(stored) => stored.held_at = 0,
+                Ok(stored) => {
+                    stored.held_at = 0;
+                    stored.applied = c.applied.clone();
+                }
                 Err(e) => refused = refused.or(Some(e)),
             }
         }

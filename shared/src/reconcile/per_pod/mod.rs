@@ -15,13 +15,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::stream::{self, StreamExt};
 
+use super::fingerprint::listener_fingerprint;
 use super::{Error, Outcome, Reconciler, Result};
 use crate::annotations::{self, AllocationRequest, PodsSummary, Status};
 use crate::claims::{Claim, RunToken};
 use crate::cluster::{Cluster, NoticeKind, ServiceOutputs, Written};
 use crate::pool::NlbPool;
 use crate::service_model::{ListenerSpec, PodState, ServiceState};
-use crate::targets::SliceView;
+use crate::targets::{SliceView, desired_targets};
 
 /// The status of a subject whose listeners have healthy targets.
 const READY: &str = "Ready";
@@ -252,7 +253,16 @@ impl Reconciler {
             .get(annotations::STATUS)
             .map(String::as_str)
             == Some(READY);
-        if pass != Pass::Thorough && up_to_date::pod_up_to_date(&subject, held, specs, &pod_slices)
+        let made_from = |spec: &ListenerSpec| {
+            listener_fingerprint(
+                pool.name(),
+                &request.health_check,
+                spec,
+                &desired_targets(spec, &pod_slices),
+            )
+        };
+        if pass != Pass::Thorough
+            && up_to_date::pod_up_to_date(&subject, held, specs, &pod_slices, made_from)
         {
             return PodResult::Allocated {
                 claimed: 0,

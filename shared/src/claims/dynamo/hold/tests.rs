@@ -28,6 +28,7 @@ fn claim() -> Claim {
         token: "other".into(),
         held_at: 100,
         gone_since: None,
+        applied: None,
     }
 }
 

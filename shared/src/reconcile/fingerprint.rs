@@ -1,0 +1,225 @@
+//! What a listener is made from, as one short hash noted on its claim once the listener, its
+//! target group, its targets and the Service's annotations are in line with it.
+//!
+//! Every forwarder restart, watch error and resync sends an event for every Service; when a
+//! Service's claims are active, carry the fingerprint of what the event asks for now, and the
+//! Service's annotations advertise exactly those claims, the event costs the claims read and
+//! nothing else: no ELBv2 call, no write. What changed behind the system's back in AWS (a
+//! listener deleted by hand, a target deregistered) is not in the fingerprint: the sweep finds
+//! it, by listing each NLB's listeners and by reconciling a share of the Services thoroughly
+//! each run.
+//!
+//! The hash covers the pool, the health check, the listener's spec and its desired targets (or
+//! why they cannot be resolved). It is a cache key, not a contract: a new version of the
+//! functions that hashes differently costs each Service one full reconcile.
+
+use std::collections::BTreeSet;
+
+use sha2::{Digest, Sha256};
+
+use super::ensure::placed_within;
+use crate::annotations::{
+    ALLOCATIONS, AllocationRecord, AllocationRequest, HealthCheckSpec, STATUS, Status,
+};
+use crate::claims::{Claim, ClaimState};
+use crate::pool::NlbPool;
+use crate::service_model::{ListenerSpec, ServiceState};
+use crate::targets::{SliceView, Target, desired_targets};
+
+/// The fingerprint of one listener's inputs: `<listener>.<targets>`, 16 hex digits each; the
+/// first half covers the pool, the health check and the listener's spec, the second the
+/// desired targets. Target syncs, which change only targets, go by the halves.
+pub(super) fn listener_fingerprint(
+    pool: &str,
+    health_check: &HealthCheckSpec,
+    spec: &ListenerSpec,
+    targets: &Result<BTreeSet<Target>, String>,
+) -> String {
+    let listener = digest(&[
+        pool,
+        &serde_json::to_string(health_check).unwrap_or_default(),
+        &format!("{spec:?}"),
+    ]);
+    let targets = match targets {
+        Ok(targets) => {
+            let texts: Vec<String> = targets.iter().map(Target::to_string).collect();
+            let mut parts = vec!["targets"];
+            parts.extend(texts.iter().map(String::as_str));
+            digest(&parts)
+        }
+        Err(why) => digest(&["unresolved", why]),
+    };
+    format!("{listener}.{targets}")
+}
+
+/// The listener half of a fingerprint (see [`listener_fingerprint`]).
+pub(super) fn listener_half(fingerprint: &str) -> &str {
+    fingerprint.split('.').next().unwrap_or_default()
+}
+
+fn digest(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for text in parts {
+        hasher.update((text.len() as u64).to_be_bytes());
+        hasher.update(text.as_bytes());
+    }
+    hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `subject` (a Service, or a pod in per-pod mode) needs nothing: its status is
+/// `Allocated` or `Ready`, `held` (its claims as read at the start of the run) has one active
+/// claim per listener of `specs`, each made from what `fingerprint` gives for its spec now,
+/// and the annotations advertise exactly those claims.
+pub(super) fn advertised_as_made(
+    subject: &ServiceState,
+    held: &[Claim],
+    specs: &[ListenerSpec],
+    fingerprint: impl Fn(&ListenerSpec) -> String,
+) -> bool {
+    let settled = [Status::Allocated.to_string(), Status::Ready.to_string()];
+    let status = subject.annotations.get(STATUS);
+    if held.len() != specs.len() || !status.is_some_and(|s| settled.contains(s)) {
+        return false;
+    }
+    let Some(records) = subject
+        .annotations
+        .get(ALLOCATIONS)
+        .and_then(|json| serde_json::from_str::<Vec<AllocationRecord>>(json).ok())
+    else {
+        return false;
+    };
+    records.len() == specs.len()
+        && specs.iter().all(|spec| {
+            let made_from = fingerprint(spec);
+            held.iter().any(|c| {
+                c.key == spec.key
+                    && c.state == ClaimState::Active
+                    && c.applied.as_deref() == Some(made_from.as_str())
+                    && records.iter().any(|r| advertises(r, c))
+            })
+        })
+}
+
+impl super::Reconciler {
+    /// Whether a Service (per-Service mode) needs nothing: it holds the finalizer, its claims
+    /// lie within its pool and [`advertised_as_made`] holds. Costs one claims read, and none
+    /// for a Service this system has not touched.
+    pub(super) async fn already_made(
+        &self,
+        service: &ServiceState,
+        pool: &NlbPool,
+        request: &AllocationRequest,
+        specs: &[ListenerSpec],
+        slices: &[SliceView],
+    ) -> super::Result<bool> {
+        if !service.has_finalizer() || !service.annotations.contains_key(ALLOCATIONS) {
+            return Ok(false);
+        }
+        let held = self.claims_for(service).await?;
+        Ok(held.iter().all(|c| placed_within(c, pool))
+            && advertised_as_made(service, &held, specs, |spec| {
+                listener_fingerprint(
+                    pool.name(),
+                    &request.health_check,
+                    spec,
+                    &desired_targets(spec, slices),
+                )
+            }))
+    }
+
+    /// Notes on the claims what their listeners were made from. A failure is only logged: it
+    /// costs the next event a full pass, nothing more.
+    pub(super) async fn note_applied(&self, subject: &ServiceState, made: &[(Claim, String)]) {
+        if made.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.note_applied(made).await {
+            tracing::warn!(service = %subject.key, error = %e,
+                "could not note what the listeners were made from; the next event checks AWS");
+        }
+    }
+}
+
+fn advertises(record: &AllocationRecord, claim: &Claim) -> bool {
+    record.nlb_arn == claim.nlb_arn
+        && record.port == claim.port
+        && claim.listener_arn.as_deref() == Some(record.listener_arn.as_str())
+        && claim.target_group_arn.as_deref() == Some(record.target_group_arn.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ListenerProtocol;
+    use crate::service_model::{ListenerKey, ServicePortSpec};
+
+    fn spec() -> ListenerSpec {
+        ListenerSpec {
+            key: ListenerKey::new(7777, ListenerProtocol::Udp),
+            name: "game".into(),
+            service_port: 7777,
+            protocol: ListenerProtocol::Udp,
+            ports: vec![ServicePortSpec {
+                name: Some("game".into()),
+                port: 7777,
+                protocol: "UDP".into(),
+                target_port: crate::service_model::TargetPort::Number(7777),
+            }],
+        }
+    }
+
+    fn targets(ips: &[&str]) -> Result<BTreeSet<Target>, String> {
+        Ok(ips
+            .iter()
+            .map(|ip| Target {
+                ip: ip.parse().expect("an IP"),
+                port: 7777,
+            })
+            .collect())
+    }
+
+    #[test]
+    fn the_same_inputs_give_the_same_fingerprint_and_any_change_another() {
+        let health = HealthCheckSpec::default();
+        let base = listener_fingerprint("default", &health, &spec(), &targets(&["10.0.0.1"]));
+        assert_eq!(base.len(), 33);
+        let listener = listener_half(&base);
+        assert_eq!(listener.len(), 16);
+        assert_eq!(
+            base,
+            listener_fingerprint("default", &health, &spec(), &targets(&["10.0.0.1"]))
+        );
+        let changed = [
+            listener_fingerprint("other", &health, &spec(), &targets(&["10.0.0.1"])),
+            listener_fingerprint(
+                "default",
+                &HealthCheckSpec {
+                    interval_seconds: Some(10),
+                    ..HealthCheckSpec::default()
+                },
+                &spec(),
+                &targets(&["10.0.0.1"]),
+            ),
+            listener_fingerprint(
+                "default",
+                &health,
+                &ListenerSpec {
+                    service_port: 7778,
+                    ..spec()
+                },
+                &targets(&["10.0.0.1"]),
+            ),
+            listener_fingerprint("default", &health, &spec(), &targets(&["10.0.0.2"])),
+            listener_fingerprint("default", &health, &spec(), &targets(&[])),
+            listener_fingerprint("default", &health, &spec(), &Err("no port".into())),
+        ];
+        for (i, fp) in changed.iter().enumerate() {
+            assert_ne!(fp, &base, "change {i}");
+            // The first three change the listener, the rest only the targets.
+            assert_eq!(listener_half(fp) == listener, i >= 3, "change {i}");
+        }
+    }
+}
