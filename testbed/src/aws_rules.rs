@@ -317,3 +317,35 @@ mod provisioning_delay;
 
 pub use health_delay::HealthDelay;
 pub use provisioning_delay::ProvisioningDelay;
+
+/// Counts the ELBv2 calls that pass the proxy, by action, and changes nothing: for tests and
+/// benchmarks of what a handler costs.
+#[derive(Debug, Default)]
+pub struct CountElbCalls {
+    counts: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
+}
+
+impl CountElbCalls {
+    /// The calls counted so far, by action, and zero them.
+    pub fn take(&self) -> std::collections::BTreeMap<String, usize> {
+        std::mem::take(
+            &mut *self
+                .counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+#[async_trait]
+impl ElbRule for CountElbCalls {
+    async fn answer(&self, call: &ElbCall) -> Option<Answer> {
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(call.action.clone())
+            .or_default() += 1;
+        None
+    }
+}

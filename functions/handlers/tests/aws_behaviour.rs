@@ -192,8 +192,10 @@ async fn a_foreign_listener_on_the_port_moves_the_claim_to_another_port() {
         .expect("arn")
         .to_owned();
 
-    // WHEN the Service is reconciled
-    stack.changed("room").await.expect("reconciles");
+    // WHEN the sweep runs (events trust what they made; drift is the sweep's to find)
+    handlers::on_schedule(&stack.sweep, common::schedule_event())
+        .await
+        .expect("the sweep runs");
 
     // THEN it has a listener on another port, the foreign one is untouched, and a Warning
     // Event says why
