@@ -23,8 +23,9 @@ use nlb_port_pool::claims::{DynamoClaimStore, RunToken};
 use nlb_port_pool::cluster::KubeCluster;
 use nlb_port_pool::elb::AwsLoadBalancing;
 use nlb_port_pool::reconcile::{Outcome, Reconciler, SweepLimits};
+use nlb_port_pool::target_policy::TargetPolicy;
 use testbed::call_counter::{CallCounter, Calls};
-use testbed::kube_fixtures::{PortSpec, create_namespace, endpoint_slice, opted_in_service};
+use testbed::kube_fixtures::{self, PortSpec, create_namespace, endpoint_slice, opted_in_service};
 use testbed::moto::pool_fixture;
 use testbed::{Bed, unique_name};
 
@@ -108,6 +109,8 @@ async fn main() {
                 store,
                 Arc::new(AwsLoadBalancing::new(elb)),
             )
+            // The fixtures' slices, trusted as the EndpointSlice controller's would be.
+            .with_target_policy(TargetPolicy::new([kube_fixtures::SLICE_MANAGER], vec![]))
         })
         .collect();
 

@@ -327,12 +327,14 @@ impl Reconciler {
                     .admit_gated(cluster, &service, screened.trusted)
                     .await?;
                 if pass != per_pod::Pass::Thorough
-                    && screened.rejections.is_empty()
                     && self
                         .already_made(&service, &pool, &request, &specs, &trusted)
                         .await?
                 {
                     // Nothing asked for changed since the listeners were made: no ELBv2 call.
+                    // (A slice left out is still told, once, as on the full pass.)
+                    self.report_rejections(cluster, &service, &screened.rejections)
+                        .await?;
                     return Ok(Outcome::Allocated {
                         listeners: specs.len(),
                         claimed: 0,

@@ -251,3 +251,28 @@ async fn a_listener_deleted_by_hand_is_made_again_by_the_next_sweep_whatever_its
         "made again"
     );
 }
+
+#[tokio::test]
+async fn a_slice_left_out_is_told_once_and_costs_no_elbv2_call_on_a_resync() {
+    // GIVEN an allocated Service with a trusted slice and one no controller wrote
+    let w = world(&[NLB_A], "30000-30099", 50);
+    w.cluster.put_service(opted_in("room", "u1"));
+    let mut stray = slice("game", 8000, &["10.0.0.66"]);
+    stray.name = "stray".into();
+    stray.managed_by = Some("someone-else".into());
+    w.cluster.set_slices(
+        "games",
+        "room",
+        vec![slice("game", 8000, &["10.0.0.1"]), stray],
+    );
+    w.event().await;
+    let (calls, warnings) = (w.elb_calls(), w.cluster.notices().len());
+
+    // WHEN the same event comes again
+    w.event().await;
+
+    // THEN no ELBv2 call, the stray pod never registered, and no second warning
+    assert_eq!(w.elb_calls(), calls, "{:?}", w.elb.all_calls());
+    assert_eq!(w.registered(), BTreeSet::from(["10.0.0.1:8000".to_owned()]));
+    assert_eq!(w.cluster.notices().len(), warnings);
+}
