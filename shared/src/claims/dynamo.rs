@@ -90,6 +90,33 @@ where
     }
 }
 
+/// A conditional write's result, a failed condition taken as done: the record was released or
+/// changed meanwhile, which these writes skip.
+fn unless_condition_failed<T, E>(
+    operation: &'static str,
+    result: Result<
+        T,
+        aws_sdk_dynamodb::error::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    >,
+) -> Result<(), StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.code() == Some("ConditionalCheckFailedException")) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(store_error(operation, &e)),
+    }
+}
+
 fn corrupt(operation: &'static str, message: String) -> StoreError {
     StoreError {
         operation,

@@ -2,7 +2,7 @@
 
 use futures::future::try_join_all;
 
-use super::{DynamoClaimStore, key, s, store_error};
+use super::{DynamoClaimStore, key, s, unless_condition_failed};
 use crate::claims::record::APPLIED;
 use crate::claims::table::{PK, owner_pk};
 use crate::claims::{Claim, StoreError};
@@ -29,17 +29,8 @@ impl DynamoClaimStore {
                 .expression_attribute_values(":l", s(listener))
                 .send()
                 .await;
-            match result {
-                Ok(_) => Ok(()),
-                // Released or moved meanwhile: its next run notes its own.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(())
-                }
-                Err(e) => Err(store_error(OP, &e)),
-            }
+            // Released or moved meanwhile: its next run notes its own.
+            unless_condition_failed(OP, result)
         }))
         .await?;
         Ok(())

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{DynamoClaimStore, corrupt, key, s, store_error};
+use super::{DynamoClaimStore, corrupt, key, s, store_error, unless_condition_failed};
 use crate::claims::StoreError;
 use crate::claims::checks::{CHECKS_PK, CheckItem, CheckRecords};
 use crate::claims::record::Item;
@@ -11,10 +11,6 @@ use crate::claims::table::{PK, SK};
 
 fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
-}
-
-fn condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
-    e.code() == Some("ConditionalCheckFailedException")
 }
 
 fn item_of(item: &Item) -> Result<CheckItem, String> {
@@ -90,11 +86,7 @@ impl CheckRecords for DynamoClaimStore {
             .expression_attribute_values(":due", n(due))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(condition_failed) => Ok(()),
-            Err(e) => Err(store_error(OP, &e)),
-        }
+        unless_condition_failed(OP, result)
     }
 
     async fn clear_check(&self, uid: &str, seen_deadline: i64) -> Result<(), StoreError> {
@@ -109,11 +101,7 @@ impl CheckRecords for DynamoClaimStore {
             .expression_attribute_values(":seen", n(seen_deadline))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Noted again since (or gone already): kept for the next check.
-            Err(e) if e.as_service_error().is_some_and(condition_failed) => Ok(()),
-            Err(e) => Err(store_error(OP, &e)),
-        }
+        // Noted again since (or gone already): kept for the next check.
+        unless_condition_failed(OP, result)
     }
 }

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::try_join_all;
 
-use super::{DynamoClaimStore, corrupt, key, store_error};
+use super::{DynamoClaimStore, corrupt, key, unless_condition_failed};
 use crate::claims::record::{GONE_SINCE, claim_from_item};
 use crate::claims::table::{PK, owner_pk};
 use crate::claims::{Claim, POD_RECORD_PREFIX, StoreError};
@@ -48,17 +48,8 @@ impl DynamoClaimStore {
                     .expression_attribute_values(":t", AttributeValue::N(t.to_string())),
                 None => update.update_expression("REMOVE #gone"),
             };
-            match update.send().await {
-                Ok(_) => Ok(()),
-                // Released meanwhile: nothing to note.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(())
-                }
-                Err(e) => Err(store_error(OP, &e)),
-            }
+            // Released meanwhile: nothing to note.
+            unless_condition_failed(OP, update.send().await)
         }))
         .await?;
         Ok(())
