@@ -12,7 +12,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use nlb_port_pool::claims::RunToken;
 use nlb_port_pool::event::{DetailType, ServiceEvent};
-use nlb_port_pool::reconcile::{Error as ReconcileError, Outcome};
+use nlb_port_pool::reconcile::{Error as ReconcileError, Outcome, SweepLimits};
 use serde::Serialize;
 
 pub use deps::{DEFAULT_BUSY_WAIT, Deps, StartupError};
@@ -159,9 +159,13 @@ pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Erro
         .into());
     }
     let cluster = deps.cluster().await?;
+    let limits = SweepLimits {
+        stop_by: stop_by(event.context.deadline, std::time::SystemTime::now()),
+        ..deps.sweep_limits
+    };
     let report = deps
         .reconciler
-        .sweep(&cluster, deps.cursors.as_ref(), deps.sweep_limits)
+        .sweep(&cluster, deps.cursors.as_ref(), limits)
         .await?;
     let now = e.time.map_or_else(
         || chrono::Utc::now().timestamp_millis(),
@@ -201,7 +205,21 @@ pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Erro
         deletions_left: report.deletions_left,
         nlbs_missing: report.nlbs_missing,
         services_moved: report.services_moved,
+        retries_left: report.retries_left,
+        cut_short: report.cut_short,
     })
+}
+
+/// When a sweep run starts no more work: two thirds of the way from `now` to the invocation's
+/// deadline (milliseconds since the epoch), so the batch in flight and the last saves finish
+/// well inside the timeout. `None` when no deadline is known (0, as in a bare test context).
+pub fn stop_by(deadline_ms: u64, now: std::time::SystemTime) -> Option<std::time::Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
+    let left = deadline.duration_since(now).unwrap_or_default();
+    Some(std::time::Instant::now() + left * 2 / 3)
 }
 
 /// What a sweep run did.
@@ -226,8 +244,13 @@ pub struct SweepSummary {
     pub deletions_left: usize,
     /// NLBs of the pools that do not exist (deleted out of band; remove them from `POOLS`).
     pub nlbs_missing: Vec<String>,
-    /// Services moved off an NLB that is gone or out of the pools, or a port out of range.
+    /// Services moved off an NLB that is gone or out of the pools, or a port out of range,
+    /// or whose listener is gone.
     pub services_moved: usize,
+    /// Services that needed a retry and were left to later runs (`retriesPerRun` reached).
+    pub retries_left: usize,
+    /// The run stopped starting work at two thirds of its time; later runs go on.
+    pub cut_short: bool,
 }
 
 /// The token of this invocation's run: its Lambda request id (with random bits), so a claim
@@ -297,6 +320,29 @@ mod tests {
             &detail,
         )
         .expect("event")
+    }
+
+    #[test]
+    fn the_sweep_stops_starting_work_at_two_thirds_of_its_time() {
+        let now = std::time::SystemTime::now();
+        let deadline = now + Duration::from_secs(60);
+        let ms = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .expect("after the epoch")
+                .as_millis() as u64
+        };
+        let stop = stop_by(ms(deadline), now).expect("a stop time");
+        let left = stop.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            left > Duration::from_secs(38) && left <= Duration::from_secs(40),
+            "{left:?}"
+        );
+        assert_eq!(stop_by(0, now), None, "no deadline known: no stop");
+        let past = stop_by(ms(now) - 1_000, now).expect("a stop time");
+        assert!(
+            past <= std::time::Instant::now(),
+            "past the deadline: stop at once"
+        );
     }
 
     fn busy() -> ReconcileError {

@@ -366,6 +366,7 @@ impl CursorStore for DynamoClaimStore {
         };
         Ok(SweepCursor {
             services_after: text("servicesAfter"),
+            retries_after: text("retriesAfter"),
             target_group_marker: text("targetGroupMarker"),
             nlbs,
         })
@@ -376,6 +377,9 @@ impl CursorStore for DynamoClaimStore {
         let mut item = key(CURSOR_PK.to_owned(), "cursor".to_owned());
         if let Some(v) = &cursor.services_after {
             item.insert("servicesAfter".to_owned(), s(v));
+        }
+        if let Some(v) = &cursor.retries_after {
+            item.insert("retriesAfter".to_owned(), s(v));
         }
         if let Some(v) = &cursor.target_group_marker {
             item.insert("targetGroupMarker".to_owned(), s(v));

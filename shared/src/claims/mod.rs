@@ -443,8 +443,11 @@ pub fn now_epoch() -> i64 {
 /// Where the sweep keeps its place between runs, so each run does a bounded share of the work.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SweepCursor {
-    /// The last Service (`namespace/name`) reconciled; the next run starts after it.
+    /// The last Service (`namespace/name`) reconciled in the share; the next run starts after it.
     pub services_after: Option<String>,
+    /// The last Pending, failed, leaving or moving Service retried; when more wait than a run
+    /// may retry, the next run starts after it.
+    pub retries_after: Option<String>,
     /// The ELBv2 marker of the next page of target groups to check.
     pub target_group_marker: Option<String>,
     /// The NLBs swept last run: those of the pools then, and those taken out of the pools

@@ -21,6 +21,7 @@ mod release;
 mod screening;
 mod sweep;
 mod sweep_groups;
+mod sweep_share;
 mod sync_targets;
 mod wiring;
 
@@ -569,6 +570,8 @@ impl Reconciler {
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod sweep_bounds_tests;
 #[cfg(test)]
 mod sweep_tests;
 

@@ -15,13 +15,14 @@
 //! gone deletes its listener too, so it counts against the same budget and is blocked alike.
 //! A blocked run reconciles no Service either: it reports pool use and what it left.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::identity::Ownership;
-use super::{Outcome, Reconciler, Result};
-use crate::annotations::STATUS;
+use super::sweep_groups::SeenClaims;
+use super::{Reconciler, Result};
 use crate::claims::{CursorStore, PortHolder};
 use crate::cluster::Cluster;
 use crate::elb::{ElbErrorKind, ListenerInfo, TAG_CLUSTER, TAG_MANAGED, TAG_POD, TAG_SERVICE_UID};
@@ -32,16 +33,22 @@ use crate::service_model::ServiceState;
 /// How much one sweep run may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SweepLimits {
-    /// Services reconciled per run, besides those that are Pending or in Error.
+    /// Services reconciled per run, besides those retried.
     pub services_per_run: usize,
+    /// Services retried per run: Pending, in Error, being deleted, with pods leaving, or moving
+    /// off an NLB. When more wait, the next run goes on after the last one retried.
+    pub retries_per_run: usize,
     /// Pages (400 each) of target groups checked per run.
     pub target_group_pages: usize,
-    /// Reconciles at once.
+    /// Reconciles, and NLBs read, at once.
     pub concurrency: usize,
     /// Deletions on absence per run: leaked listeners, leaked target groups, and claims of
     /// Services that are gone (each with its listener and target group). The rest wait for
     /// later runs, so a table that lies costs at most this many before an alarm is seen.
     pub max_deletions: usize,
+    /// No batch of reconciles and no page of target groups starts after this instant (the
+    /// invocation's deadline less a margin); later runs go on from the saved cursor.
+    pub stop_by: Option<Instant>,
 }
 
 /// [`SweepLimits::max_deletions`] unless `SWEEP_MAX_DELETIONS` says otherwise.
@@ -51,10 +58,29 @@ impl Default for SweepLimits {
     fn default() -> Self {
         Self {
             services_per_run: 200,
+            retries_per_run: 100,
             target_group_pages: 5,
             concurrency: 8,
             max_deletions: DEFAULT_MAX_DELETIONS,
+            stop_by: None,
         }
+    }
+}
+
+impl SweepLimits {
+    /// Whether the run must start no more work.
+    pub fn time_is_up(&self) -> bool {
+        self.stop_by.is_some_and(|t| Instant::now() >= t)
+    }
+
+    /// Reconciles between two saves of the cursor.
+    pub(super) fn batch(&self) -> usize {
+        self.concurrency.max(1) * 4
+    }
+
+    /// Runs that reconcile every one of `services` Services at least once (retries aside).
+    pub fn runs_to_check_all(&self, services: usize) -> usize {
+        services.div_ceil(self.services_per_run.max(1))
     }
 }
 
@@ -139,28 +165,36 @@ pub struct SweepReport {
     /// from `POOLS`.
     pub nlbs_missing: Vec<String>,
     /// Services with claims on an NLB that is gone or out of the pools, or on a port out of
-    /// the pool's range: reconciled this run, which moves them.
+    /// the pool's range, or whose listener is gone: retried, which moves or repairs them.
     pub services_moved: usize,
+    /// Services that needed a retry beyond [`SweepLimits::retries_per_run`] (or the stop time):
+    /// later runs take them.
+    pub retries_left: usize,
+    /// The run reached [`SweepLimits::stop_by`] and left work to later runs.
+    pub cut_short: bool,
+}
+
+/// What one NLB holds: its listeners (with their tags) read before its claims.
+struct NlbSeen {
+    nlb: String,
+    /// Its listeners; none when it is gone.
+    listeners: Vec<ListenerInfo>,
+    /// ELBv2 says it does not exist.
+    gone: bool,
+    tags: HashMap<String, HashMap<String, String>>,
+    holders: Vec<PortHolder>,
 }
 
 /// What sweeping one NLB found.
 struct NlbSwept {
     /// Ports claimed on it.
     holders: usize,
-    /// Live Services whose claims on it must move.
+    /// Live Services whose claims on it must move, or whose listener must be made again.
     misplaced: Vec<ServiceState>,
 }
 
-/// A per-pod Service with pods gone whose grace runs out: reconciled every run, so their ports
-/// are released within a sweep period of the grace.
-fn pods_leaving(s: &ServiceState) -> bool {
-    s.annotations
-        .get(crate::annotations::PODS)
-        .and_then(|json| serde_json::from_str::<crate::annotations::PodsSummary>(json).ok())
-        .is_some_and(|p| p.leaving > 0)
-}
-
-fn key_of(s: &ServiceState) -> String {
+/// A Service's key in the sweep's lists and cursor: `namespace/name`.
+pub(super) fn key_of(s: &ServiceState) -> String {
     format!("{}/{}", s.key.namespace, s.key.name)
 }
 
@@ -188,17 +222,20 @@ impl Reconciler {
         };
         let mut cursor = cursors.load_cursor().await?;
         let mut moving: BTreeMap<String, ServiceState> = BTreeMap::new();
+        let mut claimed = SeenClaims::default();
         let mut swept_nlbs: Vec<String> = Vec::new();
         let configured: Vec<NlbPool> = self.pools.pools().cloned().collect();
         for pool in &configured {
             // A managed pool's members as the table lists them now.
             let pool = self.refresh_members(pool).await?;
             let mut used = 0;
-            for nlb in pool.nlb_arns() {
+            for seen in self.see_nlbs(pool.nlb_arns(), limits).await? {
+                claimed.add(&seen.holders);
+                swept_nlbs.push(seen.nlb.clone());
                 let swept = self
                     .sweep_nlb(
                         cluster,
-                        nlb,
+                        seen,
                         Some(&pool),
                         &services,
                         &mut budget,
@@ -207,7 +244,6 @@ impl Reconciler {
                     .await?;
                 used += swept.holders;
                 moving.extend(swept.misplaced.into_iter().map(|s| (key_of(&s), s)));
-                swept_nlbs.push(nlb.clone());
             }
             report.pools.push(PoolUse {
                 pool: pool.name().to_owned(),
@@ -216,15 +252,18 @@ impl Reconciler {
             });
         }
         // NLBs taken out of the pools since an earlier run: swept until no claim is left.
+        let in_pools: HashSet<String> = swept_nlbs.iter().cloned().collect();
         let retired: Vec<String> = cursor
             .nlbs
             .iter()
-            .filter(|n| !swept_nlbs.contains(n))
+            .filter(|n| !in_pools.contains(*n))
             .cloned()
             .collect();
-        for nlb in retired {
+        for seen in self.see_nlbs(&retired, limits).await? {
+            claimed.add(&seen.holders);
+            let nlb = seen.nlb.clone();
             let swept = self
-                .sweep_nlb(cluster, &nlb, None, &services, &mut budget, &mut report)
+                .sweep_nlb(cluster, seen, None, &services, &mut budget, &mut report)
                 .await?;
             moving.extend(swept.misplaced.into_iter().map(|s| (key_of(&s), s)));
             if swept.holders > 0 {
@@ -232,6 +271,7 @@ impl Reconciler {
             }
         }
         cursor.nlbs = swept_nlbs;
+        cursors.save_cursor(&cursor).await?;
         // Reconciling every Service against a table that is not provably theirs would claim
         // new ports for Services that hold listeners: while blocked, the run only reports.
         if report.deletions_blocked.is_none() {
@@ -240,54 +280,79 @@ impl Reconciler {
                 cluster,
                 &services,
                 &moving,
-                &mut cursor,
+                (cursors, &mut cursor),
                 limits,
                 &mut report,
             )
-            .await;
+            .await?;
         }
         self.sweep_target_groups(
             cluster,
             &services,
-            &mut cursor,
+            &claimed,
+            (cursors, &mut cursor),
             limits,
-            &mut budget,
-            &mut report,
+            (&mut budget, &mut report),
         )
         .await?;
-        cursors.save_cursor(&cursor).await?;
         report.deletions_left = budget.deferred;
         Ok(report)
     }
 
-    /// Leaked listeners and orphan claims of one NLB of `pool` (`None`: out of the pools), and
-    /// the live Services whose claims on it must move (it is gone or out of the pools, or their
-    /// port is out of the range).
-    async fn sweep_nlb(
-        &self,
-        cluster: &dyn Cluster,
-        nlb: &str,
-        pool: Option<&NlbPool>,
-        services: &BTreeMap<String, ServiceState>,
-        budget: &mut DeletionBudget,
-        report: &mut SweepReport,
-    ) -> Result<NlbSwept> {
-        // Listeners first, then claims (see the module docs).
+    /// Reads `nlbs`, [`SweepLimits::concurrency`] at once, in their order.
+    async fn see_nlbs(&self, nlbs: &[String], limits: SweepLimits) -> Result<Vec<NlbSeen>> {
+        futures::stream::iter(nlbs)
+            .map(|nlb| self.see_nlb(nlb.as_str()))
+            .buffered(limits.concurrency.max(1))
+            .try_collect()
+            .await
+    }
+
+    /// One NLB's listeners and their tags, then its claims (see the module docs).
+    async fn see_nlb(&self, nlb: &str) -> Result<NlbSeen> {
         let (listeners, gone) = match self.elb.listeners_of(nlb).await {
             Ok(listeners) => (listeners, false),
-            Err(e) if e.kind == ElbErrorKind::NlbNotFound => {
-                tracing::warn!(
-                    nlb,
-                    "an NLB of the pools does not exist; moving its Services"
-                );
-                report.nlbs_missing.push(nlb.to_owned());
-                (vec![], true)
-            }
+            Err(e) if e.kind == ElbErrorKind::NlbNotFound => (vec![], true),
             Err(e) => return Err(e.into()),
         };
         let arns: Vec<String> = listeners.iter().map(|l| l.arn.clone()).collect();
         let tags = self.elb.tags_of(&arns).await?;
         let holders = self.store.port_holders(nlb).await?;
+        Ok(NlbSeen {
+            nlb: nlb.to_owned(),
+            listeners,
+            gone,
+            tags,
+            holders,
+        })
+    }
+
+    /// Leaked listeners and orphan claims of one NLB of `pool` (`None`: out of the pools), and
+    /// the live Services whose claims on it must move (it is gone or out of the pools, or their
+    /// port is out of the range) or whose listener is gone.
+    async fn sweep_nlb(
+        &self,
+        cluster: &dyn Cluster,
+        seen: NlbSeen,
+        pool: Option<&NlbPool>,
+        services: &BTreeMap<String, ServiceState>,
+        budget: &mut DeletionBudget,
+        report: &mut SweepReport,
+    ) -> Result<NlbSwept> {
+        let NlbSeen {
+            nlb,
+            listeners,
+            gone,
+            tags,
+            holders,
+        } = seen;
+        if gone {
+            tracing::warn!(
+                nlb,
+                "an NLB of the pools does not exist; moving its Services"
+            );
+            report.nlbs_missing.push(nlb.clone());
+        }
         let by_port: HashMap<u16, &PortHolder> = holders.iter().map(|h| (h.port, h)).collect();
         for l in &listeners {
             let Some(t) = tags.get(&l.arn).filter(|t| self.is_ours(t)) else {
@@ -413,87 +478,5 @@ impl Reconciler {
         self.elb.delete_listener(&l.arn).await?;
         report.leaked_listeners_deleted += 1;
         Ok(())
-    }
-
-    /// Reconciles every Pending or failed Service, every one in `moving`, and the next share
-    /// of the others.
-    async fn reconcile_share(
-        &self,
-        cluster: &dyn Cluster,
-        services: &BTreeMap<String, ServiceState>,
-        moving: &BTreeMap<String, ServiceState>,
-        cursor: &mut crate::claims::SweepCursor,
-        limits: SweepLimits,
-        report: &mut SweepReport,
-    ) {
-        let needs_retry = |s: &ServiceState| {
-            s.annotations
-                .get(STATUS)
-                .is_some_and(|st| st.starts_with("Pending") || st.starts_with("Error"))
-                || s.deleting
-                || pods_leaving(s)
-                || moving.contains_key(&key_of(s))
-        };
-        let mut retry: Vec<&ServiceState> = services.values().filter(|s| needs_retry(s)).collect();
-        // Those read afresh (newer than the list) are not in it.
-        retry.extend(
-            moving
-                .values()
-                .filter(|m| services.get(&key_of(m)).is_none_or(|s| s.uid != m.uid)),
-        );
-        let after = cursor.services_after.clone().unwrap_or_default();
-        let mut share: Vec<&ServiceState> = services
-            .range::<String, _>((
-                std::ops::Bound::Excluded(&after),
-                std::ops::Bound::Unbounded,
-            ))
-            .map(|(_, s)| s)
-            .filter(|s| !needs_retry(s))
-            .take(limits.services_per_run)
-            .collect();
-        if share.len() < limits.services_per_run {
-            // Wrap around to the start of the list.
-            let more = limits.services_per_run - share.len();
-            share.extend(
-                services
-                    .values()
-                    .filter(|s| !needs_retry(s) && key_of(s) <= after)
-                    .take(more),
-            );
-        }
-        cursor.services_after = share.last().map(|s| key_of(s));
-        report.pending_retried = retry.len();
-        let work: Vec<&ServiceState> = retry.into_iter().chain(share).collect();
-        report.services_reconciled = work.len();
-        let failures: usize = futures::stream::iter(work)
-            .map(|s| async move {
-                let result = self
-                    .reconcile_service(cluster, &s.key.namespace, &s.key.name, Some(&s.uid))
-                    .await;
-                match result {
-                    Ok(outcome) => {
-                        if !matches!(
-                            outcome,
-                            Outcome::Allocated { claimed: 0, .. } | Outcome::Nothing(_)
-                        ) {
-                            tracing::info!(service = %s.key, ?outcome, "sweep reconciled");
-                        }
-                        0
-                    }
-                    // An event's run is on it right now: nothing for the sweep to do.
-                    Err(super::Error::Busy { reason, .. }) => {
-                        tracing::info!(service = %s.key, reason, "busy; left to the run on it");
-                        0
-                    }
-                    Err(e) => {
-                        tracing::warn!(service = %s.key, error = %e, "sweep could not reconcile");
-                        1
-                    }
-                }
-            })
-            .buffer_unordered(limits.concurrency.max(1))
-            .fold(0, |a, b| async move { a + b })
-            .await;
-        report.failures += failures;
     }
 }

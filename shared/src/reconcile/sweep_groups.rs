@@ -1,32 +1,63 @@
 //! The sweep's target groups: deleting those nothing accounts for, a bounded share per run.
+//!
+//! A group's claim is looked for first among the claims the run read NLB by NLB (one Query
+//! each), so a page of 400 groups costs no claims read; only a group none of those accounts
+//! for is read afresh, and deleted only if that read finds no claim either.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::sweep::{DeletionBudget, SweepLimits, SweepReport};
 use super::{Decision, Reconciler, Result};
-use crate::claims::SweepCursor;
+use crate::claims::{CursorStore, PortHolder, SweepCursor};
 use crate::cluster::Cluster;
 use crate::elb::{
     ElbErrorKind, TAG_LISTENER, TAG_NAMESPACE, TAG_POD, TAG_SERVICE, TAG_SERVICE_UID,
 };
 use crate::service_model::ServiceState;
 
+/// The listeners the claims read this run account for: (Service uid, listener key, pod).
+#[derive(Debug, Default)]
+pub(super) struct SeenClaims(HashSet<(String, String, Option<String>)>);
+
+impl SeenClaims {
+    /// Adds the claims of one NLB.
+    pub(super) fn add(&mut self, holders: &[PortHolder]) {
+        self.0.extend(holders.iter().map(|h| {
+            (
+                h.owner.uid.clone(),
+                h.key.as_str().to_owned(),
+                h.owner.pod.clone(),
+            )
+        }));
+    }
+
+    fn accounts_for(&self, uid: &str, listener: &str, pod: Option<&String>) -> bool {
+        self.0
+            .contains(&(uid.to_owned(), listener.to_owned(), pod.cloned()))
+    }
+}
+
 impl Reconciler {
     /// Deletes the project's target groups that neither a claim nor a live Service's wanted
     /// listener accounts for (a run that stopped between making one and claiming its port).
-    /// A page with deletions the budget does not cover is checked again by the next run.
+    /// A page with deletions the budget does not cover is checked again by the next run; the
+    /// cursor is saved after every page.
     pub(super) async fn sweep_target_groups(
         &self,
         cluster: &dyn Cluster,
         services: &BTreeMap<String, ServiceState>,
-        cursor: &mut SweepCursor,
+        claimed: &SeenClaims,
+        (cursors, cursor): (&dyn CursorStore, &mut SweepCursor),
         limits: SweepLimits,
-        budget: &mut DeletionBudget,
-        report: &mut SweepReport,
+        (budget, report): (&mut DeletionBudget, &mut SweepReport),
     ) -> Result<()> {
-        let mut marker = cursor.target_group_marker.take();
         for _ in 0..limits.target_group_pages {
-            let (groups, next) = self.elb.project_target_groups(marker.clone()).await?;
+            if limits.time_is_up() {
+                report.cut_short = true;
+                break;
+            }
+            let marker = cursor.target_group_marker.clone();
+            let (groups, next) = self.elb.project_target_groups(marker).await?;
             // Only this stack's VPC: the functions make target groups nowhere else, and the
             // account may hold many more (other stacks, other clusters).
             let groups: Vec<_> = groups
@@ -40,7 +71,10 @@ impl Reconciler {
                 let Some(t) = tags.get(&g.arn).filter(|t| self.is_ours(t)) else {
                     continue;
                 };
-                if self.target_group_wanted(cluster, t, services).await? {
+                if self
+                    .target_group_wanted(cluster, t, services, claimed)
+                    .await?
+                {
                     continue;
                 }
                 if !budget.take(1) {
@@ -59,12 +93,12 @@ impl Reconciler {
                 // Keep this page's marker: the next run starts here.
                 break;
             }
-            marker = next;
-            if marker.is_none() {
-                break;
+            cursor.target_group_marker = next;
+            cursors.save_cursor(cursor).await?;
+            if cursor.target_group_marker.is_none() {
+                break; // The last page: the next run starts from the first.
             }
         }
-        cursor.target_group_marker = marker;
         Ok(())
     }
 
@@ -73,12 +107,17 @@ impl Reconciler {
         cluster: &dyn Cluster,
         tags: &HashMap<String, String>,
         services: &BTreeMap<String, ServiceState>,
+        claimed: &SeenClaims,
     ) -> Result<bool> {
         let (Some(uid), Some(listener)) = (tags.get(TAG_SERVICE_UID), tags.get(TAG_LISTENER))
         else {
             return Ok(true); // Not enough to judge: leave it.
         };
         let pod = tags.get(TAG_POD);
+        // Keeping is always safe; deleting needs a fresh read that finds no claim.
+        if claimed.accounts_for(uid, listener, pod) {
+            return Ok(true);
+        }
         if self
             .store
             .claims_of(uid)

@@ -17,14 +17,14 @@ use crate::service_model::{ListenerKey, ServicePortSpec, ServiceState, TargetPor
 
 const NLB: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/a/1";
 
-struct World {
-    store: Arc<MemoryClaimStore>,
-    elb: Arc<MemoryLoadBalancing>,
-    cluster: MemoryCluster,
-    reconciler: Reconciler,
+pub(super) struct World {
+    pub(super) store: Arc<MemoryClaimStore>,
+    pub(super) elb: Arc<MemoryLoadBalancing>,
+    pub(super) cluster: MemoryCluster,
+    pub(super) reconciler: Reconciler,
 }
 
-fn world(quota: u32) -> World {
+pub(super) fn world(quota: u32) -> World {
     let pools = PoolSet::from_json(&format!(
         r#"{{"default":{{"nlbArns":["{NLB}"],"ports":"30000-30099","listenerQuota":{quota}}}}}"#
     ))
@@ -51,7 +51,7 @@ fn own_identity() -> TableIdentity {
     }
 }
 
-fn service(name: &str, uid: &str) -> ServiceState {
+pub(super) fn service(name: &str, uid: &str) -> ServiceState {
     ServiceState {
         key: ServiceKey {
             cluster: "prod".into(),
@@ -75,7 +75,7 @@ fn service(name: &str, uid: &str) -> ServiceState {
     }
 }
 
-fn owner(name: &str, uid: &str, cluster: &str) -> Owner {
+pub(super) fn owner(name: &str, uid: &str, cluster: &str) -> Owner {
     Owner {
         key: ServiceKey {
             cluster: cluster.into(),
@@ -87,12 +87,12 @@ fn owner(name: &str, uid: &str, cluster: &str) -> Owner {
     }
 }
 
-fn key() -> ListenerKey {
+pub(super) fn key() -> ListenerKey {
     ListenerKey::new(7777, ListenerProtocol::Tcp)
 }
 
 impl World {
-    async fn sweep(&self) -> super::SweepReport {
+    pub(super) async fn sweep(&self) -> super::SweepReport {
         self.reconciler
             .sweep(&self.cluster, self.store.as_ref(), SweepLimits::default())
             .await
@@ -100,7 +100,7 @@ impl World {
     }
 
     /// A target group and listener tagged for `owner`, as a run that stopped midway leaves them.
-    async fn leave_resources(&self, owner: &Owner, port: u16) -> (String, String) {
+    pub(super) async fn leave_resources(&self, owner: &Owner, port: u16) -> (String, String) {
         let tags = ResourceTags {
             owner: owner.clone(),
             pool: "default".into(),
@@ -123,7 +123,7 @@ impl World {
         (tg, listener)
     }
 
-    fn claim(&self, owner: &Owner, port: u16, state: ClaimState) {
+    pub(super) fn claim(&self, owner: &Owner, port: u16, state: ClaimState) {
         self.store.insert_unchecked(Claim {
             owner: owner.clone(),
             key: key(),

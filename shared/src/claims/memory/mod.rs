@@ -33,6 +33,8 @@ struct State {
     ports: BTreeMap<(String, u16), PortHolder>,
     owners: BTreeMap<(String, String), Claim>,
     checks: BTreeMap<String, super::CheckItem>,
+    /// Calls of `claims_of`, for tests of what a pass reads.
+    owner_reads: usize,
 }
 
 /// Claims in memory; every method is atomic, as a DynamoDB transaction is.
@@ -75,6 +77,11 @@ impl MemoryClaimStore {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many times one owner's claims were read (`claims_of`), for tests of what a pass costs.
+    pub fn owner_reads(&self) -> usize {
+        self.lock().owner_reads
     }
 
     /// Every owner record, for assertions.
@@ -136,8 +143,9 @@ fn held<'a>(
 impl ClaimStore for MemoryClaimStore {
     async fn claims_of(&self, uid: &str) -> Result<Vec<Claim>, StoreError> {
         self.round_trip().await;
-        Ok(self
-            .lock()
+        let mut st = self.lock();
+        st.owner_reads += 1;
+        Ok(st
             .owners
             .values()
             .filter(|c| c.owner.uid == uid)
