@@ -7,7 +7,7 @@ use aws_config::SdkConfig;
 use nlb_port_pool::claims::{CursorStore, DynamoClaimStore};
 use nlb_port_pool::cluster::KubeCluster;
 use nlb_port_pool::config::{ConfigError, Env, FunctionConfig, ProcessEnv};
-use nlb_port_pool::elb::AwsLoadBalancing;
+use nlb_port_pool::elb::{AwsLoadBalancing, CallRate};
 use nlb_port_pool::kube_access::{KubeAccessError, KubeConnector};
 use nlb_port_pool::reconcile::{
     DEFAULT_CLAIM_GRACE, DEFAULT_MAX_DELETIONS, DEFAULT_STACK_ID, ReachSettings, Reconciler,
@@ -48,6 +48,17 @@ pub struct Deps {
 /// next to the functions' 60 s timeout.
 pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_secs(10);
 
+/// Each instance's ELBv2 calls that change things, unless `ELB_WRITES_PER_SECOND` and
+/// `ELB_WRITE_BURST` say otherwise: ten at once after a quiet spell (a Service of five
+/// listeners, target groups and listeners), then one every four seconds. At the template's
+/// default reserved concurrency the functions then stay within two thirds of the account's
+/// mutating bucket and about half of its registration bucket (docs/deploy.md, "The AWS API
+/// budget").
+pub const DEFAULT_WRITE_RATE: CallRate = CallRate {
+    per_second: 0.25,
+    burst: 10,
+};
+
 impl Deps {
     /// Reads the configuration from the environment and loads the AWS configuration (which
     /// honours `AWS_ENDPOINT_URL`, so local runs reach moto).
@@ -79,10 +90,22 @@ impl Deps {
             ),
             concurrency: reach_defaults.concurrency,
         };
+        let write_rate = CallRate {
+            per_second: env.parsed_or("ELB_WRITES_PER_SECOND", DEFAULT_WRITE_RATE.per_second)?,
+            burst: env.parsed_or("ELB_WRITE_BURST", DEFAULT_WRITE_RATE.burst)?,
+        };
+        let sweep_defaults = SweepLimits::default();
+        let services_per_run =
+            env.parsed_or("SWEEP_SERVICES_PER_RUN", sweep_defaults.services_per_run)?;
+        let retries_per_run =
+            env.parsed_or("SWEEP_RETRIES_PER_RUN", sweep_defaults.retries_per_run)?;
         let sdk = nlb_port_pool::aws::load_sdk_config(function).await;
-        let mut deps = Self::new(function, config, &sdk, Duration::from_secs(grace_seconds))
-            .with_stack_id(&stack_id);
+        let grace = Duration::from_secs(grace_seconds);
+        let mut deps =
+            Self::build(function, config, &sdk, grace, write_rate).with_stack_id(&stack_id);
         deps.sweep_limits.max_deletions = max_deletions;
+        deps.sweep_limits.services_per_run = services_per_run;
+        deps.sweep_limits.retries_per_run = retries_per_run;
         deps.tend_settings.wait_active = Duration::from_secs(wait_active);
         deps.tend_settings.poll = Duration::from_secs(poll.max(1));
         deps.reconciler = deps.reconciler.with_reach_settings(reach);
@@ -125,12 +148,24 @@ impl Deps {
         self
     }
 
-    /// Builds the clients from a configuration already read.
+    /// Builds the clients from a configuration already read, with no limit of their own on
+    /// ELBv2 calls (tests and benchmarks against the local stack).
     pub fn new(
         function: &str,
         config: FunctionConfig,
         sdk: &SdkConfig,
         claim_grace: Duration,
+    ) -> Self {
+        Self::build(function, config, sdk, claim_grace, CallRate::UNLIMITED)
+    }
+
+    /// Builds the clients; ELBv2 calls that change things go at most at `write_rate`.
+    fn build(
+        function: &str,
+        config: FunctionConfig,
+        sdk: &SdkConfig,
+        claim_grace: Duration,
+        write_rate: CallRate,
     ) -> Self {
         // The clients carry the function's app id whatever `sdk` was loaded with (tests pass
         // one configuration to every function), so each call names its function.
@@ -145,7 +180,8 @@ impl Deps {
         ));
         let elb = AwsLoadBalancing::new(aws_sdk_elasticloadbalancingv2::Client::from_conf(
             elbv2.build(),
-        ));
+        ))
+        .with_write_rate(write_rate);
         let mut reconciler = Reconciler::new(
             &config.cluster_name,
             &config.vpc_id,

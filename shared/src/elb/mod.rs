@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 
-pub use aws::AwsLoadBalancing;
+pub use aws::{AwsLoadBalancing, CallRate};
 pub use fleet::{NlbFleet, NlbInfo, NlbSpec, NlbStatus, TAG_POOL_ID, TAG_POOL_SEQ};
 #[cfg(any(test, feature = "test-doubles"))]
 pub use memory::MemoryLoadBalancing;

@@ -39,6 +39,7 @@ fn info(lb: &LoadBalancer) -> Option<NlbInfo> {
 impl NlbFleet for AwsLoadBalancing {
     async fn create_nlb(&self, spec: &NlbSpec) -> Result<String, ElbError> {
         const OP: &str = "CreateLoadBalancer";
+        self.writes.take().await;
         let mut request = self
             .client
             .create_load_balancer()
@@ -162,6 +163,7 @@ impl NlbFleet for AwsLoadBalancing {
 
     async fn set_cross_zone(&self, nlb_arn: &str, enabled: bool) -> Result<(), ElbError> {
         const OP: &str = "ModifyLoadBalancerAttributes";
+        self.writes.take().await;
         self.client
             .modify_load_balancer_attributes()
             .load_balancer_arn(nlb_arn)
@@ -179,6 +181,7 @@ impl NlbFleet for AwsLoadBalancing {
 
     async fn delete_nlb(&self, nlb_arn: &str) -> Result<(), ElbError> {
         const OP: &str = "DeleteLoadBalancer";
+        self.writes.take().await;
         match self
             .client
             .delete_load_balancer()

@@ -3,7 +3,10 @@
 
 mod convert;
 mod fleet;
+mod rate;
 mod reads;
+
+pub use rate::{CallBudget, CallRate};
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -36,12 +39,28 @@ const NLB_BATCH: usize = 20;
 #[derive(Debug, Clone)]
 pub struct AwsLoadBalancing {
     client: Client,
+    /// Calls of ELBv2's "mutating" bucket: create, modify, delete, tag.
+    writes: CallBudget,
+    /// Calls of its "registration" bucket: RegisterTargets, DeregisterTargets.
+    registrations: CallBudget,
 }
 
 impl AwsLoadBalancing {
-    /// Uses `client`.
+    /// Uses `client`, with no limit of its own on the calls it makes.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            writes: CallBudget::new(CallRate::UNLIMITED),
+            registrations: CallBudget::new(CallRate::UNLIMITED),
+        }
+    }
+
+    /// The same, making calls that change things at most at `rate`: mutating calls and
+    /// registrations each have a bucket of that rate (as ELBv2 has one of each per account).
+    pub fn with_write_rate(mut self, rate: CallRate) -> Self {
+        self.writes = CallBudget::new(rate);
+        self.registrations = CallBudget::new(rate);
+        self
     }
 }
 
@@ -59,6 +78,7 @@ impl LoadBalancing for AwsLoadBalancing {
         spec: &TargetGroupSpec,
     ) -> Result<EnsuredTargetGroup, ElbError> {
         const OP: &str = "CreateTargetGroup";
+        self.writes.take().await;
         let hc = &spec.health_check;
         let result = self
             .client
@@ -140,6 +160,7 @@ impl LoadBalancing for AwsLoadBalancing {
 
     async fn modify_health_check(&self, arn: &str, hc: &HealthCheckSpec) -> Result<(), ElbError> {
         const OP: &str = "ModifyTargetGroup";
+        self.writes.take().await;
         self.client
             .modify_target_group()
             .target_group_arn(arn)
@@ -166,6 +187,7 @@ impl LoadBalancing for AwsLoadBalancing {
         resource_tags: &ResourceTags,
     ) -> Result<String, ElbError> {
         const OP: &str = "CreateListener";
+        self.writes.take().await;
         let out = self
             .client
             .create_listener()
@@ -212,6 +234,7 @@ impl LoadBalancing for AwsLoadBalancing {
         target_group_arn: &str,
     ) -> Result<(), ElbError> {
         const OP: &str = "ModifyListener";
+        self.writes.take().await;
         self.client
             .modify_listener()
             .listener_arn(listener_arn)
@@ -236,6 +259,7 @@ impl LoadBalancing for AwsLoadBalancing {
     async fn register(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError> {
         const OP: &str = "RegisterTargets";
         for batch in targets.chunks(TARGET_BATCH) {
+            self.registrations.take().await;
             self.client
                 .register_targets()
                 .target_group_arn(target_group_arn)
@@ -250,6 +274,7 @@ impl LoadBalancing for AwsLoadBalancing {
     async fn deregister(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError> {
         const OP: &str = "DeregisterTargets";
         for batch in targets.chunks(TARGET_BATCH) {
+            self.registrations.take().await;
             let result = self
                 .client
                 .deregister_targets()
@@ -272,6 +297,7 @@ impl LoadBalancing for AwsLoadBalancing {
                         .copied()
                         .collect();
                     if !left.is_empty() {
+                        self.registrations.take().await;
                         self.client
                             .deregister_targets()
                             .target_group_arn(target_group_arn)
@@ -289,6 +315,7 @@ impl LoadBalancing for AwsLoadBalancing {
 
     async fn delete_listener(&self, arn: &str) -> Result<(), ElbError> {
         const OP: &str = "DeleteListener";
+        self.writes.take().await;
         match self.client.delete_listener().listener_arn(arn).send().await {
             Ok(_) => Ok(()),
             Err(e)
@@ -303,6 +330,7 @@ impl LoadBalancing for AwsLoadBalancing {
 
     async fn delete_target_group(&self, arn: &str) -> Result<(), ElbError> {
         const OP: &str = "DeleteTargetGroup";
+        self.writes.take().await;
         match self
             .client
             .delete_target_group()
