@@ -53,6 +53,16 @@ pub fn target_group_name(owner: &Owner, key: &ListenerKey) -> String {
     format!("{TARGET_GROUP_PREFIX}{}", &hex[..28])
 }
 
+/// The name in a target group's ARN (`...:targetgroup/<name>/<id>`).
+pub fn target_group_name_in(arn: &str) -> Option<&str> {
+    let (_, resource) = arn.rsplit_once(':')?;
+    let mut parts = resource.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("targetgroup"), Some(name), Some(_id), None) => Some(name),
+        _ => None,
+    }
+}
+
 /// The tags of a Service's listener or target group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceTags {
@@ -96,6 +106,15 @@ mod tests {
     use super::*;
     use crate::event::ServiceKey;
     use crate::protocol::ListenerProtocol;
+
+    #[test]
+    fn a_target_group_arn_names_its_group() {
+        let arn = "arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/npp-0a1b/50dc6c495c0c9188";
+        assert_eq!(target_group_name_in(arn), Some("npp-0a1b"));
+        let listener = "arn:aws:elasticloadbalancing:us-west-2:1:listener/net/a/1/2";
+        assert_eq!(target_group_name_in(listener), None);
+        assert_eq!(target_group_name_in("targetgroup/x/1"), None, "not an ARN");
+    }
 
     fn owner(ns: &str, name: &str, uid: &str) -> Owner {
         Owner {

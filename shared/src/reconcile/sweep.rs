@@ -25,7 +25,10 @@ use super::sweep_groups::SeenClaims;
 use super::{Reconciler, Result};
 use crate::claims::{CursorStore, PortHolder};
 use crate::cluster::Cluster;
-use crate::elb::{ElbErrorKind, ListenerInfo, TAG_CLUSTER, TAG_MANAGED, TAG_POD, TAG_SERVICE_UID};
+use crate::elb::{
+    ElbErrorKind, ListenerInfo, TAG_CLUSTER, TAG_MANAGED, TAG_POD, TAG_SERVICE_UID,
+    target_group_name, target_group_name_in,
+};
 use crate::event::ServiceKey;
 use crate::pool::NlbPool;
 use crate::service_model::ServiceState;
@@ -193,6 +196,15 @@ struct NlbSwept {
     misplaced: Vec<ServiceState>,
 }
 
+/// Whether `l` forwards to the target group the holder of its port makes: a name no one else
+/// makes (a hash of the owner and listener), so the listener is the holder's.
+fn forwards_to_its_group(l: &ListenerInfo, h: &PortHolder) -> bool {
+    l.target_group_arn
+        .as_deref()
+        .and_then(target_group_name_in)
+        .is_some_and(|name| name == target_group_name(&h.owner, &h.key))
+}
+
 /// A Service's key in the sweep's lists and cursor: `namespace/name`.
 pub(super) fn key_of(s: &ServiceState) -> String {
     format!("{}/{}", s.key.namespace, s.key.name)
@@ -315,9 +327,23 @@ impl Reconciler {
             Err(e) if e.kind == ElbErrorKind::NlbNotFound => (vec![], true),
             Err(e) => return Err(e.into()),
         };
-        let arns: Vec<String> = listeners.iter().map(|l| l.arn.clone()).collect();
-        let tags = self.elb.tags_of(&arns).await?;
         let holders = self.store.port_holders(nlb).await?;
+        // Tags only of listeners that do not forward to their port holder's own target group
+        // (named from its owner and listener): leftovers, foreign or repointed listeners.
+        let by_port: HashMap<u16, &PortHolder> = holders.iter().map(|h| (h.port, h)).collect();
+        let arns: Vec<String> = listeners
+            .iter()
+            .filter(|l| {
+                !by_port
+                    .get(&l.port)
+                    .is_some_and(|h| forwards_to_its_group(l, h))
+            })
+            .map(|l| l.arn.clone())
+            .collect();
+        let tags = match arns.is_empty() {
+            true => HashMap::new(),
+            false => self.elb.tags_of(&arns).await?,
+        };
         Ok(NlbSeen {
             nlb: nlb.to_owned(),
             listeners,
@@ -355,6 +381,12 @@ impl Reconciler {
         }
         let by_port: HashMap<u16, &PortHolder> = holders.iter().map(|h| (h.port, h)).collect();
         for l in &listeners {
+            if by_port
+                .get(&l.port)
+                .is_some_and(|h| forwards_to_its_group(l, h))
+            {
+                continue; // The holder's own.
+            }
             let Some(t) = tags.get(&l.arn).filter(|t| self.is_ours(t)) else {
                 continue;
             };

@@ -118,6 +118,40 @@ async fn target_groups_of_claims_read_by_nlb_cost_no_claims_read() {
 }
 
 #[tokio::test]
+async fn listeners_that_forward_to_their_holders_group_cost_no_tags_read() {
+    // GIVEN allocated Services, and a listener a stopped run left on a free port
+    let w = world(50);
+    w.rooms(6);
+    w.sweep().await;
+    let nlbs_only = SweepLimits {
+        services_per_run: 0,
+        retries_per_run: 0,
+        target_group_pages: 0,
+        ..SweepLimits::default()
+    };
+    let tags_reads = w.elb.calls("DescribeTags");
+    w.sweep_with(nlbs_only).await;
+    assert_eq!(
+        w.elb.calls("DescribeTags"),
+        tags_reads,
+        "the holders' own listeners"
+    );
+    let used: Vec<u16> = w.elb.listeners().iter().map(|l| l.info.port).collect();
+    let free = (30000..30100)
+        .find(|p| !used.contains(p))
+        .expect("a free port");
+    w.leave_resources(&owner("gone", "u-gone", "prod"), free)
+        .await;
+
+    let report = w.sweep_with(nlbs_only).await;
+
+    // THEN its tags are read once, and it goes
+    assert_eq!(w.elb.calls("DescribeTags"), tags_reads + 1);
+    assert_eq!(report.leaked_listeners_deleted, 1);
+    assert_eq!(w.elb.listeners().len(), 6);
+}
+
+#[tokio::test]
 async fn a_run_past_its_stop_time_starts_no_more_work_and_keeps_its_place() {
     // GIVEN Services to reconcile, claims of one that is gone, a place kept by an earlier run
     let w = world(50);
