@@ -213,6 +213,9 @@ impl LocalStack {
             functions_kubeconfig.display().to_string(),
         );
         env.insert("RUST_LOG".into(), "info".into());
+        // moto has no account-wide API limits to spare, and one process here serves every
+        // invocation of a function (on AWS each instance has its own bucket): no write budget.
+        env.insert("ELB_WRITES_PER_SECOND".into(), "0".into());
         env.insert(
             "TRUSTED_ENDPOINTSLICE_MANAGERS".into(),
             SLICE_MANAGERS.join(","),
