@@ -213,13 +213,13 @@ pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Erro
 /// When a sweep run starts no more work: two thirds of the way from `now` to the invocation's
 /// deadline (milliseconds since the epoch), so the batch in flight and the last saves finish
 /// well inside the timeout. `None` when no deadline is known (0, as in a bare test context).
-pub fn stop_by(deadline_ms: u64, now: std::time::SystemTime) -> Option<std::time::Instant> {
+pub fn stop_by(deadline_ms: u64, now: std::time::SystemTime) -> Option<tokio::time::Instant> {
     if deadline_ms == 0 {
         return None;
     }
     let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
     let left = deadline.duration_since(now).unwrap_or_default();
-    Some(std::time::Instant::now() + left * 2 / 3)
+    Some(tokio::time::Instant::now() + left * 2 / 3)
 }
 
 /// What a sweep run did.
@@ -332,7 +332,7 @@ mod tests {
                 .as_millis() as u64
         };
         let stop = stop_by(ms(deadline), now).expect("a stop time");
-        let left = stop.saturating_duration_since(std::time::Instant::now());
+        let left = stop.saturating_duration_since(tokio::time::Instant::now());
         assert!(
             left > Duration::from_secs(38) && left <= Duration::from_secs(40),
             "{left:?}"
@@ -340,7 +340,7 @@ mod tests {
         assert_eq!(stop_by(0, now), None, "no deadline known: no stop");
         let past = stop_by(ms(now) - 1_000, now).expect("a stop time");
         assert!(
-            past <= std::time::Instant::now(),
+            past <= tokio::time::Instant::now(),
             "past the deadline: stop at once"
         );
     }

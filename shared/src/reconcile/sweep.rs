@@ -16,7 +16,7 @@
 //! A blocked run reconciles no Service either: it reports pool use and what it left.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -50,7 +50,8 @@ pub struct SweepLimits {
     /// later runs, so a table that lies costs at most this many before an alarm is seen.
     pub max_deletions: usize,
     /// No batch of reconciles and no page of target groups starts after this instant (the
-    /// invocation's deadline less a margin); later runs go on from the saved cursor.
+    /// invocation's deadline less a margin); later runs go on from the saved cursor. Tokio's
+    /// clock, so tests and benchmarks may pause it.
     pub stop_by: Option<Instant>,
 }
 

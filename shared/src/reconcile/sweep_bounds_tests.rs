@@ -2,7 +2,7 @@
 //! claims read each, the stop time kept, and the cursor saved as the run goes.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 
