@@ -27,6 +27,17 @@ impl World {
             .expect("sweeps")
     }
 
+    /// A listener and target group a stopped run left for a Service that is gone, on a port
+    /// no listener uses.
+    async fn leave_leftovers_on_a_free_port(&self) {
+        let used: Vec<u16> = self.elb.listeners().iter().map(|l| l.info.port).collect();
+        let free = (30000..30100)
+            .find(|p| !used.contains(p))
+            .expect("a free port");
+        self.leave_resources(&owner("gone", "u-gone", "prod"), free)
+            .await;
+    }
+
     async fn cursor(&self) -> SweepCursor {
         self.store.load_cursor().await.expect("cursor")
     }
@@ -93,12 +104,7 @@ async fn target_groups_of_claims_read_by_nlb_cost_no_claims_read() {
     let w = world(50);
     w.rooms(6);
     w.sweep().await;
-    let used: Vec<u16> = w.elb.listeners().iter().map(|l| l.info.port).collect();
-    let free = (30000..30100)
-        .find(|p| !used.contains(p))
-        .expect("a free port");
-    w.leave_resources(&owner("gone", "u-gone", "prod"), free)
-        .await;
+    w.leave_leftovers_on_a_free_port().await;
     let (tg, listener) = (w.elb.target_groups().len(), w.elb.listeners().len());
     assert_eq!((tg, listener), (7, 7));
     let only_groups = SweepLimits {
@@ -136,12 +142,7 @@ async fn listeners_that_forward_to_their_holders_group_cost_no_tags_read() {
         tags_reads,
         "the holders' own listeners"
     );
-    let used: Vec<u16> = w.elb.listeners().iter().map(|l| l.info.port).collect();
-    let free = (30000..30100)
-        .find(|p| !used.contains(p))
-        .expect("a free port");
-    w.leave_resources(&owner("gone", "u-gone", "prod"), free)
-        .await;
+    w.leave_leftovers_on_a_free_port().await;
 
     let report = w.sweep_with(nlbs_only).await;
 
