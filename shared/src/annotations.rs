@@ -33,6 +33,10 @@ pub const HC_UNHEALTHY_THRESHOLD: &str = "nlb.port-manager/healthcheck-unhealthy
 /// HTTP(S) health check path.
 pub const HC_PATH: &str = "nlb.port-manager/healthcheck-path";
 
+/// The NLB of the pool to put the Service's listeners on, by name (the name in its ARN), when
+/// it must share an address with another Service; unset, the pool's placement chooses.
+pub const NLB: &str = "nlb.port-manager/nlb";
+
 /// `per-service` (the default: one set of listeners for the Service) or `per-pod` (a set of
 /// listeners for each pod behind it).
 pub const MODE: &str = "nlb.port-manager/mode";
@@ -106,7 +110,7 @@ pub struct PodsSummary {
 }
 
 /// Longest annotation value this code reads; longer ones are refused before parsing.
-const MAX_VALUE_LEN: usize = 1024;
+const MAX_VALUE_LEN: usize = 4096;
 
 /// A Service's annotations.
 pub type Annotations = BTreeMap<String, String>;
@@ -121,7 +125,7 @@ pub struct AnnotationError {
     pub problem: String,
 }
 
-fn invalid(key: &'static str, problem: impl Into<String>) -> AnnotationError {
+pub(crate) fn invalid(key: &'static str, problem: impl Into<String>) -> AnnotationError {
     AnnotationError {
         key,
         problem: problem.into(),
@@ -223,20 +227,30 @@ pub struct AllocationRequest {
     pub mode: Mode,
     /// Per-pod mode: seconds a gone pod keeps its ports.
     pub pod_release_after: u32,
+    /// The NLB of the pool asked for by name ([`NLB`]).
+    pub nlb: Option<String>,
+    /// TLS and target group options.
+    pub options: crate::listener_options::ListenerOptions,
+}
+
+/// The trimmed value of `key`, refused when longer than this code reads.
+pub(crate) fn value<'a>(
+    annotations: &'a Annotations,
+    key: &'static str,
+) -> Result<Option<&'a str>, AnnotationError> {
+    match annotations.get(key) {
+        None => Ok(None),
+        Some(v) if v.len() > MAX_VALUE_LEN => Err(invalid(
+            key,
+            format!("value is {} bytes long (at most {MAX_VALUE_LEN})", v.len()),
+        )),
+        Some(v) => Ok(Some(v.trim())),
+    }
 }
 
 /// Parses the pool and health check annotations of an opted-in Service.
 pub fn parse_request(annotations: &Annotations) -> Result<AllocationRequest, AnnotationError> {
-    let get = |key: &'static str| -> Result<Option<&str>, AnnotationError> {
-        match annotations.get(key) {
-            None => Ok(None),
-            Some(v) if v.len() > MAX_VALUE_LEN => Err(invalid(
-                key,
-                format!("value is {} bytes long (at most {MAX_VALUE_LEN})", v.len()),
-            )),
-            Some(v) => Ok(Some(v.trim())),
-        }
-    };
+    let get = |key: &'static str| value(annotations, key);
     let pool = match get(POOL)? {
         None | Some("") => DEFAULT_POOL.to_owned(),
         Some(p) => {
@@ -336,10 +350,25 @@ pub fn parse_request(annotations: &Annotations) -> Result<AllocationRequest, Ann
             }
         },
     };
+    let nlb = match get(NLB)? {
+        None | Some("") => None,
+        Some(name) if is_nlb_name(name) => Some(name.to_owned()),
+        Some(other) => {
+            return Err(invalid(
+                NLB,
+                format!(
+                    "{:?} is not a load balancer name (1-32 letters, digits and hyphens)",
+                    shorten(other)
+                ),
+            ));
+        }
+    };
     Ok(AllocationRequest {
         pool,
         mode,
         pod_release_after,
+        nlb,
+        options: crate::listener_options::ListenerOptions::parse(annotations)?,
         health_check: HealthCheckSpec {
             protocol,
             port,
@@ -350,6 +379,14 @@ pub fn parse_request(annotations: &Annotations) -> Result<AllocationRequest, Ann
             path,
         },
     })
+}
+
+/// A load balancer name as AWS allows it: 1 to 32 letters, digits and inner hyphens.
+fn is_nlb_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 /// One listener of a Service, as the `allocations` annotation lists it.
@@ -415,7 +452,7 @@ impl std::fmt::Display for Status {
 }
 
 /// Cuts a user's value for quoting in a message.
-fn shorten(s: &str) -> String {
+pub(crate) fn shorten(s: &str) -> String {
     if s.chars().count() <= 64 {
         s.to_owned()
     } else {
@@ -463,7 +500,11 @@ mod tests {
         let req =
             parse_request(&ann(&[(MODE, "per-service"), (POD_RELEASE_AFTER, "0")])).expect("valid");
         assert_eq!((req.mode, req.pod_release_after), (Mode::PerService, 0));
+        let req = parse_request(&ann(&[(NLB, "game-edge-1")])).expect("valid");
+        assert_eq!(req.nlb.as_deref(), Some("game-edge-1"));
         for (key, value) in [
+            (NLB, "-edge"),
+            (NLB, "a/b"),
             (MODE, "pod"),
             (POD_RELEASE_AFTER, "-1"),
             (POD_RELEASE_AFTER, "86401"),

@@ -7,6 +7,7 @@
 pub mod annotations;
 pub mod aws;
 pub mod aws_error;
+pub mod certificates;
 pub mod claims;
 pub mod cluster;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod elb;
 pub mod event;
 pub mod failpoint;
 pub mod kube_access;
+pub mod listener_options;
 pub mod metrics;
 pub mod names;
 pub mod pod_model;

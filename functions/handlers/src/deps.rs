@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use nlb_port_pool::certificates::AwsCertificates;
 use nlb_port_pool::claims::{CursorStore, DynamoClaimStore};
 use nlb_port_pool::cluster::KubeCluster;
 use nlb_port_pool::config::{ConfigError, Env, FunctionConfig, ProcessEnv};
@@ -173,7 +174,10 @@ impl Deps {
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
         dynamodb.set_app_name(app.clone());
         let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk);
-        elbv2.set_app_name(app);
+        elbv2.set_app_name(app.clone());
+        let mut acm = aws_sdk_acm::config::Builder::from(sdk);
+        acm.set_app_name(app);
+        let certificates = AwsCertificates::new(aws_sdk_acm::Client::from_conf(acm.build()));
         let store = Arc::new(DynamoClaimStore::new(
             aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             &config.table_name,
@@ -192,7 +196,8 @@ impl Deps {
         .with_claim_grace(claim_grace)
         .with_target_policy(config.targets.clone())
         .with_pool_records(store.clone())
-        .with_check_records(store.clone());
+        .with_check_records(store.clone())
+        .with_certificates(Arc::new(certificates));
         // Only the pool function makes and deletes NLBs (and only its role may).
         if function == "pool" {
             reconciler = reconciler.with_fleet(Arc::new(elb));

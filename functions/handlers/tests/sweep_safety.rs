@@ -247,6 +247,7 @@ async fn leave_leak(stack: &Stack, i: u16) -> String {
         listener: listener.clone(),
     };
     let spec = TargetGroupSpec {
+        attributes: Default::default(),
         name: target_group_name(&owner, &listener),
         protocol: ListenerProtocol::Tcp,
         port: 7777,
@@ -259,6 +260,7 @@ async fn leave_leak(stack: &Stack, i: u16) -> String {
         &stack.nlbs[0].arn,
         30090 + i,
         ListenerProtocol::Tcp,
+        None,
         &tg,
         &tags,
     )

@@ -9,7 +9,7 @@ pub mod fleet;
 mod memory;
 mod naming;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 
@@ -24,6 +24,7 @@ pub use naming::{
 };
 
 use crate::annotations::HealthCheckSpec;
+use crate::listener_options::{TargetGroupAttributes, TlsListener};
 use crate::protocol::ListenerProtocol;
 use crate::targets::Target;
 
@@ -40,6 +41,8 @@ pub struct TargetGroupSpec {
     pub vpc_id: String,
     /// The health check.
     pub health_check: HealthCheckSpec,
+    /// Its attributes (client IP, PROXY v2, deregistration), set after it is made.
+    pub attributes: TargetGroupAttributes,
     /// Its tags.
     pub tags: ResourceTags,
 }
@@ -57,8 +60,28 @@ pub struct TargetGroupInfo {
     pub vpc_id: Option<String>,
 }
 
+/// A TLS listener's settings as ELBv2 describes them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListenerTlsInfo {
+    /// The default certificate.
+    pub certificate: Option<String>,
+    /// The security policy.
+    pub policy: Option<String>,
+    /// The ALPN policy (`None` when it has none).
+    pub alpn: Option<String>,
+}
+
+impl ListenerTlsInfo {
+    /// Whether these are the settings `want` asks for (additional certificates aside).
+    pub fn matches(&self, want: &TlsListener) -> bool {
+        self.certificate.as_deref() == Some(want.certificate.as_str())
+            && self.policy.as_deref() == Some(want.policy.as_str())
+            && self.alpn.as_deref().unwrap_or("None") == want.alpn.as_str()
+    }
+}
+
 /// A listener as ELBv2 describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListenerInfo {
     /// Its ARN.
     pub arn: String,
@@ -70,6 +93,8 @@ pub struct ListenerInfo {
     pub protocol: Option<ListenerProtocol>,
     /// The target group its default action forwards to.
     pub target_group_arn: Option<String>,
+    /// Its TLS settings, when its protocol is `TLS` (then `protocol` is `None`).
+    pub tls: Option<ListenerTlsInfo>,
 }
 
 /// What kind of failure an ELBv2 call met, where callers act on the kind.
@@ -161,17 +186,57 @@ pub trait LoadBalancing: Send + Sync {
         health_check: &HealthCheckSpec,
     ) -> Result<(), ElbError>;
 
-    /// Makes a listener on `nlb_arn` at `port` forwarding to `target_group_arn`. AWS's refusals
-    /// come back as kinds: [`ElbErrorKind::DuplicateListener`] (the port is used),
+    /// The attributes of a target group (DescribeTargetGroupAttributes).
+    async fn target_group_attributes(
+        &self,
+        arn: &str,
+    ) -> Result<BTreeMap<String, String>, ElbError>;
+
+    /// Sets attributes of a target group (ModifyTargetGroupAttributes).
+    async fn set_target_group_attributes(
+        &self,
+        arn: &str,
+        attributes: &[(String, String)],
+    ) -> Result<(), ElbError>;
+
+    /// Makes a listener on `nlb_arn` at `port` forwarding to `target_group_arn`, terminating
+    /// TLS as `tls` says when given (its default certificate; the others are added with
+    /// [`LoadBalancing::set_listener_certificates`]). AWS's refusals come back as kinds:
+    /// [`ElbErrorKind::DuplicateListener`] (the port is used),
     /// [`ElbErrorKind::TooManyListeners`] and [`ElbErrorKind::NlbNotFound`].
     async fn create_listener(
         &self,
         nlb_arn: &str,
         port: u16,
         protocol: ListenerProtocol,
+        tls: Option<&TlsListener>,
         target_group_arn: &str,
         tags: &ResourceTags,
     ) -> Result<String, ElbError>;
+
+    /// Changes a listener in place (same port): its protocol (`TLS` when `tls` is given),
+    /// TLS settings and default action, in one ModifyListener.
+    async fn modify_listener(
+        &self,
+        listener_arn: &str,
+        protocol: ListenerProtocol,
+        tls: Option<&TlsListener>,
+        target_group_arn: &str,
+    ) -> Result<(), ElbError>;
+
+    /// The certificates of a listener besides its default one.
+    async fn listener_certificates(&self, listener_arn: &str) -> Result<Vec<String>, ElbError>;
+
+    /// Adds and removes certificates of a listener besides its default one.
+    async fn set_listener_certificates(
+        &self,
+        listener_arn: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), ElbError>;
+
+    /// Whether ELBv2 has a security policy called `name` (DescribeSSLPolicies).
+    async fn ssl_policy_exists(&self, name: &str) -> Result<bool, ElbError>;
 
     /// The listeners among `arns` that exist.
     async fn describe_listeners(&self, arns: &[String]) -> Result<Vec<ListenerInfo>, ElbError>;

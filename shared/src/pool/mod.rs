@@ -98,6 +98,22 @@ impl fmt::Display for PortRange {
     }
 }
 
+/// How a pool chooses the NLB for a Service's listeners (a Service's later listeners join its
+/// first ones, and [`crate::annotations::NLB`] names one, whatever the placement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlacementPolicy {
+    /// At random, weighted by free room (the default): fuller NLBs are chosen less, and
+    /// concurrent claims spread over the pool's NLB items instead of meeting on one.
+    #[default]
+    Balanced,
+    /// The fullest NLB with room first: fewer NLBs in use, so a managed pool retires the
+    /// empty ones (lower cost).
+    Pack,
+    /// The emptiest NLB first: the fewest rooms share an NLB (smaller blast radius).
+    Spread,
+}
+
 /// One pool: the NLBs it spreads listeners over and the ports it may use on each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NlbPool {
@@ -107,6 +123,9 @@ pub struct NlbPool {
     /// How many of `nlb_arns` are pre-made.
     premade: usize,
     ports: PortRange,
+    /// Ports of the range no claim may use.
+    blocked: Vec<PortRange>,
+    placement: PlacementPolicy,
     listener_quota: u32,
     managed: Option<ManagedSpec>,
 }
@@ -151,14 +170,47 @@ impl NlbPool {
         pool
     }
 
-    /// Listeners one NLB of the pool holds: the quota, or fewer when the range is smaller.
+    /// Listeners one NLB of the pool holds: the quota, or fewer when the range (less its
+    /// blocked ports) is smaller.
     pub fn per_nlb(&self) -> u32 {
-        self.listener_quota.min(self.ports.len())
+        self.listener_quota.min(self.usable_ports())
     }
 
-    /// The listener ports the pool may use on each of its NLBs.
+    /// The range of listener ports the pool uses on each of its NLBs (less
+    /// [`NlbPool::is_blocked`] ones).
     pub fn ports(&self) -> PortRange {
         self.ports
+    }
+
+    /// Whether `port` is one the pool hands out: in its range and not blocked.
+    pub fn takes_port(&self, port: u16) -> bool {
+        self.ports.contains(port) && !self.is_blocked(port)
+    }
+
+    /// Whether `port` is blocked (kept out of use).
+    pub fn is_blocked(&self, port: u16) -> bool {
+        self.blocked.iter().any(|r| r.contains(port))
+    }
+
+    /// How many ports of the range are not blocked.
+    pub fn usable_ports(&self) -> u32 {
+        let blocked: u32 = (self.ports.first..=self.ports.last)
+            .filter(|p| self.is_blocked(*p))
+            .count() as u32;
+        self.ports.len() - blocked
+    }
+
+    /// How the pool chooses an NLB.
+    pub fn placement(&self) -> PlacementPolicy {
+        self.placement
+    }
+
+    /// The NLB of the pool called `name` (the name in its ARN), among its members as known.
+    pub fn nlb_named(&self, name: &str) -> Option<&str> {
+        self.nlb_arns
+            .iter()
+            .find(|arn| nlb_name_of(arn) == Some(name))
+            .map(String::as_str)
     }
 
     /// At most this many listeners on each NLB.
@@ -185,9 +237,33 @@ struct PoolJson {
     #[serde(default)]
     nlb_arns: Vec<String>,
     ports: String,
+    #[serde(default)]
+    blocked_ports: Vec<String>,
+    #[serde(default)]
+    placement: PlacementPolicy,
     #[serde(default = "default_quota")]
     listener_quota: u32,
     managed: Option<managed::ManagedJson>,
+}
+
+/// The name in a load balancer ARN (`...:loadbalancer/net/<name>/<id>`).
+pub fn nlb_name_of(arn: &str) -> Option<&str> {
+    let (_, path) = arn.split_once(":loadbalancer/")?;
+    let mut parts = path.split('/');
+    let _kind = parts.next()?;
+    parts.next().filter(|n| !n.is_empty())
+}
+
+/// A blocked-ports entry: `7000` or `7000-7099`.
+fn blocked_range(entry: &str) -> Result<PortRange, String> {
+    let entry = entry.trim();
+    if entry.contains('-') {
+        return entry.parse();
+    }
+    let port = entry
+        .parse::<u16>()
+        .map_err(|e| format!("blocked port {entry:?} is not a port number ({e})"))?;
+    PortRange::new(port, port)
 }
 
 fn default_quota() -> u32 {
@@ -222,7 +298,29 @@ impl PoolSet {
                     "pool {name:?}: nlbArns is empty and there is no \"managed\" section"
                 ));
             }
-            let per_nlb = p.listener_quota.min(ports.len());
+            let blocked = p
+                .blocked_ports
+                .iter()
+                .map(|e| blocked_range(e))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("pool {name:?}: blockedPorts: {e}"))?;
+            let mut pool = NlbPool {
+                name: name.clone(),
+                premade: p.nlb_arns.len(),
+                nlb_arns: Vec::new(),
+                ports,
+                blocked,
+                placement: p.placement,
+                listener_quota: p.listener_quota,
+                managed: None,
+            };
+            if pool.usable_ports() == 0 {
+                return Err(format!(
+                    "pool {name:?}: blockedPorts block every port of {}",
+                    pool.ports
+                ));
+            }
+            let per_nlb = pool.per_nlb();
             let managed = p
                 .managed
                 .map(|m| m.validate(per_nlb))
@@ -236,14 +334,8 @@ impl PoolSet {
                     ));
                 }
             }
-            let pool = NlbPool {
-                name: name.clone(),
-                premade: p.nlb_arns.len(),
-                nlb_arns: p.nlb_arns,
-                ports,
-                listener_quota: p.listener_quota,
-                managed,
-            };
+            pool.nlb_arns = p.nlb_arns;
+            pool.managed = managed;
             pools.insert(name, pool);
         }
         Ok(Self { pools })
@@ -399,6 +491,42 @@ mod tests {
         )
         .expect_err("spare above what one NLB of 10 ports holds");
         assert!(err.starts_with("pool \"p\": managed.spare"), "{err}");
+    }
+
+    #[test]
+    fn reads_placement_blocked_ports_and_nlb_names() {
+        let json = format!(
+            r#"{{"p":{{"nlbArns":["{ARN_A}","{ARN_B}"],"ports":"7000-7099","placement":"pack",
+                "blockedPorts":["7000", "7050-7059"]}}}}"#
+        );
+        let set = PoolSet::from_json(&json).expect("valid");
+        let p = set.get("p").expect("p");
+        assert_eq!(p.placement(), PlacementPolicy::Pack);
+        assert!(p.is_blocked(7000) && p.is_blocked(7055) && !p.is_blocked(7060));
+        assert!(!p.takes_port(7000) && p.takes_port(7001) && !p.takes_port(7100));
+        assert_eq!(p.usable_ports(), 89);
+        assert_eq!(p.nlb_named("b"), Some(ARN_B));
+        assert_eq!(p.nlb_named("c"), None);
+        assert_eq!(nlb_name_of(ARN_A), Some("a"));
+        assert_eq!(nlb_name_of("arn:aws:s3:::bucket"), None);
+        let default = PoolSet::from_json(&format!(
+            r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"1-9"}}}}"#
+        ))
+        .expect("valid");
+        assert_eq!(
+            default.get("p").map(NlbPool::placement),
+            Some(PlacementPolicy::Balanced)
+        );
+        for (extra, expected) in [
+            (r#""placement":"tight""#, "unknown variant"),
+            (r#""blockedPorts":["x"]"#, "blockedPorts"),
+            (r#""blockedPorts":["9-1"]"#, "blockedPorts"),
+            (r#""blockedPorts":["1-9"]"#, "block every port"),
+        ] {
+            let json = format!(r#"{{"p":{{"nlbArns":["{ARN_A}"],"ports":"1-9",{extra}}}}}"#);
+            let err = PoolSet::from_json(&json).expect_err(extra);
+            assert!(err.contains(expected), "{extra}: {err}");
+        }
     }
 
     #[test]

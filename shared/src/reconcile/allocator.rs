@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::claims::NlbUsage;
-use crate::pool::NlbPool;
+use crate::pool::{NlbPool, PlacementPolicy};
 
 /// A view older than this is read again before use.
 const VIEW_TTL: Duration = Duration::from_secs(60);
@@ -128,40 +128,30 @@ impl PoolView {
         self.lock().remove(nlb_arn);
     }
 
-    /// Chooses an NLB of `pool` with room for `count` listeners (preferring `prefer`, where a
-    /// Service's other listeners are, so they share one address), and free ports on it.
-    /// `None` when no NLB has room.
-    pub fn choose(&self, pool: &NlbPool, count: usize, prefer: Option<&str>) -> Option<Placement> {
+    /// Chooses an NLB of `pool` with room for `count` listeners, and free ports on it: `only`
+    /// that NLB when given (a Service that names one), else `prefer` if it has room (where a
+    /// Service's other listeners are, so they share one address), else as the pool's
+    /// placement policy says. `None` when no NLB has room.
+    pub fn choose(
+        &self,
+        pool: &NlbPool,
+        count: usize,
+        prefer: Option<&str>,
+        only: Option<&str>,
+    ) -> Option<Placement> {
         let nlbs = self.lock();
         let range = pool.ports();
         let room = |arn: &str| room_on(nlbs.get(arn), pool);
         let fits: Vec<(&String, usize)> = pool
             .nlb_arns()
             .iter()
+            .filter(|a| only.is_none_or(|o| a.as_str() == o))
             .map(|a| (a, room(a)))
             .filter(|(_, r)| *r >= count)
             .collect();
         let nlb = match prefer.and_then(|p| fits.iter().find(|(a, _)| a.as_str() == p)) {
             Some((a, _)) => (*a).clone(),
-            // Weighted by free room: fuller NLBs are chosen less, and concurrent claims spread
-            // over the pool instead of all meeting on the emptiest NLB's item.
-            None => {
-                let total: usize = fits.iter().map(|(_, r)| r).sum();
-                if total == 0 {
-                    return None;
-                }
-                let mut pick = random(total);
-                fits.iter()
-                    .find(|(_, r)| {
-                        if pick < *r {
-                            true
-                        } else {
-                            pick -= r;
-                            false
-                        }
-                    })
-                    .map(|(a, _)| (*a).clone())?
-            }
+            None => pick_nlb(&fits, pool.placement())?,
         };
         let used = nlbs.get(&nlb).map(|n| n.used.clone()).unwrap_or_default();
         let mut ports = Vec::with_capacity(count);
@@ -178,7 +168,10 @@ impl PoolView {
             } else {
                 range.nth_wrapping(start + (i - PROBES))
             };
-            if !used.contains(&candidate) && !ports.contains(&candidate) {
+            if !used.contains(&candidate)
+                && !ports.contains(&candidate)
+                && !pool.is_blocked(candidate)
+            {
                 ports.push(candidate);
             }
         }
@@ -189,19 +182,52 @@ impl PoolView {
     }
 }
 
+/// The NLB among `fits` (each with its room) that `policy` chooses.
+fn pick_nlb(fits: &[(&String, usize)], policy: PlacementPolicy) -> Option<String> {
+    let chosen = match policy {
+        // The fullest first; the pool's order breaks ties, so one NLB fills before the next.
+        PlacementPolicy::Pack => fits.iter().min_by_key(|(_, r)| *r)?,
+        // The emptiest first; ties at random, so concurrent claims do not all meet on one.
+        PlacementPolicy::Spread => {
+            let most = fits.iter().map(|(_, r)| *r).max()?;
+            let emptiest: Vec<_> = fits.iter().filter(|(_, r)| *r == most).collect();
+            emptiest[random(emptiest.len())]
+        }
+        // Weighted by free room: fuller NLBs are chosen less, and concurrent claims spread
+        // over the pool instead of all meeting on the emptiest NLB's item.
+        PlacementPolicy::Balanced => {
+            let total: usize = fits.iter().map(|(_, r)| r).sum();
+            if total == 0 {
+                return None;
+            }
+            let mut pick = random(total);
+            fits.iter().find(|(_, r)| {
+                if pick < *r {
+                    true
+                } else {
+                    pick -= r;
+                    false
+                }
+            })?
+        }
+    };
+    Some(chosen.0.clone())
+}
+
 /// How many more listeners an NLB of `pool` takes, as `seen` (not seen: empty).
 fn room_on(seen: Option<&NlbSeen>, pool: &NlbPool) -> usize {
     let quota = pool.listener_quota() as usize;
-    let range = pool.ports();
+    let usable = pool.usable_ports() as usize;
     let Some(seen) = seen else {
-        return quota.min(range.len() as usize);
+        return quota.min(usable);
     };
     if !seen.usable {
         return 0;
     }
-    // Every listener counts against the quota; only those in the range take ports.
-    let in_range = seen.used.iter().filter(|p| range.contains(**p)).count();
-    let free_ports = (range.len() as usize).saturating_sub(in_range);
+    // Every listener counts against the quota; only those on ports the pool hands out take
+    // them from its range.
+    let taken = seen.used.iter().filter(|p| pool.takes_port(**p)).count();
+    let free_ports = usable.saturating_sub(taken);
     quota.saturating_sub(seen.used.len()).min(free_ports)
 }
 
@@ -234,17 +260,89 @@ mod tests {
             .clone()
     }
 
+    fn pool_with(nlbs: usize, extra: &str) -> NlbPool {
+        let arns: Vec<String> = (0..nlbs)
+            .map(|i| format!("\"arn:aws:elasticloadbalancing:r:1:loadbalancer/net/n{i}/1\""))
+            .collect();
+        let json = format!(
+            r#"{{"p":{{"nlbArns":[{}],"ports":"100-109","listenerQuota":5,{extra}}}}}"#,
+            arns.join(",")
+        );
+        PoolSet::from_json(&json)
+            .expect("pool")
+            .get("p")
+            .expect("p")
+            .clone()
+    }
+
+    #[test]
+    fn pack_fills_the_fullest_nlb_and_spread_the_emptiest() {
+        let view = PoolView::default();
+        let pack = pool_with(3, r#""placement":"pack""#);
+        let [a, b, c] = [0, 1, 2].map(|i| pack.nlb_arns()[i].clone());
+        view.add_ports(&a, &[100]);
+        view.add_ports(&b, &[100, 101, 102]);
+        for _ in 0..20 {
+            assert_eq!(
+                view.choose(&pack, 1, None, None).map(|p| p.nlb_arn),
+                Some(b.clone())
+            );
+        }
+        view.add_ports(&b, &[103, 104]);
+        // b is full (quota 5): the next fullest.
+        assert_eq!(
+            view.choose(&pack, 1, None, None).map(|p| p.nlb_arn),
+            Some(a.clone())
+        );
+        let spread = pool_with(3, r#""placement":"spread""#);
+        for _ in 0..20 {
+            assert_eq!(
+                view.choose(&spread, 1, None, None).map(|p| p.nlb_arn),
+                Some(c.clone())
+            );
+        }
+        // A Service's own NLB first, and one it names only.
+        assert_eq!(
+            view.choose(&pack, 1, Some(&c), None).map(|p| p.nlb_arn),
+            Some(c.clone())
+        );
+        assert_eq!(
+            view.choose(&spread, 1, None, Some(&a)).map(|p| p.nlb_arn),
+            Some(a)
+        );
+        assert!(
+            view.choose(&spread, 1, None, Some(&b)).is_none(),
+            "b is full"
+        );
+    }
+
+    #[test]
+    fn blocked_ports_are_never_chosen_and_take_no_room() {
+        let p = pool_with(1, r#""blockedPorts":["100","102-108"]"#);
+        assert_eq!(p.usable_ports(), 2);
+        assert_eq!(p.per_nlb(), 2);
+        let view = PoolView::default();
+        for _ in 0..20 {
+            let mut ports = view.choose(&p, 2, None, None).expect("room").ports;
+            ports.sort_unstable();
+            assert_eq!(ports, vec![101, 109]);
+        }
+        assert!(view.choose(&p, 3, None, None).is_none());
+        view.add_ports(&p.nlb_arns()[0], &[101]);
+        assert_eq!(view.free(&p), 1);
+    }
+
     #[test]
     fn chooses_distinct_free_ports_in_range() {
         let p = pool(1, "100-104", 50);
         let view = PoolView::default();
         view.add_ports(&p.nlb_arns()[0], &[100, 101, 102]);
-        let placed = view.choose(&p, 2, None).expect("room");
+        let placed = view.choose(&p, 2, None, None).expect("room");
         let mut ports = placed.ports.clone();
         ports.sort_unstable();
         assert_eq!(ports, vec![103, 104]);
         assert!(
-            view.choose(&p, 3, None).is_none(),
+            view.choose(&p, 3, None, None).is_none(),
             "only two ports are free"
         );
     }
@@ -255,11 +353,11 @@ mod tests {
         let view = PoolView::default();
         view.add_ports(&p.nlb_arns()[0], &[1000, 1001]);
         for _ in 0..20 {
-            let placed = view.choose(&p, 1, None).expect("second NLB has room");
+            let placed = view.choose(&p, 1, None, None).expect("second NLB has room");
             assert_eq!(placed.nlb_arn, p.nlb_arns()[1]);
         }
         view.add_ports(&p.nlb_arns()[1], &[1000, 1001]);
-        assert!(view.choose(&p, 1, None).is_none());
+        assert!(view.choose(&p, 1, None, None).is_none());
     }
 
     #[test]
@@ -268,11 +366,11 @@ mod tests {
         let view = PoolView::default();
         let second = p.nlb_arns()[1].clone();
         assert_eq!(
-            view.choose(&p, 1, Some(&second)).map(|c| c.nlb_arn),
+            view.choose(&p, 1, Some(&second), None).map(|c| c.nlb_arn),
             Some(second)
         );
         let chosen: BTreeSet<String> = (0..200)
-            .filter_map(|_| view.choose(&p, 1, None))
+            .filter_map(|_| view.choose(&p, 1, None, None))
             .map(|c| c.nlb_arn)
             .collect();
         assert!(chosen.len() > 1, "random choice spreads over the pool");
@@ -283,9 +381,12 @@ mod tests {
         let p = pool(1, "100-109", 5);
         let view = PoolView::default();
         view.add_ports(&p.nlb_arns()[0], &[80, 443, 8080]);
-        assert_eq!(view.choose(&p, 2, None).map(|c| c.ports.len()), Some(2));
+        assert_eq!(
+            view.choose(&p, 2, None, None).map(|c| c.ports.len()),
+            Some(2)
+        );
         assert!(
-            view.choose(&p, 3, None).is_none(),
+            view.choose(&p, 3, None, None).is_none(),
             "three foreign listeners leave two of five"
         );
     }
@@ -299,7 +400,7 @@ mod tests {
         assert_eq!(view.unusable(&p), 1);
         for _ in 0..20 {
             let placed = view
-                .choose(&p, 1, Some(full))
+                .choose(&p, 1, Some(full), None)
                 .expect("the other NLB has room");
             assert_eq!(&placed.nlb_arn, other);
         }

@@ -60,6 +60,7 @@ impl Reconciler {
         owner: &Owner,
         missing: &[&ListenerSpec],
         prefer: Option<&str>,
+        only: Option<&str>,
     ) -> Result<Claimed> {
         let exhausted = |pool: &NlbPool| {
             let unusable = match self.view.unusable(pool) {
@@ -79,6 +80,16 @@ impl Reconciler {
                         .to_owned()
                 }
             };
+            if let Some(arn) = only {
+                return Claimed::Exhausted(format!(
+                    "NLB {arn}, which the Service names, has no room for {} more listener(s) \
+                     ({} listeners each, ports {}, {} of them blocked)",
+                    missing.len(),
+                    pool.listener_quota(),
+                    pool.ports(),
+                    pool.ports().len() - pool.usable_ports()
+                ));
+            }
             Claimed::Exhausted(format!(
                 "pool {} has no NLB with room for {} more listener(s) ({} NLBs{unusable}, {} \
                  listeners each, ports {}){growth}",
@@ -98,7 +109,7 @@ impl Reconciler {
                 live = self.with_cached_members(pool);
                 read = true;
             }
-            let mut placement = self.view.choose(&live, missing.len(), prefer);
+            let mut placement = self.view.choose(&live, missing.len(), prefer, only);
             if placement.is_none() && !read {
                 // The view is a warm instance's memory: ports another function released since
                 // (release and the sweep run apart from allocate), NLBs made since, are not in
@@ -106,7 +117,7 @@ impl Reconciler {
                 self.refresh_view(pool).await?;
                 live = self.with_cached_members(pool);
                 read = true;
-                placement = self.view.choose(&live, missing.len(), prefer);
+                placement = self.view.choose(&live, missing.len(), prefer, only);
             }
             let Some(placement) = placement else {
                 return Ok(exhausted(&live));

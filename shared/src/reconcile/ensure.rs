@@ -32,10 +32,16 @@ const REFUSALS_PER_RUN: usize = 3;
 /// function made (claims on made NLBs are only ever made in their pool): this instance's list
 /// of members may be older than the claim, so it is no reason to move it. A made NLB that is
 /// gone is found by AWS's answer instead (the listener is refused, the sweep sees it missing).
-pub(super) fn placed_within(claim: &Claim, pool: &NlbPool) -> bool {
+///
+/// A Service that names an NLB (`only`, its ARN) has its claims there; a port the pool blocks
+/// is not within it.
+pub(super) fn placed_within(claim: &Claim, pool: &NlbPool, only: Option<&str>) -> bool {
     let nlb_of_pool = pool.nlb_arns().contains(&claim.nlb_arn)
         || (pool.managed().is_some() && !pool.premade_arns().contains(&claim.nlb_arn));
-    claim.pool == pool.name() && nlb_of_pool && pool.ports().contains(claim.port)
+    claim.pool == pool.name()
+        && nlb_of_pool
+        && only.is_none_or(|arn| claim.nlb_arn == arn)
+        && pool.takes_port(claim.port)
 }
 
 impl Reconciler {
@@ -183,6 +189,7 @@ impl Reconciler {
             .map(|s| (s.key.clone(), desired_targets(s, slices)))
             .collect();
         let tg_spec = |spec: &ListenerSpec| TargetGroupSpec {
+            attributes: request.options.setup_for(spec).attributes,
             name: target_group_name(&owner, &spec.key),
             protocol: spec.protocol,
             port: match &targets[&spec.key] {
@@ -211,6 +218,14 @@ impl Reconciler {
         } else {
             vec![]
         };
+        // A Service naming an NLB the pool no longer lists waits for the preflight to say so.
+        let only = match &request.nlb {
+            None => None,
+            Some(name) => Some(self.named_nlb(pool, request).ok_or_else(|| Error::Busy {
+                service: service.key.to_string(),
+                reason: format!("NLB {name} is not among the pool's members as last read"),
+            })?),
+        };
         let mut current = service.clone();
         let mut plans: Vec<Plan> = Vec::new();
         let mut claimed_now = 0;
@@ -222,9 +237,9 @@ impl Reconciler {
             }
             // A claim outside the pool as configured now (another pool, an NLB taken out of
             // it, a port the range no longer holds) or for a port the Service dropped goes.
-            let (kept, stale): (Vec<Claim>, Vec<Claim>) = existing
-                .drain(..)
-                .partition(|c| placed_within(c, pool) && specs.iter().any(|s| s.key == c.key));
+            let (kept, stale): (Vec<Claim>, Vec<Claim>) = existing.drain(..).partition(|c| {
+                placed_within(c, pool, only.as_deref()) && specs.iter().any(|s| s.key == c.key)
+            });
             if !stale.is_empty() {
                 // No moment may advertise a port once it is free for others to claim.
                 match self.unadvertise(cluster, &current, &stale).await? {
@@ -257,8 +272,15 @@ impl Reconciler {
             let prefer = plans.first().map(|p| p.claim.nlb_arn.clone());
             let tg_specs: Vec<TargetGroupSpec> = missing.iter().map(|s| tg_spec(s)).collect();
             let (claimed, groups, held, dns) = tokio::join!(
-                self.claim_ports(token, pool, &owner, &missing, prefer.as_deref()),
-                join_all(tg_specs.iter().map(|t| self.elb.ensure_target_group(t))),
+                self.claim_ports(
+                    token,
+                    pool,
+                    &owner,
+                    &missing,
+                    prefer.as_deref(),
+                    only.as_deref()
+                ),
+                join_all(tg_specs.iter().map(|t| self.make_target_group(t))),
                 self.hold_finalizer(cluster, &current),
                 self.dns_names(pool),
             );
@@ -273,7 +295,7 @@ impl Reconciler {
                             self.release_claims(token, new).await?;
                             holding.forget(new);
                         }
-                        return Err(e.into());
+                        return Err(e);
                     }
                 };
             dns?;
@@ -344,7 +366,7 @@ impl Reconciler {
 
         let made = self
             .finish_allocation(
-                token, cluster, &current, pool, specs, plans, &targets, &tg_spec,
+                token, cluster, &current, pool, request, specs, plans, &targets, &tg_spec,
             )
             .await?;
         holding.made(&made);

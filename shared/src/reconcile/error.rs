@@ -1,5 +1,6 @@
 //! Errors of a reconcile: everything that is not the user's to fix.
 
+use crate::certificates::CertificateError;
 use crate::claims::{Claim, HoldError, ReleaseError, StoreError};
 use crate::cluster::KubeError;
 use crate::elb::ElbError;
@@ -17,6 +18,9 @@ pub enum Error {
     /// The Kubernetes API failed.
     #[error(transparent)]
     Kube(#[from] KubeError),
+    /// ACM failed (looking up a TLS listener's certificate).
+    #[error(transparent)]
+    Certificates(#[from] CertificateError),
     /// Another handler is allocating this Service right now.
     #[error("Service {service}: {reason}")]
     Busy {
@@ -57,6 +61,7 @@ impl Error {
             Error::Store(e) => e.retryable,
             Error::Elb(e) => e.retryable,
             Error::Kube(e) => e.retryable,
+            Error::Certificates(e) => e.retryable,
             Error::Busy { .. }
             | Error::Conflict(_)
             | Error::Injected(_)

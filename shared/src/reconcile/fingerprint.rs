@@ -18,9 +18,7 @@ use std::collections::BTreeSet;
 use sha2::{Digest, Sha256};
 
 use super::ensure::placed_within;
-use crate::annotations::{
-    ALLOCATIONS, AllocationRecord, AllocationRequest, HealthCheckSpec, STATUS, Status,
-};
+use crate::annotations::{ALLOCATIONS, AllocationRecord, AllocationRequest, STATUS, Status};
 use crate::claims::{Claim, ClaimState};
 use crate::pool::NlbPool;
 use crate::service_model::{ListenerSpec, ServiceState};
@@ -31,15 +29,20 @@ use crate::targets::{SliceView, Target, desired_targets};
 /// desired targets. Target syncs, which change only targets, go by the halves.
 pub(super) fn listener_fingerprint(
     pool: &str,
-    health_check: &HealthCheckSpec,
+    request: &AllocationRequest,
     spec: &ListenerSpec,
     targets: &Result<BTreeSet<Target>, String>,
 ) -> String {
-    let listener = digest(&[
-        pool,
-        &serde_json::to_string(health_check).unwrap_or_default(),
-        &format!("{spec:?}"),
-    ]);
+    let health_check = serde_json::to_string(&request.health_check).unwrap_or_default();
+    let spec_text = format!("{spec:?}");
+    let mut parts = vec![pool, &health_check, &spec_text];
+    // A plain listener hashes as it did before options existed: no full pass on upgrade.
+    let setup = request.options.setup_for(spec);
+    let setup_text = format!("{setup:?}");
+    if !setup.is_plain() {
+        parts.push(&setup_text);
+    }
+    let listener = digest(&parts);
     let targets = match targets {
         Ok(targets) => {
             let texts: Vec<String> = targets.iter().map(Target::to_string).collect();
@@ -118,15 +121,17 @@ impl super::Reconciler {
         if !service.has_finalizer() || !service.annotations.contains_key(ALLOCATIONS) {
             return Ok(false);
         }
+        let only = match &request.nlb {
+            None => None,
+            Some(_) => match self.named_nlb(pool, request) {
+                Some(arn) => Some(arn),
+                None => return Ok(false),
+            },
+        };
         let held = self.claims_for(service).await?;
-        Ok(held.iter().all(|c| placed_within(c, pool))
+        Ok(held.iter().all(|c| placed_within(c, pool, only.as_deref()))
             && advertised_as_made(service, &held, specs, |spec| {
-                listener_fingerprint(
-                    pool.name(),
-                    &request.health_check,
-                    spec,
-                    &desired_targets(spec, slices),
-                )
+                listener_fingerprint(pool.name(), request, spec, &desired_targets(spec, slices))
             }))
     }
 
@@ -181,45 +186,63 @@ mod tests {
             .collect())
     }
 
+    fn request(pairs: &[(&str, &str)]) -> AllocationRequest {
+        let annotations = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        crate::annotations::parse_request(&annotations).expect("valid")
+    }
+
     #[test]
     fn the_same_inputs_give_the_same_fingerprint_and_any_change_another() {
-        let health = HealthCheckSpec::default();
-        let base = listener_fingerprint("default", &health, &spec(), &targets(&["10.0.0.1"]));
+        let plain = request(&[]);
+        let base = listener_fingerprint("default", &plain, &spec(), &targets(&["10.0.0.1"]));
         assert_eq!(base.len(), 33);
         let listener = listener_half(&base);
         assert_eq!(listener.len(), 16);
         assert_eq!(
             base,
-            listener_fingerprint("default", &health, &spec(), &targets(&["10.0.0.1"]))
+            listener_fingerprint("default", &plain, &spec(), &targets(&["10.0.0.1"]))
         );
+        // A listener with no options hashes as before options existed (no full pass after an
+        // upgrade).
+        let before = digest(&[
+            "default",
+            &serde_json::to_string(&plain.health_check).unwrap_or_default(),
+            &format!("{:?}", spec()),
+        ]);
+        assert_eq!(listener, before);
+        let with = |pairs: &[(&str, &str)]| {
+            listener_fingerprint("default", &request(pairs), &spec(), &targets(&["10.0.0.1"]))
+        };
         let changed = [
-            listener_fingerprint("other", &health, &spec(), &targets(&["10.0.0.1"])),
+            listener_fingerprint("other", &plain, &spec(), &targets(&["10.0.0.1"])),
+            with(&[(crate::annotations::HC_INTERVAL, "10")]),
+            with(&[(crate::listener_options::DEREGISTRATION_DELAY, "30")]),
+            with(&[(crate::listener_options::CONNECTION_TERMINATION, "true")]),
             listener_fingerprint(
                 "default",
-                &HealthCheckSpec {
-                    interval_seconds: Some(10),
-                    ..HealthCheckSpec::default()
-                },
-                &spec(),
-                &targets(&["10.0.0.1"]),
-            ),
-            listener_fingerprint(
-                "default",
-                &health,
+                &plain,
                 &ListenerSpec {
                     service_port: 7778,
                     ..spec()
                 },
                 &targets(&["10.0.0.1"]),
             ),
-            listener_fingerprint("default", &health, &spec(), &targets(&["10.0.0.2"])),
-            listener_fingerprint("default", &health, &spec(), &targets(&[])),
-            listener_fingerprint("default", &health, &spec(), &Err("no port".into())),
+            listener_fingerprint("default", &plain, &spec(), &targets(&["10.0.0.2"])),
+            listener_fingerprint("default", &plain, &spec(), &targets(&[])),
+            listener_fingerprint("default", &plain, &spec(), &Err("no port".into())),
         ];
         for (i, fp) in changed.iter().enumerate() {
             assert_ne!(fp, &base, "change {i}");
-            // The first three change the listener, the rest only the targets.
-            assert_eq!(listener_half(fp) == listener, i >= 3, "change {i}");
+            // The first five change the listener, the rest only the targets.
+            assert_eq!(listener_half(fp) == listener, i >= 5, "change {i}");
         }
+        // Asking for a default explicitly is the same listener.
+        assert_eq!(
+            with(&[(crate::listener_options::DEREGISTRATION_DELAY, "300")]),
+            base
+        );
     }
 }

@@ -5,10 +5,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use futures::future::join_all;
 
-use super::fingerprint::listener_fingerprint;
-use super::wiring::{Plan, Wired};
+use super::fingerprint::{listener_fingerprint, listener_half};
+use super::wiring::{Build, Plan, Wired};
 use super::{Error, Reconciler, Result};
-use crate::annotations::{self, AllocationRecord, Status};
+use crate::annotations::{self, AllocationRecord, AllocationRequest, Status};
 use crate::claims::{Claim, RunToken};
 use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs};
 use crate::elb::TargetGroupSpec;
@@ -32,18 +32,27 @@ impl Reconciler {
         cluster: &dyn Cluster,
         current: &ServiceState,
         pool: &NlbPool,
+        request: &AllocationRequest,
         specs: &[ListenerSpec],
         plans: Vec<Plan>,
         targets: &DesiredTargets,
         tg_spec: &(dyn Fn(&ListenerSpec) -> TargetGroupSpec + Sync),
     ) -> Result<Vec<(Claim, String)>> {
+        let made_from = |spec: &ListenerSpec| {
+            listener_fingerprint(pool.name(), request, spec, &targets[&spec.key])
+        };
         // Round 2: the listeners (and repairs of what earlier runs made).
         let wired: Vec<Wired> = join_all(plans.into_iter().map(|plan| {
             let spec = specs.iter().find(|s| s.key == plan.claim.key);
-            let tg = spec.map(&tg_spec);
+            let build = spec.map(|spec| Build {
+                group: tg_spec(spec),
+                tls: request.options.setup_for(spec).tls,
+                changed: plan.claim.applied.as_deref().map(listener_half)
+                    != Some(listener_half(&made_from(spec))),
+            });
             async move {
-                match tg {
-                    Some(tg) => self.wire(plan, &tg).await,
+                match build {
+                    Some(build) => self.wire(plan, &build).await,
                     None => Err(Error::Conflict(format!(
                         "no listener spec for claim {}",
                         plan.claim.key
@@ -136,13 +145,7 @@ impl Reconciler {
             .iter()
             .filter_map(|spec| {
                 let w = wired.iter().find(|w| w.claim.key == spec.key)?;
-                let made_from = listener_fingerprint(
-                    pool.name(),
-                    &tg_spec(spec).health_check,
-                    spec,
-                    &targets[&spec.key],
-                );
-                Some((w.claim.clone(), made_from))
+                Some((w.claim.clone(), made_from(spec)))
             })
             .collect())
     }

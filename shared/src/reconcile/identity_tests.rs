@@ -122,6 +122,7 @@ async fn leave_leak(elb: &MemoryLoadBalancing, i: u16) {
         listener: listener.clone(),
     };
     let spec = TargetGroupSpec {
+        attributes: Default::default(),
         name: target_group_name(&owner, &listener),
         protocol: ListenerProtocol::Tcp,
         port: 7777,
@@ -130,7 +131,7 @@ async fn leave_leak(elb: &MemoryLoadBalancing, i: u16) {
         tags: tags.clone(),
     };
     let tg = elb.ensure_target_group(&spec).await.expect("tg").arn;
-    elb.create_listener(NLB, 31000 + i, ListenerProtocol::Tcp, &tg, &tags)
+    elb.create_listener(NLB, 31000 + i, ListenerProtocol::Tcp, None, &tg, &tags)
         .await
         .expect("listener");
 }

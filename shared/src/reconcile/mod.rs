@@ -15,6 +15,7 @@ mod fingerprint;
 mod finish;
 mod holding;
 mod identity;
+mod options;
 mod per_pod;
 mod reachable;
 mod release;
@@ -108,6 +109,9 @@ pub struct Reconciler {
     members: elastic::MemberCache,
     checks: Option<Arc<dyn crate::claims::CheckRecords>>,
     reach: ReachSettings,
+    /// Where a TLS listener's certificates are looked up before it is made; without one they
+    /// are not checked (AWS then refuses a bad one at CreateListener).
+    certificates: Option<Arc<dyn crate::certificates::CertificateLookup>>,
     /// Seconds from creation to address of the pods allocated since last taken (a metric).
     pod_address_seconds: std::sync::Mutex<Vec<i64>>,
 }
@@ -174,8 +178,18 @@ impl Reconciler {
             members: elastic::MemberCache::default(),
             checks: None,
             reach: ReachSettings::default(),
+            certificates: None,
             pod_address_seconds: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Looks up TLS listeners' certificates in `lookup` before making them.
+    pub fn with_certificates(
+        mut self,
+        lookup: Arc<dyn crate::certificates::CertificateLookup>,
+    ) -> Self {
+        self.certificates = Some(lookup);
+        self
     }
 
     /// Overrides [`DEFAULT_CLAIM_GRACE`].
@@ -293,6 +307,11 @@ impl Reconciler {
             }
             Decision::Ensure(request, specs) if request.mode == Mode::PerPod => {
                 let pool = self.pool(&request.pool)?.clone();
+                if let Err(e) = self.preflight(&pool, &request).await? {
+                    return self
+                        .reject(cluster, &service, "InvalidAnnotation", e.to_string())
+                        .await;
+                }
                 let screened = self.screen(&service, slices?);
                 let (outcome, reported) = tokio::join!(
                     self.ensure_pods(
@@ -340,6 +359,11 @@ impl Reconciler {
                         listeners: specs.len(),
                         claimed: 0,
                     });
+                }
+                if let Err(e) = self.preflight(&pool, &request).await? {
+                    return self
+                        .reject(cluster, &service, "InvalidAnnotation", e.to_string())
+                        .await;
                 }
                 let (outcome, reported) = tokio::join!(
                     self.ensure(token, cluster, &service, &pool, &request, &specs, &trusted),
@@ -407,9 +431,13 @@ impl Reconciler {
                 ),
             );
         }
-        match listener_specs(service) {
-            Ok(specs) => Decision::Ensure(request, specs),
-            Err(e) => Decision::Reject("InvalidService", e),
+        let specs = match listener_specs(service) {
+            Ok(specs) => specs,
+            Err(e) => return Decision::Reject("InvalidService", e),
+        };
+        match request.options.check(&specs) {
+            Ok(()) => Decision::Ensure(request, specs),
+            Err(e) => Decision::Reject("InvalidAnnotation", e.to_string()),
         }
     }
 
@@ -586,6 +614,8 @@ mod aws_behaviour_tests;
 mod elastic_tests;
 #[cfg(test)]
 mod no_op_tests;
+#[cfg(test)]
+mod options_tests;
 #[cfg(test)]
 mod per_pod_tests;
 #[cfg(test)]

@@ -412,7 +412,7 @@ impl Reconciler {
             - i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX);
         let misplaced_uid = |uid: &str| {
             gone || holders.iter().filter(|h| h.owner.uid == uid).any(|h| {
-                !pool.is_some_and(|p| p.ports().contains(h.port))
+                !pool.is_some_and(|p| p.takes_port(h.port))
                     || (!listener_ports.contains(&h.port) && h.claimed_at < settled_before)
             })
         };

@@ -107,6 +107,7 @@ impl World {
             listener: key(),
         };
         let spec = TargetGroupSpec {
+            attributes: Default::default(),
             name: target_group_name(owner, &key()),
             protocol: ListenerProtocol::Tcp,
             port: 7777,
@@ -117,7 +118,7 @@ impl World {
         let tg = self.elb.ensure_target_group(&spec).await.expect("tg").arn;
         let listener = self
             .elb
-            .create_listener(NLB, port, ListenerProtocol::Tcp, &tg, &tags)
+            .create_listener(NLB, port, ListenerProtocol::Tcp, None, &tg, &tags)
             .await
             .expect("listener");
         (tg, listener)
@@ -177,6 +178,7 @@ async fn deletes_unclaimed_listeners_and_target_groups_of_this_cluster_only() {
         listener: key(),
     };
     let spec = TargetGroupSpec {
+        attributes: Default::default(),
         name: target_group_name(&live, &key()),
         protocol: ListenerProtocol::Tcp,
         port: 7777,

@@ -98,8 +98,7 @@ impl Reconciler {
                 });
             };
             let desired = desired_targets(spec, slices);
-            let made_from =
-                listener_fingerprint(&request.pool, &request.health_check, spec, &desired);
+            let made_from = listener_fingerprint(&request.pool, request, spec, &desired);
             if claim.applied.as_deref() == Some(made_from.as_str()) {
                 continue; // made from these targets already
             }

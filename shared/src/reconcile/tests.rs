@@ -15,7 +15,7 @@ use crate::service_model::{ServicePortSpec, ServiceState, TargetPort};
 use crate::targets::{SlicePort, SliceView};
 
 pub(super) const NLB_A: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/a/1";
-const NLB_B: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/b/2";
+pub(super) const NLB_B: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/b/2";
 
 pub(super) struct World {
     pub(super) store: Arc<MemoryClaimStore>,
@@ -612,6 +612,7 @@ async fn a_port_held_by_a_foreign_listener_is_never_claimed() {
         listener: crate::service_model::ListenerKey::new(30000, ListenerProtocol::Tcp),
     };
     let spec = crate::elb::TargetGroupSpec {
+        attributes: Default::default(),
         name: "manual".into(),
         protocol: ListenerProtocol::Tcp,
         port: 1,
@@ -622,7 +623,7 @@ async fn a_port_held_by_a_foreign_listener_is_never_claimed() {
     use crate::elb::LoadBalancing;
     let tg = w.elb.ensure_target_group(&spec).await.expect("tg");
     w.elb
-        .create_listener(NLB_A, 30000, ListenerProtocol::Tcp, &tg.arn, &tags)
+        .create_listener(NLB_A, 30000, ListenerProtocol::Tcp, None, &tg.arn, &tags)
         .await
         .expect("listener");
     w.cluster.put_service(opted_in("room", "u1"));

@@ -6,9 +6,8 @@ use std::collections::BTreeSet;
 use super::{Error, Reconciler, Result};
 use crate::annotations::HealthCheckSpec;
 use crate::claims::{Claim, ClaimState, HoldError, RunToken, now_epoch};
-use crate::elb::{
-    ElbError, ElbErrorKind, EnsuredTargetGroup, ResourceTags, TargetGroupSpec, owned_by,
-};
+use crate::elb::{ElbError, ElbErrorKind, EnsuredTargetGroup, TargetGroupSpec, owned_by};
+use crate::listener_options::{TargetGroupAttributes, TlsListener};
 use crate::targets::Target;
 
 /// A claim to wire up.
@@ -19,6 +18,18 @@ pub(super) struct Plan {
     pub fresh_tg: Option<EnsuredTargetGroup>,
     /// Claimed in this run: nothing can exist on its port yet.
     pub fresh: bool,
+}
+
+/// What one listener and its target group are made with.
+pub(super) struct Build {
+    /// The target group.
+    pub group: TargetGroupSpec,
+    /// TLS termination, if the listener terminates TLS.
+    pub tls: Option<TlsListener>,
+    /// What the listener is made from differs from what its claim notes it was made from
+    /// (or the claim notes nothing): settings read only then (target group attributes,
+    /// additional certificates) are read.
+    pub changed: bool,
 }
 
 /// A claim whose target group and listener exist.
@@ -67,16 +78,16 @@ fn refused_or(claim: &Claim, e: ElbError) -> Error {
 
 impl Reconciler {
     /// Makes sure the claim's target group and listener exist and are as specified.
-    pub(super) async fn wire(&self, plan: Plan, spec: &TargetGroupSpec) -> Result<Wired> {
+    pub(super) async fn wire(&self, plan: Plan, build: &Build) -> Result<Wired> {
         let (target_group_arn, target_group_new) = match plan.fresh_tg {
             Some(g) => (g.arn, g.created),
-            None => self.verify_target_group(&plan.claim, spec).await?,
+            None => self.verify_target_group(&plan.claim, build).await?,
         };
         let listener_arn = if plan.fresh {
-            self.create_listener(&plan.claim, &target_group_arn, &spec.tags)
+            self.create_listener(&plan.claim, &target_group_arn, build)
                 .await?
         } else {
-            self.verify_listener(&plan.claim, &target_group_arn, &spec.tags)
+            self.verify_listener(&plan.claim, &target_group_arn, build)
                 .await?
         };
         Ok(Wired {
@@ -89,11 +100,11 @@ impl Reconciler {
 
     /// The recorded target group if it still exists (its health check repaired), else the one
     /// of that name, made again if it was deleted.
-    async fn verify_target_group(
-        &self,
-        claim: &Claim,
-        spec: &TargetGroupSpec,
-    ) -> Result<(String, bool)> {
+    async fn verify_target_group(&self, claim: &Claim, build: &Build) -> Result<(String, bool)> {
+        let spec = &build.group;
+        // Attributes are read when the Service asks for any, or changed what it asks for.
+        let check_attributes =
+            build.changed || spec.attributes != TargetGroupAttributes::aws_defaults(spec.protocol);
         if let Some(arn) = &claim.target_group_arn
             && let Some(found) = self
                 .elb
@@ -106,13 +117,17 @@ impl Reconciler {
                     .modify_health_check(&found.arn, &spec.health_check)
                     .await?;
             }
+            if check_attributes {
+                self.align_attributes(&found.arn, spec).await?;
+            }
             return Ok((found.arn, false));
         }
-        let ensured = self.elb.ensure_target_group(spec).await?;
+        let ensured = self.make_target_group(spec).await?;
         if !ensured.created {
             self.elb
                 .modify_health_check(&ensured.arn, &spec.health_check)
                 .await?;
+            self.align_attributes(&ensured.arn, spec).await?;
         }
         Ok((ensured.arn, ensured.created))
     }
@@ -121,27 +136,46 @@ impl Reconciler {
         &self,
         claim: &Claim,
         target_group_arn: &str,
-        tags: &ResourceTags,
+        build: &Build,
     ) -> Result<String> {
-        match self
+        match self.new_listener(claim, target_group_arn, build).await {
+            Ok(arn) => Ok(arn),
+            // The port is ours by claim; whatever holds it must be looked at.
+            Err(Error::Elb(e)) if e.kind == ElbErrorKind::DuplicateListener => {
+                self.adopt_listener_on_port(claim, target_group_arn, build)
+                    .await
+            }
+            Err(Error::Elb(e)) => Err(refused_or(claim, e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// CreateListener, then the additional certificates of a TLS listener.
+    async fn new_listener(
+        &self,
+        claim: &Claim,
+        target_group_arn: &str,
+        build: &Build,
+    ) -> Result<String> {
+        let arn = self
             .elb
             .create_listener(
                 &claim.nlb_arn,
                 claim.port,
                 claim.protocol,
+                build.tls.as_ref(),
                 target_group_arn,
-                tags,
+                &build.group.tags,
             )
-            .await
+            .await?;
+        if let Some(tls) = &build.tls
+            && !tls.additional.is_empty()
         {
-            Ok(arn) => Ok(arn),
-            // The port is ours by claim; whatever holds it must be looked at.
-            Err(e) if e.kind == ElbErrorKind::DuplicateListener => {
-                self.adopt_listener_on_port(claim, target_group_arn, tags)
-                    .await
-            }
-            Err(e) => Err(refused_or(claim, e)),
+            self.elb
+                .set_listener_certificates(&arn, &tls.additional, &[])
+                .await?;
         }
+        Ok(arn)
     }
 
     /// The recorded listener if it still exists (pointed at the right group), else the one on
@@ -150,7 +184,7 @@ impl Reconciler {
         &self,
         claim: &Claim,
         target_group_arn: &str,
-        tags: &ResourceTags,
+        build: &Build,
     ) -> Result<String> {
         if let Some(arn) = &claim.listener_arn
             && let Some(found) = self
@@ -160,14 +194,17 @@ impl Reconciler {
                 .pop()
             && found.port == claim.port
         {
-            if found.target_group_arn.as_deref() != Some(target_group_arn) {
-                self.elb
-                    .set_listener_target(&found.arn, target_group_arn)
-                    .await?;
-            }
+            self.align_listener(
+                claim,
+                &found,
+                build.tls.as_ref(),
+                target_group_arn,
+                build.changed,
+            )
+            .await?;
             return Ok(found.arn);
         }
-        self.adopt_listener_on_port(claim, target_group_arn, tags)
+        self.adopt_listener_on_port(claim, target_group_arn, build)
             .await
     }
 
@@ -175,7 +212,7 @@ impl Reconciler {
         &self,
         claim: &Claim,
         target_group_arn: &str,
-        tags: &ResourceTags,
+        build: &Build,
     ) -> Result<String> {
         let on_port: Vec<_> = self
             .elb
@@ -186,17 +223,10 @@ impl Reconciler {
             .filter(|l| l.port == claim.port)
             .collect();
         let Some(first) = on_port.first() else {
-            return self
-                .elb
-                .create_listener(
-                    &claim.nlb_arn,
-                    claim.port,
-                    claim.protocol,
-                    target_group_arn,
-                    tags,
-                )
-                .await
-                .map_err(|e| refused_or(claim, e));
+            return match self.new_listener(claim, target_group_arn, build).await {
+                Err(Error::Elb(e)) => Err(refused_or(claim, e)),
+                other => other,
+            };
         };
         let arns: Vec<String> = on_port.iter().map(|l| l.arn.clone()).collect();
         let all_tags = self.elb.tags_of(&arns).await?;
@@ -221,11 +251,9 @@ impl Reconciler {
         {
             self.elb.delete_listener(&extra.arn).await?;
         }
-        if first.target_group_arn.as_deref() != Some(target_group_arn) {
-            self.elb
-                .set_listener_target(&first.arn, target_group_arn)
-                .await?;
-        }
+        // Adopted: what an earlier run made may predate the settings asked for now.
+        self.align_listener(claim, first, build.tls.as_ref(), target_group_arn, true)
+            .await?;
         Ok(first.arn.clone())
     }
 

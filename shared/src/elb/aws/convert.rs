@@ -2,13 +2,16 @@
 
 use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Listener, ProtocolEnum, Tag, TargetDescription, TargetGroup,
+    Action, ActionTypeEnum, Certificate, Listener, ProtocolEnum, Tag, TargetDescription,
+    TargetGroup,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::annotations::{HealthCheckPort, HealthCheckProtocol, HealthCheckSpec};
 use crate::aws_error::describe;
-use crate::elb::{ElbError, ElbErrorKind, ListenerInfo, ResourceTags, TargetGroupInfo};
+use crate::elb::{
+    ElbError, ElbErrorKind, ListenerInfo, ListenerTlsInfo, ResourceTags, TargetGroupInfo,
+};
 use crate::protocol::ListenerProtocol;
 use crate::targets::Target;
 
@@ -75,6 +78,10 @@ pub(super) fn tags(t: &ResourceTags) -> Vec<Tag> {
         .collect()
 }
 
+pub(super) fn certificate(arn: &str) -> Certificate {
+    Certificate::builder().certificate_arn(arn).build()
+}
+
 pub(super) fn forward(target_group_arn: &str) -> Action {
     Action::builder()
         .r#type(ActionTypeEnum::Forward)
@@ -122,6 +129,14 @@ pub(super) fn listener_info(l: &Listener) -> Option<ListenerInfo> {
             .default_actions()
             .iter()
             .find_map(|a| a.target_group_arn().map(str::to_owned)),
+        tls: (l.protocol() == Some(&ProtocolEnum::Tls)).then(|| ListenerTlsInfo {
+            certificate: l
+                .certificates()
+                .iter()
+                .find_map(|c| c.certificate_arn().map(str::to_owned)),
+            policy: l.ssl_policy().map(str::to_owned),
+            alpn: l.alpn_policy().first().cloned(),
+        }),
     })
 }
 

@@ -3,16 +3,17 @@
 
 mod convert;
 mod fleet;
+mod options;
 mod rate;
 mod reads;
 
 pub use rate::{CallBudget, CallRate};
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
-use aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum;
+use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
 
 use super::naming::TAG_SERVICE_UID;
 use super::{
@@ -21,10 +22,11 @@ use super::{
 };
 use crate::annotations::HealthCheckSpec;
 use crate::aws_error::code;
+use crate::listener_options::TlsListener;
 use crate::protocol::ListenerProtocol;
 use crate::targets::Target;
 use convert::{
-    descriptions, elb_error, forward, hc_port_text, hc_protocol_enum, invalid, other,
+    certificate, descriptions, elb_error, forward, hc_port_text, hc_protocol_enum, invalid, other,
     protocol_enum, tags,
 };
 
@@ -178,46 +180,98 @@ impl LoadBalancing for AwsLoadBalancing {
         Ok(())
     }
 
+    async fn target_group_attributes(
+        &self,
+        arn: &str,
+    ) -> Result<BTreeMap<String, String>, ElbError> {
+        self.fetch_target_group_attributes(arn).await
+    }
+
+    async fn set_target_group_attributes(
+        &self,
+        arn: &str,
+        attributes: &[(String, String)],
+    ) -> Result<(), ElbError> {
+        self.writes.take().await;
+        self.put_target_group_attributes(arn, attributes).await
+    }
+
     async fn create_listener(
         &self,
         nlb_arn: &str,
         port: u16,
         protocol: ListenerProtocol,
+        tls: Option<&TlsListener>,
         target_group_arn: &str,
         resource_tags: &ResourceTags,
     ) -> Result<String, ElbError> {
         const OP: &str = "CreateListener";
         self.writes.take().await;
-        let out = self
+        let mut request = self
             .client
             .create_listener()
             .load_balancer_arn(nlb_arn)
             .port(i32::from(port))
             .protocol(protocol_enum(protocol))
             .default_actions(forward(target_group_arn))
-            .set_tags(Some(tags(resource_tags)))
-            .send()
-            .await
-            .map_err(|e| {
-                let kind = match e.as_service_error() {
-                    Some(s) if s.is_duplicate_listener_exception() => {
-                        ElbErrorKind::DuplicateListener
-                    }
-                    Some(s) if s.is_too_many_listeners_exception() => {
-                        ElbErrorKind::TooManyListeners
-                    }
-                    Some(s) if s.is_load_balancer_not_found_exception() => {
-                        ElbErrorKind::NlbNotFound
-                    }
-                    _ => ElbErrorKind::Other,
-                };
-                elb_error(OP, &e, kind)
-            })?;
+            .set_tags(Some(tags(resource_tags)));
+        if let Some(tls) = tls {
+            request = request
+                .protocol(ProtocolEnum::Tls)
+                .certificates(certificate(&tls.certificate))
+                .ssl_policy(&tls.policy)
+                .alpn_policy(tls.alpn.as_str());
+        }
+        let out = request.send().await.map_err(|e| {
+            let kind = match e.as_service_error() {
+                Some(s) if s.is_duplicate_listener_exception() => ElbErrorKind::DuplicateListener,
+                Some(s) if s.is_too_many_listeners_exception() => ElbErrorKind::TooManyListeners,
+                Some(s) if s.is_load_balancer_not_found_exception() => ElbErrorKind::NlbNotFound,
+                _ => ElbErrorKind::Other,
+            };
+            elb_error(OP, &e, kind)
+        })?;
         out.listeners()
             .first()
             .and_then(|l| l.listener_arn())
             .map(str::to_owned)
             .ok_or_else(|| invalid(OP, "the answer names no listener"))
+    }
+
+    async fn modify_listener(
+        &self,
+        listener_arn: &str,
+        protocol: ListenerProtocol,
+        tls: Option<&TlsListener>,
+        target_group_arn: &str,
+    ) -> Result<(), ElbError> {
+        self.writes.take().await;
+        self.change_listener(listener_arn, protocol, tls, target_group_arn)
+            .await
+    }
+
+    async fn listener_certificates(&self, listener_arn: &str) -> Result<Vec<String>, ElbError> {
+        self.fetch_listener_certificates(listener_arn).await
+    }
+
+    async fn set_listener_certificates(
+        &self,
+        listener_arn: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), ElbError> {
+        if !add.is_empty() {
+            self.writes.take().await;
+        }
+        if !remove.is_empty() {
+            self.writes.take().await;
+        }
+        self.change_listener_certificates(listener_arn, add, remove)
+            .await
+    }
+
+    async fn ssl_policy_exists(&self, name: &str) -> Result<bool, ElbError> {
+        self.fetch_ssl_policy_exists(name).await
     }
 
     async fn describe_listeners(&self, arns: &[String]) -> Result<Vec<ListenerInfo>, ElbError> {

@@ -14,10 +14,12 @@ use super::{
     TARGET_GROUP_PREFIX, TargetGroupInfo, TargetGroupSpec,
 };
 use crate::annotations::HealthCheckSpec;
+use crate::listener_options::TlsListener;
 use crate::protocol::ListenerProtocol;
 use crate::targets::Target;
 
 mod fleet;
+mod options;
 
 pub use fleet::MadeNlb;
 
@@ -35,6 +37,8 @@ pub struct MemoryTargetGroup {
     /// Deregistered targets still draining (AWS keeps them for the deregistration delay; here
     /// until registered again).
     pub draining: BTreeSet<Target>,
+    /// Attributes set on it (AWS's defaults are not listed).
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// A listener held in memory.
@@ -44,6 +48,8 @@ pub struct MemoryListener {
     pub info: ListenerInfo,
     /// Its tags.
     pub tags: HashMap<String, String>,
+    /// Its certificates besides the default one.
+    pub certificates: Vec<String>,
 }
 
 #[derive(Default)]
@@ -80,9 +86,16 @@ impl State {
             port,
             protocol: Some(protocol),
             target_group_arn: target_group_arn.map(str::to_owned),
+            tls: None,
         };
-        self.listeners
-            .insert(arn.clone(), MemoryListener { info, tags });
+        self.listeners.insert(
+            arn.clone(),
+            MemoryListener {
+                info,
+                tags,
+                certificates: Vec::new(),
+            },
+        );
         arn
     }
 }
@@ -266,6 +279,7 @@ impl LoadBalancing for MemoryLoadBalancing {
                 tags: tag_map(&spec.tags),
                 targets: BTreeSet::new(),
                 draining: BTreeSet::new(),
+                attributes: BTreeMap::new(),
             },
         );
         Ok(EnsuredTargetGroup { arn, created: true })
@@ -304,11 +318,61 @@ impl LoadBalancing for MemoryLoadBalancing {
         Ok(())
     }
 
+    async fn target_group_attributes(
+        &self,
+        arn: &str,
+    ) -> Result<BTreeMap<String, String>, ElbError> {
+        self.round_trip().await;
+        self.read_attributes(arn)
+    }
+
+    async fn set_target_group_attributes(
+        &self,
+        arn: &str,
+        attributes: &[(String, String)],
+    ) -> Result<(), ElbError> {
+        self.round_trip().await;
+        self.write_attributes(arn, attributes)
+    }
+
+    async fn modify_listener(
+        &self,
+        listener_arn: &str,
+        protocol: ListenerProtocol,
+        tls: Option<&TlsListener>,
+        target_group_arn: &str,
+    ) -> Result<(), ElbError> {
+        self.round_trip().await;
+        self.change_listener(listener_arn, protocol, tls, target_group_arn)
+    }
+
+    async fn listener_certificates(&self, listener_arn: &str) -> Result<Vec<String>, ElbError> {
+        self.round_trip().await;
+        self.read_certificates(listener_arn)
+    }
+
+    async fn set_listener_certificates(
+        &self,
+        listener_arn: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), ElbError> {
+        self.round_trip().await;
+        self.change_certificates(listener_arn, add, remove)
+    }
+
+    async fn ssl_policy_exists(&self, name: &str) -> Result<bool, ElbError> {
+        self.round_trip().await;
+        drop(self.enter("DescribeSSLPolicies")?);
+        Ok(options::SSL_POLICIES.contains(&name))
+    }
+
     async fn create_listener(
         &self,
         nlb_arn: &str,
         port: u16,
         protocol: ListenerProtocol,
+        tls: Option<&TlsListener>,
         target_group_arn: &str,
         tags: &ResourceTags,
     ) -> Result<String, ElbError> {
@@ -351,13 +415,17 @@ impl LoadBalancing for MemoryLoadBalancing {
                 kind: ElbErrorKind::TooManyListeners,
             });
         }
-        Ok(st.add_listener(
+        let arn = st.add_listener(
             nlb_arn,
             port,
             protocol,
             Some(target_group_arn),
             tag_map(tags),
-        ))
+        );
+        if let Some(listener) = st.listeners.get_mut(&arn) {
+            options::apply_tls(&mut listener.info, protocol, tls);
+        }
+        Ok(arn)
     }
 
     async fn describe_listeners(&self, arns: &[String]) -> Result<Vec<ListenerInfo>, ElbError> {

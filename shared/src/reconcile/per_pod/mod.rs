@@ -256,7 +256,7 @@ impl Reconciler {
         let made_from = |spec: &ListenerSpec| {
             listener_fingerprint(
                 pool.name(),
-                &request.health_check,
+                request,
                 spec,
                 &desired_targets(spec, &pod_slices),
             )

@@ -1,0 +1,158 @@
+//! A Service's listener options in AWS: checked before anything is made (the NLB it names,
+//! its certificates and security policy), then given to each target group and listener as
+//! they are made, and brought back in place when they drift or the Service changes them.
+
+use super::{Reconciler, Result};
+use crate::annotations::{self, AllocationRequest, AnnotationError};
+use crate::claims::Claim;
+use crate::elb::{EnsuredTargetGroup, ListenerInfo, TargetGroupSpec};
+use crate::listener_options::{SSL_CERT, SSL_POLICY, TargetGroupAttributes, TlsListener};
+use crate::pool::{MANAGED_NLB_PREFIX, NlbPool};
+
+impl Reconciler {
+    /// What must hold before a Service's listeners are made or changed, checked against AWS:
+    /// the NLB it names is one of its pool's, its certificates are issued ones of this account
+    /// and region, its security policy exists. Each failure names its annotation; the caller
+    /// rejects the Service with it, having made nothing.
+    pub(super) async fn preflight(
+        &self,
+        pool: &NlbPool,
+        request: &AllocationRequest,
+    ) -> Result<std::result::Result<(), AnnotationError>> {
+        if let Some(name) = &request.nlb
+            && self.named_nlb(pool, request).is_none()
+            && self.refresh_members(pool).await?.nlb_named(name).is_none()
+        {
+            let made = pool
+                .managed()
+                .map(|_| format!(" or one it made ({MANAGED_NLB_PREFIX}...)"))
+                .unwrap_or_default();
+            return Ok(Err(AnnotationError {
+                key: annotations::NLB,
+                problem: format!(
+                    "pool {} has no NLB named {name:?}: name one of its pre-made NLBs{made} \
+                     as it exists",
+                    pool.name()
+                ),
+            }));
+        }
+        let Some(tls) = &request.options.tls else {
+            return Ok(Ok(()));
+        };
+        if let Some(lookup) = &self.certificates {
+            for arn in &tls.certificates {
+                let problem = match lookup.describe(arn).await? {
+                    None => "does not exist in this account and region".to_owned(),
+                    Some(c) if !c.is_usable() => format!("is {} (it must be ISSUED)", c.status),
+                    Some(_) => continue,
+                };
+                return Ok(Err(AnnotationError {
+                    key: SSL_CERT,
+                    problem: format!("certificate {arn} {problem}"),
+                }));
+            }
+        }
+        if !self.elb.ssl_policy_exists(&tls.policy).await? {
+            return Ok(Err(AnnotationError {
+                key: SSL_POLICY,
+                problem: format!(
+                    "{} is not an ELBv2 security policy (aws elbv2 describe-ssl-policies lists them)",
+                    tls.policy
+                ),
+            }));
+        }
+        Ok(Ok(()))
+    }
+
+    /// The ARN of the NLB the Service names, among the pool's members as last read.
+    pub(super) fn named_nlb(&self, pool: &NlbPool, request: &AllocationRequest) -> Option<String> {
+        let name = request.nlb.as_deref()?;
+        self.with_cached_members(pool)
+            .nlb_named(name)
+            .map(str::to_owned)
+    }
+
+    /// Makes a target group (or finds the one an earlier attempt made) and gives a new one the
+    /// attributes asked for; a group that cannot have them goes again, so nothing is left
+    /// half-made. A found one is brought in line by [`Reconciler::align_attributes`].
+    pub(super) async fn make_target_group(
+        &self,
+        spec: &TargetGroupSpec,
+    ) -> Result<EnsuredTargetGroup> {
+        let group = self.elb.ensure_target_group(spec).await?;
+        if group.created {
+            let defaults = TargetGroupAttributes::aws_defaults(spec.protocol);
+            let changes: Vec<(String, String)> = spec
+                .attributes
+                .entries()
+                .filter(|(k, v)| defaults.entries().all(|(dk, dv)| dk != *k || dv != *v))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            if !changes.is_empty()
+                && let Err(e) = self
+                    .elb
+                    .set_target_group_attributes(&group.arn, &changes)
+                    .await
+            {
+                self.elb.delete_target_group(&group.arn).await?;
+                return Err(e.into());
+            }
+        }
+        Ok(group)
+    }
+
+    /// Sets the attributes of an existing target group that differ from what is asked for.
+    pub(super) async fn align_attributes(&self, arn: &str, spec: &TargetGroupSpec) -> Result<()> {
+        let have = self.elb.target_group_attributes(arn).await?;
+        let changes = spec.attributes.differences(&have, spec.protocol);
+        if !changes.is_empty() {
+            self.elb.set_target_group_attributes(arn, &changes).await?;
+        }
+        Ok(())
+    }
+
+    /// Brings an existing listener of `claim` in line, in place: its protocol and TLS settings
+    /// and its target group in one ModifyListener when any differs, then its additional
+    /// certificates (read only when it has or may have some).
+    pub(super) async fn align_listener(
+        &self,
+        claim: &Claim,
+        found: &ListenerInfo,
+        tls: Option<&TlsListener>,
+        target_group_arn: &str,
+        changed: bool,
+    ) -> Result<()> {
+        let settings_differ = match (tls, &found.tls) {
+            (Some(want), Some(have)) => !have.matches(want),
+            (None, None) => found.protocol != Some(claim.protocol),
+            _ => true,
+        };
+        if settings_differ || found.target_group_arn.as_deref() != Some(target_group_arn) {
+            self.elb
+                .modify_listener(&found.arn, claim.protocol, tls, target_group_arn)
+                .await?;
+        }
+        let want: &[String] = tls.map(|t| t.additional.as_slice()).unwrap_or_default();
+        if !want.is_empty() || (changed && found.tls.is_some()) {
+            self.align_certificates(&found.arn, want).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds the additional certificates a listener lacks and removes those not asked for.
+    pub(super) async fn align_certificates(
+        &self,
+        listener_arn: &str,
+        want: &[String],
+    ) -> Result<()> {
+        let have = self.elb.listener_certificates(listener_arn).await?;
+        let add: Vec<String> = want.iter().filter(|c| !have.contains(c)).cloned().collect();
+        let remove: Vec<String> = have.iter().filter(|c| !want.contains(c)).cloned().collect();
+        if !add.is_empty() || !remove.is_empty() {
+            self.elb
+                .set_listener_certificates(listener_arn, &add, &remove)
+                .await?;
+        }
+        Ok(())
+    }
+}
