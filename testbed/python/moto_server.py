@@ -13,6 +13,8 @@ past the SDK's 10 s attempt timeout (the 500-Services concurrency test failed on
 backup is of the items the transaction names, taken before it runs and put back if it is
 cancelled: what moto answers is unchanged, it just costs O(items in the transaction).
 
+ELBv2 answers as AWS does where the listener options meet it (see elbv2_as_aws.py).
+
 Usage: python moto_server.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
 
@@ -26,6 +28,8 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.server import main
+
+import elbv2_as_aws
 
 _LOCK = threading.RLock()
 
@@ -117,6 +121,8 @@ DynamoDBBackend.transact_write_items = _transact_write_items
 for _name, _value in list(vars(DynamoDBBackend).items()):
     if callable(_value) and not _name.startswith("_"):
         setattr(DynamoDBBackend, _name, _serialized(_value))
+
+elbv2_as_aws.install()
 
 if __name__ == "__main__":
     main()
