@@ -75,8 +75,16 @@ impl CertificateLookup for AwsCertificates {
             {
                 Ok(None)
             }
-            // An ARN of another region or account, or malformed: ACM says InvalidArn.
-            Err(e) if crate::aws_error::code(&e) == Some("InvalidArnException") => Ok(None),
+            // Malformed, or (AWS's answers) of another account or region: InvalidArn, or
+            // AccessDenied where IAM allows this account's and region's certificates only.
+            Err(e)
+                if matches!(
+                    crate::aws_error::code(&e),
+                    Some("InvalidArnException" | "AccessDeniedException")
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => {
                 let (message, retryable) = crate::aws_error::describe(&e);
                 Err(CertificateError {

@@ -30,6 +30,7 @@ export async function authorizationsFor(call, lookups) {
     case 'elasticloadbalancing': return elbv2(call, lookups);
     case 'dynamodb': return dynamodb(call);
     case 'events': return events(call);
+    case 'acm': return acm(call);
     default: throw new NotModelled(`${call.service}:${call.operation}`);
   }
 }
@@ -41,12 +42,14 @@ export class NotModelled extends Error {}
 
 const ELB_DESCRIBE = new Set(['DescribeLoadBalancers', 'DescribeListeners', 'DescribeTargetGroups',
   'DescribeTags', 'DescribeTargetHealth', 'DescribeLoadBalancerAttributes',
-  'DescribeTargetGroupAttributes', 'DescribeListenerAttributes']);
+  'DescribeTargetGroupAttributes', 'DescribeListenerAttributes', 'DescribeListenerCertificates',
+  'DescribeSSLPolicies']);
 
 const ON_TARGET_GROUP = new Set(['ModifyTargetGroup', 'RegisterTargets', 'DeregisterTargets',
   'DeleteTargetGroup', 'ModifyTargetGroupAttributes']);
 
-const ON_LISTENER = new Set(['ModifyListener', 'DeleteListener', 'ModifyListenerAttributes']);
+const ON_LISTENER = new Set(['ModifyListener', 'DeleteListener', 'ModifyListenerAttributes',
+  'AddListenerCertificates', 'RemoveListenerCertificates']);
 
 const ON_LOAD_BALANCER = new Set(['DeleteLoadBalancer', 'ModifyLoadBalancerAttributes']);
 
@@ -204,4 +207,16 @@ function events(call) {
       context: { 'events:source': entry.Source ?? '', 'events:detail-type': entry.DetailType ?? '' },
     };
   });
+}
+
+// ---------------------------------------------------------------- ACM (JSON 1.1)
+
+// Certificate reads are authorized on the certificate named (ARNs come from the request as
+// given; one of another account or region is that account's or region's resource).
+function acm(call) {
+  const body = call.json ?? {};
+  if (call.operation !== 'DescribeCertificate' || typeof body.CertificateArn !== 'string') {
+    throw new NotModelled(`acm:${call.operation}`);
+  }
+  return [{ action: 'acm:DescribeCertificate', resource: body.CertificateArn, context: {} }];
 }

@@ -8,6 +8,7 @@
 //! Every test names what it creates with [`unique_name`], so tests run in parallel against
 //! one bed without seeing each other's namespaces, tables or load balancers.
 
+pub mod acm_fixtures;
 pub mod aws_rules;
 pub mod call_counter;
 pub mod fault_proxy;

@@ -39,10 +39,34 @@ impl Reconciler {
         let Some(tls) = &request.options.tls else {
             return Ok(Ok(()));
         };
+        // ACM certificates are regional: a listener serves those of its NLB's region and
+        // account (and IAM lets the functions read only those).
+        let members = self.with_cached_members(pool);
+        let home = members
+            .nlb_arns()
+            .first()
+            .and_then(|arn| region_and_account(arn));
+        for arn in &tls.certificates {
+            let here = region_and_account(arn);
+            if let (Some((region, account)), Some(here)) = (home, here)
+                && here != (region, account)
+            {
+                return Ok(Err(AnnotationError {
+                    key: SSL_CERT,
+                    problem: format!(
+                        "certificate {arn} is of region {} and account {}; the pool's NLBs take \
+                         certificates of region {region} and account {account}",
+                        here.0, here.1
+                    ),
+                }));
+            }
+        }
         if let Some(lookup) = &self.certificates {
             for arn in &tls.certificates {
                 let problem = match lookup.describe(arn).await? {
-                    None => "does not exist in this account and region".to_owned(),
+                    None => "does not exist in this account and region (or the functions may \
+                             not read it)"
+                        .to_owned(),
                     Some(c) if !c.is_usable() => format!("is {} (it must be ISSUED)", c.status),
                     Some(_) => continue,
                 };
@@ -155,4 +179,11 @@ impl Reconciler {
         }
         Ok(())
     }
+}
+
+/// The region and account of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`).
+fn region_and_account(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (_arn, _partition, _service) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((parts.next()?, parts.next()?))
 }

@@ -15,9 +15,11 @@ use crate::listener_options::{
 const CERT: &str = "arn:aws:acm:us-west-2:123456789012:certificate/aaaa";
 const CERT2: &str = "arn:aws:acm:us-west-2:123456789012:certificate/bbbb";
 const PENDING: &str = "arn:aws:acm:us-west-2:123456789012:certificate/cccc";
+/// An NLB of the certificates' account and region.
+const NLB_T: &str = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/net/t/1";
 
 fn tls_world() -> World {
-    let mut w = world(&[NLB_A], "30000-30099", 50);
+    let mut w = world(&[NLB_T], "30000-30099", 50);
     let certificates = Arc::new(MemoryCertificates::default());
     certificates.put(CERT, "ISSUED");
     certificates.put(CERT2, "ISSUED");

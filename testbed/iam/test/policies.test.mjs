@@ -150,3 +150,28 @@ test('an operation the gate does not model is refused', async () => {
   await assert.rejects(decide('allocate', elb('SetSubnets', {})), NotModelled);
   await assert.rejects(decide('allocate', { service: 'sqs', protocol: 'json', operation: 'SendMessage', json: {} }), NotModelled);
 });
+
+test('listener options: own target groups and listeners only, certificates of this account', async () => {
+  const ours = `${ELB}:targetgroup/npp-ours/1`;
+  const theirs = `${ELB}:targetgroup/npp-theirs/2`;
+  await allowed('allocate', elb('ModifyTargetGroupAttributes', { TargetGroupArn: ours }));
+  await denied('allocate', elb('ModifyTargetGroupAttributes', { TargetGroupArn: theirs }));
+  await denied('release', elb('ModifyTargetGroupAttributes', { TargetGroupArn: ours }));
+  const own = `${ELB}:listener/app/pool-a/1111/aaaa`;
+  const foreign = `${ELB}:listener/app/pool-a/1111/ffff`;
+  for (const op of ['AddListenerCertificates', 'RemoveListenerCertificates']) {
+    await allowed('sweep', elb(op, { ListenerArn: own }));
+    await denied('allocate', elb(op, { ListenerArn: foreign }));
+  }
+  for (const op of ['DescribeTargetGroupAttributes', 'DescribeListenerCertificates', 'DescribeSSLPolicies']) {
+    await allowed('reachable', elb(op, {}));
+  }
+  const describe = (arn) => ({ service: 'acm', protocol: 'json', operation: 'DescribeCertificate',
+    json: { CertificateArn: arn } });
+  await allowed('allocate', describe(`arn:aws:acm:${REGION}:${ACCOUNT}:certificate/abc`));
+  await denied('allocate', describe(`arn:aws:acm:${REGION}:999999999999:certificate/abc`));
+  await denied('allocate', describe(`arn:aws:acm:eu-west-1:${ACCOUNT}:certificate/abc`));
+  await denied('release', describe(`arn:aws:acm:${REGION}:${ACCOUNT}:certificate/abc`));
+  await assert.rejects(decide('allocate', { service: 'acm', protocol: 'json',
+    operation: 'ListCertificates', json: {} }), NotModelled);
+});

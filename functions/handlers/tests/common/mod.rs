@@ -23,6 +23,7 @@ use testbed::{Bed, kube_fixtures, unique_name};
 
 pub mod elastic;
 pub mod invariants;
+pub mod options;
 pub mod pods;
 
 /// The cluster name the tests' events carry.
