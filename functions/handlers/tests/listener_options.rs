@@ -109,7 +109,7 @@ async fn a_tls_room_terminates_tls_and_takes_a_new_certificate_in_place() {
         Some("ELBSecurityPolicy-TLS13-1-3-2021-06")
     );
     assert_eq!(after.alpn, ["HTTP2Preferred"]);
-    assert_eq!(after.additional, [first.clone()]);
+    assert_eq!(after.additional, std::slice::from_ref(&first));
 
     // WHEN the additional certificate is dropped, then TLS is turned off
     stack
@@ -387,10 +387,9 @@ async fn blocked_ports_stay_free_and_a_named_nlb_is_used() {
         "{status}"
     );
     assert!(
-        stack
+        !stack
             .annotations("nowhere")
             .await
-            .get(ALLOCATED_PORT)
-            .is_none()
+            .contains_key(ALLOCATED_PORT)
     );
 }
