@@ -112,6 +112,8 @@ pub struct Reconciler {
     /// Where a TLS listener's certificates are looked up before it is made; without one they
     /// are not checked (AWS then refuses a bad one at CreateListener).
     certificates: Option<Arc<dyn crate::certificates::CertificateLookup>>,
+    /// Certificates and security policies found good lately.
+    checked: options::CheckedCache,
     /// Seconds from creation to address of the pods allocated since last taken (a metric).
     pod_address_seconds: std::sync::Mutex<Vec<i64>>,
 }
@@ -179,6 +181,7 @@ impl Reconciler {
             checks: None,
             reach: ReachSettings::default(),
             certificates: None,
+            checked: options::CheckedCache::default(),
             pod_address_seconds: std::sync::Mutex::new(Vec::new()),
         }
     }

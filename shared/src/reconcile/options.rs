@@ -63,12 +63,19 @@ impl Reconciler {
         }
         if let Some(lookup) = &self.certificates {
             for arn in &tls.certificates {
+                let key = format!("certificate {arn}");
+                if self.checked.recently(&key) {
+                    continue;
+                }
                 let problem = match lookup.describe(arn).await? {
                     None => "does not exist in this account and region (or the functions may \
                              not read it)"
                         .to_owned(),
                     Some(c) if !c.is_usable() => format!("is {} (it must be ISSUED)", c.status),
-                    Some(_) => continue,
+                    Some(_) => {
+                        self.checked.note(key);
+                        continue;
+                    }
                 };
                 return Ok(Err(AnnotationError {
                     key: SSL_CERT,
@@ -76,7 +83,13 @@ impl Reconciler {
                 }));
             }
         }
-        if !self.elb.ssl_policy_exists(&tls.policy).await? {
+        let key = format!("policy {}", tls.policy);
+        if self.checked.recently(&key) {
+            return Ok(Ok(()));
+        }
+        if self.elb.ssl_policy_exists(&tls.policy).await? {
+            self.checked.note(key);
+        } else {
             return Ok(Err(AnnotationError {
                 key: SSL_POLICY,
                 problem: format!(
@@ -146,6 +159,11 @@ impl Reconciler {
         target_group_arn: &str,
         changed: bool,
     ) -> Result<()> {
+        // Additional certificates go before the listener leaves TLS (AWS keeps them on TLS
+        // listeners only).
+        if tls.is_none() && found.tls.is_some() && changed {
+            self.align_certificates(&found.arn, &[]).await?;
+        }
         let settings_differ = match (tls, &found.tls) {
             (Some(want), Some(have)) => !have.matches(want),
             (None, None) => found.protocol != Some(claim.protocol),
@@ -156,9 +174,10 @@ impl Reconciler {
                 .modify_listener(&found.arn, claim.protocol, tls, target_group_arn)
                 .await?;
         }
-        let want: &[String] = tls.map(|t| t.additional.as_slice()).unwrap_or_default();
-        if !want.is_empty() || (changed && found.tls.is_some()) {
-            self.align_certificates(&found.arn, want).await?;
+        if let Some(tls) = tls
+            && (!tls.additional.is_empty() || (changed && found.tls.is_some()))
+        {
+            self.align_certificates(&found.arn, &tls.additional).await?;
         }
         Ok(())
     }
@@ -186,4 +205,43 @@ fn region_and_account(arn: &str) -> Option<(&str, &str)> {
     let mut parts = arn.splitn(6, ':');
     let (_arn, _partition, _service) = (parts.next()?, parts.next()?, parts.next()?);
     Some((parts.next()?, parts.next()?))
+}
+
+/// How long a certificate or security policy found usable is trusted without asking again:
+/// a warm instance's thorough passes (the sweep's share) then cost no ACM or
+/// DescribeSSLPolicies call per TLS Service. A certificate revoked meanwhile is found within
+/// this long; AWS keeps serving it on the listener regardless.
+pub(super) const CHECK_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Preflight answers found good, by what was checked, and when.
+#[derive(Default)]
+pub(super) struct CheckedCache {
+    at: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl CheckedCache {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, std::time::Instant>> {
+        self.at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `key` was found good within [`CHECK_TTL`].
+    fn recently(&self, key: &str) -> bool {
+        self.lock()
+            .get(key)
+            .is_some_and(|at| at.elapsed() < CHECK_TTL)
+    }
+
+    /// Notes `key` as found good now.
+    fn note(&self, key: String) {
+        let mut at = self.lock();
+        // Bounded: entries past their time go when the map grows.
+        if at.len() > 1024 {
+            at.retain(|_, t| t.elapsed() < CHECK_TTL);
+        }
+        at.insert(key, std::time::Instant::now());
+    }
 }

@@ -230,3 +230,13 @@ async fn a_port_the_pool_blocks_later_is_moved_off() {
         Some("30001")
     );
 }
+
+#[tokio::test]
+async fn a_warm_instance_checks_a_certificate_and_policy_once_a_while() {
+    let w = tls_world();
+    w.put_room(&[(SSL_CERT, CERT)]);
+    for _ in 0..3 {
+        w.reconcile("room").await.expect("reconciles");
+    }
+    assert_eq!(w.elb.calls("DescribeSSLPolicies"), 1);
+}
