@@ -409,6 +409,10 @@ pub struct AllocationRecord {
     pub listener_arn: String,
     /// The target group.
     pub target_group_arn: String,
+    /// Whether the listener terminates TLS (protocol `TLS` in AWS; `protocol` stays the
+    /// Service port's `TCP`, which the target group speaks). Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
 }
 
 /// The output annotations of an allocated Service; `records` must not be empty.
@@ -584,6 +588,7 @@ mod tests {
             dns: "nlb-1.elb.us-west-2.amazonaws.com".into(),
             listener_arn: "arn:listener".into(),
             target_group_arn: "arn:tg".into(),
+            tls: false,
         }];
         let out = render_allocated(&records);
         assert_eq!(out[ALLOCATED_PORT], "30001");
@@ -592,6 +597,18 @@ mod tests {
         let back: Vec<AllocationRecord> = serde_json::from_str(&out[ALLOCATIONS]).expect("json");
         assert_eq!(back, records);
         assert!(out[ALLOCATIONS].contains("\"protocol\":\"TCP_UDP\""));
+        // `tls` is written only for a TLS listener, and read as false when absent.
+        assert!(!out[ALLOCATIONS].contains("tls"));
+        let tls = AllocationRecord {
+            tls: true,
+            ..records[0].clone()
+        };
+        let text = serde_json::to_string(&tls).expect("json");
+        assert!(text.contains("\"tls\":true"), "{text}");
+        assert_eq!(
+            serde_json::from_str::<AllocationRecord>(&text).expect("back"),
+            tls
+        );
         assert!(out.keys().all(|k| OUTPUT_KEYS.contains(&k.as_str())));
     }
 

@@ -29,6 +29,17 @@ async fn status(stack: &Stack, name: &str) -> String {
 }
 
 /// The stack's one listener: (port, protocol, target group, listener ARN).
+/// Which of the Service's listeners its `allocations` annotation marks as TLS, by port name.
+async fn tls_records(stack: &Stack, name: &str) -> Vec<(String, bool)> {
+    let svc = stack.service(name).await;
+    let notes = svc.metadata.annotations.unwrap_or_default();
+    let records: Vec<nlb_port_pool::annotations::AllocationRecord> =
+        serde_json::from_str(&notes[nlb_port_pool::annotations::ALLOCATIONS]).expect("records");
+    let mut out: Vec<(String, bool)> = records.into_iter().map(|r| (r.name, r.tls)).collect();
+    out.sort();
+    out
+}
+
 async fn only_listener(stack: &Stack) -> (u16, String, String, String) {
     let mut listeners = stack.listeners().await;
     assert_eq!(listeners.len(), 1, "one listener: {listeners:?}");
@@ -85,6 +96,10 @@ async fn a_tls_room_terminates_tls_and_takes_a_new_certificate_in_place() {
         group.target_groups()[0].protocol().map(|p| p.as_str()),
         Some("TCP")
     );
+    assert_eq!(
+        tls_records(&stack, "room").await,
+        [("raw".into(), false), ("wss".into(), true)]
+    );
 
     // WHEN the certificate changes (the first one kept as an additional one), with a policy
     // and ALPN
@@ -134,6 +149,10 @@ async fn a_tls_room_terminates_tls_and_takes_a_new_certificate_in_place() {
     let plain = stack.tls_view(&arn).await;
     assert_eq!((plain.port, plain.protocol.as_str()), (tls.port, "TCP"));
     assert_eq!(stack.listeners().await.len(), 2);
+    assert_eq!(
+        tls_records(&stack, "room").await,
+        [("raw".into(), false), ("wss".into(), false)]
+    );
 }
 
 #[tokio::test]

@@ -174,6 +174,7 @@ mod tests {
             dns: "nlb.elb".into(),
             listener_arn: format!("arn:l{port}"),
             target_group_arn: format!("arn:t{port}"),
+            tls: false,
         }
     }
 

@@ -81,6 +81,7 @@ impl Reconciler {
                 dns: dns.get(&w.claim.nlb_arn).cloned().unwrap_or_default(),
                 listener_arn: w.listener_arn.clone(),
                 target_group_arn: w.target_group_arn.clone(),
+                tls: request.options.setup_for(spec).tls.is_some(),
             });
         }
         let target_problem = specs

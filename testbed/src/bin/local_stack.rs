@@ -168,11 +168,21 @@ async fn show_examples(
         progress("no examples to apply (--no-examples)");
         return Ok(());
     }
+    // The TLS room's certificate: a self-signed one in the local ACM (imported: issued).
+    let certificate =
+        testbed::acm_fixtures::imported_certificate(&stack.sdk, "room-tls.game-rooms.example")
+            .await?;
+    let manifests = examples::substituted(
+        &args.examples,
+        &[(examples::CERTIFICATE_PLACEHOLDER, certificate.as_str())],
+        &stack.config.state_dir,
+    )?;
     progress(&format!(
-        "applying {} and waiting for the Services' ports",
-        args.examples.display()
+        "applying {} (the TLS room's certificate put in; edit and apply it again at will) and \
+         waiting for the Services' ports",
+        manifests.display()
     ));
-    let keys = examples::apply(&bed.kubeconfig(), &args.examples).await?;
+    let keys = examples::apply(&bed.kubeconfig(), &manifests).await?;
     let client = bed.kube_client().await;
     let services = examples::wait_settled(&client, &keys, Duration::from_secs(180)).await?;
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&stack.sdk);

@@ -1,7 +1,7 @@
 //! Example Services: applied with kubectl, waited for, and shown as a table of
 //! Service -> `NLB_DNS:port`, protocol, targets.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -22,6 +22,26 @@ impl std::fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.namespace, self.name)
     }
+}
+
+/// The certificate ARN the examples name for their TLS room, which [`apply`] replaces.
+pub const CERTIFICATE_PLACEHOLDER: &str = "arn:aws:acm:REGION:ACCOUNT:certificate/EXAMPLE";
+
+/// Writes `file` to `dir` (same name), each `(from, to)` of `substitutions` replaced, and
+/// returns the copy's path: the manifests as applied, for the user to edit and apply again.
+pub fn substituted(file: &Path, substitutions: &[(&str, &str)], dir: &Path) -> Result<PathBuf> {
+    let mut text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    for (from, to) in substitutions {
+        text = text.replace(from, to);
+    }
+    let name = file
+        .file_name()
+        .context("the examples' path names no file")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let copy = dir.join(name);
+    std::fs::write(&copy, text).with_context(|| format!("writing {}", copy.display()))?;
+    Ok(copy)
 }
 
 /// `kubectl apply -f file`; returns the opted-in Services it applied.
@@ -153,7 +173,11 @@ pub async fn rows(
             out.push(Row {
                 service: format!("{key} ({})", r.name),
                 address: format!("{}:{}", r.dns, r.port),
-                protocol: r.protocol.to_string(),
+                protocol: if r.tls {
+                    "TLS".into()
+                } else {
+                    r.protocol.to_string()
+                },
                 targets: targets(elb, &r.target_group_arn).await?,
             });
         }
@@ -193,7 +217,11 @@ async fn pod_rows(
             out.push(Row {
                 service: format!("{key} pod {name} ({})", r.name),
                 address: format!("{}:{}", r.dns, r.port),
-                protocol: r.protocol.to_string(),
+                protocol: if r.tls {
+                    "TLS".into()
+                } else {
+                    r.protocol.to_string()
+                },
                 targets: targets(elb, &r.target_group_arn).await?,
             });
         }

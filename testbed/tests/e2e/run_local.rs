@@ -81,6 +81,22 @@ async fn run_and_stop(how: Stop, extra: &[&str]) {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    if !extra.contains(&"--no-examples") {
+        // The examples settled and their table was printed (TLS and PROXY v2 rooms included).
+        assert!(
+            !read(&err).contains("did not settle"),
+            "the examples did not settle:\n{}",
+            read(&err)
+        );
+        assert!(
+            !read(&out).contains("Error"),
+            "a room failed:\n{}",
+            read(&out)
+        );
+        for room in ["room-tls", "room-proxy", "fleet"] {
+            assert!(read(&out).contains(room), "no {room} in:\n{}", read(&out));
+        }
+    }
     // Every process it runs: its descendants (functions included), and the bed's servers,
     // which bed-up detached.
     let mut family: Vec<ProcessId> = descendants(pid);
