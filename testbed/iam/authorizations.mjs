@@ -31,6 +31,7 @@ export async function authorizationsFor(call, lookups) {
     case 'dynamodb': return dynamodb(call);
     case 'events': return events(call);
     case 'acm': return acm(call);
+    case 'sqs': return sqs(call);
     default: throw new NotModelled(`${call.service}:${call.operation}`);
   }
 }
@@ -219,4 +220,16 @@ function acm(call) {
     throw new NotModelled(`acm:${call.operation}`);
   }
   return [{ action: 'acm:DescribeCertificate', resource: body.CertificateArn, context: {} }];
+}
+
+// ---------------------------------------------------------------- SQS (JSON 1.0)
+
+// A queue's reads are authorized on the queue its URL names (`.../<account>/<name>`).
+function sqs(call) {
+  const body = call.json ?? {};
+  if (call.operation !== 'GetQueueAttributes' || typeof body.QueueUrl !== 'string') {
+    throw new NotModelled(`sqs:${call.operation}`);
+  }
+  const [account, name] = body.QueueUrl.replace(/\/+$/, '').split('/').slice(-2);
+  return [{ action: 'sqs:GetQueueAttributes', resource: `arn:aws:sqs:${call.region}:${account}:${name}`, context: {} }];
 }

@@ -18,6 +18,8 @@ export const ROLE_OF = {
   pool: 'PoolRole',
   reachable: 'ReachableRole',
   forwarder: 'ForwarderRole',
+  // `kubectl nlb-pool` (cli/), as an operator who assumed the stack's read-only role.
+  operator: 'OperatorRole',
 };
 
 // The CloudFormation short forms as tagged YAML nodes -> their long form objects.

@@ -175,3 +175,23 @@ test('listener options: own target groups and listeners only, certificates of th
   await assert.rejects(decide('allocate', { service: 'acm', protocol: 'json',
     operation: 'ListCertificates', json: {} }), NotModelled);
 });
+
+test('the operator role reads the claims, the load balancers and the dead letters, and changes nothing', async () => {
+  const sqs = (operation, json) => ({ service: 'sqs', protocol: 'json', operation, json });
+  const dlq = `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/npp-dlq`;
+  for (const call of [
+    ddb('Query', { TableName: 'claims' }), ddb('GetItem', { TableName: 'claims' }),
+    ddb('BatchGetItem', { RequestItems: { claims: {} } }),
+    elb('DescribeLoadBalancers', {}), elb('DescribeListeners', {}), elb('DescribeTags', {}),
+    elb('DescribeTargetGroups', {}), elb('DescribeTargetHealth', {}),
+    sqs('GetQueueAttributes', { QueueUrl: dlq }),
+  ]) await allowed('operator', call);
+  for (const call of [
+    ddb('PutItem', { TableName: 'claims' }), ddb('DeleteItem', { TableName: 'claims' }),
+    ddb('Query', { TableName: 'another-table' }),
+    elb('DeleteListener', { ListenerArn: `${ELB}:listener/app/pool-a/1111/aaaa` }),
+    elb('DeregisterTargets', { TargetGroupArn: `${ELB}:targetgroup/npp-ours/1` }),
+    sqs('GetQueueAttributes', { QueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/other` }),
+  ]) await denied('operator', call);
+  await assert.rejects(decide('operator', sqs('ReceiveMessage', { QueueUrl: dlq })), NotModelled);
+});
