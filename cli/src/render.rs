@@ -86,7 +86,12 @@ pub fn status(report: &StatusReport, wide: bool) -> String {
             row
         })
         .collect();
-    let c = &report.counts;
+    let counts = |c: &crate::status::StateCounts| {
+        format!(
+            "{} (ready {}, allocated {}, pending {}, error {}, no status yet {})",
+            c.total, c.ready, c.allocated, c.pending, c.error, c.unseen
+        )
+    };
     let mut out = vec![
         format!("Cluster {}", report.cluster),
         String::new(),
@@ -107,9 +112,9 @@ pub fn status(report: &StatusReport, wide: bool) -> String {
         table(&nlb_headers, &nlbs),
         String::new(),
         format!(
-            "Services: {} (ready {}, allocated {}, pending {}, error {}, no status yet {}); \
-             per-pod pods: {}",
-            c.services, c.ready, c.allocated, c.pending, c.error, c.unseen, c.pods
+            "Services: {}; pods of per-pod Services: {}",
+            counts(&report.counts.services),
+            counts(&report.counts.pods)
         ),
     ];
     if !report.problems.is_empty() {

@@ -62,13 +62,20 @@ pub struct NlbStatus {
     pub free: usize,
 }
 
-/// Counts by state.
+/// How many Services (and, apart, per-pod pods) are in each state.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Counts {
     /// Opted-in Services.
-    pub services: usize,
-    /// Per-pod pods with a status.
-    pub pods: usize,
+    pub services: StateCounts,
+    /// Pods of per-pod Services.
+    pub pods: StateCounts,
+}
+
+/// Counts by `nlb.port-manager/status`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct StateCounts {
+    /// All of them.
+    pub total: usize,
     /// `Allocated` (listeners made, no healthy target yet).
     pub allocated: usize,
     /// `Ready`.
@@ -112,10 +119,11 @@ pub fn report(snapshot: &Snapshot) -> StatusReport {
         .iter()
         .map(|p| ("pod", &p.namespace, &p.name, &p.status, p.created));
     for (kind, namespace, name, status, created) in services.chain(pods) {
-        match kind {
-            "service" => counts.services += 1,
-            _ => counts.pods += 1,
-        }
+        let counts = match kind {
+            "service" => &mut counts.services,
+            _ => &mut counts.pods,
+        };
+        counts.total += 1;
         let status = status.as_deref().unwrap_or_default();
         let problem = |state: &'static str, reason: &str| Problem {
             kind,
@@ -290,15 +298,22 @@ mod tests {
         assert_eq!((pool.capacity, pool.used, pool.free), (200, 14, 87));
         assert_eq!((pool.kind, pool.waiting), ("managed", 2));
         assert_eq!(
-            report.counts,
-            Counts {
-                services: 5,
-                pods: 1,
+            report.counts.services,
+            StateCounts {
+                total: 5,
                 allocated: 1,
                 ready: 1,
-                pending: 2,
+                pending: 1,
                 error: 1,
                 unseen: 1,
+            }
+        );
+        assert_eq!(
+            report.counts.pods,
+            StateCounts {
+                total: 1,
+                pending: 1,
+                ..StateCounts::default()
             }
         );
         let problems: Vec<(&str, &str, i64)> = report

@@ -300,8 +300,8 @@ async fn status_get_and_doctor_read_the_pool_as_an_operator_may() {
         .map(|n| n["listeners"].as_i64().unwrap_or(-1))
         .collect();
     assert_eq!(listeners.iter().sum::<i64>(), 2, "{pool}");
-    assert_eq!(status["counts"]["services"], 2);
-    assert_eq!(status["counts"]["error"], 1);
+    assert_eq!(status["counts"]["services"]["total"], 2);
+    assert_eq!(status["counts"]["services"]["error"], 1);
     let problem = &status["problems"][0];
     assert_eq!(
         (&problem["name"], &problem["state"]),

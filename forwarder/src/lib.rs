@@ -12,6 +12,7 @@
 //! | [`leader`] | Lease election |
 //! | [`forwarding`] | one watch and sender per leadership term; drain |
 //! | [`metrics`], [`http`] | `/metrics`, `/healthz`, `/readyz` |
+//! | [`room_clock`] | the rooms' latencies and statuses, from the Service watch |
 //! | [`app`] | wiring and shutdown order |
 
 pub mod app;
@@ -22,6 +23,7 @@ pub mod forwarding;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod room_clock;
 pub mod sender;
 pub mod tracker;
 pub mod watch;

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub synced: AtomicBool,
     /// From the watch event to PutEvents accepting its event.
     pub lag: Histogram,
+    /// The rooms' latencies and statuses, as the Service watch sees them.
+    pub rooms: crate::room_clock::RoomClock,
 }
 
 /// Upper bounds of the lag histogram's buckets, in seconds.
@@ -38,20 +40,37 @@ pub const LAG_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// A Prometheus histogram with the fixed [`LAG_BUCKETS`].
-#[derive(Debug, Default)]
+/// A Prometheus histogram with fixed bucket bounds ([`LAG_BUCKETS`] by default).
+#[derive(Debug)]
 pub struct Histogram {
-    buckets: [AtomicU64; LAG_BUCKETS.len()],
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
     count: AtomicU64,
     sum_micros: AtomicU64,
 }
 
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::with_bounds(&LAG_BUCKETS)
+    }
+}
+
 impl Histogram {
+    /// A histogram whose buckets' upper bounds (seconds, ascending) are `bounds`.
+    pub fn with_bounds(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
     /// Records one duration.
     pub fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
         // Longer than the last bound: only +Inf (the count) holds it.
-        let bucket = LAG_BUCKETS.iter().position(|b| secs <= *b);
+        let bucket = self.bounds.iter().position(|b| secs <= *b);
         if let Some(b) = bucket.and_then(|i| self.buckets.get(i)) {
             b.fetch_add(1, Ordering::Relaxed);
         }
@@ -60,10 +79,11 @@ impl Histogram {
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
+    /// Appends the histogram as Prometheus text, named `name`.
+    pub fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} histogram\n");
         let mut cumulative = 0;
-        for (bound, b) in LAG_BUCKETS.iter().zip(&self.buckets) {
+        for (bound, b) in self.bounds.iter().zip(&self.buckets) {
             cumulative += b.load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
         }
@@ -183,6 +203,7 @@ impl Metrics {
             "forwarder_event_lag_seconds",
             "From the watch event to PutEvents accepting its event.",
         );
+        self.rooms.render(&mut out);
         out
     }
 }
@@ -219,6 +240,28 @@ mod tests {
             assert!(
                 text.lines().any(|l| l == line),
                 "missing {line:?} in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_grafana_dashboard_queries_only_metrics_the_forwarder_serves() {
+        let dashboard = include_str!("../../deploy/grafana-dashboard.json");
+        let served = Metrics::default().render();
+        let mut names: Vec<&str> = dashboard
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("forwarder_") || w.starts_with("nlb_port_pool_"))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert!(names.len() >= 10, "{names:?}");
+        for name in names {
+            assert!(
+                served
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{name} "))
+                        || l.starts_with(&format!("{name}{{"))),
+                "the dashboard queries {name}, which /metrics does not serve:\n{served}"
             );
         }
     }

@@ -171,6 +171,7 @@ pub async fn run(
             Some((scope, item)) = services.streams.next() => match item {
                 Ok(event) => {
                     let listed = matches!(event, Event::InitDone);
+                    metrics.rooms.observe(scope, &event);
                     let out = service_tracker.apply(scope, event);
                     if listed {
                         services.listed(scope);

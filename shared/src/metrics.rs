@@ -53,6 +53,11 @@ pub fn sweep_lines(report: &SweepReport, timestamp_ms: i64) -> Vec<String> {
                     ("PoolUsePercent", "Percent", p.percent()),
                     ("ListenersUsed", "Count", p.used as f64),
                     ("ListenerCapacity", "Count", p.capacity as f64),
+                    (
+                        "ListenersFree",
+                        "Count",
+                        p.capacity.saturating_sub(p.used) as f64,
+                    ),
                 ],
             )
         })
@@ -97,6 +102,13 @@ pub fn sweep_lines(report: &SweepReport, timestamp_ms: i64) -> Vec<String> {
             ("SweepDeletionsLeft", "Count", report.deletions_left as f64),
             ("NlbsMissing", "Count", report.nlbs_missing.len() as f64),
             ("ServicesMoved", "Count", report.services_moved as f64),
+            // PendingTooLongAlarm watches the oldest.
+            ("ServicesPending", "Count", report.services_pending as f64),
+            (
+                "OldestPendingSeconds",
+                "Seconds",
+                report.oldest_pending_seconds as f64,
+            ),
         ],
     ));
     lines
@@ -124,17 +136,56 @@ pub fn pool_line(report: &PoolReport, timestamp_ms: i64) -> String {
     )
 }
 
-/// The seconds from creation to address of pods allocated in an invocation (the metric's
-/// values); `None` when there were none.
-pub fn pod_address_line(seconds: &[i64], timestamp_ms: i64) -> Option<String> {
-    if seconds.is_empty() {
-        return None;
+/// Adds `values` to an EMF line as the list-valued metric `name` (Seconds): CloudWatch keeps
+/// each value as a sample, so its percentiles are available.
+fn with_samples(line: String, name: &str, values: &[i64]) -> String {
+    if values.is_empty() {
+        return line;
     }
-    let mut value: Value = serde_json::from_str(&emf_line(timestamp_ms, &[], &[])).ok()?;
-    value["PodAddressSeconds"] = json!(seconds);
-    value["_aws"]["CloudWatchMetrics"][0]["Metrics"] =
-        json!([{"Name": "PodAddressSeconds", "Unit": "Seconds"}]);
-    Some(value.to_string())
+    let Ok(mut value) = serde_json::from_str::<Value>(&line) else {
+        return line;
+    };
+    value[name] = json!(values);
+    if let Some(metrics) = value["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array_mut() {
+        metrics.push(json!({"Name": name, "Unit": "Seconds"}));
+    }
+    value.to_string()
+}
+
+/// The lines an invocation of `function` reports from what its reconciler measured: the
+/// latencies from creation to address of Services and pods (no dimension, list-valued), and
+/// the allocation outcomes (dimension `Function`). None when it measured nothing.
+pub fn run_lines(
+    function: &str,
+    measured: &crate::reconcile::RunMetrics,
+    timestamp_ms: i64,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let latencies = [
+        ("ServiceAddressSeconds", &measured.service_address_seconds),
+        ("PodAddressSeconds", &measured.pod_address_seconds),
+    ];
+    if latencies.iter().any(|(_, v)| !v.is_empty()) {
+        let mut line = emf_line(timestamp_ms, &[], &[]);
+        for (name, values) in latencies {
+            line = with_samples(line, name, values);
+        }
+        lines.push(line);
+    }
+    let outcomes = [
+        ("AllocationsMade", measured.allocations_made),
+        ("AllocationsPending", measured.allocations_pending),
+        ("AllocationsRefused", measured.allocations_refused),
+        ("Releases", measured.releases),
+    ];
+    if outcomes.iter().any(|(_, n)| *n > 0) {
+        let metrics: Vec<(&str, &str, f64)> = outcomes
+            .iter()
+            .map(|(name, n)| (*name, "Count", *n as f64))
+            .collect();
+        lines.push(emf_line(timestamp_ms, &[("Function", function)], &metrics));
+    }
+    lines
 }
 
 /// The reachability function's EMF line: what a run checked and found, and the seconds from
@@ -151,16 +202,12 @@ pub fn reach_line(report: &crate::reconcile::ReachReport, timestamp_ms: i64) -> 
             ("ReachabilityTimeouts", "Count", report.timed_out as f64),
         ],
     );
-    if !report.pod_reachable_seconds.is_empty()
-        && let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&line)
-    {
-        value["PodReachableSeconds"] = serde_json::json!(report.pod_reachable_seconds);
-        if let Some(metrics) = value["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array_mut() {
-            metrics.push(serde_json::json!({"Name": "PodReachableSeconds", "Unit": "Seconds"}));
-        }
-        line = value.to_string();
-    }
-    line
+    line = with_samples(line, "PodReachableSeconds", &report.pod_reachable_seconds);
+    with_samples(
+        line,
+        "ServiceReachableSeconds",
+        &report.service_reachable_seconds,
+    )
 }
 
 #[cfg(test)]
@@ -202,6 +249,7 @@ mod tests {
         let pool: Value = serde_json::from_str(&lines[0]).expect("JSON");
         assert_eq!(pool["Pool"], "default");
         assert_eq!(pool["PoolUsePercent"], 80.0);
+        assert_eq!(pool["ListenersFree"], 10.0);
         let def = &pool["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(def["Namespace"], NAMESPACE);
         assert_eq!(def["Dimensions"], json!([["Pool"]]));
@@ -232,5 +280,88 @@ mod tests {
             (json!(1.0), json!(7.0))
         );
         assert_eq!(run(None), (json!(0.0), json!(7.0)));
+    }
+
+    fn metric_names(line: &Value) -> Vec<String> {
+        line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["Name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn the_sweep_reports_pending_services_and_the_oldest_wait() {
+        let report = SweepReport {
+            services_pending: 3,
+            oldest_pending_seconds: 1_200,
+            ..SweepReport::default()
+        };
+        let lines = sweep_lines(&report, 1_764_150_000_000);
+        let sweep: Value = serde_json::from_str(lines.last().expect("a line")).expect("JSON");
+        assert_eq!(sweep["Function"], "sweep");
+        assert_eq!(
+            (&sweep["ServicesPending"], &sweep["OldestPendingSeconds"]),
+            (&json!(3.0), &json!(1200.0))
+        );
+        let names = metric_names(&sweep);
+        assert!(
+            names.iter().any(|n| n == "OldestPendingSeconds"),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn a_run_reports_its_latencies_as_samples_and_its_outcomes_by_function() {
+        let measured = crate::reconcile::RunMetrics {
+            service_address_seconds: vec![2, 3],
+            pod_address_seconds: vec![],
+            allocations_made: 2,
+            allocations_pending: 1,
+            allocations_refused: 0,
+            releases: 0,
+        };
+        let lines: Vec<Value> = run_lines("allocate", &measured, 1_764_150_000_000)
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["ServiceAddressSeconds"], json!([2, 3]));
+        assert_eq!(metric_names(&lines[0]), ["ServiceAddressSeconds"]);
+        assert_eq!(
+            lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
+        assert_eq!(lines[1]["Function"], "allocate");
+        assert_eq!(
+            (
+                &lines[1]["AllocationsMade"],
+                &lines[1]["AllocationsPending"]
+            ),
+            (&json!(2.0), &json!(1.0))
+        );
+        // Nothing measured: nothing printed.
+        let none = crate::reconcile::RunMetrics::default();
+        assert!(run_lines("allocate", &none, 0).is_empty());
+    }
+
+    #[test]
+    fn the_reachable_line_carries_both_latencies() {
+        let report = crate::reconcile::ReachReport {
+            ready: 2,
+            pod_reachable_seconds: vec![100],
+            service_reachable_seconds: vec![95],
+            ..crate::reconcile::ReachReport::default()
+        };
+        let line: Value =
+            serde_json::from_str(&reach_line(&report, 1_764_150_000_000)).expect("JSON");
+        assert_eq!(line["ServiceReachableSeconds"], json!([95]));
+        assert_eq!(line["PodReachableSeconds"], json!([100]));
+        let names = metric_names(&line);
+        assert!(
+            names.iter().any(|n| n == "ServiceReachableSeconds"),
+            "{names:?}"
+        );
     }
 }

@@ -64,6 +64,10 @@ pub struct ServiceState {
     pub selector: BTreeMap<String, String>,
     /// Set when this state stands for one pod of a per-pod Service (see [`ServiceState::for_pod`]).
     pub pod: Option<PodSubject>,
+    /// `metadata.creationTimestamp`, seconds since the epoch: the start of the latencies the
+    /// functions report (`ServiceAddressSeconds`, `ServiceReachableSeconds`, the sweep's
+    /// `OldestPendingSeconds`).
+    pub created: Option<i64>,
 }
 
 /// The pod a [`ServiceState`] stands for in per-pod mode.
@@ -95,6 +99,7 @@ impl ServiceState {
                 name: pod.name.clone(),
                 uid: pod.uid.clone(),
             }),
+            created: pod.created,
         }
     }
 
@@ -112,6 +117,7 @@ impl ServiceState {
             external_name: false,
             selector: BTreeMap::new(),
             pod: None,
+            created: None,
         }
     }
 
@@ -172,6 +178,7 @@ impl ServiceState {
             uid: meta.uid.clone()?,
             resource_version: meta.resource_version.clone().unwrap_or_default(),
             deleting: meta.deletion_timestamp.is_some(),
+            created: meta.creation_timestamp.as_ref().map(|t| t.0.as_second()),
             finalizers: meta.finalizers.clone().unwrap_or_default(),
             annotations: meta.annotations.clone().unwrap_or_default(),
             ports,
@@ -289,6 +296,7 @@ mod tests {
 
     pub(crate) fn state(ports: Vec<ServicePortSpec>) -> ServiceState {
         ServiceState {
+            created: None,
             key: ServiceKey {
                 cluster: "c".into(),
                 namespace: "ns".into(),

@@ -131,6 +131,7 @@ proptest! {
         ), 0..60)
     ) {
         let state = ServiceState {
+            created: None,
             key: nlb_port_pool::event::ServiceKey { cluster: "c".into(), namespace: "n".into(), name: "s".into() },
             uid: "u".into(),
             resource_version: String::new(),

@@ -188,7 +188,13 @@ fn parse_env_file(text: &str) -> BTreeMap<String, String> {
         .filter_map(|l| {
             let l = l.strip_prefix("export ").unwrap_or(l);
             let (k, v) = l.split_once('=')?;
-            Some((k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+            let v = v.trim();
+            // A single-quoted word (env_file::shell_quoted): its text, with '\'' for '.
+            let value = match v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+                Some(inner) => inner.replace(r"'\''", "'"),
+                None => v.trim_matches('"').to_owned(),
+            };
+            Some((k.trim().to_owned(), value))
         })
         .collect()
 }
@@ -206,6 +212,22 @@ pub fn unique_name(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_values_read_back_as_written() {
+        let pools = r#"{"default":{"nlbArns":["arn:a"],"ports":"30000-30099"}}"#;
+        for value in [pools, "plain-value_1", "it's", "a b", ""] {
+            let line = format!(
+                "export X={}",
+                crate::local_stack::env_file::shell_quoted(value)
+            );
+            assert_eq!(parse_env_file(&line)["X"], value, "{line}");
+        }
+        assert_eq!(
+            crate::local_stack::env_file::shell_quoted(pools),
+            format!("'{pools}'")
+        );
+    }
 
     #[test]
     fn parses_stack_files() {

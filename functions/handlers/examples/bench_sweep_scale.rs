@@ -34,6 +34,7 @@ fn arg(n: usize, default: u64) -> u64 {
 
 fn room(i: usize) -> ServiceState {
     ServiceState {
+        created: None,
         key: ServiceKey {
             cluster: "prod".into(),
             namespace: "games".into(),

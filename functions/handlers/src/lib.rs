@@ -75,11 +75,12 @@ fn not_ours(deps: &Deps, event: &ServiceEvent) -> Option<Summary> {
 /// The outcome of an event whose `detail.cluster` is not the function's `CLUSTER_NAME`.
 pub const OTHER_CLUSTER: &str = "the event is about another cluster than CLUSTER_NAME";
 
-/// Prints the `PodAddressSeconds` metric of the pods this instance allocated since the last
-/// print (per-pod mode), as an EMF line.
-pub fn print_pod_address_metric(deps: &Deps, timestamp_ms: i64) {
-    let seconds = deps.reconciler.take_pod_address_seconds();
-    if let Some(line) = nlb_port_pool::metrics::pod_address_line(&seconds, timestamp_ms) {
+/// Prints what this instance's reconciler measured since the last print as EMF lines: the
+/// latencies from creation to address (`ServiceAddressSeconds`, `PodAddressSeconds`) and the
+/// allocation outcomes (`AllocationsMade`, ...) of `deps.function`.
+pub fn print_run_metrics(deps: &Deps, timestamp_ms: i64) {
+    let measured = deps.reconciler.take_run_metrics();
+    for line in nlb_port_pool::metrics::run_lines(&deps.function, &measured, timestamp_ms) {
         println!("{line}");
     }
 }
@@ -107,7 +108,7 @@ pub async fn on_service_changed(deps: &Deps, event: Event) -> Result<Summary, Er
     })
     .await
     .map_err(|e| log_failure(&parsed, e))?;
-    print_pod_address_metric(deps, chrono::Utc::now().timestamp_millis());
+    print_run_metrics(deps, chrono::Utc::now().timestamp_millis());
     Ok(summary(&parsed, &outcome))
 }
 
@@ -126,6 +127,7 @@ pub async fn on_service_deleted(deps: &Deps, event: Event) -> Result<Summary, Er
     })
     .await
     .map_err(|e| log_failure(&parsed, e))?;
+    print_run_metrics(deps, chrono::Utc::now().timestamp_millis());
     Ok(summary(&parsed, &outcome))
 }
 
@@ -143,7 +145,7 @@ pub async fn on_endpoints_changed(deps: &Deps, event: Event) -> Result<Summary, 
     })
     .await
     .map_err(|e| log_failure(&parsed, e))?;
-    print_pod_address_metric(deps, chrono::Utc::now().timestamp_millis());
+    print_run_metrics(deps, chrono::Utc::now().timestamp_millis());
     Ok(summary(&parsed, &outcome))
 }
 
@@ -175,6 +177,7 @@ pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Erro
         // EMF lines go to stdout on their own, not through the (JSON) tracing formatter.
         println!("{line}");
     }
+    print_run_metrics(deps, now);
     if !report.nlbs_missing.is_empty() {
         tracing::warn!(nlbs = ?report.nlbs_missing,
             "NLBs of the pools do not exist: their Services are moved; remove them from POOLS");

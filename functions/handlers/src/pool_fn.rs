@@ -79,6 +79,8 @@ pub async fn on_pool_event(deps: &Deps, event: Event) -> Result<PoolSummary, Err
             }
         }
     }
+    // The waiting Services it allocated, and their latencies.
+    crate::print_run_metrics(deps, now);
     if !failed.is_empty() {
         return Err(failed.join("; ").into());
     }

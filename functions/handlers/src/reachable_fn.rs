@@ -32,7 +32,7 @@ pub async fn on_reachability_event(deps: &Deps, event: Event) -> Result<ReachRep
         |t| t.timestamp_millis(),
     );
     println!("{}", nlb_port_pool::metrics::reach_line(&report, now));
-    crate::print_pod_address_metric(deps, now);
+    crate::print_run_metrics(deps, now);
     tracing::info!(?report, "checked reachability");
     Ok(report)
 }

@@ -95,6 +95,7 @@ mod tests {
 
     fn svc(annotations: &[(&str, &str)], finalizers: &[&str]) -> ServiceState {
         ServiceState {
+            created: None,
             key: ServiceKey {
                 cluster: "c".into(),
                 namespace: "n".into(),

@@ -180,6 +180,7 @@ mod tests {
 
     fn service(records: &[AllocationRecord]) -> ServiceState {
         let mut s = ServiceState {
+            created: None,
             key: crate::event::ServiceKey {
                 cluster: "c".into(),
                 namespace: "n".into(),

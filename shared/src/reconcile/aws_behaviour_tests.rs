@@ -74,6 +74,7 @@ fn reconciler(
 
 pub(super) fn opted_in(name: &str, uid: &str) -> ServiceState {
     ServiceState {
+        created: None,
         key: ServiceKey {
             cluster: "prod".into(),
             namespace: "games".into(),

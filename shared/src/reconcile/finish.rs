@@ -140,6 +140,15 @@ impl Reconciler {
         };
         self.advertise(token, cluster, current, &advertised, &outputs, notice)
             .await?;
+        if current.pod.is_none()
+            && !current.annotations.contains_key(annotations::ADDRESS)
+            && let Some(created) = current.created
+        {
+            // Its first address: the latency a player's room waited for it.
+            self.measure()
+                .service_address_seconds
+                .push(crate::claims::now_epoch() - created);
+        }
         self.failpoints.check(failpoint::ENSURE_AFTER_OUTPUTS)?;
         // What each listener is now made from, for the next event to compare with.
         Ok(specs

@@ -49,6 +49,7 @@ fn vanish(cluster: &MemoryCluster, i: usize) {
 
 fn service(name: &str, uid: &str) -> ServiceState {
     ServiceState {
+        created: None,
         key: key_of(name),
         uid: uid.into(),
         resource_version: String::new(),

@@ -88,6 +88,24 @@ pub enum Outcome {
     Nothing(&'static str),
 }
 
+/// What one instance measured since its metrics were last printed (see
+/// [`Reconciler::take_run_metrics`] and `crate::metrics::run_lines`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunMetrics {
+    /// Per Service given its first address: seconds from its creation.
+    pub service_address_seconds: Vec<i64>,
+    /// Per pod given its first address (per-pod mode): seconds from its creation.
+    pub pod_address_seconds: Vec<i64>,
+    /// Services (and per-pod pods) given ports.
+    pub allocations_made: usize,
+    /// Reconciles that left a Service (or pods) waiting for a port.
+    pub allocations_pending: usize,
+    /// Services refused for a bad annotation.
+    pub allocations_refused: usize,
+    /// Services (or pods) whose ports were released.
+    pub releases: usize,
+}
+
 /// Everything a reconcile needs besides the Kubernetes client (which the caller passes per
 /// invocation, since an EKS client is rebuilt when its token ages).
 pub struct Reconciler {
@@ -115,7 +133,7 @@ pub struct Reconciler {
     /// Certificates and security policies found good lately.
     checked: options::CheckedCache,
     /// Seconds from creation to address of the pods allocated since last taken (a metric).
-    pod_address_seconds: std::sync::Mutex<Vec<i64>>,
+    measured: std::sync::Mutex<RunMetrics>,
 }
 
 /// The stack id of a reconciler not given one (`STACK_ID` unset: local runs and tests).
@@ -182,7 +200,7 @@ impl Reconciler {
             reach: ReachSettings::default(),
             certificates: None,
             checked: options::CheckedCache::default(),
-            pod_address_seconds: std::sync::Mutex::new(Vec::new()),
+            measured: std::sync::Mutex::new(RunMetrics::default()),
         }
     }
 
@@ -201,15 +219,35 @@ impl Reconciler {
         self
     }
 
-    /// Takes the seconds from creation to address of the pods allocated since the last call,
-    /// for the functions' `PodAddressSeconds` metric.
-    pub fn take_pod_address_seconds(&self) -> Vec<i64> {
-        std::mem::take(
-            &mut *self
-                .pod_address_seconds
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+    /// Takes what this instance measured since the last call, for the functions' metrics
+    /// (`ServiceAddressSeconds`, `PodAddressSeconds`, the allocation outcomes).
+    pub fn take_run_metrics(&self) -> RunMetrics {
+        std::mem::take(&mut *self.measure())
+    }
+
+    fn measure(&self) -> std::sync::MutexGuard<'_, RunMetrics> {
+        self.measured
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts `outcome` among the allocation outcomes.
+    fn tally(&self, outcome: &Result<Outcome>) {
+        let mut m = self.measure();
+        match outcome {
+            Ok(Outcome::Allocated { claimed, .. }) if *claimed > 0 => m.allocations_made += 1,
+            Ok(Outcome::Pending(_)) => m.allocations_pending += 1,
+            Ok(Outcome::Rejected(_)) => m.allocations_refused += 1,
+            Ok(Outcome::Released { listeners }) if *listeners > 0 => m.releases += 1,
+            // Per-pod: pods given ports are counted as they are (with their latency).
+            Ok(Outcome::Pods {
+                pending, released, ..
+            }) => {
+                m.allocations_pending += pending;
+                m.releases += released;
+            }
+            _ => {}
+        }
     }
 
     /// The failpoints of this reconciler (armed only in tests built with `failpoints`).
@@ -237,15 +275,18 @@ impl Reconciler {
         name: &str,
         event_uid: Option<&str>,
     ) -> Result<Outcome> {
-        self.reconcile_pass(
-            &RunToken::random(),
-            cluster,
-            namespace,
-            name,
-            event_uid,
-            per_pod::Pass::Thorough,
-        )
-        .await
+        let outcome = self
+            .reconcile_pass(
+                &RunToken::random(),
+                cluster,
+                namespace,
+                name,
+                event_uid,
+                per_pod::Pass::Thorough,
+            )
+            .await;
+        self.tally(&outcome);
+        outcome
     }
 
     /// Brings the Service `namespace/name` and its listeners in line: allocates, repairs or
@@ -261,15 +302,18 @@ impl Reconciler {
         name: &str,
         event_uid: Option<&str>,
     ) -> Result<Outcome> {
-        self.reconcile_pass(
-            token,
-            cluster,
-            namespace,
-            name,
-            event_uid,
-            per_pod::Pass::Changed,
-        )
-        .await
+        let outcome = self
+            .reconcile_pass(
+                token,
+                cluster,
+                namespace,
+                name,
+                event_uid,
+                per_pod::Pass::Changed,
+            )
+            .await;
+        self.tally(&outcome);
+        outcome
     }
 
     /// [`Reconciler::reconcile_service_as`], going over a per-pod Service's pods as `pass` says:

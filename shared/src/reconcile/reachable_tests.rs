@@ -46,7 +46,10 @@ async fn a_service_is_ready_only_once_its_target_is_healthy() {
     let w = checked_world(Duration::from_secs(600));
     w.elb
         .set_target_health(Some(("initial", Some("Elb.RegistrationInProgress"))));
-    w.cluster.put_service(opted_in("room", "u1"));
+    w.cluster.put_service(crate::service_model::ServiceState {
+        created: Some(crate::claims::now_epoch() - 120),
+        ..opted_in("room", "u1")
+    });
     w.cluster
         .set_slices("games", "room", vec![slice("game", 8000, &["10.0.0.1"])]);
     w.reconcile("room").await.expect("allocates");
@@ -65,8 +68,14 @@ async fn a_service_is_ready_only_once_its_target_is_healthy() {
     w.elb.set_target_health(None);
     let report = w.tend().await;
 
-    // THEN it is Ready, said in an Event, and off the list
+    // THEN it is Ready, said in an Event, and off the list; its wait since creation measured
     assert_eq!(report.ready, 1);
+    assert_eq!(report.service_reachable_seconds.len(), 1);
+    assert!(
+        (120..=125).contains(&report.service_reachable_seconds[0]),
+        "{:?}",
+        report.service_reachable_seconds
+    );
     assert_eq!(w.annotation("room", STATUS).as_deref(), Some("Ready"));
     assert!(
         w.cluster

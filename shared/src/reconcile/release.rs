@@ -45,6 +45,21 @@ impl Reconciler {
         name: &str,
         uid: &str,
     ) -> Result<Outcome> {
+        let outcome = self
+            .release_unwanted(token, cluster, namespace, name, uid)
+            .await;
+        self.tally(&outcome);
+        outcome
+    }
+
+    async fn release_unwanted(
+        &self,
+        token: &RunToken,
+        cluster: &dyn Cluster,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<Outcome> {
         let service = cluster.service(namespace, name).await?;
         match service {
             Some(s) if s.uid == uid => match self.decide(&s) {

@@ -31,6 +31,7 @@ fn pools(ports: &str) -> PoolSet {
 
 fn service(name: &str, uid: &str, port_name: &str, port: u16) -> ServiceState {
     ServiceState {
+        created: None,
         key: ServiceKey {
             cluster: "prod".into(),
             namespace: "games".into(),

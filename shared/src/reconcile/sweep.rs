@@ -176,6 +176,11 @@ pub struct SweepReport {
     pub retries_left: usize,
     /// The run reached [`SweepLimits::stop_by`] and left work to later runs.
     pub cut_short: bool,
+    /// Opted-in Services whose status is `Pending` as the run listed them.
+    pub services_pending: usize,
+    /// Seconds since the creation of the oldest of them (0 when none): what
+    /// `PendingTooLongAlarm` watches.
+    pub oldest_pending_seconds: i64,
 }
 
 /// What one NLB holds: its listeners (with their tags) read before its claims.
@@ -226,6 +231,21 @@ impl Reconciler {
             .into_iter()
             .map(|s| (key_of(&s), s))
             .collect();
+        let now = crate::claims::now_epoch();
+        let pending: Vec<&ServiceState> = services
+            .values()
+            .filter(|s| {
+                s.annotations
+                    .get(crate::annotations::STATUS)
+                    .is_some_and(|st| st.starts_with("Pending"))
+            })
+            .collect();
+        report.services_pending = pending.len();
+        report.oldest_pending_seconds = pending
+            .iter()
+            .filter_map(|s| s.created)
+            .min()
+            .map_or(0, |created| (now - created).max(0));
         let mut budget = match self.check_ownership(cluster).await? {
             Ownership::Own => DeletionBudget::new(limits.max_deletions),
             Ownership::Foreign(why) | Ownership::Unproven(why) => {

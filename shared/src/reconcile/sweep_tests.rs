@@ -53,6 +53,7 @@ fn own_identity() -> TableIdentity {
 
 pub(super) fn service(name: &str, uid: &str) -> ServiceState {
     ServiceState {
+        created: None,
         key: ServiceKey {
             cluster: "prod".into(),
             namespace: "games".into(),
@@ -304,4 +305,33 @@ async fn reconciles_a_bounded_share_per_run_and_comes_round() {
     }
     assert_eq!(seen, 6, "three runs of two");
     assert_eq!(w.store.all_claims().len(), 5, "every Service was reached");
+}
+
+#[tokio::test]
+async fn the_sweep_counts_pending_services_and_ages_the_oldest() {
+    // GIVEN two Pending Services made 100 s and 30 s ago, and an allocated one
+    let w = world(50);
+    let now = crate::claims::now_epoch();
+    for (name, age) in [("old", 100), ("new", 30)] {
+        let mut s = service(name, &format!("u-{name}"));
+        s.created = Some(now - age);
+        s.annotations.insert(
+            STATUS.into(),
+            "Pending: pool default has no NLB with room".into(),
+        );
+        w.cluster.put_service(s);
+    }
+    let mut fine = service("fine", "u-fine");
+    fine.created = Some(now - 1_000);
+    fine.annotations.insert(STATUS.into(), "Ready".into());
+    w.cluster.put_service(fine);
+
+    // WHEN the sweep runs THEN it reports both, aged by the older
+    let report = w.sweep().await;
+    assert_eq!(report.services_pending, 2);
+    assert!(
+        (100..=102).contains(&report.oldest_pending_seconds),
+        "{}",
+        report.oldest_pending_seconds
+    );
 }

@@ -21,6 +21,17 @@ impl Reconciler {
         namespace: &str,
         name: &str,
     ) -> Result<Outcome> {
+        let outcome = self.sync_targets_of(cluster, namespace, name).await;
+        self.tally(&outcome);
+        outcome
+    }
+
+    async fn sync_targets_of(
+        &self,
+        cluster: &dyn Cluster,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Outcome> {
         let (service, slices) = tokio::join!(
             cluster.service(namespace, name),
             cluster.endpoint_slices(namespace, name)

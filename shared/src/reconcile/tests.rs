@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Error, Outcome, Reconciler};
+use super::{Error, Outcome, Reconciler, RunMetrics};
 use crate::annotations::{self, AUTO_ASSIGN, FINALIZER};
 use crate::claims::{ClaimState, ClaimStore, MemoryClaimStore};
 use crate::cluster::{KubeError, MemoryCluster, NoticeKind};
@@ -71,6 +71,7 @@ fn service(
     ports: Vec<ServicePortSpec>,
 ) -> ServiceState {
     ServiceState {
+        created: None,
         key: ServiceKey {
             cluster: "prod".into(),
             namespace: "games".into(),
@@ -880,4 +881,54 @@ async fn an_event_naming_one_service_cannot_release_another() {
         1
     );
     assert_eq!(w.elb.listeners().len(), 2);
+}
+
+#[tokio::test]
+async fn an_instance_measures_first_addresses_and_counts_outcomes() {
+    // GIVEN a Service made 7 s ago and one with a bad mode
+    let w = world(&[NLB_A], "30000-30099", 50);
+    let created = crate::claims::now_epoch() - 7;
+    w.cluster.put_service(ServiceState {
+        created: Some(created),
+        ..opted_in("room", "u1")
+    });
+    w.cluster.put_service(service(
+        "bad",
+        "u2",
+        &[
+            (AUTO_ASSIGN, "true"),
+            (crate::annotations::MODE, "sideways"),
+        ],
+        vec![port("game", 7777, "TCP", TargetPort::Number(8000))],
+    ));
+
+    // WHEN both are reconciled
+    w.reconcile("room").await.expect("allocates");
+    w.reconcile("bad").await.expect("rejects");
+
+    // THEN the run measured the first address's wait and counted both outcomes
+    let measured = w.reconciler.take_run_metrics();
+    assert_eq!(measured.service_address_seconds.len(), 1);
+    let waited = measured.service_address_seconds[0];
+    assert!((7..=9).contains(&waited), "{waited}");
+    assert_eq!(
+        (measured.allocations_made, measured.allocations_refused),
+        (1, 1)
+    );
+    // AND taking them empties them; a reconcile with nothing new adds no latency
+    assert_eq!(w.reconciler.take_run_metrics(), RunMetrics::default());
+    w.reconcile("room").await.expect("nothing to do");
+    assert!(
+        w.reconciler
+            .take_run_metrics()
+            .service_address_seconds
+            .is_empty()
+    );
+
+    // WHEN it opts out THEN its release is counted
+    let mut out = w.cluster.get("games", "room").expect("the Service");
+    out.annotations.insert(AUTO_ASSIGN.into(), "false".into());
+    w.cluster.put_service(out);
+    w.reconcile("room").await.expect("releases");
+    assert_eq!(w.reconciler.take_run_metrics().releases, 1);
 }

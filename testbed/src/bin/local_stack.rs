@@ -184,10 +184,18 @@ async fn show_examples(
     ));
     let keys = examples::apply(&bed.kubeconfig(), &manifests).await?;
     let client = bed.kube_client().await;
-    let services = examples::wait_settled(&client, &keys, Duration::from_secs(180)).await?;
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&stack.sdk);
-    let rows = examples::rows(&elb, &client, &services).await?;
-    println!("\n{}\n", examples::render(&rows));
+    examples::wait_settled(&client, &keys, Duration::from_secs(180)).await?;
+    // The tables `kubectl nlb-pool status` and `kubectl nlb-pool get` print.
+    let view = stack.operator_view(bed).await?;
+    let silent = nlb_pool_cli::progress::Progress::silent();
+    let snapshot = view.snapshot(false, &silent).await?;
+    let status = nlb_pool_cli::status::report(&snapshot);
+    let rows = nlb_pool_cli::list::list(&view).await?;
+    println!(
+        "\n{}\n\n{}\n",
+        nlb_pool_cli::render::status(&status, false),
+        nlb_pool_cli::list::render(&rows, false)
+    );
     Ok(())
 }
 
@@ -198,6 +206,7 @@ fn ready_message(stack: &LocalStack, stack_env: &std::path::Path) {
          \x20 source {env}\n\
          \x20 kubectl apply -f my-service.yaml      # with nlb.port-manager/auto-assign: \"true\"\n\
          \x20 kubectl get svc -A -o custom-columns=NAME:.metadata.name,ADDRESS:'.metadata.annotations.nlb\\.port-manager/address'\n\
+         \x20 cargo run -q -p nlb-pool-cli -- status  # or get, doctor: kubectl nlb-pool (README)\n\
          Logs: {logs}/functions.log, {logs}/forwarder.log; deliveries below.\n\
          Press Ctrl-C to stop.",
         env = stack_env.display(),

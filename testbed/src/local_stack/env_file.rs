@@ -17,11 +17,22 @@ pub fn write_block(path: &Path, vars: &[(String, String)]) -> Result<()> {
     out.push_str(BEGIN);
     out.push('\n');
     for (k, v) in vars {
-        out.push_str(&format!("export {k}={v}\n"));
+        out.push_str(&format!("export {k}={}\n", shell_quoted(v)));
     }
     out.push_str(END);
     out.push('\n');
     replace(path, &out)
+}
+
+/// `value` as one shell word: as it is when it has only safe characters, else in single
+/// quotes (POOLS is JSON); [`crate::parse_env_file`] reads both back.
+pub fn shell_quoted(value: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/:._-,@+=%".contains(c);
+    if !value.is_empty() && value.chars().all(safe) {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
 }
 
 /// Removes the stack's block from `path`; a missing file (the bed is down) is fine.

@@ -1,13 +1,13 @@
-//! Example Services: applied with kubectl, waited for, and shown as a table of
-//! Service -> `NLB_DNS:port`, protocol, targets.
+//! Example Services: applied with kubectl and waited for (`kubectl nlb-pool`'s library shows
+//! them: testbed/src/bin/local_stack.rs).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, ListParams};
-use nlb_port_pool::annotations::{self, AllocationRecord};
+use k8s_openapi::api::core::v1::Service;
+use kube::api::Api;
+use nlb_port_pool::annotations;
 
 /// A Service of the manifests, `namespace/name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,111 +124,6 @@ pub async fn wait_settled(
     }
 }
 
-/// One row of the table: one listener of a Service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    /// `namespace/name` and the Service port's name.
-    pub service: String,
-    /// `NLB_DNS:port`, or the Service's status when it has no listener.
-    pub address: String,
-    /// `TCP`, `UDP`, `TCP_UDP`, ...
-    pub protocol: String,
-    /// The target group's `ip:port` targets.
-    pub targets: Vec<String>,
-}
-
-/// The rows of `services` (a per-pod Service's: its pods'), with targets read from moto.
-pub async fn rows(
-    elb: &aws_sdk_elasticloadbalancingv2::Client,
-    client: &kube::Client,
-    services: &[Service],
-) -> Result<Vec<Row>> {
-    let mut out = Vec::new();
-    for svc in services {
-        let key = format!(
-            "{}/{}",
-            svc.metadata.namespace.as_deref().unwrap_or_default(),
-            svc.metadata.name.as_deref().unwrap_or_default()
-        );
-        let notes = svc.metadata.annotations.clone().unwrap_or_default();
-        if notes.contains_key(annotations::PODS) {
-            out.extend(pod_rows(elb, client, svc, &key).await?);
-            continue;
-        }
-        let records: Vec<AllocationRecord> = notes
-            .get(annotations::ALLOCATIONS)
-            .and_then(|j| serde_json::from_str(j).ok())
-            .unwrap_or_default();
-        if records.is_empty() {
-            let status = notes.get(annotations::STATUS).cloned().unwrap_or_default();
-            out.push(Row {
-                service: key,
-                address: status,
-                protocol: "-".into(),
-                targets: vec![],
-            });
-            continue;
-        }
-        for r in records {
-            out.push(Row {
-                service: format!("{key} ({})", r.name),
-                address: format!("{}:{}", r.dns, r.port),
-                protocol: if r.tls {
-                    "TLS".into()
-                } else {
-                    r.protocol.to_string()
-                },
-                targets: targets(elb, &r.target_group_arn).await?,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// The rows of a per-pod Service: one per listener of each of its pods.
-async fn pod_rows(
-    elb: &aws_sdk_elasticloadbalancingv2::Client,
-    client: &kube::Client,
-    svc: &Service,
-    key: &str,
-) -> Result<Vec<Row>> {
-    let namespace = svc.metadata.namespace.clone().unwrap_or_default();
-    let selector: Vec<String> = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.clone())
-        .unwrap_or_default()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let pods = Api::<Pod>::namespaced(client.clone(), &namespace)
-        .list(&ListParams::default().labels(&selector.join(",")))
-        .await
-        .with_context(|| format!("listing the pods of {key}"))?;
-    let mut out = Vec::new();
-    for pod in pods.items {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let notes = pod.metadata.annotations.unwrap_or_default();
-        let records: Vec<AllocationRecord> = notes
-            .get(annotations::ALLOCATIONS)
-            .and_then(|j| serde_json::from_str(j).ok())
-            .unwrap_or_default();
-        for r in records {
-            out.push(Row {
-                service: format!("{key} pod {name} ({})", r.name),
-                address: format!("{}:{}", r.dns, r.port),
-                protocol: if r.tls {
-                    "TLS".into()
-                } else {
-                    r.protocol.to_string()
-                },
-                targets: targets(elb, &r.target_group_arn).await?,
-            });
-        }
-    }
-    Ok(out)
-}
-
 /// The `ip:port` targets of a target group, sorted.
 pub async fn targets(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
@@ -252,36 +147,6 @@ pub async fn targets(
     Ok(out)
 }
 
-/// The rows as an aligned text table with a header.
-pub fn render(rows: &[Row]) -> String {
-    let header = Row {
-        service: "SERVICE".into(),
-        address: "ADDRESS (nlb.port-manager/address)".into(),
-        protocol: "PROTOCOL".into(),
-        targets: vec!["TARGETS".into()],
-    };
-    let all: Vec<&Row> = std::iter::once(&header).chain(rows).collect();
-    let w1 = all.iter().map(|r| r.service.len()).max().unwrap_or(0);
-    let w2 = all.iter().map(|r| r.address.len()).max().unwrap_or(0);
-    let w3 = all.iter().map(|r| r.protocol.len()).max().unwrap_or(0);
-    all.iter()
-        .map(|r| {
-            let targets = if r.targets.is_empty() {
-                "(none)".to_owned()
-            } else {
-                r.targets.join(", ")
-            };
-            format!(
-                "{:w1$}  {:w2$}  {:w3$}  {targets}",
-                r.service, r.address, r.protocol
-            )
-            .trim_end()
-            .to_owned()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,31 +163,5 @@ mod tests {
         let keys = opted_in(&applied);
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].to_string(), "games/a");
-    }
-
-    #[test]
-    fn renders_an_aligned_table() {
-        let rows = [
-            Row {
-                service: "games/a (game)".into(),
-                address: "nlb-1.elb.amazonaws.com:30000".into(),
-                protocol: "TCP".into(),
-                targets: vec!["10.0.0.1:7777".into(), "10.0.0.2:7777".into()],
-            },
-            Row {
-                service: "games/b".into(),
-                address: "Error: no pool".into(),
-                protocol: "-".into(),
-                targets: vec![],
-            },
-        ];
-        let text = render(&rows);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("SERVICE"));
-        assert!(lines[1].ends_with("10.0.0.1:7777, 10.0.0.2:7777"), "{text}");
-        assert!(lines[2].ends_with("(none)"), "{text}");
-        let column = lines[0].find("ADDRESS").expect("header");
-        assert_eq!(lines[1].find("nlb-1"), Some(column));
     }
 }

@@ -24,6 +24,7 @@ pub mod process;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -330,9 +331,47 @@ impl LocalStack {
         Ok(())
     }
 
-    /// What a shell needs to reach the stack (the block of `.local/stack.env`).
+    /// What `kubectl nlb-pool` reads for this stack, as its operator role (the IAM gate checks
+    /// the calls against template.yaml's OperatorRole) and the bed's admin in Kubernetes.
+    pub async fn operator_view(&self, bed: &Bed) -> Result<nlb_pool_cli::collect::Sources> {
+        let app = aws_config::AppName::new("npp-operator").context("the operator's app id")?;
+        let sdk = self
+            .gate
+            .sdk_config(bed)
+            .await
+            .into_builder()
+            .app_name(app)
+            .build();
+        Ok(nlb_pool_cli::collect::Sources {
+            cluster: self.config.cluster.clone(),
+            pools: nlb_port_pool::pool::PoolSet::from_json(&self.aws.pools_json)
+                .map_err(|e| anyhow::anyhow!("the local stack's POOLS: {e}"))?,
+            stack_id: Some(format!("local/{}", self.config.prefix)),
+            namespace: None,
+            store: Arc::new(nlb_port_pool::claims::DynamoClaimStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                &self.aws.table,
+            )),
+            elb: Arc::new(nlb_port_pool::elb::AwsLoadBalancing::new(
+                aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            )),
+            kube: bed.kube_client().await,
+            dead_letters: Some((aws_sdk_sqs::Client::new(&sdk), self.aws.dlq_url.clone())),
+        })
+    }
+
+    /// What a shell needs to reach the stack (the block of `.local/stack.env`): its resources,
+    /// and what `kubectl nlb-pool` reads (CLUSTER_NAME, TABLE_NAME, POOLS, STACK_ID,
+    /// DEAD_LETTER_QUEUE_URL).
     pub fn env_vars(&self) -> Vec<(String, String)> {
         let mut vars = vec![
+            ("CLUSTER_NAME".to_owned(), self.config.cluster.clone()),
+            ("POOLS".to_owned(), self.aws.pools_json.clone()),
+            (
+                "STACK_ID".to_owned(),
+                format!("local/{}", self.config.prefix),
+            ),
+            ("DEAD_LETTER_QUEUE_URL".to_owned(), self.aws.dlq_url.clone()),
             ("BUS_NAME".to_owned(), self.aws.bus.clone()),
             ("TABLE_NAME".to_owned(), self.aws.table.clone()),
             ("VPC_ID".to_owned(), self.aws.vpc_id().to_owned()),

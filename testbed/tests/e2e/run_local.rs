@@ -96,6 +96,26 @@ async fn run_and_stop(how: Stop, extra: &[&str]) {
         for room in ["room-tls", "room-proxy", "fleet"] {
             assert!(read(&out).contains(room), "no {room} in:\n{}", read(&out));
         }
+        // The forwarder timed the five per-Service rooms from creation to address.
+        let bed = Bed::load(&stack_env).expect("run-local wrote its stack file");
+        let url = bed
+            .var("FORWARDER_METRICS_URL")
+            .expect("FORWARDER_METRICS_URL");
+        let port: u16 = url
+            .trim_start_matches("http://127.0.0.1:")
+            .trim_end_matches("/metrics")
+            .parse()
+            .expect("the forwarder's port");
+        let metrics = testbed::local_stack::http::get(port, "/metrics", Duration::from_secs(5))
+            .await
+            .expect("the forwarder's /metrics");
+        let timed: u64 = metrics
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix("nlb_port_pool_service_address_seconds_count "))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(timed >= 5, "{}", metrics.body);
     }
     // Every process it runs: its descendants (functions included), and the bed's servers,
     // which bed-up detached.

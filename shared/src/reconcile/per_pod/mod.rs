@@ -287,10 +287,11 @@ impl Reconciler {
         }
         match result {
             Ok(Outcome::Allocated { claimed, .. }) if claimed > 0 && !was_ready => {
+                let mut measured = self.measure();
+                measured.allocations_made += 1;
                 if let Some(created) = pod.created {
-                    self.pod_address_seconds
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    measured
+                        .pod_address_seconds
                         .push(crate::claims::now_epoch() - created);
                 }
                 PodResult::Allocated {

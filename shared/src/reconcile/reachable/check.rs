@@ -133,6 +133,11 @@ impl Reconciler {
         if status.as_ref() == Some(&allocated) {
             self.write_ready(cluster, service).await?;
             flipped.ready += 1;
+            if let Some(created) = service.created {
+                flipped
+                    .service_seconds
+                    .push(crate::claims::now_epoch() - created);
+            }
         }
         Ok(match waiting_gate {
             Some(why) => (Reach::Waiting(why), flipped),

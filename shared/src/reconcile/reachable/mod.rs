@@ -60,6 +60,8 @@ pub struct ReachReport {
     pub timed_out: usize,
     /// Seconds from pod creation to reachable, of the pods that became reachable.
     pub pod_reachable_seconds: Vec<i64>,
+    /// Seconds from creation to `Ready` of each per-Service Service that became ready.
+    pub service_reachable_seconds: Vec<i64>,
     /// What failed (the run goes on with the rest).
     pub failures: Vec<String>,
 }
@@ -78,6 +80,8 @@ pub(super) struct Flipped {
     pub ready: usize,
     pub gates: usize,
     pub pod_seconds: Vec<i64>,
+    /// Per per-Service Service that became `Ready`: seconds from its creation.
+    pub service_seconds: Vec<i64>,
 }
 
 impl Reconciler {
@@ -166,6 +170,9 @@ impl Reconciler {
                         report.ready += flipped.ready;
                         report.gates_set += flipped.gates;
                         report.pod_reachable_seconds.extend(flipped.pod_seconds);
+                        report
+                            .service_reachable_seconds
+                            .extend(flipped.service_seconds);
                         reach
                     }
                     Err(e) => {
