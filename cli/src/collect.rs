@@ -10,7 +10,9 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::api::{Api, ListParams};
 use nlb_port_pool::annotations;
 use nlb_port_pool::claims::{ClaimStore, DynamoClaimStore, PoolRecords};
-use nlb_port_pool::elb::{AwsLoadBalancing, LoadBalancing, TAG_CLUSTER, TAG_MANAGED};
+use nlb_port_pool::elb::{
+    AwsLoadBalancing, LoadBalancing, TAG_CLUSTER, TAG_MANAGED, target_group_name,
+};
 use nlb_port_pool::pool::{NlbPool, PoolSet, nlb_name_of};
 
 use crate::progress::Progress;
@@ -18,6 +20,9 @@ use crate::snapshot::{
     ClaimView, DeepSnapshot, HolderView, IdentityView, ListenerView, NlbSnapshot, PodView,
     PoolSnapshot, ServiceView, Snapshot, TargetGroupView,
 };
+
+/// The listeners on each NLB that exists, by its ARN.
+type Listeners = BTreeMap<String, Vec<nlb_port_pool::elb::ListenerInfo>>;
 
 /// NLBs (and Services) read at once.
 const AT_ONCE: usize = 8;
@@ -55,13 +60,13 @@ fn seconds(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> 
 impl Sources {
     /// The pools, their NLBs, the Services and pods; with `deep`, what `doctor` needs too.
     pub async fn snapshot(&self, deep: bool, progress: &Progress) -> Result<Snapshot> {
-        let pools = self.pool_snapshots(progress).await?;
+        let (pools, listeners) = self.pool_snapshots(progress).await?;
         progress.say("reading Services");
         let services = self.known_services().await?;
         let pods = self.pods(&services).await?;
         let views = services.iter().map(service_view).collect();
         let deep = if deep {
-            Some(self.deep(&pools, progress).await?)
+            Some(self.deep(&pools, &listeners, progress).await?)
         } else {
             None
         };
@@ -95,7 +100,8 @@ impl Sources {
         Ok(out)
     }
 
-    async fn pool_snapshots(&self, progress: &Progress) -> Result<Vec<PoolSnapshot>> {
+    /// The pools, and the listeners on each NLB that exists (which `doctor` looks at too).
+    async fn pool_snapshots(&self, progress: &Progress) -> Result<(Vec<PoolSnapshot>, Listeners)> {
         let pools = self.members().await?;
         let arns: Vec<String> = pools
             .iter()
@@ -113,26 +119,25 @@ impl Sources {
             .await
             .context("describing the pools' NLBs (ELBv2 DescribeLoadBalancers)")?;
         let counted = std::sync::atomic::AtomicUsize::new(0);
-        let listeners: BTreeMap<String, usize> = futures::stream::iter(arns.iter())
+        let listeners: Listeners = futures::stream::iter(arns.iter())
             .filter(|arn| std::future::ready(dns.contains_key(*arn)))
             .map(|arn| {
                 let (counted, dns) = (&counted, &dns);
                 async move {
-                    let n = self
+                    let on_it = self
                         .elb
                         .listeners_of(arn)
                         .await
-                        .with_context(|| format!("listing the listeners of {arn}"))?
-                        .len();
+                        .with_context(|| format!("listing the listeners of {arn}"))?;
                     let i = counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                     progress.say(&format!("listeners of NLB {i}/{}", dns.len()));
-                    Ok::<_, anyhow::Error>((arn.clone(), n))
+                    Ok::<_, anyhow::Error>((arn.clone(), on_it))
                 }
             })
             .buffer_unordered(AT_ONCE)
             .try_collect()
             .await?;
-        Ok(pools
+        let snapshots = pools
             .iter()
             .map(|(pool, waiting)| PoolSnapshot {
                 name: pool.name().to_owned(),
@@ -154,12 +159,13 @@ impl Sources {
                             made: pool.is_made(arn),
                             state: u.and_then(|u| u.state).map(|s| s.as_str().to_owned()),
                             claimed: u.map_or(0, |u| u.ports.len()),
-                            listeners: listeners.get(arn).copied(),
+                            listeners: listeners.get(arn).map(Vec::len),
                         }
                     })
                     .collect(),
             })
-            .collect())
+            .collect();
+        Ok((snapshots, listeners))
     }
 
     fn service_api(&self) -> Api<Service> {
@@ -228,7 +234,12 @@ impl Sources {
             .collect())
     }
 
-    async fn deep(&self, pools: &[PoolSnapshot], progress: &Progress) -> Result<DeepSnapshot> {
+    async fn deep(
+        &self,
+        pools: &[PoolSnapshot],
+        listeners_by_nlb: &Listeners,
+        progress: &Progress,
+    ) -> Result<DeepSnapshot> {
         let mut deep = DeepSnapshot {
             stack_id: self.stack_id.clone(),
             ..DeepSnapshot::default()
@@ -238,36 +249,6 @@ impl Sources {
             .flat_map(|p| &p.nlbs)
             .filter(|n| n.dns.is_some())
             .collect();
-        for (i, nlb) in existing.iter().enumerate() {
-            progress.say(&format!(
-                "listeners and claims of NLB {}/{}",
-                i + 1,
-                existing.len()
-            ));
-            let listeners = self
-                .elb
-                .listeners_of(&nlb.arn)
-                .await
-                .with_context(|| format!("listing the listeners of {}", nlb.arn))?;
-            let arns: Vec<String> = listeners.iter().map(|l| l.arn.clone()).collect();
-            let tags = self
-                .elb
-                .tags_of(&arns)
-                .await
-                .with_context(|| format!("reading the tags of {}'s listeners", nlb.name))?;
-            deep.listeners.insert(
-                nlb.arn.clone(),
-                listeners
-                    .iter()
-                    .map(|l| ListenerView {
-                        arn: l.arn.clone(),
-                        port: l.port,
-                        ours: tags.get(&l.arn).is_some_and(|t| self.is_ours(t)),
-                        target_group: l.target_group_arn.clone(),
-                    })
-                    .collect(),
-            );
-        }
         for nlb in pools.iter().flat_map(|p| &p.nlbs) {
             let holders = self
                 .store
@@ -282,31 +263,63 @@ impl Sources {
                         port: h.port,
                         uid: h.owner.uid.clone(),
                         service: format!("{}/{}", h.owner.key.namespace, h.owner.key.name),
+                        target_group_name: target_group_name(&h.owner, &h.key),
                         claimed_at: h.claimed_at,
                     })
                     .collect(),
             );
         }
-        let uids: BTreeSet<String> = deep
+        for (i, nlb) in existing.iter().enumerate() {
+            progress.say(&format!(
+                "tags of NLB {}/{}'s listeners",
+                i + 1,
+                existing.len()
+            ));
+            let listeners = listeners_by_nlb
+                .get(&nlb.arn)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let mut views: Vec<ListenerView> = listeners
+                .iter()
+                .map(|l| ListenerView {
+                    arn: l.arn.clone(),
+                    port: l.port,
+                    ours: false,
+                    target_group: l.target_group_arn.clone(),
+                })
+                .collect();
+            // A listener forwarding to its port's holder's target group is the holder's; the
+            // tags of the others say whether they are this cluster's (the sweep's way: no
+            // per-Service reads).
+            let holders = deep.holders.get(&nlb.arn).map(Vec::as_slice).unwrap_or(&[]);
+            let unaccounted: Vec<String> = views
+                .iter_mut()
+                .filter_map(|l| {
+                    let held = holders.iter().any(|h| {
+                        h.port == l.port
+                            && Some(h.target_group_name.as_str()) == l.target_group_name()
+                    });
+                    l.ours = held;
+                    (!held).then(|| l.arn.clone())
+                })
+                .collect();
+            let tags = self
+                .elb
+                .tags_of(&unaccounted)
+                .await
+                .with_context(|| format!("reading the tags of {}'s listeners", nlb.name))?;
+            for l in views.iter_mut().filter(|l| !l.ours) {
+                l.ours = tags.get(&l.arn).is_some_and(|t| self.is_ours(t));
+            }
+            deep.listeners.insert(nlb.arn.clone(), views);
+        }
+        let expected: BTreeSet<&str> = deep
             .holders
             .values()
             .flatten()
-            .map(|h| h.uid.clone())
+            .map(|h| h.target_group_name.as_str())
             .collect();
-        progress.say(&format!("claims of {} Services", uids.len()));
-        deep.claims = futures::stream::iter(uids)
-            .map(|uid| async move {
-                let claims = self
-                    .store
-                    .claims_of(&uid)
-                    .await
-                    .with_context(|| format!("reading the claims of Service uid {uid}"))?;
-                Ok::<_, anyhow::Error>((uid, claims.iter().map(claim_view).collect()))
-            })
-            .buffer_unordered(AT_ONCE)
-            .try_collect()
-            .await?;
-        deep.target_groups = self.target_groups(progress).await?;
+        deep.target_groups = self.target_groups(&expected, progress).await?;
         deep.identity = self
             .store
             .identity()
@@ -329,7 +342,11 @@ impl Sources {
         Ok(deep)
     }
 
-    async fn target_groups(&self, progress: &Progress) -> Result<Vec<TargetGroupView>> {
+    async fn target_groups(
+        &self,
+        expected: &BTreeSet<&str>,
+        progress: &Progress,
+    ) -> Result<Vec<TargetGroupView>> {
         let mut groups = Vec::new();
         let mut marker = None;
         loop {
@@ -345,7 +362,13 @@ impl Sources {
                 None => break,
             }
         }
-        let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).collect();
+        // A group named for a claim is that claim's; the tags of the others say whether they
+        // are this cluster's.
+        let arns: Vec<String> = groups
+            .iter()
+            .filter(|g| !expected.contains(g.name.as_str()))
+            .map(|g| g.arn.clone())
+            .collect();
         let tags = self
             .elb
             .tags_of(&arns)
@@ -354,7 +377,8 @@ impl Sources {
         Ok(groups
             .into_iter()
             .map(|g| TargetGroupView {
-                ours: tags.get(&g.arn).is_some_and(|t| self.is_ours(t)),
+                ours: expected.contains(g.name.as_str())
+                    || tags.get(&g.arn).is_some_and(|t| self.is_ours(t)),
                 arn: g.arn,
                 name: g.name,
             })

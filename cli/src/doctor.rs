@@ -2,7 +2,7 @@
 //! accounts for, claims whose Service or listener is gone, Services stuck terminating, a
 //! claims table that is not this cluster's and stack's, NLBs that are gone, dead letters.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
@@ -64,7 +64,7 @@ pub struct Checked {
     pub listeners: usize,
     /// Target groups of the project's prefix.
     pub target_groups: usize,
-    /// Claims (owner records).
+    /// Claimed ports (port items).
     pub claims: usize,
     /// Services.
     pub services: usize,
@@ -98,7 +98,7 @@ pub fn report(snapshot: &Snapshot) -> DoctorReport {
             nlbs: snapshot.pools.iter().map(|p| p.nlbs.len()).sum(),
             listeners: deep.listeners.values().map(Vec::len).sum(),
             target_groups: deep.target_groups.len(),
-            claims: deep.claims.values().map(Vec::len).sum(),
+            claims: deep.holders.values().map(Vec::len).sum(),
             services: snapshot.services.len(),
         },
         findings,
@@ -150,14 +150,6 @@ fn identity(snapshot: &Snapshot, deep: &DeepSnapshot, findings: &mut Vec<Finding
 }
 
 fn nlbs_and_listeners(snapshot: &Snapshot, deep: &DeepSnapshot, findings: &mut Vec<Finding>) {
-    // Each claim by (NLB, port), to match listeners with.
-    let mut claimed: BTreeMap<(&str, u16), Vec<&crate::snapshot::ClaimView>> = BTreeMap::new();
-    for claim in deep.claims.values().flatten() {
-        claimed
-            .entry((claim.nlb_arn.as_str(), claim.port))
-            .or_default()
-            .push(claim);
-    }
     for nlb in snapshot.pools.iter().flat_map(|p| &p.nlbs) {
         if nlb.dns.is_none() {
             findings.push(Finding {
@@ -177,12 +169,11 @@ fn nlbs_and_listeners(snapshot: &Snapshot, deep: &DeepSnapshot, findings: &mut V
             .get(&nlb.arn)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
+        let holders = deep.holders.get(&nlb.arn).map(Vec::as_slice).unwrap_or(&[]);
         for l in listeners.iter().filter(|l| l.ours) {
-            // A claim names it, or holds its port with its listener not recorded yet (a run
-            // is making it).
-            let accounted = claimed.get(&(nlb.arn.as_str(), l.port)).is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c.listener_arn.is_none() || c.listener_arn.as_deref() == Some(&l.arn))
+            // The holder of its port, forwarding to the holder's target group.
+            let accounted = holders.iter().any(|h| {
+                h.port == l.port && Some(h.target_group_name.as_str()) == l.target_group_name()
             });
             if !accounted {
                 findings.push(Finding {
@@ -190,31 +181,27 @@ fn nlbs_and_listeners(snapshot: &Snapshot, deep: &DeepSnapshot, findings: &mut V
                     kind: "listener-without-claim",
                     subject: l.arn.clone(),
                     detail: format!(
-                        "port {} of {} is tagged as this cluster's but no claim holds it; the \
-                         sweep deletes it",
+                        "port {} of {} is tagged as this cluster's but no claim holds it with \
+                         this listener; the sweep deletes it",
                         l.port, nlb.name
                     ),
                 });
             }
         }
-        let on_this_nlb = claimed.iter().filter(|((arn, _), _)| *arn == nlb.arn);
-        for ((_, port), claims) in on_this_nlb {
-            for c in claims {
-                let Some(listener) = c.listener_arn.as_deref() else {
-                    continue;
-                };
-                if !listeners.iter().any(|l| l.arn == listener) {
-                    findings.push(Finding {
-                        severity: Severity::Warning,
-                        kind: "claim-without-listener",
-                        subject: listener.to_owned(),
-                        detail: format!(
-                            "the claim of port {port} on {} ({}) names a listener that is \
-                             gone; the sweep makes it again",
-                            nlb.name, c.key
-                        ),
-                    });
-                }
+        for h in holders {
+            let waited = snapshot.taken_at - h.claimed_at;
+            // A claim younger than the grace may be a run making its listener right now.
+            if waited > STUCK_AFTER_SECONDS && !listeners.iter().any(|l| l.port == h.port) {
+                findings.push(Finding {
+                    severity: Severity::Warning,
+                    kind: "claim-without-listener",
+                    subject: format!("{} port {}", nlb.name, h.port),
+                    detail: format!(
+                        "{} has held port {} for {waited} s and no listener is on it; the \
+                         sweep makes it again",
+                        h.service, h.port
+                    ),
+                });
             }
         }
     }
@@ -222,19 +209,19 @@ fn nlbs_and_listeners(snapshot: &Snapshot, deep: &DeepSnapshot, findings: &mut V
 
 fn target_groups(deep: &DeepSnapshot, findings: &mut Vec<Finding>) {
     let used: BTreeSet<&str> = deep
-        .claims
+        .holders
         .values()
         .flatten()
-        .filter_map(|c| c.target_group_arn.as_deref())
+        .map(|h| h.target_group_name.as_str())
         .chain(
             deep.listeners
                 .values()
                 .flatten()
-                .filter_map(|l| l.target_group.as_deref()),
+                .filter_map(|l| l.target_group_name()),
         )
         .collect();
     for tg in deep.target_groups.iter().filter(|t| t.ours) {
-        if !used.contains(tg.arn.as_str()) {
+        if !used.contains(tg.name.as_str()) {
             findings.push(Finding {
                 severity: Severity::Warning,
                 kind: "target-group-without-claim",
@@ -256,7 +243,12 @@ fn claims_without_services(snapshot: &Snapshot, deep: &DeepSnapshot, findings: &
         if live.contains(holder.uid.as_str()) || !seen.insert(holder.uid.as_str()) {
             continue;
         }
-        let ports = deep.claims.get(&holder.uid).map_or(1, Vec::len);
+        let ports = deep
+            .holders
+            .values()
+            .flatten()
+            .filter(|h| h.uid == holder.uid)
+            .count();
         findings.push(Finding {
             severity: Severity::Warning,
             kind: "claim-without-service",

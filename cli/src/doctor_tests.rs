@@ -1,28 +1,14 @@
 use super::*;
 use crate::snapshot::{
-    ClaimView, HolderView, IdentityView, ListenerView, NlbSnapshot, PoolSnapshot, ServiceView,
-    TargetGroupView,
+    HolderView, IdentityView, ListenerView, NlbSnapshot, PoolSnapshot, ServiceView, TargetGroupView,
 };
 
 const NLB: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/games-a/0";
 const GONE: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/games-b/0";
+const NOW: i64 = 10_000;
 
-fn claim(uid_port: u16, listener: Option<&str>, tg: Option<&str>) -> ClaimView {
-    ClaimView {
-        key: "7777-tcp".into(),
-        pod: None,
-        nlb_arn: NLB.into(),
-        port: uid_port,
-        state: if listener.is_some() {
-            "active"
-        } else {
-            "claimed"
-        }
-        .into(),
-        listener_arn: listener.map(str::to_owned),
-        target_group_arn: tg.map(str::to_owned),
-        claimed_at: 0,
-    }
+fn tg_arn(name: &str) -> String {
+    format!("arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/{name}/0")
 }
 
 fn listener(arn: &str, port: u16, ours: bool, tg: Option<&str>) -> ListenerView {
@@ -30,7 +16,25 @@ fn listener(arn: &str, port: u16, ours: bool, tg: Option<&str>) -> ListenerView 
         arn: arn.into(),
         port,
         ours,
-        target_group: tg.map(str::to_owned),
+        target_group: tg.map(tg_arn),
+    }
+}
+
+fn holder(port: u16, uid: &str, service: &str, tg: &str, claimed_at: i64) -> HolderView {
+    HolderView {
+        port,
+        uid: uid.into(),
+        service: service.into(),
+        target_group_name: tg.into(),
+        claimed_at,
+    }
+}
+
+fn group(name: &str, ours: bool) -> TargetGroupView {
+    TargetGroupView {
+        arn: tg_arn(name),
+        name: name.into(),
+        ours,
     }
 }
 
@@ -61,29 +65,18 @@ fn healthy() -> Snapshot {
     deep.listeners.insert(
         NLB.into(),
         vec![
-            listener("l1", 30000, true, Some("tg1")),
+            listener("l1", 30000, true, Some("npp-room")),
             // A listener somebody made by hand: not the project's business.
             listener("hand", 80, false, Some("theirs")),
         ],
     );
     deep.holders.insert(
         NLB.into(),
-        vec![HolderView {
-            port: 30000,
-            uid: "u1".into(),
-            service: "games/room".into(),
-            claimed_at: 0,
-        }],
+        vec![holder(30000, "u1", "games/room", "npp-room", 0)],
     );
-    deep.claims
-        .insert("u1".into(), vec![claim(30000, Some("l1"), Some("tg1"))]);
-    deep.target_groups = vec![TargetGroupView {
-        arn: "tg1".into(),
-        name: "npp-tg1".into(),
-        ours: true,
-    }];
+    deep.target_groups = vec![group("npp-room", true)];
     Snapshot {
-        taken_at: 10_000,
+        taken_at: NOW,
         cluster: "c".into(),
         pools: vec![PoolSnapshot {
             name: "default".into(),
@@ -132,40 +125,20 @@ fn a_healthy_world_has_no_findings() {
 fn finds_leaks_orphans_stuck_services_missing_nlbs_and_dead_letters() {
     let mut world = healthy();
     let deep = world.deep.as_mut().expect("deep");
-    // A listener of ours no claim names, and one whose claim is still being made (fine).
     let on_nlb = deep.listeners.get_mut(NLB).expect("listeners");
-    on_nlb.push(listener("leaked", 30001, true, Some("tg-leaked")));
-    on_nlb.push(listener("in-progress", 30002, true, None));
-    deep.claims
-        .get_mut("u1")
-        .expect("claims")
-        .push(claim(30002, None, None));
-    // A claim whose listener is gone.
-    deep.claims
-        .get_mut("u1")
-        .expect("claims")
-        .push(claim(30003, Some("vanished"), Some("tg1")));
-    // A target group of ours nobody uses, and one of another cluster.
-    deep.target_groups.push(TargetGroupView {
-        arn: "tg-orphan".into(),
-        name: "npp-orphan".into(),
-        ours: true,
-    });
-    deep.target_groups.push(TargetGroupView {
-        arn: "tg-other".into(),
-        name: "npp-other".into(),
-        ours: false,
-    });
+    // A listener of ours on a port nobody holds; one on a held port forwarding elsewhere.
+    on_nlb.push(listener("leaked", 30001, true, Some("npp-leaked")));
+    on_nlb.push(listener("stray", 30000, true, Some("npp-stray")));
+    let holders = deep.holders.get_mut(NLB).expect("holders");
+    // A claim whose listener is gone, held long; one just made (its run is making it).
+    holders.push(holder(30003, "u1", "games/room", "npp-room-b", NOW - 500));
+    holders.push(holder(30004, "u1", "games/room", "npp-room-c", NOW - 5));
     // Claims of a Service that is gone.
-    deep.holders
-        .get_mut(NLB)
-        .expect("holders")
-        .push(HolderView {
-            port: 30010,
-            uid: "u-gone".into(),
-            service: "games/gone".into(),
-            claimed_at: 9_000,
-        });
+    holders.push(holder(30010, "u-gone", "games/gone", "npp-gone", 9_000));
+    // A target group of ours nobody uses, one of another cluster, and claimed ones.
+    deep.target_groups.push(group("npp-orphan", true));
+    deep.target_groups.push(group("npp-other", false));
+    deep.target_groups.push(group("npp-room-c", true));
     deep.dead_letters = Some(3);
     // An NLB of the pools that ELBv2 does not know.
     world.pools[0].nlbs.push(NlbSnapshot {
@@ -176,11 +149,11 @@ fn finds_leaks_orphans_stuck_services_missing_nlbs_and_dead_letters() {
     });
     // A Service deleted long ago and one just now.
     world.services.push(ServiceView {
-        deleting_since: Some(10_000 - STUCK_AFTER_SECONDS - 1),
+        deleting_since: Some(NOW - STUCK_AFTER_SECONDS - 1),
         ..service("stuck", "u2")
     });
     world.services.push(ServiceView {
-        deleting_since: Some(9_990),
+        deleting_since: Some(NOW - 10),
         ..service("leaving", "u3")
     });
 
@@ -188,21 +161,20 @@ fn finds_leaks_orphans_stuck_services_missing_nlbs_and_dead_letters() {
     assert_eq!(
         kinds(&report),
         [
-            ("claim-without-listener", "vanished"),
+            ("claim-without-listener", "games-a port 30003"),
+            ("claim-without-listener", "games-a port 30010"),
             ("claim-without-service", "games/gone"),
             ("dead-letters", "dead-letter queue"),
             ("listener-without-claim", "leaked"),
+            ("listener-without-claim", "stray"),
             ("nlb-missing", GONE),
             ("stuck-terminating", "games/stuck"),
-            ("target-group-without-claim", "tg-orphan"),
+            ("target-group-without-claim", &tg_arn("npp-orphan")),
         ]
     );
     assert!(report.has_warnings());
-    assert!(
-        report.findings[1].detail.contains("1000 s ago"),
-        "{:?}",
-        report.findings[1]
-    );
+    let gone = &report.findings[2];
+    assert!(gone.detail.contains("1000 s ago"), "{gone:?}");
 }
 
 #[test]

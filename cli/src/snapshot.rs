@@ -112,8 +112,6 @@ pub struct DeepSnapshot {
     pub listeners: BTreeMap<String, Vec<ListenerView>>,
     /// Per NLB: who holds which port.
     pub holders: BTreeMap<String, Vec<HolderView>>,
-    /// Every claim of every holder, by the holder's uid.
-    pub claims: BTreeMap<String, Vec<ClaimView>>,
     /// The project's target groups (`npp-*`).
     pub target_groups: Vec<TargetGroupView>,
     /// The claims table's identity item.
@@ -133,10 +131,20 @@ pub struct ListenerView {
     pub arn: String,
     /// Its port.
     pub port: u16,
-    /// Tagged as this cluster's (`nlb-port-pool/managed`, `nlb-port-pool/cluster`).
+    /// Tagged as this cluster's (`nlb-port-pool/managed`, `nlb-port-pool/cluster`); read only
+    /// for a listener its port's holder does not account for.
     pub ours: bool,
     /// The target group it forwards to.
     pub target_group: Option<String>,
+}
+
+impl ListenerView {
+    /// The name of the target group it forwards to.
+    pub fn target_group_name(&self) -> Option<&str> {
+        self.target_group
+            .as_deref()
+            .and_then(nlb_port_pool::elb::target_group_name_in)
+    }
 }
 
 /// A port item: who holds the port.
@@ -148,11 +156,14 @@ pub struct HolderView {
     pub uid: String,
     /// The holder's namespace/name as the claim recorded it.
     pub service: String,
+    /// The name of the target group made for the claim (a hash of owner and listener key):
+    /// a listener forwarding to it is the holder's.
+    pub target_group_name: String,
     /// When it was claimed (seconds since the epoch).
     pub claimed_at: i64,
 }
 
-/// One claim (owner record).
+/// One claim (owner record), as `get` shows it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ClaimView {
     /// The listener key (`7777-tcp`).

@@ -57,18 +57,23 @@ fn operator_kubeconfig(bed: &Bed, dir: &Path) -> PathBuf {
     path
 }
 
+/// Applies deploy/operator-rbac.yaml once per test process (concurrent applies of one object
+/// race to create it).
 fn apply_operator_rbac(bed: &Bed) {
-    let out = std::process::Command::new("kubectl")
-        .args(["apply", "-f"])
-        .arg(workspace().join("deploy/operator-rbac.yaml"))
-        .env("KUBECONFIG", bed.kubeconfig())
-        .output()
-        .expect("running kubectl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    static APPLIED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    APPLIED.get_or_init(|| {
+        let out = std::process::Command::new("kubectl")
+            .args(["apply", "-f"])
+            .arg(workspace().join("deploy/operator-rbac.yaml"))
+            .env("KUBECONFIG", bed.kubeconfig())
+            .output()
+            .expect("running kubectl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
 }
 
 async fn world() -> World {
