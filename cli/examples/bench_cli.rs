@@ -103,8 +103,10 @@ async fn main() {
     };
     let silent = Progress::silent();
     println!("### kubectl nlb-pool on {services} Services, {nlbs} NLBs\n");
-    println!("| command | median wall time | AWS calls (one run) | by operation |");
-    println!("|---|---|---|---|");
+    println!(
+        "| command | median wall time | AWS calls (one run) | by operation | time in the slowest operation |"
+    );
+    println!("|---|---|---|---|---|");
     for command in ["status", "get (every Service)", "doctor"] {
         let mut times = Vec::new();
         let mut calls = Calls::default();
@@ -131,11 +133,18 @@ async fn main() {
         }
         times.sort_unstable();
         let median: Duration = times[RUNS / 2];
+        let (slow_op, slow_time) = calls
+            .time
+            .iter()
+            .max_by_key(|(_, t)| **t)
+            .map(|(op, t)| (op.split('.').next_back().unwrap_or(op).to_owned(), *t))
+            .unwrap_or_default();
         println!(
-            "| {command} | {:.2} s | {} | {} |",
+            "| {command} | {:.2} s | {} | {} | {slow_op} {:.2} s |",
             median.as_secs_f64(),
             calls.total(),
-            ops(&calls)
+            ops(&calls),
+            slow_time.as_secs_f64()
         );
     }
 }

@@ -249,15 +249,15 @@ impl Sources {
             .flat_map(|p| &p.nlbs)
             .filter(|n| n.dns.is_some())
             .collect();
-        for nlb in pools.iter().flat_map(|p| &p.nlbs) {
-            let holders = self
-                .store
-                .port_holders(&nlb.arn)
-                .await
-                .with_context(|| format!("reading the port items of {}", nlb.name))?;
-            deep.holders.insert(
-                nlb.arn.clone(),
-                holders
+        progress.say("reading the claimed ports of each NLB");
+        deep.holders = futures::stream::iter(pools.iter().flat_map(|p| &p.nlbs))
+            .map(|nlb| async move {
+                let holders = self
+                    .store
+                    .port_holders(&nlb.arn)
+                    .await
+                    .with_context(|| format!("reading the port items of {}", nlb.name))?;
+                let views = holders
                     .iter()
                     .map(|h| HolderView {
                         port: h.port,
@@ -266,9 +266,12 @@ impl Sources {
                         target_group_name: target_group_name(&h.owner, &h.key),
                         claimed_at: h.claimed_at,
                     })
-                    .collect(),
-            );
-        }
+                    .collect::<Vec<_>>();
+                Ok::<_, anyhow::Error>((nlb.arn.clone(), views))
+            })
+            .buffer_unordered(AT_ONCE)
+            .try_collect()
+            .await?;
         for (i, nlb) in existing.iter().enumerate() {
             progress.say(&format!(
                 "tags of NLB {}/{}'s listeners",
