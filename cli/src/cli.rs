@@ -28,7 +28,7 @@ pub const EXIT_UNREADABLE: u8 = 3;
 /// STACK_ID), AWS from the usual AWS_* variables and ~/.aws, Kubernetes from KUBECONFIG.
 /// `source .local/stack.env` sets all of them for the local stack.
 #[derive(Debug, Parser)]
-#[command(name = "kubectl nlb-pool", version)]
+#[command(name = "kubectl nlb-pool", bin_name = "kubectl nlb-pool", version)]
 pub struct Args {
     /// The cluster's name, as the stack's ClusterName.
     #[arg(long, env = "CLUSTER_NAME", global = true, default_value = "")]
