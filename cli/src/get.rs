@@ -157,30 +157,14 @@ pub async fn get(sources: &Sources, subject: &Subject) -> Result<GetReport> {
         .context("describing its listeners (ELBv2 DescribeListeners)")?;
     let mut listeners = Vec::new();
     for r in &records {
-        let health = sources
-            .elb
-            .target_health(&r.target_group_arn)
-            .await
-            .with_context(|| format!("reading the target health of {}", r.target_group_arn))?;
         listeners.push(ListenerDetail {
             name: r.name.clone(),
-            protocol: if r.tls {
-                "TLS".into()
-            } else {
-                r.protocol.to_string()
-            },
+            protocol: r.listener_protocol(),
             address: format!("{}:{}", r.dns, r.port),
             listener_arn: r.listener_arn.clone(),
             listener_found: found.iter().any(|l| l.arn == r.listener_arn),
             target_group_arn: r.target_group_arn.clone(),
-            targets: health
-                .iter()
-                .map(|h| TargetDetail {
-                    target: h.target.to_string(),
-                    state: h.state.clone(),
-                    reason: h.reason.clone(),
-                })
-                .collect(),
+            targets: targets_of(sources, &r.target_group_arn).await?,
         });
     }
     let claims = match &uid {
@@ -204,6 +188,26 @@ pub async fn get(sources: &Sources, subject: &Subject) -> Result<GetReport> {
         listeners,
         claims,
     })
+}
+
+/// The targets of a target group and their health, as ELBv2 reports them.
+pub(crate) async fn targets_of(
+    sources: &Sources,
+    target_group_arn: &str,
+) -> Result<Vec<TargetDetail>> {
+    let health = sources
+        .elb
+        .target_health(target_group_arn)
+        .await
+        .with_context(|| format!("reading the target health of {target_group_arn}"))?;
+    Ok(health
+        .iter()
+        .map(|h| TargetDetail {
+            target: h.target.to_string(),
+            state: h.state.clone(),
+            reason: h.reason.clone(),
+        })
+        .collect())
 }
 
 /// The uid of the per-pod Service whose selector picks `pod`, if any.

@@ -2,10 +2,9 @@
 //! one row per listener: its address, protocol, status and targets with their health. The
 //! table `make run` prints.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use futures::{StreamExt as _, TryStreamExt as _};
 use nlb_port_pool::annotations::{self, AllocationRecord};
-use nlb_port_pool::elb::LoadBalancing;
 use serde::Serialize;
 
 use crate::collect::Sources;
@@ -85,29 +84,13 @@ async fn rows_of(
     }
     let mut out = Vec::new();
     for r in records {
-        let health = sources
-            .elb
-            .target_health(&r.target_group_arn)
-            .await
-            .with_context(|| format!("reading the target health of {}", r.target_group_arn))?;
         out.push(ListenerRow {
             owner: owner.clone(),
             port_name: r.name.clone(),
             address: format!("{}:{}", r.dns, r.port),
-            protocol: if r.tls {
-                "TLS".into()
-            } else {
-                r.protocol.to_string()
-            },
+            protocol: r.listener_protocol(),
             status: status.clone(),
-            targets: health
-                .iter()
-                .map(|h| TargetDetail {
-                    target: h.target.to_string(),
-                    state: h.state.clone(),
-                    reason: h.reason.clone(),
-                })
-                .collect(),
+            targets: crate::get::targets_of(sources, &r.target_group_arn).await?,
         });
     }
     Ok(out)

@@ -92,12 +92,6 @@ impl Default for RoomClock {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 impl RoomClock {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(usize, String), Room>> {
         self.rooms
@@ -107,7 +101,7 @@ impl RoomClock {
 
     /// Notes a Service watch event of watch `scope`, at the current time.
     pub fn observe(&self, scope: usize, event: &Event<Service>) {
-        self.observe_at(scope, event, now());
+        self.observe_at(scope, event, nlb_port_pool::claims::now_epoch());
     }
 
     /// Notes a Service watch event of watch `scope` at `now` (seconds since the epoch).
@@ -182,7 +176,7 @@ impl RoomClock {
 
     /// The Prometheus text of the histograms and gauges, at the current time.
     pub fn render(&self, out: &mut String) {
-        self.render_at(out, now());
+        self.render_at(out, nlb_port_pool::claims::now_epoch());
     }
 
     /// The Prometheus text at `now`.

@@ -415,6 +415,17 @@ pub struct AllocationRecord {
     pub tls: bool,
 }
 
+impl AllocationRecord {
+    /// The listener protocol as ELBv2 names it: `TLS` for a TLS listener, else `protocol`.
+    pub fn listener_protocol(&self) -> String {
+        if self.tls {
+            "TLS".to_owned()
+        } else {
+            self.protocol.to_string()
+        }
+    }
+}
+
 /// The output annotations of an allocated Service; `records` must not be empty.
 pub fn render_allocated(records: &[AllocationRecord]) -> Annotations {
     let mut out = Annotations::new();
@@ -608,6 +619,10 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<AllocationRecord>(&text).expect("back"),
             tls
+        );
+        assert_eq!(
+            (records[0].listener_protocol(), tls.listener_protocol()),
+            ("TCP_UDP".to_owned(), "TLS".to_owned())
         );
         assert!(out.keys().all(|k| OUTPUT_KEYS.contains(&k.as_str())));
     }

@@ -9,7 +9,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
 use nlb_port_pool::claims::ClaimStore;
-use nlb_port_pool::elb::{LoadBalancing, TAG_CLUSTER, TAG_MANAGED, target_group_name};
+use nlb_port_pool::elb::{LoadBalancing, target_group_name};
 
 use super::{AT_ONCE, Listeners, Sources};
 use crate::progress::Progress;
@@ -174,8 +174,7 @@ impl Sources {
     }
 
     fn is_ours(&self, tags: &std::collections::HashMap<String, String>) -> bool {
-        tags.get(TAG_MANAGED).map(String::as_str) == Some("true")
-            && tags.get(TAG_CLUSTER) == Some(&self.cluster)
+        nlb_port_pool::elb::owned_by_cluster(tags, &self.cluster)
     }
 }
 

@@ -44,12 +44,6 @@ pub struct Sources {
     pub dead_letters: Option<(aws_sdk_sqs::Client, String)>,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn seconds(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> i64 {
     t.map_or(0, |t| t.0.as_second())
 }
@@ -69,7 +63,7 @@ impl Sources {
         };
         progress.done();
         Ok(Snapshot {
-            taken_at: now(),
+            taken_at: nlb_port_pool::claims::now_epoch(),
             cluster: self.cluster.clone(),
             pools,
             services: views,

@@ -19,8 +19,8 @@ pub use fleet::{NlbFleet, NlbInfo, NlbSpec, NlbStatus, TAG_POOL_ID, TAG_POOL_SEQ
 pub use memory::MemoryLoadBalancing;
 pub use naming::{
     ResourceTags, TAG_CLUSTER, TAG_LISTENER, TAG_MANAGED, TAG_NAMESPACE, TAG_POD, TAG_POOL,
-    TAG_SERVICE, TAG_SERVICE_UID, TARGET_GROUP_PREFIX, owned_by, target_group_name,
-    target_group_name_in,
+    TAG_SERVICE, TAG_SERVICE_UID, TARGET_GROUP_PREFIX, owned_by, owned_by_cluster,
+    target_group_name, target_group_name_in,
 };
 
 use crate::annotations::HealthCheckSpec;

@@ -93,6 +93,13 @@ impl ResourceTags {
     }
 }
 
+/// Whether a resource's tags mark it as the project's in `cluster` (what the sweep, and
+/// `kubectl nlb-pool doctor`, may call a leak when no claim accounts for it).
+pub fn owned_by_cluster(tags: &std::collections::HashMap<String, String>, cluster: &str) -> bool {
+    tags.get(TAG_MANAGED).map(String::as_str) == Some("true")
+        && tags.get(TAG_CLUSTER).map(String::as_str) == Some(cluster)
+}
+
 /// Whether a resource's tags mark it as the project's and owned by the Service with `uid`.
 pub fn owned_by(tags: Option<&std::collections::HashMap<String, String>>, uid: &str) -> bool {
     tags.is_some_and(|t| {

@@ -26,8 +26,7 @@ use super::{Reconciler, Result};
 use crate::claims::{CursorStore, PortHolder};
 use crate::cluster::Cluster;
 use crate::elb::{
-    ElbErrorKind, ListenerInfo, TAG_CLUSTER, TAG_MANAGED, TAG_POD, TAG_SERVICE_UID,
-    target_group_name, target_group_name_in,
+    ElbErrorKind, ListenerInfo, TAG_POD, TAG_SERVICE_UID, target_group_name, target_group_name_in,
 };
 use crate::event::ServiceKey;
 use crate::pool::NlbPool;
@@ -518,8 +517,7 @@ impl Reconciler {
     }
 
     pub(super) fn is_ours(&self, tags: &HashMap<String, String>) -> bool {
-        tags.get(TAG_MANAGED).map(String::as_str) == Some("true")
-            && tags.get(TAG_CLUSTER) == Some(&self.cluster_name)
+        crate::elb::owned_by_cluster(tags, &self.cluster_name)
     }
 
     async fn delete_leaked_listener(
