@@ -21,6 +21,9 @@ pub enum StartupError {
     /// A setting is missing or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The runtime's `AWS_LAMBDA_FUNCTION_TIMEOUT` is not a timeout.
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// The function's configuration and clients.
@@ -42,6 +45,9 @@ pub struct Deps {
     pub busy_wait: Duration,
     /// How the pool function runs (`POOL_WAIT_ACTIVE_SECONDS`, `POOL_POLL_SECONDS`).
     pub tend_settings: TendSettings,
+    /// The function's timeout, budgeted when the runtime's deadline is not one Lambda gives
+    /// (see [`crate::time_budget`]).
+    pub function_timeout: Duration,
 }
 
 /// The default of [`Deps::busy_wait`]: long enough for a duplicate delivery to wait out the
@@ -100,6 +106,10 @@ impl Deps {
             env.parsed_or("SWEEP_SERVICES_PER_RUN", sweep_defaults.services_per_run)?;
         let retries_per_run =
             env.parsed_or("SWEEP_RETRIES_PER_RUN", sweep_defaults.retries_per_run)?;
+        let function_timeout = crate::time_budget::configured_timeout(
+            env.optional("AWS_LAMBDA_FUNCTION_TIMEOUT").as_deref(),
+        )
+        .map_err(StartupError::Timeout)?;
         let sdk = nlb_port_pool::aws::load_sdk_config(function).await;
         let grace = Duration::from_secs(grace_seconds);
         let mut deps =
@@ -110,6 +120,7 @@ impl Deps {
         deps.tend_settings.wait_active = Duration::from_secs(wait_active);
         deps.tend_settings.poll = Duration::from_secs(poll.max(1));
         deps.reconciler = deps.reconciler.with_reach_settings(reach);
+        deps.function_timeout = function_timeout;
         if let Some(bus) = bus {
             deps = deps.with_event_bus(&sdk, &bus);
         }
@@ -211,6 +222,7 @@ impl Deps {
             sweep_limits: SweepLimits::default(),
             busy_wait: DEFAULT_BUSY_WAIT,
             tend_settings: TendSettings::default(),
+            function_timeout: crate::time_budget::DEFAULT_FUNCTION_TIMEOUT,
         }
     }
 

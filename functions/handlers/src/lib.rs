@@ -7,6 +7,7 @@
 mod deps;
 mod pool_fn;
 mod reachable_fn;
+pub mod time_budget;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
@@ -162,7 +163,11 @@ pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Erro
     }
     let cluster = deps.cluster().await?;
     let limits = SweepLimits {
-        stop_by: stop_by(event.context.deadline, std::time::SystemTime::now()),
+        stop_by: time_budget::stop_by(
+            event.context.deadline,
+            std::time::SystemTime::now(),
+            deps.function_timeout,
+        ),
         ..deps.sweep_limits
     };
     let report = deps
@@ -211,18 +216,6 @@ pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Erro
         retries_left: report.retries_left,
         cut_short: report.cut_short,
     })
-}
-
-/// When a sweep run starts no more work: two thirds of the way from `now` to the invocation's
-/// deadline (milliseconds since the epoch), so the batch in flight and the last saves finish
-/// well inside the timeout. `None` when no deadline is known (0, as in a bare test context).
-pub fn stop_by(deadline_ms: u64, now: std::time::SystemTime) -> Option<tokio::time::Instant> {
-    if deadline_ms == 0 {
-        return None;
-    }
-    let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
-    let left = deadline.duration_since(now).unwrap_or_default();
-    Some(tokio::time::Instant::now() + left * 2 / 3)
 }
 
 /// What a sweep run did.
@@ -323,29 +316,6 @@ mod tests {
             &detail,
         )
         .expect("event")
-    }
-
-    #[test]
-    fn the_sweep_stops_starting_work_at_two_thirds_of_its_time() {
-        let now = std::time::SystemTime::now();
-        let deadline = now + Duration::from_secs(60);
-        let ms = |t: std::time::SystemTime| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .expect("after the epoch")
-                .as_millis() as u64
-        };
-        let stop = stop_by(ms(deadline), now).expect("a stop time");
-        let left = stop.saturating_duration_since(tokio::time::Instant::now());
-        assert!(
-            left > Duration::from_secs(38) && left <= Duration::from_secs(40),
-            "{left:?}"
-        );
-        assert_eq!(stop_by(0, now), None, "no deadline known: no stop");
-        let past = stop_by(ms(now) - 1_000, now).expect("a stop time");
-        assert!(
-            past <= tokio::time::Instant::now(),
-            "past the deadline: stop at once"
-        );
     }
 
     fn busy() -> ReconcileError {
