@@ -21,7 +21,7 @@ use crate::pool::{IpAddressType, PoolSet, Scheme, SubnetPlacement, managed_nlb_n
 const POOL_ID: &str = "0a1b2c3d4e5f";
 
 #[derive(Default)]
-struct Signals(Mutex<Vec<String>>);
+pub(super) struct Signals(Mutex<Vec<String>>);
 
 #[async_trait]
 impl GrowthSignal for Signals {
@@ -34,20 +34,20 @@ impl GrowthSignal for Signals {
     }
 }
 
-struct World {
-    store: Arc<MemoryClaimStore>,
-    elb: Arc<MemoryLoadBalancing>,
-    cluster: MemoryCluster,
-    signals: Arc<Signals>,
-    pools: PoolSet,
+pub(super) struct World {
+    pub(super) store: Arc<MemoryClaimStore>,
+    pub(super) elb: Arc<MemoryLoadBalancing>,
+    pub(super) cluster: MemoryCluster,
+    pub(super) signals: Arc<Signals>,
+    pub(super) pools: PoolSet,
     /// The allocate function's reconciler.
-    allocate: Reconciler,
+    pub(super) allocate: Reconciler,
     /// The pool function's.
-    pool_fn: Reconciler,
+    pub(super) pool_fn: Reconciler,
 }
 
 /// A managed-only pool of 10 ports per NLB (quota 10), `min`..`max` NLBs, `spare` free.
-fn pools(min: u32, max: u32, spare: u32, retire_after: u64) -> PoolSet {
+pub(super) fn pools(min: u32, max: u32, spare: u32, retire_after: u64) -> PoolSet {
     PoolSet::from_json(&format!(
         r#"{{"default":{{"ports":"7000-7099","listenerQuota":10,"managed":{{"min":{min},"max":{max},
             "spare":{spare},"retireAfterSeconds":{retire_after},"subnets":["subnet-0123abcd"],
@@ -56,7 +56,7 @@ fn pools(min: u32, max: u32, spare: u32, retire_after: u64) -> PoolSet {
     .expect("pools")
 }
 
-fn world(pools: PoolSet, provisioning_polls: usize) -> World {
+pub(super) fn world(pools: PoolSet, provisioning_polls: usize) -> World {
     let store = Arc::new(MemoryClaimStore::new());
     store.set_identity(Some(crate::claims::TableIdentity {
         cluster_name: "prod".into(),
@@ -76,7 +76,7 @@ fn world(pools: PoolSet, provisioning_polls: usize) -> World {
     }
 }
 
-fn reconciler(
+pub(super) fn reconciler(
     pools: &PoolSet,
     store: &Arc<MemoryClaimStore>,
     elb: &Arc<MemoryLoadBalancing>,
@@ -104,7 +104,7 @@ fn quick() -> TendSettings {
 }
 
 impl World {
-    async fn tend(&self) -> PoolReport {
+    pub(super) async fn tend(&self) -> PoolReport {
         self.pool_fn
             .tend_pool(&self.cluster, "default", quick())
             .await
@@ -112,7 +112,7 @@ impl World {
     }
 
     /// Puts Services `room-<i>` for `range` in the cluster and allocates each.
-    async fn rooms(&self, range: std::ops::Range<usize>) -> Vec<Outcome> {
+    pub(super) async fn rooms(&self, range: std::ops::Range<usize>) -> Vec<Outcome> {
         let mut outcomes = Vec::new();
         for i in range {
             let name = format!("room-{i}");

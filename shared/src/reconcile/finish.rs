@@ -66,19 +66,28 @@ impl Reconciler {
         self.failpoints.check(failpoint::ENSURE_AFTER_LISTENERS)?;
 
         // Round 3: targets and records, while the annotations are written.
-        let dns = self.dns_names(pool).await?;
+        let holders: BTreeSet<&str> = wired.iter().map(|w| w.claim.nlb_arn.as_str()).collect();
+        let dns = self.dns_names_of(pool, &holders).await?;
         let mut records = Vec::with_capacity(specs.len());
         for spec in specs {
             let Some(w) = wired.iter().find(|w| w.claim.key == spec.key) else {
                 continue;
             };
+            // Never a guess: an address without its DNS name is no address.
+            let dns = dns.get(&w.claim.nlb_arn).ok_or_else(|| {
+                Error::Conflict(format!(
+                    "NLB {}, which holds the claim of port {}, has no DNS name to advertise \
+                     (DescribeLoadBalancers does not find it)",
+                    w.claim.nlb_arn, w.claim.port
+                ))
+            })?;
             records.push(AllocationRecord {
                 name: spec.name.clone(),
                 protocol: spec.protocol,
                 service_port: spec.service_port,
                 port: w.claim.port,
                 nlb_arn: w.claim.nlb_arn.clone(),
-                dns: dns.get(&w.claim.nlb_arn).cloned().unwrap_or_default(),
+                dns: dns.clone(),
                 listener_arn: w.listener_arn.clone(),
                 target_group_arn: w.target_group_arn.clone(),
                 tls: request.options.setup_for(spec).tls.is_some(),

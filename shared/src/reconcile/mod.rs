@@ -26,7 +26,7 @@ mod sweep_share;
 mod sync_targets;
 mod wiring;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -640,6 +640,40 @@ impl Reconciler {
             .filter_map(|a| Some((a.clone(), cache.get(a)?.clone())))
             .collect())
     }
+
+    /// The DNS name of each NLB in `nlb_arns` (the NLBs that hold a run's claims) that exists:
+    /// the pool's names, and, for an NLB this instance has not seen yet (a managed NLB made
+    /// after its member list was read), the name read now.
+    async fn dns_names_of(
+        &self,
+        pool: &NlbPool,
+        nlb_arns: &BTreeSet<&str>,
+    ) -> Result<HashMap<String, String>> {
+        let mut known = self.dns_names(pool).await?;
+        let unseen: Vec<String> = nlb_arns
+            .iter()
+            .filter(|a| !known.contains_key(**a))
+            .map(|a| (*a).to_owned())
+            .collect();
+        if unseen.is_empty() {
+            return Ok(known);
+        }
+        let mut cache = self.dns_names.lock().await;
+        let unread: Vec<String> = unseen
+            .iter()
+            .filter(|a| !cache.contains_key(*a))
+            .cloned()
+            .collect();
+        if !unread.is_empty() {
+            cache.extend(self.elb.nlb_dns_names(&unread).await?);
+        }
+        for arn in unseen {
+            if let Some(dns) = cache.get(&arn) {
+                known.insert(arn, dns.clone());
+            }
+        }
+        Ok(known)
+    }
 }
 
 #[cfg(test)]
@@ -655,6 +689,8 @@ mod identity_tests;
 #[cfg(test)]
 mod run_token_tests;
 
+#[cfg(test)]
+mod address_tests;
 #[cfg(test)]
 mod aws_behaviour_tests;
 #[cfg(test)]
