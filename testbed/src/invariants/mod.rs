@@ -7,8 +7,10 @@
 //! - every live opted-in Service has a claimed listener for each of its ports (per-pod mode:
 //!   holds none of its own);
 //! - no pod advertises a port its own claim does not hold (per-pod mode);
-//! - no NLB holds more listeners than its quota.
+//! - no NLB holds more listeners than its quota;
+//! - every address written (Service or pod) is `DNS:port` of the NLB holding the listener.
 
+mod addresses;
 mod claims;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -131,6 +133,7 @@ impl World {
             breaches.extend(service_breaches(uid, s, &claims, &per_port));
         }
         breaches.extend(self.pod_breaches(&live, &claims).await);
+        breaches.extend(self.address_breaches().await);
         breaches
     }
 
