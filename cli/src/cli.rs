@@ -51,9 +51,13 @@ pub struct Args {
     /// The dead-letter queue's URL, for its depth (doctor).
     #[arg(long, env = "DEAD_LETTER_QUEUE_URL", global = true)]
     pub dead_letter_queue: Option<String>,
-    /// Only this namespace's Services (default: all).
+    /// Only this namespace's Services and pods (default: every namespace).
     #[arg(short, long, global = true)]
     pub namespace: Option<String>,
+    /// Every namespace, as kubectl's -A (what no -n means); a named Service or pod then
+    /// needs its namespace as NAMESPACE/NAME.
+    #[arg(short = 'A', long, global = true, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Table, global = true)]
     pub output: Output,
@@ -230,8 +234,27 @@ pub async fn run_once(
     }
 }
 
+/// Refuses what kubectl refuses: a Service or pod by name across all namespaces (kubectl:
+/// "a resource cannot be retrieved by name across all namespaces").
+pub fn check_scope(args: &Args) -> Result<(), Failure> {
+    match &args.command {
+        Command::Get {
+            subject: Some(subject),
+        } if args.all_namespaces && !Subject::names_its_namespace(subject) => {
+            Err(usage(anyhow::anyhow!(
+                "{subject}: a Service or pod cannot be read by name across all namespaces (-A): \
+                 give -n NAMESPACE, or NAMESPACE/NAME"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Runs `args`: once, printing the report, or every `--interval` seconds with `--watch`.
 pub async fn run(args: Args) -> u8 {
+    if let Err(f) = check_scope(&args) {
+        return fail(&f);
+    }
     let sources = match connect(&args).await {
         Ok(s) => s,
         Err(f) => return fail(&f),
@@ -282,4 +305,54 @@ pub async fn run(args: Args) -> u8 {
 fn fail(f: &Failure) -> u8 {
     eprintln!("error: {:#}", f.error);
     f.code
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("kubectl-nlb_pool").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn namespaces_are_chosen_as_kubectl_chooses_them() {
+        // -A and --all-namespaces, before or after the command, as kubectl users type them
+        for args in [
+            &["get", "-A"][..],
+            &["get", "--all-namespaces"],
+            &["-A", "status"],
+            &["status", "-A", "-o", "wide"],
+        ] {
+            let parsed = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(parsed.all_namespaces, "{args:?}");
+            assert!(check_scope(&parsed).is_ok(), "{args:?}");
+        }
+        let one = parse(&["get", "svc/room", "-n", "games"]).expect("-n");
+        assert_eq!(one.namespace.as_deref(), Some("games"));
+        assert!(!one.all_namespaces);
+        // -A and -n together: refused by clap, as a usage error (exit 2)
+        let both = parse(&["get", "-A", "-n", "games"]).expect_err("-A with -n");
+        assert_eq!(both.exit_code(), 2, "{both}");
+        // a name across all namespaces: refused, unless it names its namespace
+        let named = parse(&["get", "svc/room", "-A"]).expect("parses");
+        let refused = check_scope(&named).expect_err("svc/NAME with -A");
+        assert_eq!(refused.code, EXIT_USAGE);
+        assert!(
+            refused.error.to_string().contains("across all namespaces"),
+            "{}",
+            refused.error
+        );
+        let qualified = parse(&["get", "games/room", "-A"]).expect("parses");
+        assert!(check_scope(&qualified).is_ok());
+    }
+
+    #[test]
+    fn the_help_tells_of_all_namespaces() {
+        let help = parse(&["get", "--help"]).expect_err("help").to_string();
+        assert!(help.contains("-A, --all-namespaces"), "{help}");
+        assert!(help.contains("-n, --namespace"), "{help}");
+    }
 }

@@ -23,13 +23,25 @@ pub struct Subject {
     pub name: String,
 }
 
+/// The words kubectl takes for a Service and for a pod before `/NAME`.
+const SERVICE_WORDS: [&str; 3] = ["svc", "service", "services"];
+/// See [`SERVICE_WORDS`].
+const POD_WORDS: [&str; 3] = ["pod", "pods", "po"];
+
 impl Subject {
+    /// Whether `what` names its namespace itself (`NAMESPACE/NAME`), as a read across all
+    /// namespaces needs.
+    pub fn names_its_namespace(what: &str) -> bool {
+        matches!(what.split_once('/'), Some((first, name))
+            if !name.is_empty() && !SERVICE_WORDS.contains(&first) && !POD_WORDS.contains(&first))
+    }
+
     /// Parses `what` (`[svc/|service/|pod/]NAME`, or `NAMESPACE/NAME` for a Service) in
     /// `namespace` (default `default`).
     pub fn parse(what: &str, namespace: Option<&str>) -> Result<Self> {
         let (kind, rest) = match what.split_once('/') {
-            Some(("svc" | "service" | "services", rest)) => ("service", rest),
-            Some(("pod" | "pods" | "po", rest)) => ("pod", rest),
+            Some((kind, rest)) if SERVICE_WORDS.contains(&kind) => ("service", rest),
+            Some((kind, rest)) if POD_WORDS.contains(&kind) => ("pod", rest),
             Some((ns, name)) if namespace.is_none() => {
                 return Ok(Self {
                     kind: "service",
