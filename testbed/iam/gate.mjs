@@ -6,7 +6,8 @@
 //
 // Who is calling: the SigV4 access key names a registered stack (POST /_gate/stacks), and the
 // SDK's app id in the user agent (`app/npp-<function>`, set by the functions themselves) names
-// the function, hence its role. The bed's own fixtures sign with the admin key and no function
+// the function, hence its role (a stack's operator key is its OperatorRole whatever the app id:
+// an operator's shell). The bed's own fixtures sign with the admin key and no function
 // app id; they pass unchecked. Anything else is refused: a function of an unregistered stack,
 // an unknown app id, an operation the gate does not model.
 //
@@ -134,7 +135,7 @@ async function authorize(req, body, res) {
   // AWS allows GetCallerIdentity to anyone signed: no policy can deny it (SAM CLI asks it).
   if (call.service === 'sts' && call.operation === 'GetCallerIdentity') return pass();
   const stack = stacks.get(caller.accessKeyId);
-  const who = `${caller.function ?? 'an unknown caller'} (key ${caller.accessKeyId})`;
+  const who = `${caller.function ?? (stack?.fixedRole ? 'an operator' : 'an unknown caller')} (key ${caller.accessKeyId})`;
   const refuse = (missing, authz = {}) => {
     const denial = {
       key: caller.accessKeyId, function: caller.function, role: stack?.roleOf(caller.function),

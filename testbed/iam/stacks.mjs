@@ -16,15 +16,21 @@ export class Stacks {
    * Registers a stack. `spec`: { accessKeyId, stackName, region, parameters (template
    * parameters; PoolNlbArns and ExtraPoolNlbArns as arrays of moto ARNs, empty ([] or [""])
    * for none, as a managed-only default pool has: ManagedNlbMax above 0; parameters left out
-   * take the template's defaults), tableName, busName, deadLetterQueueName }. The template is
-   * read anew, so an edit is seen without a restart.
+   * take the template's defaults), tableName, busName, deadLetterQueueName,
+   * operatorAccessKeyId }. The template is read anew, so an edit is seen without a restart.
+   * Calls signed with `operatorAccessKeyId` are the stack's OperatorRole whatever their app id
+   * (an operator's shell: `kubectl nlb-pool`, the AWS CLI).
    */
   async register(spec) {
     for (const field of ['accessKeyId', 'stackName', 'region', 'parameters']) {
       if (!spec[field]) throw new Error(`stack registration needs ${field}`);
     }
-    if (spec.accessKeyId === ADMIN_ACCESS_KEY) {
+    const operatorKey = spec.operatorAccessKeyId;
+    if ([spec.accessKeyId, operatorKey].includes(ADMIN_ACCESS_KEY)) {
       throw new Error(`the admin key ${ADMIN_ACCESS_KEY} cannot name a stack`);
+    }
+    if (operatorKey !== undefined && operatorKey === spec.accessKeyId) {
+      throw new Error('a stack\'s operator key must differ from its functions\' key');
     }
     const region = spec.region;
     const arn = (service, resource) => `arn:aws:${service}:${region}:${ACCOUNT_ID}:${resource}`;
@@ -54,6 +60,7 @@ export class Stacks {
     for (const role of Object.values(ROLE_OF)) policies[role] = rolePolicies(template, role, values);
     const stack = new RegisteredStack(spec.stackName, policies);
     this.byKey.set(spec.accessKeyId, stack);
+    if (operatorKey) this.byKey.set(operatorKey, new RegisteredStack(spec.stackName, policies, ROLE_OF.operator));
     return { stackName: spec.stackName, roles: Object.keys(policies) };
   }
 
@@ -63,12 +70,15 @@ export class Stacks {
 }
 
 class RegisteredStack {
-  constructor(stackName, policies) {
+  /** `fixedRole`: the one role of every call under this key (an operator's key), if any. */
+  constructor(stackName, policies, fixedRole = undefined) {
     this.stackName = stackName;
     this.byRole = policies;
+    this.fixedRole = fixedRole;
   }
 
   roleOf(fn) {
+    if (this.fixedRole) return this.fixedRole;
     return fn ? ROLE_OF[fn] : undefined;
   }
 

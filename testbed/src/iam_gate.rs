@@ -37,6 +37,7 @@ pub struct StackSpec {
 #[serde(rename_all = "camelCase")]
 struct Registration<'a> {
     access_key_id: &'a str,
+    operator_access_key_id: &'a str,
     stack_name: &'a str,
     region: &'a str,
     table_name: &'a str,
@@ -80,6 +81,9 @@ impl std::fmt::Display for Denial {
 pub struct GateStack {
     /// The access key its functions and forwarder sign with.
     pub access_key: String,
+    /// The access key of its operators: every call signed with it is the stack's
+    /// OperatorRole, whatever its app id (`kubectl nlb-pool`, the AWS CLI in a user's shell).
+    pub operator_key: String,
     port: u16,
 }
 
@@ -99,10 +103,13 @@ impl GateStack {
     /// Registers `spec` with the bed's gate under a new access key.
     pub async fn register(bed: &Bed, spec: &StackSpec) -> Result<Self> {
         let port = gate_port(bed)?;
-        let access_key = format!(
-            "AKIA{}",
-            crate::unique_name("gate").replace('-', "").to_uppercase()
-        );
+        let key = || {
+            format!(
+                "AKIA{}",
+                crate::unique_name("gate").replace('-', "").to_uppercase()
+            )
+        };
+        let (access_key, operator_key) = (key(), key());
         let parameters = serde_json::json!({
             "ClusterName": spec.cluster,
             "PoolNlbArns": spec.pool_nlb_arns,
@@ -114,6 +121,7 @@ impl GateStack {
         });
         let body = serde_json::to_vec(&Registration {
             access_key_id: &access_key,
+            operator_access_key_id: &operator_key,
             stack_name: &spec.stack_name,
             region: bed.region(),
             table_name: &spec.table,
@@ -126,7 +134,11 @@ impl GateStack {
         if r.status != 200 {
             bail!("the IAM gate refused stack {}: {}", spec.stack_name, r.body);
         }
-        Ok(Self { access_key, port })
+        Ok(Self {
+            access_key,
+            operator_key,
+            port,
+        })
     }
 
     /// A stack for a forwarder alone, sending to `bus` for cluster `cluster`: it may put its
@@ -149,7 +161,16 @@ impl GateStack {
 
     /// Every call of this stack's functions and forwarder the gate refused so far.
     pub async fn denials(&self) -> Result<Vec<Denial>> {
-        let path = format!("/_gate/denials?key={}", self.access_key);
+        self.denials_of(&self.access_key).await
+    }
+
+    /// Every call signed with this stack's operator key the gate refused so far.
+    pub async fn operator_denials(&self) -> Result<Vec<Denial>> {
+        self.denials_of(&self.operator_key).await
+    }
+
+    async fn denials_of(&self, key: &str) -> Result<Vec<Denial>> {
+        let path = format!("/_gate/denials?key={key}");
         let r = http::get(self.port, &path, TIMEOUT)
             .await
             .context("asking the IAM gate for denials")?;
@@ -179,12 +200,18 @@ impl GateStack {
         serde_json::from_str(body).with_context(|| format!("the gate's denials: {body}"))
     }
 
-    /// Panics, listing them, if the gate refused any call of this stack.
+    /// Panics, listing them, if the gate refused any call of this stack (its functions',
+    /// its forwarder's or its operators').
     pub async fn assert_no_denials(&self) {
-        let denials = self
+        let mut denials = self
             .denials()
             .await
             .expect("reading the IAM gate's denials");
+        denials.extend(
+            self.operator_denials()
+                .await
+                .expect("reading the IAM gate's denials"),
+        );
         assert!(
             denials.is_empty(),
             "the IAM gate refused {} call(s) against template.yaml's policies:\n{}",
@@ -200,6 +227,12 @@ impl GateStack {
     /// SDK configuration signing with this stack's key (what its functions use).
     pub async fn sdk_config(&self, bed: &Bed) -> aws_config::SdkConfig {
         bed.sdk_config_signed(bed.aws_endpoint(), &self.access_key, None)
+            .await
+    }
+
+    /// SDK configuration signing with this stack's operator key.
+    pub async fn operator_sdk_config(&self, bed: &Bed) -> aws_config::SdkConfig {
+        bed.sdk_config_signed(bed.aws_endpoint(), &self.operator_key, None)
             .await
     }
 }

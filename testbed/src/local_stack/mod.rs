@@ -337,7 +337,7 @@ impl LocalStack {
         let app = aws_config::AppName::new("npp-operator").context("the operator's app id")?;
         let sdk = self
             .gate
-            .sdk_config(bed)
+            .operator_sdk_config(bed)
             .await
             .into_builder()
             .app_name(app)
@@ -361,10 +361,17 @@ impl LocalStack {
     }
 
     /// What a shell needs to reach the stack (the block of `.local/stack.env`): its resources,
-    /// and what `kubectl nlb-pool` reads (CLUSTER_NAME, TABLE_NAME, POOLS, STACK_ID,
-    /// DEAD_LETTER_QUEUE_URL).
+    /// what `kubectl nlb-pool` reads (CLUSTER_NAME, TABLE_NAME, POOLS, STACK_ID,
+    /// DEAD_LETTER_QUEUE_URL), and the operator's credentials: the shell's AWS calls (the
+    /// CLI's, the AWS CLI's) are the stack's OperatorRole's, checked by the IAM gate.
     pub fn env_vars(&self) -> Vec<(String, String)> {
         let mut vars = vec![
+            (
+                "AWS_ACCESS_KEY_ID".to_owned(),
+                self.gate.operator_key.clone(),
+            ),
+            // The gate checks who signed, not the signature: the bed's secret serves every key.
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
             ("CLUSTER_NAME".to_owned(), self.config.cluster.clone()),
             ("POOLS".to_owned(), self.aws.pools_json.clone()),
             (
