@@ -204,9 +204,9 @@ fn ready_message(stack: &LocalStack, stack_env: &std::path::Path) {
     println!(
         "The local stack is up. In another shell:\n\
          \x20 source {env}\n\
-         \x20 kubectl apply -f my-service.yaml      # with nlb.port-manager/auto-assign: \"true\"\n\
+         \x20 kubectl apply -f examples/my-room.yaml # an opted-in Service and its EndpointSlice\n\
          \x20 kubectl get svc -A -o custom-columns=NAME:.metadata.name,ADDRESS:'.metadata.annotations.nlb\\.port-manager/address'\n\
-         \x20 cargo run -q -p nlb-pool-cli -- status  # or get, doctor: kubectl nlb-pool (README)\n\
+         \x20 cargo run -q -p nlb-pool-cli -- status  # or get -A, doctor: kubectl nlb-pool (README)\n\
          Logs: {logs}/functions.log, {logs}/forwarder.log; deliveries below.\n\
          Press Ctrl-C to stop.",
         env = stack_env.display(),

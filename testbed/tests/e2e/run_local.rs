@@ -1,5 +1,6 @@
-//! `make run` (testbed/bin/run-local) stops everything it started on Ctrl-C and on SIGTERM:
-//! the local stack's processes, the functions `cargo lambda watch` ran, and the bed.
+//! `make run` (testbed/bin/run-local) does what the docs say, from a second shell
+//! (`second_shell`), and stops everything it started on Ctrl-C and on SIGTERM: the local
+//! stack's processes, the functions `cargo lambda watch` ran, and the bed.
 //!
 //! Each test runs the command as a user would, with a bed of its own (its stack file in a
 //! directory of the test), so it does not touch the shared bed.
@@ -116,6 +117,9 @@ async fn run_and_stop(how: Stop, extra: &[&str]) {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
         assert!(timed >= 5, "{}", metrics.body);
+
+        // A new user's second shell: every documented command, as printed.
+        crate::second_shell::use_as_documented(&stack_env, &read(&out), SWEEP_EVERY).await;
     }
     // Every process it runs: its descendants (functions included), and the bed's servers,
     // which bed-up detached.
@@ -183,9 +187,14 @@ fn signal_group(pgid: u32, sig: &str) {
     assert!(status.success(), "kill -{sig} -{pgid}");
 }
 
+/// The sweep's period in the run with examples: short, so a pod gone for good is released
+/// within the test (make run's default is 60 s).
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
 #[tokio::test]
-async fn make_run_stops_everything_on_ctrl_c() {
-    run_and_stop(Stop::CtrlC, &[]).await;
+async fn make_run_works_from_a_second_shell_as_documented_and_stops_everything_on_ctrl_c() {
+    let sweep_every = SWEEP_EVERY.as_secs().to_string();
+    run_and_stop(Stop::CtrlC, &["--sweep-every", &sweep_every]).await;
 }
 
 #[tokio::test]
