@@ -4,7 +4,7 @@
 //! what `make run` promises of the sweep: a per-pod pod gone for good is released within its
 //! `pod-release-after` and one sweep period.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -301,7 +301,7 @@ async fn per_pod_release(bed: &Bed, sweep_every: Duration) {
 }
 
 /// Uses the running stack described by `stack_env` as a new user would from a second shell.
-pub async fn use_as_documented(stack_env: &PathBuf, stdout: &str, sweep_every: Duration) {
+pub async fn use_as_documented(stack_env: &Path, stdout: &str, sweep_every: Duration) {
     let bed = Bed::load(stack_env).expect("run-local wrote its stack file");
     let client = bed.kube_client().await;
     per_pod_release(&bed, sweep_every).await;
