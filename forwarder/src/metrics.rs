@@ -15,6 +15,9 @@ pub struct Metrics {
     sent: [AtomicU64; 3],
     /// Entries refused by PutEvents, or in a call that failed, counted once per attempt.
     pub failed: AtomicU64,
+    /// Of those, entries the bus itself refused (HTTP 200 with an error code per entry: not
+    /// authorized for the source or detail-type, too large, ...), counted once per attempt.
+    pub refused: AtomicU64,
     /// Entries put back for another attempt.
     pub retried: AtomicU64,
     /// Entries given up on (retried too long, abandoned at shutdown or step-down, too large).
@@ -149,6 +152,11 @@ impl Metrics {
                 get(&self.failed),
             ),
             (
+                "events_refused_total",
+                "Entry attempts the bus refused one by one (e.g. NotAuthorizedForSourceException).",
+                get(&self.refused),
+            ),
+            (
                 "events_retried_total",
                 "Entries put back for another attempt.",
                 get(&self.retried),
@@ -227,6 +235,7 @@ mod tests {
             "forwarder_events_sent_total{detail_type=\"Service Changed\"} 0",
             "forwarder_events_dropped_total 2",
             "forwarder_events_failed_total 0",
+            "forwarder_events_refused_total 0",
             "forwarder_events_retried_total 0",
             "forwarder_queue_depth 5",
             "forwarder_watch_restarts_total 0",
@@ -245,15 +254,35 @@ mod tests {
     }
 
     #[test]
-    fn the_grafana_dashboard_queries_only_metrics_the_forwarder_serves() {
-        let dashboard = include_str!("../../deploy/grafana-dashboard.json");
+    fn the_alerts_use_only_metrics_the_forwarder_serves() {
+        let alerts = include_str!("../../deploy/prometheus-alerts.yaml");
         let served = Metrics::default().render();
-        let mut names: Vec<&str> = dashboard
+        let names = metric_names(alerts);
+        assert!(names.contains(&"forwarder_events_refused_total"), "{names:?}");
+        for name in names {
+            assert!(
+                served.lines().any(|l| l.starts_with(&format!("{name} "))),
+                "an alert uses {name}, which /metrics does not serve:\n{served}"
+            );
+        }
+    }
+
+    /// The forwarder's metric names `text` mentions, once each.
+    fn metric_names(text: &str) -> Vec<&str> {
+        let mut names: Vec<&str> = text
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .filter(|w| w.starts_with("forwarder_") || w.starts_with("nlb_port_pool_"))
             .collect();
         names.sort_unstable();
         names.dedup();
+        names
+    }
+
+    #[test]
+    fn the_grafana_dashboard_queries_only_metrics_the_forwarder_serves() {
+        let dashboard = include_str!("../../deploy/grafana-dashboard.json");
+        let served = Metrics::default().render();
+        let names = metric_names(dashboard);
         assert!(names.len() >= 10, "{names:?}");
         for name in names {
             assert!(

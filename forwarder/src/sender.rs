@@ -247,7 +247,7 @@ fn settle(
         Ok(outcomes) => outcomes,
         Err(e) => {
             warn!(error = %e, entries = batch.len(), "PutEvents failed; retrying");
-            vec![EntryOutcome::Refused("CallFailed".to_owned()); batch.len()]
+            vec![EntryOutcome::Refused(CALL_FAILED.to_owned()); batch.len()]
         }
     };
     let mut outcomes = outcomes.into_iter();
@@ -257,7 +257,7 @@ fn settle(
         // A short answer leaves the rest unaccounted for: treat them as refused.
         match outcomes
             .next()
-            .unwrap_or(EntryOutcome::Refused("NoResult".to_owned()))
+            .unwrap_or(EntryOutcome::Refused(NO_RESULT.to_owned()))
         {
             EntryOutcome::Accepted => {
                 metrics.add_sent(entry.detail_type, 1);
@@ -266,11 +266,23 @@ fn settle(
             }
             EntryOutcome::Refused(code) => {
                 metrics.failed.fetch_add(1, Ordering::Relaxed);
+                if !matches!(code.as_str(), CALL_FAILED | NO_RESULT) {
+                    // Never a silent drop: a refusal by the bus says the role or the entry is
+                    // wrong (e.g. NotAuthorizedForSourceException), and it shows.
+                    metrics.refused.fetch_add(1, Ordering::Relaxed);
+                    warn!(service = %entry.key, detail_type = %entry.detail_type, code,
+                        attempts = entry.attempts + 1, "PutEvents refused the entry");
+                }
                 retry_or_drop(entry, &code, jitter, settings, metrics, waiting);
             }
         }
     }
 }
+
+/// The code of entries in a PutEvents call that failed as a whole.
+const CALL_FAILED: &str = "CallFailed";
+/// The code of entries the answer left out.
+const NO_RESULT: &str = "NoResult";
 
 fn retry_or_drop(
     mut entry: Entry,

@@ -150,6 +150,11 @@ async fn refused_entries_are_retried_until_accepted() {
     assert_eq!(sorted(sink.accepted_names()), expected(5));
     assert_eq!(metrics.sent(DetailType::ServiceChanged), 5);
     assert_eq!(metrics.failed.load(Ordering::Relaxed), 3);
+    assert_eq!(
+        metrics.refused.load(Ordering::Relaxed),
+        3,
+        "refused one by one by the bus: counted apart, never silent"
+    );
     assert_eq!(metrics.retried.load(Ordering::Relaxed), 3);
     assert_eq!(metrics.dropped.load(Ordering::Relaxed), 0);
 }
@@ -165,6 +170,11 @@ async fn a_failed_call_is_retried_with_backoff() {
     let metrics = send_all(Arc::clone(&sink), settings(), 3).await;
     assert_eq!(sorted(sink.accepted_names()), expected(3));
     assert_eq!(metrics.failed.load(Ordering::Relaxed), 9);
+    assert_eq!(
+        metrics.refused.load(Ordering::Relaxed),
+        0,
+        "a failed call is no refusal"
+    );
     // 100 + 200 + 400 ms, each within ±20 %.
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(560), "{waited:?}");

@@ -20,6 +20,7 @@ pub mod listener_options;
 pub mod metrics;
 pub mod names;
 pub mod pod_model;
+pub mod pod_targets;
 pub mod pool;
 pub mod pool_event;
 pub mod protocol;

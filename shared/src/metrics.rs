@@ -188,6 +188,17 @@ pub fn run_lines(
     lines
 }
 
+/// A function's EMF line for an event the bus refused (`SignalsRefused`, by function and
+/// detail-type): PutEvents answers a refused entry with HTTP 200 and an error code, and a
+/// refused `Pool Low` or `Targets Registered` would otherwise leave rooms waiting unseen.
+pub fn signal_refused_line(function: &str, detail_type: &str, timestamp_ms: i64) -> String {
+    emf_line(
+        timestamp_ms,
+        &[("Function", function), ("DetailType", detail_type)],
+        &[("SignalsRefused", "Count", 1.0)],
+    )
+}
+
 /// The reachability function's EMF line: what a run checked and found, and the seconds from
 /// pod creation to reachable of each pod that became reachable (the metric's values).
 pub fn reach_line(report: &crate::reconcile::ReachReport, timestamp_ms: i64) -> String {

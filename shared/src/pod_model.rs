@@ -27,6 +27,8 @@ pub struct PodState {
     pub annotations: Annotations,
     /// `status.podIP`, when it is IPv4.
     pub ip: Option<Ipv4Addr>,
+    /// Every IPv4 address of `status.podIPs` (and `status.podIP`): what may be its target.
+    pub ips: Vec<Ipv4Addr>,
     /// The `ContainersReady` condition is True.
     pub containers_ready: bool,
     /// The pod declares the [`REACHABLE_GATE`] readiness gate.
@@ -49,6 +51,18 @@ impl PodState {
                 .and_then(|c| c.iter().find(|c| c.type_ == kind))
                 .is_some_and(|c| c.status == "True")
         };
+        let ip: Option<Ipv4Addr> = status
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|ip| ip.parse().ok());
+        let mut ips: Vec<Ipv4Addr> = status
+            .and_then(|s| s.pod_ips.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.ip.parse().ok())
+            .collect();
+        ips.extend(ip);
+        ips.sort();
+        ips.dedup();
         Some(Self {
             name: meta.name.clone()?,
             uid: meta.uid.clone()?,
@@ -56,9 +70,8 @@ impl PodState {
             deleting: meta.deletion_timestamp.is_some(),
             finalizers: meta.finalizers.clone().unwrap_or_default(),
             annotations: meta.annotations.clone().unwrap_or_default(),
-            ip: status
-                .and_then(|s| s.pod_ip.as_deref())
-                .and_then(|ip| ip.parse().ok()),
+            ip,
+            ips,
             containers_ready: condition("ContainersReady"),
             gated: pod
                 .spec
@@ -90,6 +103,7 @@ mod tests {
         .expect("pod JSON");
         let p = PodState::from_pod(&pod).expect("complete");
         assert_eq!(p.ip, Some(Ipv4Addr::new(10, 0, 0, 5)));
+        assert_eq!(p.ips, vec![Ipv4Addr::new(10, 0, 0, 5)]);
         assert!(p.gated && p.containers_ready && !p.reachable && !p.deleting);
         let bare: Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "x", "uid": "u"},
@@ -98,5 +112,13 @@ mod tests {
         .expect("pod JSON");
         let b = PodState::from_pod(&bare).expect("complete");
         assert!(b.ip.is_none() && !b.gated && !b.containers_ready);
+        // Dual stack with IPv6 first: the IPv4 address is in podIPs.
+        let dual: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "x", "uid": "u"},
+            "status": {"podIP": "fd00::1", "podIPs": [{"ip": "fd00::1"}, {"ip": "10.0.0.9"}]}
+        }))
+        .expect("pod JSON");
+        let d = PodState::from_pod(&dual).expect("complete");
+        assert_eq!(d.ips, vec![Ipv4Addr::new(10, 0, 0, 9)]);
     }
 }

@@ -79,7 +79,12 @@ async function elbv2(call, lookups) {
   if (op === 'CreateListener') {
     if (!p.LoadBalancerArn) throw new NotModelled('CreateListener without LoadBalancerArn');
     const type = await lookups.loadBalancerType(p.LoadBalancerArn);
-    if (type === null) return [{ action, resource: p.LoadBalancerArn, context: {}, missing: true }];
+    // A load balancer that is gone has no tags and no type to read: every one the project
+    // addresses is a network load balancer, so its ARN is judged in AWS's `/net/` form.
+    if (type === null) {
+      const gone = p.LoadBalancerArn.replace(':loadbalancer/app/', ':loadbalancer/net/');
+      return [{ action, resource: gone, context: requestTags(p), missing: true }];
+    }
     const lb = type === 'network'
       ? p.LoadBalancerArn.replace(':loadbalancer/app/', ':loadbalancer/net/') : p.LoadBalancerArn;
     const listener = lb.replace(':loadbalancer/', ':listener/') + `/${NEW_ID}`;

@@ -64,11 +64,11 @@ export class Usage {
    * whose statement alone allows it. Grants already known as used are not evaluated again, so
    * a run pays for this only until every grant it uses has been seen.
    */
-  noteAllowed(policies, principal, authz, accountId) {
+  async noteAllowed(policies, principal, authz, accountId) {
     for (const g of grantsOf(policies)) {
       if (this.used.has(g.key) || !g.matches.test(authz.action)) continue;
       const alone = [{ name: g.policyName, policy: { Version: '2012-10-17', Statement: [g.statement] } }];
-      if (allows(alone, principal, authz, accountId)) this.used.add(g.key);
+      if (await allows(alone, principal, authz, accountId)) this.used.add(g.key);
     }
   }
 

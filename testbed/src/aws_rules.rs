@@ -314,9 +314,11 @@ impl ElbRule for FullNlbs {
 
 mod health_delay;
 mod provisioning_delay;
+mod tag_propagation;
 
 pub use health_delay::HealthDelay;
 pub use provisioning_delay::ProvisioningDelay;
+pub use tag_propagation::TagPropagationDelay;
 
 /// Counts the ELBv2 calls that pass the proxy, by action, and changes nothing: for tests and
 /// benchmarks of what a handler costs.

@@ -169,6 +169,27 @@ impl GateStack {
         self.denials_of(&self.operator_key).await
     }
 
+    /// The calls of this stack's functions the gate answered AccessDenied because their
+    /// resource was gone (AWS's answer, not a denial), one line each: `action resource`.
+    pub async fn gone(&self) -> Result<Vec<String>> {
+        let path = format!("/_gate/gone?key={}", self.access_key);
+        let r = http::get(self.port, &path, TIMEOUT)
+            .await
+            .context("asking the IAM gate for its gone answers")?;
+        let answers: Vec<serde_json::Value> = serde_json::from_str(&r.body)
+            .with_context(|| format!("the gate's gone answers: {}", r.body))?;
+        Ok(answers
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["action"].as_str().unwrap_or_default(),
+                    a["resource"].as_str().unwrap_or_default()
+                )
+            })
+            .collect())
+    }
+
     async fn denials_of(&self, key: &str) -> Result<Vec<Denial>> {
         let path = format!("/_gate/denials?key={key}");
         let r = http::get(self.port, &path, TIMEOUT)

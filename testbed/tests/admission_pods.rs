@@ -1,6 +1,6 @@
 //! deploy/functions-admission.yaml and functions-rbac.yaml on the real kube-apiserver, for
-//! per-pod mode: acting as the functions' group, a patch of a pod may change its
-//! `nlb.port-manager/*` annotations, and a patch of its status only the
+//! per-pod mode: acting as the functions' group, a patch of a pod may change its output
+//! `nlb.port-manager/*` annotations (no input), and a patch of its status only the
 //! `nlb.port-manager/reachable` condition; nothing else (labels, other annotations, other
 //! conditions, the IP, finalizers). The group may not create or delete pods (RBAC).
 
@@ -154,6 +154,11 @@ async fn the_functions_may_change_nothing_else_on_a_pod() {
             "removing someone else's annotation",
             json!({"metadata": {"annotations": {"example.com/keep": null}}}),
             "not: example.com/keep",
+        ),
+        (
+            "an input annotation under the prefix",
+            json!({"metadata": {"annotations": {"nlb.port-manager/auto-assign": "true"}}}),
+            "not: nlb.port-manager/auto-assign",
         ),
         (
             "changing a label",

@@ -1,7 +1,8 @@
 //! deploy/functions-admission.yaml on the real kube-apiserver: acting as the functions' group
 //! (`nlb-port-pool:functions`, by impersonation from the admin, as the local stack does), a
-//! patch may change the `nlb.port-manager/*` annotations and the `nlb.port-manager/release`
-//! finalizer of a Service and nothing else; other users are not affected.
+//! patch may change the output `nlb.port-manager/*` annotations (never an input such as
+//! `auto-assign`) and the `nlb.port-manager/release` finalizer of a Service and nothing else;
+//! other users are not affected.
 //!
 //! The policy and binding are applied from deploy/ with kubectl (with deploy/'s RBAC, which
 //! lets the group patch at all), cluster-wide as shipped: every other test acting as the
@@ -17,7 +18,10 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use nlb_port_pool::annotations::{ADDRESS, FINALIZER, STATUS};
+use nlb_port_pool::annotations::{
+    ADDRESS, AUTO_ASSIGN, FINALIZER, MODE, NLB, OUTPUT_KEYS, POOL, STATUS,
+};
+use nlb_port_pool::listener_options::SSL_CERT;
 use nlb_port_pool::cluster::{Cluster, KubeCluster, ServiceOutputs, Written};
 use nlb_port_pool::service_model::ServiceState;
 use serde_json::{Value, json};
@@ -189,12 +193,14 @@ async fn the_functions_write_their_annotations_and_finalizer_through_the_policy(
         Some("1")
     );
 
-    // AND any key under the prefix may be set by a plain merge patch
+    // AND every output key may be set by a plain merge patch
     let services: Api<Service> = Api::namespaced(fns.clone(), &ns);
-    let custom = json!({"metadata": {"annotations": {"nlb.port-manager/allocations": "[]"}}});
-    merge(&services, "room", &custom)
-        .await
-        .expect("an nlb.port-manager/* annotation should be allowed");
+    for key in OUTPUT_KEYS {
+        let output = json!({"metadata": {"annotations": {key: "x"}}});
+        merge(&services, "room", &output)
+            .await
+            .unwrap_or_else(|e| panic!("output {key} should be allowed: {e}"));
+    }
 
     // WHEN the Service is deleted and the functions release it: outputs and finalizer removed
     Api::<Service>::namespaced(admin.clone(), &ns)
@@ -265,6 +271,38 @@ async fn the_functions_may_change_nothing_else_on_a_service() {
             "adding another annotation",
             json!({"metadata": {"annotations": {"example.com/x": "y"}}}),
             "not: example.com/x",
+        ),
+        // Inputs are the user's: a stolen credential of the functions must not opt a Service
+        // in, move it to another pool or NLB, or change its certificate.
+        (
+            "opting the Service out (an input)",
+            json!({"metadata": {"annotations": {AUTO_ASSIGN: "false"}}}),
+            "not: nlb.port-manager/auto-assign",
+        ),
+        (
+            "removing the opt-in (an input)",
+            json!({"metadata": {"annotations": {AUTO_ASSIGN: null}}}),
+            "not: nlb.port-manager/auto-assign",
+        ),
+        (
+            "choosing a pool (an input)",
+            json!({"metadata": {"annotations": {POOL: "internet"}}}),
+            "not: nlb.port-manager/pool",
+        ),
+        (
+            "choosing per-pod mode (an input)",
+            json!({"metadata": {"annotations": {MODE: "per-pod"}}}),
+            "not: nlb.port-manager/mode",
+        ),
+        (
+            "naming an NLB (an input)",
+            json!({"metadata": {"annotations": {NLB: "arn:aws:elasticloadbalancing:x"}}}),
+            "not: nlb.port-manager/nlb",
+        ),
+        (
+            "setting a certificate (an input)",
+            json!({"metadata": {"annotations": {SSL_CERT: "arn:aws:acm:x"}}}),
+            "not: nlb.port-manager/ssl-cert",
         ),
         (
             "changing someone else's annotation",
@@ -431,4 +469,23 @@ async fn the_shipped_binding_denies_in_every_namespace() {
     }
     // AND a policy that cannot be evaluated refuses rather than allows
     assert_eq!(policy.failure_policy.as_deref(), Some("Fail"));
+}
+
+#[test]
+fn the_policys_outputs_are_exactly_the_output_keys() {
+    // The policy lists the outputs in CEL; the code's list is OUTPUT_KEYS. A key added to one
+    // and not the other would be refused (or allowed) by surprise.
+    let path = testbed::local_stack::build::workspace_root().join("deploy/functions-admission.yaml");
+    let yaml = std::fs::read_to_string(&path).expect("reading deploy/functions-admission.yaml");
+    let expression = yaml
+        .split("- name: outputs")
+        .nth(1)
+        .and_then(|rest| rest.split("- name:").next())
+        .expect("the policy's outputs variable");
+    let listed: std::collections::BTreeSet<&str> = expression
+        .split('\'')
+        .filter(|s| s.starts_with("nlb.port-manager/"))
+        .collect();
+    let code: std::collections::BTreeSet<&str> = OUTPUT_KEYS.into_iter().collect();
+    assert_eq!(listed, code);
 }

@@ -143,7 +143,7 @@ impl Deps {
         let mut events = aws_sdk_eventbridge::config::Builder::from(sdk);
         events.set_app_name(nlb_port_pool::aws::app_name(&self.function));
         let client = aws_sdk_eventbridge::Client::from_conf(events.build());
-        let mut signal = crate::EventBridgeSignal::new(client, bus);
+        let mut signal = crate::EventBridgeSignal::new(client, bus, &self.function);
         if self.function == "pool" {
             signal = signal.without_pool_low();
         }

@@ -105,15 +105,18 @@ pub struct EventBridgeSignal {
     client: aws_sdk_eventbridge::Client,
     bus: String,
     pool_low: bool,
+    /// The function sending, for its metrics.
+    function: String,
 }
 
 impl EventBridgeSignal {
-    /// Puts events on `bus` with `client`.
-    pub fn new(client: aws_sdk_eventbridge::Client, bus: &str) -> Self {
+    /// Puts events on `bus` with `client`, as `function`.
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: &str, function: &str) -> Self {
         Self {
             client,
             bus: bus.to_owned(),
             pool_low: true,
+            function: function.to_owned(),
         }
     }
 
@@ -138,12 +141,24 @@ impl EventBridgeSignal {
             .await
             .map_err(|e| format!("PutEvents: {}", nlb_port_pool::aws_error::describe(&e).0))?;
         if out.failed_entry_count() > 0 {
+            // Refused entry by entry with HTTP 200: said, counted and alarmed on
+            // (SignalsRefusedAlarm), never dropped in silence.
+            let codes: Vec<&str> = out.entries().iter().filter_map(|e| e.error_code()).collect();
             let why = out
                 .entries()
                 .iter()
                 .filter_map(|e| e.error_message())
                 .collect::<Vec<_>>()
                 .join("; ");
+            tracing::error!(detail_type, codes = ?codes, why = %why, "PutEvents refused the entry");
+            println!(
+                "{}",
+                nlb_port_pool::metrics::signal_refused_line(
+                    &self.function,
+                    detail_type,
+                    chrono::Utc::now().timestamp_millis()
+                )
+            );
             return Err(format!("PutEvents refused the {detail_type} event: {why}"));
         }
         Ok(())

@@ -412,9 +412,13 @@ impl Reconciler {
                         .reject(cluster, &service, "InvalidAnnotation", e.to_string())
                         .await;
                 }
+                // After the no-op check: targets made before were the pods' (checked then),
+                // so an unchanged Service costs no pod read.
+                let (trusted, not_pods) = self.own_pods_only(cluster, &service, trusted).await?;
+                let rejections = [screened.rejections, not_pods].concat();
                 let (outcome, reported) = tokio::join!(
                     self.ensure(token, cluster, &service, &pool, &request, &specs, &trusted),
-                    self.report_rejections(cluster, &service, &screened.rejections)
+                    self.report_rejections(cluster, &service, &rejections)
                 );
                 let outcome = outcome?;
                 reported?;

@@ -24,6 +24,7 @@ pub(super) fn pod(name: &str, uid: &str, ip: &str) -> PodState {
         name: name.into(),
         uid: uid.into(),
         ip: ip.parse().ok(),
+        ips: ip.parse().ok().into_iter().collect(),
         containers_ready: true,
         ..PodState::default()
     }

@@ -5,6 +5,8 @@ use futures::future::join_all;
 
 use super::{Reconciler, Result};
 use crate::cluster::{Cluster, Notice, NoticeKind};
+use crate::pod_model::PodState;
+use crate::pod_targets;
 use crate::service_model::ServiceState;
 use crate::target_policy::{Rejection, Screened, TargetPolicy};
 use crate::targets::SliceView;
@@ -24,6 +26,43 @@ impl Reconciler {
             tracing::warn!(service = %service.key, slice = %r.slice, reason = r.reason, note = %r.note, "endpoints left out of the targets");
         }
         screened
+    }
+
+    /// `slices` with only the Service's own pods' addresses where a slice claims the
+    /// EndpointSlice controller ([`crate::pod_targets`]), and what was left out (logged here).
+    /// Reads the pods only when such a slice lists an address.
+    pub(super) async fn own_pods_only(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        slices: Vec<SliceView>,
+    ) -> Result<(Vec<SliceView>, Vec<Rejection>)> {
+        if !pod_targets::needs_pods(&slices) {
+            return Ok((slices, vec![]));
+        }
+        let pods = if service.selector.is_empty() {
+            vec![]
+        } else {
+            cluster
+                .pods(&service.key.namespace, &service.selector)
+                .await?
+        };
+        Ok(self.own_pods_among(service, slices, &pods))
+    }
+
+    /// As [`Reconciler::own_pods_only`], with the selected pods already read.
+    pub(super) fn own_pods_among(
+        &self,
+        service: &ServiceState,
+        slices: Vec<SliceView>,
+        pods: &[PodState],
+    ) -> (Vec<SliceView>, Vec<Rejection>) {
+        let (kept, rejections) =
+            pod_targets::only_pod_addresses(!service.selector.is_empty(), slices, pods);
+        for r in &rejections {
+            tracing::warn!(service = %service.key, slice = %r.slice, reason = r.reason, note = %r.note, "endpoints left out of the targets");
+        }
+        (kept, rejections)
     }
 
     /// `slices` with the endpoints of pods that declare the reachable gate and whose

@@ -66,9 +66,22 @@ impl Reconciler {
         let trusted = self
             .admit_gated(cluster, &service, screened.trusted)
             .await?;
-        let (synced, reported) = tokio::join!(
-            self.sync_listeners(&service, &request, &specs, &trusted),
+        // Listeners made from these very targets (checked against the pods then) cost no pod
+        // read and no ELBv2 call.
+        let claims = self.claims_for(&service).await?;
+        if self.made_from(&claims, &request, &specs, &trusted) {
             self.report_rejections(cluster, &service, &screened.rejections)
+                .await?;
+            return Ok(Outcome::TargetsSynced {
+                registered: 0,
+                deregistered: 0,
+            });
+        }
+        let (trusted, not_pods) = self.own_pods_only(cluster, &service, trusted).await?;
+        let rejections = [screened.rejections, not_pods].concat();
+        let (synced, reported) = tokio::join!(
+            self.sync_listeners(&service, &claims, &request, &specs, &trusted),
+            self.report_rejections(cluster, &service, &rejections)
         );
         let outcome = synced?;
         reported?;
@@ -81,16 +94,37 @@ impl Reconciler {
         Ok(outcome)
     }
 
+    /// Whether every listener the Service holds, active, was made from `slices`' targets.
+    fn made_from(
+        &self,
+        claims: &[Claim],
+        request: &AllocationRequest,
+        specs: &[ListenerSpec],
+        slices: &[SliceView],
+    ) -> bool {
+        let held: Vec<(&ListenerSpec, &Claim)> = specs
+            .iter()
+            .filter_map(|spec| Some((spec, claims.iter().find(|c| c.key == spec.key)?)))
+            .collect();
+        !held.is_empty()
+            && held.iter().all(|(spec, claim)| {
+                let desired = desired_targets(spec, slices);
+                claim.state == ClaimState::Active
+                    && claim.applied.as_deref()
+                        == Some(listener_fingerprint(&request.pool, request, spec, &desired).as_str())
+            })
+    }
+
     /// Brings the target group of each listener the Service holds in line with `slices`; a
     /// listener whose claim says it was made from these very targets costs no call.
     async fn sync_listeners(
         &self,
         service: &ServiceState,
+        claims: &[Claim],
         request: &AllocationRequest,
         specs: &[ListenerSpec],
         slices: &[SliceView],
     ) -> Result<Outcome> {
-        let claims = self.claims_for(service).await?;
         let mut registered = 0;
         let mut deregistered = 0;
         let mut work = Vec::new();

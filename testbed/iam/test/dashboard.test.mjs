@@ -40,3 +40,13 @@ test('PendingTooLongAlarm watches the metric the sweep prints, at the parameter'
   assert.deepEqual(alarm.Dimensions, [{ Name: 'Function', Value: 'sweep' }]);
   assert.equal(alarm.Threshold, '900');
 });
+
+test('SignalsRefusedAlarm watches the metric the functions print when the bus refuses an event', () => {
+  const alarm = resolve(template.Resources.SignalsRefusedAlarm.Properties, stack, template);
+  const expression = alarm.Metrics[0].Expression;
+  assert.match(expression, /SUM\(SignalsRefused\)/);
+  assert.match(expression, /SCHEMA\("NlbPortPool", DetailType, Function\)/);
+  const printed = readFileSync(root('shared/src/metrics.rs'), 'utf8');
+  assert.ok(printed.includes('"SignalsRefused"'));
+  assert.ok(printed.includes('("Function", function), ("DetailType", detail_type)'));
+});

@@ -69,7 +69,7 @@ async function decide(fn, call, stack = MIXED) {
   const full = { region: REGION, accountId: ACCOUNT, ...call };
   const out = [];
   for (const authz of await authorizationsFor(full, lookups)) {
-    out.push({ authz, ...evaluate(policies, `arn:aws:iam::${ACCOUNT}:role/${role}`, authz, ACCOUNT) });
+    out.push({ authz, ...await evaluate(policies, `arn:aws:iam::${ACCOUNT}:role/${role}`, authz, ACCOUNT) });
   }
   return out;
 }

@@ -50,7 +50,7 @@ async function decide(fn, call) {
   const full = { region: REGION, accountId: ACCOUNT, ...call };
   const out = [];
   for (const authz of await authorizationsFor(full, lookups)) {
-    out.push({ authz, ...evaluate(policies, `arn:aws:iam::${ACCOUNT}:role/${role}`, authz, ACCOUNT) });
+    out.push({ authz, ...await evaluate(policies, `arn:aws:iam::${ACCOUNT}:role/${role}`, authz, ACCOUNT) });
   }
   return out;
 }
@@ -194,4 +194,32 @@ test('the operator role reads the claims, the load balancers and the dead letter
     sqs('GetQueueAttributes', { QueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/other` }),
   ]) await denied('operator', call);
   await assert.rejects(decide('operator', sqs('ReceiveMessage', { QueueUrl: dlq })), NotModelled);
+});
+
+test('a call on a resource that is gone is judged with no tags: AccessDenied where a tag grants it, as on AWS', async () => {
+  // GIVEN a listener and a target group of ours that another run just deleted (no tags to read)
+  const goneListener = `${ELB}:listener/app/pool-a/1111/dead`;
+  const goneGroup = `${ELB}:targetgroup/npp-gone/9`;
+
+  // WHEN release deletes them again
+  // THEN AWS evaluates aws:ResourceTag against nothing: refused, not NotFound
+  for (const call of [
+    elb('DeleteListener', { ListenerArn: goneListener }),
+    elb('DeleteTargetGroup', { TargetGroupArn: goneGroup }),
+    elb('DeregisterTargets', { TargetGroupArn: goneGroup, 'Targets.member.1.Id': '10.0.0.1' }),
+  ]) {
+    const [refused] = await denied('release', call);
+    assert.equal(refused.authz.context['aws:ResourceTag/nlb-port-pool/managed'], undefined);
+  }
+  // AND a listener on a pool NLB that is gone is judged on its ARN in AWS's form, which the
+  // pool's grant names: allowed, so moto's LoadBalancerNotFound answers, as AWS's would
+  const none = { tags: async () => null, loadBalancerType: async () => null };
+  const call = { region: REGION, accountId: ACCOUNT,
+    ...elb('CreateListener', { LoadBalancerArn: POOL_NLB, ...projectTags }) };
+  const [onNlb] = await authorizationsFor(call, none);
+  assert.equal(onNlb.resource, POOL_NLB.replace('/app/', '/net/'));
+  assert.ok(onNlb.missing);
+  const policies = rolePolicies(template, ROLE_OF.allocate, stack);
+  const verdict = await evaluate(policies, `arn:aws:iam::${ACCOUNT}:role/AllocateRole`, onNlb, ACCOUNT);
+  assert.ok(verdict.allowed, verdict.missing);
 });

@@ -22,23 +22,23 @@ const policies = [{
 }];
 const call = (action, resource) => ({ action, resource, context: {} });
 
-test('a grant an allowed call needed is used; the others are reported', () => {
+test('a grant an allowed call needed is used; the others are reported', async () => {
   const usage = new Usage();
   usage.noteRole('FnRole', policies);
 
-  usage.noteAllowed(policies, PRINCIPAL, call('dynamodb:GetItem', TABLE), ACCOUNT);
-  usage.noteAllowed(policies, PRINCIPAL, call('elasticloadbalancing:DescribeListeners', '*'), ACCOUNT);
+  await usage.noteAllowed(policies, PRINCIPAL, call('dynamodb:GetItem', TABLE), ACCOUNT);
+  await usage.noteAllowed(policies, PRINCIPAL, call('elasticloadbalancing:DescribeListeners', '*'), ACCOUNT);
 
   assert.deepEqual(usage.unused(), [{ grant: 'inline:ClaimsTable dynamodb:Query', roles: ['FnRole'] }]);
 });
 
-test('a grant used outside the code is not reported, unless the exemption is taken away', () => {
+test('a grant used outside the code is not reported, unless the exemption is taken away', async () => {
   const usage = new Usage();
   usage.noteRole('FnRole', policies);
   for (const action of ['dynamodb:GetItem', 'dynamodb:Query']) {
-    usage.noteAllowed(policies, PRINCIPAL, call(action, TABLE), ACCOUNT);
+    await usage.noteAllowed(policies, PRINCIPAL, call(action, TABLE), ACCOUNT);
   }
-  usage.noteAllowed(policies, PRINCIPAL, call('elasticloadbalancing:DescribeTags', '*'), ACCOUNT);
+  await usage.noteAllowed(policies, PRINCIPAL, call('elasticloadbalancing:DescribeTags', '*'), ACCOUNT);
 
   assert.deepEqual(usage.unused(), []);
   assert.deepEqual(usage.unused([]).map((u) => u.grant), ['inline:DeadLetters sqs:SendMessage']);

@@ -518,6 +518,7 @@ impl Functions {
                 bus: EventBridgeSignal::new(
                     aws_sdk_eventbridge::Client::from_conf(events.build()),
                     bus,
+                    name,
                 ),
                 wake: wake.clone(),
             })

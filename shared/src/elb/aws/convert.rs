@@ -39,6 +39,17 @@ where
     elb_error(operation, err, ElbErrorKind::Other)
 }
 
+/// A call denied on a listener or target group that no longer exists (see `denials`): the
+/// next run reads the Service again and repairs what is missing.
+pub(super) fn gone(operation: &'static str, arn: &str) -> ElbError {
+    ElbError {
+        operation,
+        message: format!("{arn} no longer exists (AccessDenied on a resource with no tags)"),
+        retryable: true,
+        kind: ElbErrorKind::NotFound,
+    }
+}
+
 pub(super) fn invalid(operation: &'static str, message: impl Into<String>) -> ElbError {
     ElbError {
         operation,

@@ -2,11 +2,13 @@
 //! `reads`, conversions between the SDK's types and the project's in `convert`.
 
 mod convert;
+mod denials;
 mod fleet;
 mod options;
 mod rate;
 mod reads;
 
+pub use denials::TAG_PROPAGATION;
 pub use rate::{CallBudget, CallRate};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -26,9 +28,10 @@ use crate::listener_options::TlsListener;
 use crate::protocol::ListenerProtocol;
 use crate::targets::Target;
 use convert::{
-    certificate, descriptions, elb_error, forward, hc_port_text, hc_protocol_enum, invalid, other,
-    protocol_enum, tags,
+    certificate, descriptions, elb_error, forward, gone, hc_port_text, hc_protocol_enum, invalid,
+    other, protocol_enum, tags,
 };
+use denials::{Called, Own};
 
 /// Targets per RegisterTargets / DeregisterTargets call.
 const TARGET_BATCH: usize = 200;
@@ -162,22 +165,30 @@ impl LoadBalancing for AwsLoadBalancing {
 
     async fn modify_health_check(&self, arn: &str, hc: &HealthCheckSpec) -> Result<(), ElbError> {
         const OP: &str = "ModifyTargetGroup";
-        self.writes.take().await;
-        self.client
-            .modify_target_group()
-            .target_group_arn(arn)
-            .health_check_enabled(true)
-            .health_check_protocol(hc_protocol_enum(hc.protocol))
-            .health_check_port(hc_port_text(hc.port))
-            .set_health_check_interval_seconds(hc.interval_seconds)
-            .set_health_check_timeout_seconds(hc.timeout_seconds)
-            .set_healthy_threshold_count(hc.healthy_threshold)
-            .set_unhealthy_threshold_count(hc.unhealthy_threshold)
-            .set_health_check_path(hc.path.clone())
-            .send()
-            .await
-            .map_err(|e| other(OP, &e))?;
-        Ok(())
+        let called = self
+            .on_own(
+                Own::TargetGroup(arn),
+                async || self.writes.take().await,
+                || {
+                    self.client
+                        .modify_target_group()
+                        .target_group_arn(arn)
+                        .health_check_enabled(true)
+                        .health_check_protocol(hc_protocol_enum(hc.protocol))
+                        .health_check_port(hc_port_text(hc.port))
+                        .set_health_check_interval_seconds(hc.interval_seconds)
+                        .set_health_check_timeout_seconds(hc.timeout_seconds)
+                        .set_healthy_threshold_count(hc.healthy_threshold)
+                        .set_unhealthy_threshold_count(hc.unhealthy_threshold)
+                        .set_health_check_path(hc.path.clone())
+                        .send()
+                },
+            )
+            .await?;
+        match called {
+            Called::Answer(answer) => answer.map(|_| ()).map_err(|e| other(OP, &e)),
+            Called::Gone => Err(gone(OP, arn)),
+        }
     }
 
     async fn target_group_attributes(
@@ -288,15 +299,23 @@ impl LoadBalancing for AwsLoadBalancing {
         target_group_arn: &str,
     ) -> Result<(), ElbError> {
         const OP: &str = "ModifyListener";
-        self.writes.take().await;
-        self.client
-            .modify_listener()
-            .listener_arn(listener_arn)
-            .default_actions(forward(target_group_arn))
-            .send()
-            .await
-            .map_err(|e| other(OP, &e))?;
-        Ok(())
+        let called = self
+            .on_own(
+                Own::Listener(listener_arn),
+                async || self.writes.take().await,
+                || {
+                    self.client
+                        .modify_listener()
+                        .listener_arn(listener_arn)
+                        .default_actions(forward(target_group_arn))
+                        .send()
+                },
+            )
+            .await?;
+        match called {
+            Called::Answer(answer) => answer.map(|_| ()).map_err(|e| other(OP, &e)),
+            Called::Gone => Err(gone(OP, listener_arn)),
+        }
     }
 
     async fn targets(&self, target_group_arn: &str) -> Result<BTreeSet<Target>, ElbError> {
@@ -313,14 +332,23 @@ impl LoadBalancing for AwsLoadBalancing {
     async fn register(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError> {
         const OP: &str = "RegisterTargets";
         for batch in targets.chunks(TARGET_BATCH) {
-            self.registrations.take().await;
-            self.client
-                .register_targets()
-                .target_group_arn(target_group_arn)
-                .set_targets(Some(descriptions(batch)))
-                .send()
-                .await
-                .map_err(|e| other(OP, &e))?;
+            let called = self
+                .on_own(
+                    Own::TargetGroup(target_group_arn),
+                    async || self.registrations.take().await,
+                    || {
+                        self.client
+                            .register_targets()
+                            .target_group_arn(target_group_arn)
+                            .set_targets(Some(descriptions(batch)))
+                            .send()
+                    },
+                )
+                .await?;
+            match called {
+                Called::Answer(answer) => answer.map_err(|e| other(OP, &e))?,
+                Called::Gone => return Err(gone(OP, target_group_arn)),
+            };
         }
         Ok(())
     }
@@ -328,14 +356,24 @@ impl LoadBalancing for AwsLoadBalancing {
     async fn deregister(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError> {
         const OP: &str = "DeregisterTargets";
         for batch in targets.chunks(TARGET_BATCH) {
-            self.registrations.take().await;
-            let result = self
-                .client
-                .deregister_targets()
-                .target_group_arn(target_group_arn)
-                .set_targets(Some(descriptions(batch)))
-                .send()
-                .await;
+            let called = self
+                .on_own(
+                    Own::TargetGroup(target_group_arn),
+                    async || self.registrations.take().await,
+                    || {
+                        self.client
+                            .deregister_targets()
+                            .target_group_arn(target_group_arn)
+                            .set_targets(Some(descriptions(batch)))
+                            .send()
+                    },
+                )
+                .await?;
+            let result = match called {
+                Called::Answer(answer) => answer,
+                // The targets went with their group.
+                Called::Gone => return Ok(()),
+            };
             match result {
                 Ok(_) => {}
                 // A target deregistered meanwhile (a concurrent run did it): deregister only
@@ -369,8 +407,17 @@ impl LoadBalancing for AwsLoadBalancing {
 
     async fn delete_listener(&self, arn: &str) -> Result<(), ElbError> {
         const OP: &str = "DeleteListener";
-        self.writes.take().await;
-        match self.client.delete_listener().listener_arn(arn).send().await {
+        let called = self
+            .on_own(
+                Own::Listener(arn),
+                async || self.writes.take().await,
+                || self.client.delete_listener().listener_arn(arn).send(),
+            )
+            .await?;
+        let Called::Answer(answer) = called else {
+            return Ok(());
+        };
+        match answer {
             Ok(_) => Ok(()),
             Err(e)
                 if e.as_service_error()
@@ -384,14 +431,17 @@ impl LoadBalancing for AwsLoadBalancing {
 
     async fn delete_target_group(&self, arn: &str) -> Result<(), ElbError> {
         const OP: &str = "DeleteTargetGroup";
-        self.writes.take().await;
-        match self
-            .client
-            .delete_target_group()
-            .target_group_arn(arn)
-            .send()
-            .await
-        {
+        let called = self
+            .on_own(
+                Own::TargetGroup(arn),
+                async || self.writes.take().await,
+                || self.client.delete_target_group().target_group_arn(arn).send(),
+            )
+            .await?;
+        let Called::Answer(answer) = called else {
+            return Ok(());
+        };
+        match answer {
             Ok(_) => Ok(()),
             // AWS answers success for a missing group; moto says TargetGroupNotFound.
             Err(e) if code(&e) == Some("TargetGroupNotFound") => Ok(()),

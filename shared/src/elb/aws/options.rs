@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetGroupAttribute};
 
 use super::AwsLoadBalancing;
-use super::convert::{certificate, forward, other, protocol_enum};
+use super::convert::{certificate, forward, gone, other, protocol_enum};
+use super::denials::{Called, Own};
 use crate::elb::ElbError;
 use crate::listener_options::TlsListener;
 use crate::protocol::ListenerProtocol;
@@ -50,14 +51,20 @@ impl AwsLoadBalancing {
             .iter()
             .map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build())
             .collect();
-        self.client
-            .modify_target_group_attributes()
-            .target_group_arn(arn)
-            .set_attributes(Some(attributes))
-            .send()
-            .await
-            .map_err(|e| other(OP, &e))?;
-        Ok(())
+        let attributes: Vec<TargetGroupAttribute> = attributes;
+        let called = self
+            .on_own(Own::TargetGroup(arn), async || {}, || {
+                self.client
+                    .modify_target_group_attributes()
+                    .target_group_arn(arn)
+                    .set_attributes(Some(attributes.clone()))
+                    .send()
+            })
+            .await?;
+        match called {
+            Called::Answer(answer) => answer.map(|_| ()).map_err(|e| other(OP, &e)),
+            Called::Gone => Err(gone(OP, arn)),
+        }
     }
 
     /// [`crate::elb::LoadBalancing::modify_listener`] (budget taken by the caller).
@@ -69,21 +76,29 @@ impl AwsLoadBalancing {
         target_group_arn: &str,
     ) -> Result<(), ElbError> {
         const OP: &str = "ModifyListener";
-        let mut request = self
-            .client
-            .modify_listener()
-            .listener_arn(listener_arn)
-            .default_actions(forward(target_group_arn));
-        request = match tls {
-            Some(tls) => request
-                .protocol(ProtocolEnum::Tls)
-                .certificates(certificate(&tls.certificate))
-                .ssl_policy(&tls.policy)
-                .alpn_policy(tls.alpn.as_str()),
-            None => request.protocol(protocol_enum(protocol)),
+        let request = || {
+            let request = self
+                .client
+                .modify_listener()
+                .listener_arn(listener_arn)
+                .default_actions(forward(target_group_arn));
+            match tls {
+                Some(tls) => request
+                    .protocol(ProtocolEnum::Tls)
+                    .certificates(certificate(&tls.certificate))
+                    .ssl_policy(&tls.policy)
+                    .alpn_policy(tls.alpn.as_str()),
+                None => request.protocol(protocol_enum(protocol)),
+            }
+            .send()
         };
-        request.send().await.map_err(|e| other(OP, &e))?;
-        Ok(())
+        match self
+            .on_own(Own::Listener(listener_arn), async || {}, request)
+            .await?
+        {
+            Called::Answer(answer) => answer.map(|_| ()).map_err(|e| other(OP, &e)),
+            Called::Gone => Err(gone(OP, listener_arn)),
+        }
     }
 
     /// [`crate::elb::LoadBalancing::listener_certificates`].
@@ -123,23 +138,38 @@ impl AwsLoadBalancing {
         add: &[String],
         remove: &[String],
     ) -> Result<(), ElbError> {
+        const ADD: &str = "AddListenerCertificates";
+        const REMOVE: &str = "RemoveListenerCertificates";
+        let own = Own::Listener(listener_arn);
         for batch in add.chunks(CERTIFICATE_BATCH) {
-            self.client
-                .add_listener_certificates()
-                .listener_arn(listener_arn)
-                .set_certificates(Some(batch.iter().map(|c| certificate(c)).collect()))
-                .send()
-                .await
-                .map_err(|e| other("AddListenerCertificates", &e))?;
+            let called = self
+                .on_own(own, async || {}, || {
+                    self.client
+                        .add_listener_certificates()
+                        .listener_arn(listener_arn)
+                        .set_certificates(Some(batch.iter().map(|c| certificate(c)).collect()))
+                        .send()
+                })
+                .await?;
+            match called {
+                Called::Answer(answer) => answer.map_err(|e| other(ADD, &e))?,
+                Called::Gone => return Err(gone(ADD, listener_arn)),
+            };
         }
         for batch in remove.chunks(CERTIFICATE_BATCH) {
-            self.client
-                .remove_listener_certificates()
-                .listener_arn(listener_arn)
-                .set_certificates(Some(batch.iter().map(|c| certificate(c)).collect()))
-                .send()
-                .await
-                .map_err(|e| other("RemoveListenerCertificates", &e))?;
+            let called = self
+                .on_own(own, async || {}, || {
+                    self.client
+                        .remove_listener_certificates()
+                        .listener_arn(listener_arn)
+                        .set_certificates(Some(batch.iter().map(|c| certificate(c)).collect()))
+                        .send()
+                })
+                .await?;
+            match called {
+                Called::Answer(answer) => answer.map_err(|e| other(REMOVE, &e))?,
+                Called::Gone => return Err(gone(REMOVE, listener_arn)),
+            };
         }
         Ok(())
     }

@@ -116,6 +116,13 @@ impl Reconciler {
             self.store.claims_of(&service.uid)
         );
         let (pods, claims) = (pods?, claims?);
+        // Endpoints that claim the EndpointSlice controller count only for the Service's own
+        // pods, at their own IPs (crate::pod_targets); what is left out is told once.
+        let (checked, not_pods) = self.own_pods_among(service, slices.to_vec(), &pods);
+        let slices = checked.as_slice();
+        if !not_pods.is_empty() {
+            self.report_rejections(cluster, service, &not_pods).await?;
+        }
         let (own, pod_claims): (Vec<Claim>, Vec<Claim>) =
             claims.into_iter().partition(|c| c.owner.pod.is_none());
         let mut current = service.clone();

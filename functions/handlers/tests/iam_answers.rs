@@ -1,0 +1,127 @@
+//! AWS's IAM answers the functions take in stride, on the bed (the IAM gate answers as AWS):
+//! `AccessDenied` on a listener or target group another run just deleted (AWS evaluates the
+//! tag conditions of a gone resource against no tags), and on one so new that IAM has not
+//! seen its tags yet (the fault proxy's `TagPropagationDelay`).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::Stack;
+use testbed::Bed;
+use testbed::aws_rules::TagPropagationDelay;
+use testbed::fault_proxy::{FaultPlan, FaultProxy};
+
+/// Listeners an NLB of the stack takes.
+const QUOTA: u32 = 50;
+
+/// An allocated room `name` with one ready endpoint at `ip`; its uid.
+async fn allocated_room(stack: &Stack, name: &str, ip: &str) -> String {
+    stack.create_room(name).await;
+    stack.room_pod(name, ip, true).await;
+    stack.changed(name).await.expect("allocates");
+    stack.uid(name).await
+}
+
+async fn assert_released(stack: &Stack, name: &str) {
+    assert!(stack.listeners().await.is_empty(), "a listener is left");
+    assert_eq!(stack.claim_items().await, 0, "a claim is left");
+    let left = stack.services().get_opt(name).await.expect("reading");
+    assert!(left.is_none(), "{name} is still there: {left:?}");
+}
+
+#[tokio::test]
+async fn a_release_racing_the_sweep_over_the_same_listener_converges() {
+    // GIVEN an allocated room whose Service is being deleted
+    let stack = Stack::new("iam-race", 1, "30000-30099", QUOTA).await;
+    let uid = allocated_room(&stack, "room", "10.9.0.1").await;
+    stack.delete_service("room").await;
+
+    // WHEN its release and a sweep run at once, both releasing it
+    let (released, swept) = tokio::join!(stack.deleted("room", &uid), stack.run_sweep());
+
+    // THEN both succeed (a delete denied on what the other deleted is done), nothing is left
+    released.expect("the release succeeds");
+    assert_eq!(swept.failures, 0, "{swept:?}");
+    assert_released(&stack, "room").await;
+}
+
+#[tokio::test]
+async fn a_delete_denied_on_a_listener_another_run_deleted_is_done() {
+    // GIVEN an allocated room, deleted; its listener and target group deleted meanwhile (as
+    // another run would)
+    let stack = Stack::new("iam-gone", 1, "30000-30099", QUOTA).await;
+    let uid = allocated_room(&stack, "room", "10.9.0.2").await;
+    let (_, _, group, listener) = stack.listeners().await.remove(0);
+    stack.delete_service("room").await;
+    stack
+        .elb
+        .delete_listener()
+        .listener_arn(&listener)
+        .send()
+        .await
+        .expect("deleting the listener");
+    stack
+        .elb
+        .delete_target_group()
+        .target_group_arn(&group)
+        .send()
+        .await
+        .expect("deleting the target group");
+
+    // WHEN the release runs
+    stack
+        .deleted("room", &uid)
+        .await
+        .expect("the release succeeds");
+
+    // THEN the gate answered its deletes AccessDenied, as AWS does for a resource with no
+    // tags, and the release took that, with a Describe showing it gone, as done
+    let gone = stack.gate.gone().await.expect("the gate's gone answers");
+    assert!(
+        gone.iter().any(|g| g.contains("DeleteListener")),
+        "no DeleteListener on the gone listener was answered AccessDenied: {gone:?}"
+    );
+    assert_released(&stack, "room").await;
+}
+
+#[tokio::test]
+async fn calls_denied_while_a_new_resources_tags_propagate_are_tried_again() {
+    // GIVEN functions that see IAM deny the first tag-conditioned call on each resource made
+    // in the last 20 s
+    let bed = Bed::get();
+    let stack = Stack::new("iam-tags", 1, "30000-30099", QUOTA).await;
+    let delay = Arc::new(TagPropagationDelay::new(Duration::from_secs(20)));
+    let proxy =
+        FaultProxy::start_with(bed.aws_endpoint(), FaultPlan::none(), vec![delay.clone()]).await;
+    let sdk = stack.function_sdk_at(&proxy.url, None).await;
+    let stack = stack.with_function_sdk(&sdk);
+
+    // WHEN a room is allocated (its targets registered on the group just made)
+    let uid = allocated_room(&stack, "room", "10.9.0.3").await;
+
+    // THEN it is, its target registered after the denial
+    let denied_at_allocation = delay.denied.load(Ordering::Relaxed);
+    assert!(denied_at_allocation >= 1, "nothing was denied");
+    let (_, _, group, _) = stack.listeners().await.remove(0);
+    assert_eq!(
+        stack.targets(&group).await,
+        ["10.9.0.3:8000".to_owned()].into()
+    );
+
+    // AND WHEN it is released at once (its listener still new)
+    stack.delete_service("room").await;
+    stack
+        .deleted("room", &uid)
+        .await
+        .expect("the release succeeds");
+
+    // THEN its deletes were denied once each too, tried again, and nothing is left
+    assert!(
+        delay.denied.load(Ordering::Relaxed) > denied_at_allocation,
+        "the release met no denial"
+    );
+    assert_released(&stack, "room").await;
+}
