@@ -14,14 +14,30 @@ export class MotoLookups {
 
   /** Tags of an ELBv2 resource; null when it does not exist. */
   async tags(arn) {
-    const xml = await this.elbv2(arn, { Action: 'DescribeTags', 'ResourceArns.member.1': arn });
-    if (xml === null) return null;
+    // moto answers DescribeTags of a deleted listener or target group with the tags it had
+    // (or none) where AWS answers NotFound: whether it exists is asked of its Describe.
+    const [xml, exists] = await Promise.all([
+      this.elbv2(arn, { Action: 'DescribeTags', 'ResourceArns.member.1': arn }),
+      this.exists(arn),
+    ]);
+    if (xml === null || !exists) return null;
     const tags = {};
     const block = xml.match(/<Tags>([\s\S]*?)<\/Tags>/)?.[1] ?? '';
     for (const m of block.matchAll(/<Key>([\s\S]*?)<\/Key>\s*<Value>([\s\S]*?)<\/Value>/g)) {
       tags[unescapeXml(m[1])] = unescapeXml(m[2]);
     }
     return tags;
+  }
+
+  /** Whether a listener, target group or load balancer exists (true for other ARNs). */
+  async exists(arn) {
+    const kind = (arn.split(':')[5] ?? '').split('/')[0];
+    const params = {
+      listener: { Action: 'DescribeListeners', 'ListenerArns.member.1': arn },
+      targetgroup: { Action: 'DescribeTargetGroups', 'TargetGroupArns.member.1': arn },
+      loadbalancer: { Action: 'DescribeLoadBalancers', 'LoadBalancerArns.member.1': arn },
+    }[kind];
+    return params === undefined || (await this.elbv2(arn, params)) !== null;
   }
 
   /** `network`, `application`, ...; null when there is no such load balancer. */

@@ -312,10 +312,12 @@ impl ElbRule for FullNlbs {
     }
 }
 
+mod gone_before_delete;
 mod health_delay;
 mod provisioning_delay;
 mod tag_propagation;
 
+pub use gone_before_delete::GoneBeforeDelete;
 pub use health_delay::HealthDelay;
 pub use provisioning_delay::ProvisioningDelay;
 pub use tag_propagation::TagPropagationDelay;

@@ -54,7 +54,7 @@ impl TagPropagationDelay {
         }
     }
 
-    fn subject<'a>(call: &'a ElbCall) -> Option<&'a str> {
+    fn subject(call: &ElbCall) -> Option<&str> {
         let action = call.action.as_str();
         if ON_TARGET_GROUP.contains(&action) {
             // AddTags names its resources as a list; the first is enough here.
@@ -96,7 +96,9 @@ impl ElbRule for TagPropagationDelay {
             _ => return body,
         };
         if let Some(arn) = first_element(&body, element) {
-            lock(&self.made).entry(arn.to_owned()).or_insert_with(Instant::now);
+            lock(&self.made)
+                .entry(arn.to_owned())
+                .or_insert_with(Instant::now);
         }
         body
     }
@@ -119,8 +121,10 @@ mod tests {
     use super::*;
 
     fn call(action: &str, params: &[(&str, &str)]) -> ElbCall {
-        let mut all: BTreeMap<String, String> =
-            params.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let mut all: BTreeMap<String, String> = params
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
         all.insert("Action".into(), action.into());
         ElbCall {
             action: action.into(),
@@ -133,7 +137,9 @@ mod tests {
         // GIVEN a target group just made through the proxy
         let rule = TagPropagationDelay::new(Duration::from_secs(5));
         let tg = "arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/npp-a/1";
-        let made = format!("<CreateTargetGroupResult><TargetGroups><member><TargetGroupArn>{tg}</TargetGroupArn></member></TargetGroups></CreateTargetGroupResult>");
+        let made = format!(
+            "<CreateTargetGroupResult><TargetGroups><member><TargetGroupArn>{tg}</TargetGroupArn></member></TargetGroups></CreateTargetGroupResult>"
+        );
         rule.rewrite(&call("CreateTargetGroup", &[]), made);
 
         // WHEN targets are registered, twice

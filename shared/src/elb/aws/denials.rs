@@ -33,7 +33,20 @@ pub(super) enum Own<'a> {
     TargetGroup(&'a str),
 }
 
-/// What a call on one of the project's resources came to.
+/// Which of the instance's call budgets each attempt takes from.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Budget {
+    /// ELBv2's mutating bucket.
+    Writes,
+    /// Its registration bucket.
+    Registrations,
+    /// None: the caller took it (once, for the first attempt).
+    Taken,
+}
+
+/// What a call on one of the project's resources came to. (Short-lived, returned once per
+/// call: its size does not matter.)
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Called<T, E> {
     /// ELBv2's answer (a denial that outlasted [`TAG_PROPAGATION`] included).
     Answer(Result<T, SdkError<E, HttpResponse>>),
@@ -42,12 +55,12 @@ pub(super) enum Called<T, E> {
 }
 
 impl AwsLoadBalancing {
-    /// Makes `call` on `resource`; a denial is told apart as the module says. `before_each`
-    /// runs before every attempt (the caller's call budget).
+    /// Makes `call` on `resource`; a denial is told apart as the module says. Each attempt
+    /// takes from `budget`.
     pub(super) async fn on_own<T, E, F, Fut>(
         &self,
         resource: Own<'_>,
-        before_each: impl AsyncFn(),
+        budget: Budget,
         call: F,
     ) -> Result<Called<T, E>, ElbError>
     where
@@ -58,7 +71,11 @@ impl AwsLoadBalancing {
         let started = tokio::time::Instant::now();
         let mut pause = FIRST_PAUSE;
         loop {
-            before_each().await;
+            match budget {
+                Budget::Writes => self.writes.take().await,
+                Budget::Registrations => self.registrations.take().await,
+                Budget::Taken => {}
+            }
             let answer = call().await;
             let denied = matches!(&answer, Err(e) if code(e) == Some("AccessDenied"));
             if !denied {
@@ -71,8 +88,11 @@ impl AwsLoadBalancing {
             if started.elapsed() + pause > TAG_PROPAGATION {
                 return Ok(Called::Answer(answer));
             }
-            tracing::info!(?resource, pause_ms = pause.as_millis() as u64,
-                "denied on a resource that exists: its tags may not have reached IAM yet; trying again");
+            tracing::info!(
+                ?resource,
+                pause_ms = pause.as_millis() as u64,
+                "denied on a resource that exists: its tags may not have reached IAM yet; trying again"
+            );
             tokio::time::sleep(pause).await;
             pause *= 2;
         }

@@ -8,7 +8,6 @@ mod options;
 mod rate;
 mod reads;
 
-pub use denials::TAG_PROPAGATION;
 pub use rate::{CallBudget, CallRate};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -31,7 +30,7 @@ use convert::{
     certificate, descriptions, elb_error, forward, gone, hc_port_text, hc_protocol_enum, invalid,
     other, protocol_enum, tags,
 };
-use denials::{Called, Own};
+use denials::{Budget, Called, Own};
 
 /// Targets per RegisterTargets / DeregisterTargets call.
 const TARGET_BATCH: usize = 200;
@@ -166,24 +165,20 @@ impl LoadBalancing for AwsLoadBalancing {
     async fn modify_health_check(&self, arn: &str, hc: &HealthCheckSpec) -> Result<(), ElbError> {
         const OP: &str = "ModifyTargetGroup";
         let called = self
-            .on_own(
-                Own::TargetGroup(arn),
-                async || self.writes.take().await,
-                || {
-                    self.client
-                        .modify_target_group()
-                        .target_group_arn(arn)
-                        .health_check_enabled(true)
-                        .health_check_protocol(hc_protocol_enum(hc.protocol))
-                        .health_check_port(hc_port_text(hc.port))
-                        .set_health_check_interval_seconds(hc.interval_seconds)
-                        .set_health_check_timeout_seconds(hc.timeout_seconds)
-                        .set_healthy_threshold_count(hc.healthy_threshold)
-                        .set_unhealthy_threshold_count(hc.unhealthy_threshold)
-                        .set_health_check_path(hc.path.clone())
-                        .send()
-                },
-            )
+            .on_own(Own::TargetGroup(arn), Budget::Writes, || {
+                self.client
+                    .modify_target_group()
+                    .target_group_arn(arn)
+                    .health_check_enabled(true)
+                    .health_check_protocol(hc_protocol_enum(hc.protocol))
+                    .health_check_port(hc_port_text(hc.port))
+                    .set_health_check_interval_seconds(hc.interval_seconds)
+                    .set_health_check_timeout_seconds(hc.timeout_seconds)
+                    .set_healthy_threshold_count(hc.healthy_threshold)
+                    .set_unhealthy_threshold_count(hc.unhealthy_threshold)
+                    .set_health_check_path(hc.path.clone())
+                    .send()
+            })
             .await?;
         match called {
             Called::Answer(answer) => answer.map(|_| ()).map_err(|e| other(OP, &e)),
@@ -300,17 +295,13 @@ impl LoadBalancing for AwsLoadBalancing {
     ) -> Result<(), ElbError> {
         const OP: &str = "ModifyListener";
         let called = self
-            .on_own(
-                Own::Listener(listener_arn),
-                async || self.writes.take().await,
-                || {
-                    self.client
-                        .modify_listener()
-                        .listener_arn(listener_arn)
-                        .default_actions(forward(target_group_arn))
-                        .send()
-                },
-            )
+            .on_own(Own::Listener(listener_arn), Budget::Writes, || {
+                self.client
+                    .modify_listener()
+                    .listener_arn(listener_arn)
+                    .default_actions(forward(target_group_arn))
+                    .send()
+            })
             .await?;
         match called {
             Called::Answer(answer) => answer.map(|_| ()).map_err(|e| other(OP, &e)),
@@ -335,7 +326,7 @@ impl LoadBalancing for AwsLoadBalancing {
             let called = self
                 .on_own(
                     Own::TargetGroup(target_group_arn),
-                    async || self.registrations.take().await,
+                    Budget::Registrations,
                     || {
                         self.client
                             .register_targets()
@@ -359,7 +350,7 @@ impl LoadBalancing for AwsLoadBalancing {
             let called = self
                 .on_own(
                     Own::TargetGroup(target_group_arn),
-                    async || self.registrations.take().await,
+                    Budget::Registrations,
                     || {
                         self.client
                             .deregister_targets()
@@ -408,11 +399,9 @@ impl LoadBalancing for AwsLoadBalancing {
     async fn delete_listener(&self, arn: &str) -> Result<(), ElbError> {
         const OP: &str = "DeleteListener";
         let called = self
-            .on_own(
-                Own::Listener(arn),
-                async || self.writes.take().await,
-                || self.client.delete_listener().listener_arn(arn).send(),
-            )
+            .on_own(Own::Listener(arn), Budget::Writes, || {
+                self.client.delete_listener().listener_arn(arn).send()
+            })
             .await?;
         let Called::Answer(answer) = called else {
             return Ok(());
@@ -432,11 +421,12 @@ impl LoadBalancing for AwsLoadBalancing {
     async fn delete_target_group(&self, arn: &str) -> Result<(), ElbError> {
         const OP: &str = "DeleteTargetGroup";
         let called = self
-            .on_own(
-                Own::TargetGroup(arn),
-                async || self.writes.take().await,
-                || self.client.delete_target_group().target_group_arn(arn).send(),
-            )
+            .on_own(Own::TargetGroup(arn), Budget::Writes, || {
+                self.client
+                    .delete_target_group()
+                    .target_group_arn(arn)
+                    .send()
+            })
             .await?;
         let Called::Answer(answer) = called else {
             return Ok(());

@@ -7,7 +7,7 @@ use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetGroupAttribute};
 
 use super::AwsLoadBalancing;
 use super::convert::{certificate, forward, gone, other, protocol_enum};
-use super::denials::{Called, Own};
+use super::denials::{Budget, Called, Own};
 use crate::elb::ElbError;
 use crate::listener_options::TlsListener;
 use crate::protocol::ListenerProtocol;
@@ -53,7 +53,7 @@ impl AwsLoadBalancing {
             .collect();
         let attributes: Vec<TargetGroupAttribute> = attributes;
         let called = self
-            .on_own(Own::TargetGroup(arn), async || {}, || {
+            .on_own(Own::TargetGroup(arn), Budget::Taken, || {
                 self.client
                     .modify_target_group_attributes()
                     .target_group_arn(arn)
@@ -93,7 +93,7 @@ impl AwsLoadBalancing {
             .send()
         };
         match self
-            .on_own(Own::Listener(listener_arn), async || {}, request)
+            .on_own(Own::Listener(listener_arn), Budget::Taken, request)
             .await?
         {
             Called::Answer(answer) => answer.map(|_| ()).map_err(|e| other(OP, &e)),
@@ -143,7 +143,7 @@ impl AwsLoadBalancing {
         let own = Own::Listener(listener_arn);
         for batch in add.chunks(CERTIFICATE_BATCH) {
             let called = self
-                .on_own(own, async || {}, || {
+                .on_own(own, Budget::Taken, || {
                     self.client
                         .add_listener_certificates()
                         .listener_arn(listener_arn)
@@ -158,7 +158,7 @@ impl AwsLoadBalancing {
         }
         for batch in remove.chunks(CERTIFICATE_BATCH) {
             let called = self
-                .on_own(own, async || {}, || {
+                .on_own(own, Budget::Taken, || {
                     self.client
                         .remove_listener_certificates()
                         .listener_arn(listener_arn)
