@@ -258,7 +258,10 @@ mod tests {
         let alerts = include_str!("../../deploy/prometheus-alerts.yaml");
         let served = Metrics::default().render();
         let names = metric_names(alerts);
-        assert!(names.contains(&"forwarder_events_refused_total"), "{names:?}");
+        assert!(
+            names.contains(&"forwarder_events_refused_total"),
+            "{names:?}"
+        );
         for name in names {
             assert!(
                 served.lines().any(|l| l.starts_with(&format!("{name} "))),

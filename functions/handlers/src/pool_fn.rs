@@ -143,7 +143,11 @@ impl EventBridgeSignal {
         if out.failed_entry_count() > 0 {
             // Refused entry by entry with HTTP 200: said, counted and alarmed on
             // (SignalsRefusedAlarm), never dropped in silence.
-            let codes: Vec<&str> = out.entries().iter().filter_map(|e| e.error_code()).collect();
+            let codes: Vec<&str> = out
+                .entries()
+                .iter()
+                .filter_map(|e| e.error_code())
+                .collect();
             let why = out
                 .entries()
                 .iter()
