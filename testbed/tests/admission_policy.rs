@@ -21,8 +21,8 @@ use kube::{Client, Config};
 use nlb_port_pool::annotations::{
     ADDRESS, AUTO_ASSIGN, FINALIZER, MODE, NLB, OUTPUT_KEYS, POOL, STATUS,
 };
-use nlb_port_pool::listener_options::SSL_CERT;
 use nlb_port_pool::cluster::{Cluster, KubeCluster, ServiceOutputs, Written};
+use nlb_port_pool::listener_options::SSL_CERT;
 use nlb_port_pool::service_model::ServiceState;
 use serde_json::{Value, json};
 use testbed::kube_fixtures::{self, PortSpec};
@@ -475,7 +475,8 @@ async fn the_shipped_binding_denies_in_every_namespace() {
 fn the_policys_outputs_are_exactly_the_output_keys() {
     // The policy lists the outputs in CEL; the code's list is OUTPUT_KEYS. A key added to one
     // and not the other would be refused (or allowed) by surprise.
-    let path = testbed::local_stack::build::workspace_root().join("deploy/functions-admission.yaml");
+    let path =
+        testbed::local_stack::build::workspace_root().join("deploy/functions-admission.yaml");
     let yaml = std::fs::read_to_string(&path).expect("reading deploy/functions-admission.yaml");
     let expression = yaml
         .split("- name: outputs")
