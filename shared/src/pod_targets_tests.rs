@@ -36,7 +36,11 @@ fn pod(name: &str, ips: &[&str]) -> PodState {
 fn a_forged_controller_slice_keeps_only_the_services_own_pods() {
     // GIVEN the Service's pods, and a slice labelled as the controller's that adds a database
     let pods = [pod("room-0", &["10.0.0.1"]), pod("room-1", &["10.0.0.2"])];
-    let forged = slice(CONTROLLER_MANAGER, &["10.0.0.1", "10.0.9.9", "10.0.0.2"], &[]);
+    let forged = slice(
+        CONTROLLER_MANAGER,
+        &["10.0.0.1", "10.0.9.9", "10.0.0.2"],
+        &[],
+    );
 
     // WHEN it is checked against the pods
     let (kept, rejections) = only_pod_addresses(true, vec![forged], &pods);
@@ -46,7 +50,11 @@ fn a_forged_controller_slice_keeps_only_the_services_own_pods() {
     assert_eq!(ips, ["10.0.0.1", "10.0.0.2"]);
     assert_eq!(rejections.len(), 1);
     assert_eq!(rejections[0].reason, NOT_A_POD);
-    assert!(rejections[0].note.contains("10.0.9.9"), "{}", rejections[0].note);
+    assert!(
+        rejections[0].note.contains("10.0.9.9"),
+        "{}",
+        rejections[0].note
+    );
 }
 
 #[test]
@@ -63,7 +71,11 @@ fn a_pod_endpoint_must_name_the_pod_whose_ip_it_carries() {
     )];
     let (kept, rejections) = only_pod_addresses(true, slices, &pods);
     let left: Vec<&str> = kept[0].pods.iter().map(|p| p.pod.as_str()).collect();
-    assert_eq!(left, ["room-0"], "another pod's IP, or a pod not selected: left out");
+    assert_eq!(
+        left,
+        ["room-0"],
+        "another pod's IP, or a pod not selected: left out"
+    );
     assert_eq!(rejections.len(), 1);
     assert!(rejections[0].note.contains("10.0.0.7"));
 }

@@ -70,6 +70,7 @@ fn reconciler(
 ) -> Reconciler {
     Reconciler::new("prod", "vpc-1", pools, store.clone(), elb.clone())
         .with_claim_grace(Duration::ZERO)
+        .with_target_policy(super::tests::test_targets())
 }
 
 pub(super) fn opted_in(name: &str, uid: &str) -> ServiceState {
@@ -100,7 +101,7 @@ pub(super) fn opted_in(name: &str, uid: &str) -> ServiceState {
 pub(super) fn slice(ips: &[&str]) -> Vec<SliceView> {
     vec![SliceView {
         name: "room-game".into(),
-        managed_by: Some(crate::target_policy::CONTROLLER_MANAGER.to_owned()),
+        managed_by: Some(super::tests::TEST_MANAGER.to_owned()),
         ports: vec![SlicePort {
             name: Some("game".to_owned()),
             port: Some(8000),

@@ -704,6 +704,8 @@ mod no_op_tests;
 #[cfg(test)]
 mod options_tests;
 #[cfg(test)]
+mod own_pods_tests;
+#[cfg(test)]
 mod per_pod_tests;
 #[cfg(test)]
 mod reachable_tests;

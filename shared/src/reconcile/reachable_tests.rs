@@ -17,6 +17,7 @@ fn checked_world(timeout: Duration) -> World {
     let pools = w.reconciler.pools().clone();
     w.reconciler = Reconciler::new("prod", "vpc-1", pools, w.store.clone(), w.elb.clone())
         .with_claim_grace(Duration::ZERO)
+        .with_target_policy(super::tests::test_targets())
         .with_check_records(w.store.clone())
         .with_reach_settings(ReachSettings {
             check_every: Duration::ZERO,

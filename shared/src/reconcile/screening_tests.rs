@@ -1,7 +1,7 @@
 //! Only trusted EndpointSlices and allowed addresses become targets; the rest is reported once.
 
 use super::Outcome;
-use super::tests::{NLB_A, World, opted_in, slice, world};
+use super::tests::{NLB_A, TEST_MANAGER, World, opted_in, slice, world};
 use crate::cluster::{KubeError, NoticeKind};
 use crate::target_policy::{OUTSIDE_CIDRS, TargetPolicy, UNTRUSTED_SLICE};
 use crate::targets::SliceView;
@@ -129,7 +129,7 @@ async fn addresses_outside_the_cidrs_are_refused() {
     // GIVEN TARGET_CIDRS 10.0.0.0/16 and a trusted slice also listing 192.168.7.7
     let mut w = world(&[NLB_A], "30000-30099", 50);
     w.reconciler = w.reconciler.with_target_policy(TargetPolicy::new(
-        Vec::<String>::new(),
+        [TEST_MANAGER],
         vec!["10.0.0.0/16".parse().expect("cidr")],
     ));
     w.cluster.put_service(opted_in("room", "u1"));

@@ -111,7 +111,9 @@ impl Reconciler {
                 let desired = desired_targets(spec, slices);
                 claim.state == ClaimState::Active
                     && claim.applied.as_deref()
-                        == Some(listener_fingerprint(&request.pool, request, spec, &desired).as_str())
+                        == Some(
+                            listener_fingerprint(&request.pool, request, spec, &desired).as_str(),
+                        )
             })
     }
 

@@ -46,7 +46,8 @@ pub(super) fn world(nlbs: &[&str], ports: &str, quota: u32) -> World {
     let dns_refs: Vec<(&str, &str)> = dns.iter().map(|(a, d)| (a.as_str(), d.as_str())).collect();
     let elb = Arc::new(MemoryLoadBalancing::with_nlbs(&dns_refs));
     let reconciler = Reconciler::new("prod", "vpc-1", pools, store.clone(), elb.clone())
-        .with_claim_grace(Duration::ZERO);
+        .with_claim_grace(Duration::ZERO)
+        .with_target_policy(test_targets());
     World {
         store,
         elb,
@@ -101,11 +102,22 @@ pub(super) fn opted_in(name: &str, uid: &str) -> ServiceState {
     )
 }
 
-/// A slice the EndpointSlice controller made (trusted by default).
+/// The manager of the tests' hand-written slices, which the tests' reconcilers trust as an
+/// operator trusts another controller (`TRUSTED_ENDPOINTSLICE_MANAGERS`): the allocation tests
+/// need no pods behind their addresses. Slices claiming the EndpointSlice controller, checked
+/// against the pods, are pod_targets_tests' and own_pods_tests' subject.
+pub(super) const TEST_MANAGER: &str = "tests.nlb-port-pool";
+
+/// What the tests' reconcilers trust: the EndpointSlice controller and [`TEST_MANAGER`].
+pub(super) fn test_targets() -> crate::target_policy::TargetPolicy {
+    crate::target_policy::TargetPolicy::new([TEST_MANAGER], vec![])
+}
+
+/// A slice of the tests' trusted manager.
 pub(super) fn slice(port_name: &str, port: u16, ips: &[&str]) -> SliceView {
     SliceView {
         name: format!("room-{port_name}"),
-        managed_by: Some(crate::target_policy::CONTROLLER_MANAGER.to_owned()),
+        managed_by: Some(TEST_MANAGER.to_owned()),
         ports: vec![SlicePort {
             name: Some(port_name.to_owned()),
             port: Some(port),
