@@ -151,6 +151,18 @@ fn assert_denied_json<E: ProvideErrorMetadata + std::fmt::Debug, T: std::fmt::De
     assert_refused(what, result, "AccessDeniedException");
 }
 
+/// EventBridge's refusal of an entry its role may not put (a source or detail-type its
+/// condition does not allow): HTTP 200, `FailedEntryCount` 1, the entry's `code`.
+fn assert_entry_refused<E: std::fmt::Debug>(
+    what: &str,
+    result: Result<aws_sdk_eventbridge::operation::put_events::PutEventsOutput, E>,
+    code: &str,
+) {
+    let out = result.unwrap_or_else(|e| panic!("{what}: refused as a whole, not by entry: {e:?}"));
+    assert_eq!(out.failed_entry_count(), 1, "{what}: {out:?}");
+    assert_eq!(out.entries()[0].error_code(), Some(code), "{what}: {out:?}");
+}
+
 fn assert_refused<E: ProvideErrorMetadata + std::fmt::Debug, T: std::fmt::Debug>(
     what: &str,
     result: Result<T, E>,
@@ -330,9 +342,10 @@ async fn the_forwarder_puts_its_own_events_on_its_own_bus_only() {
             .send()
             .await,
     );
-    assert_denied_json(
+    assert_entry_refused(
         "another source",
         put(&probe.table, "aws.events").send().await,
+        "NotAuthorizedForSourceException",
     );
     let denial = probe.denial_of("events:PutEvents").await;
     assert!(denial.missing.contains("events:source"), "{denial}");
@@ -531,12 +544,15 @@ async fn only_allocating_functions_ask_the_pool_to_grow() {
             put("release", "nlb-port-pool.functions", signal).await,
         );
     }
-    assert_denied_json(
+    // (allocate may put events on the bus: AWS refuses these entry by entry, HTTP 200)
+    assert_entry_refused(
         "allocate posing as the forwarder",
         put("allocate", "nlb-port-pool.forwarder", "Service Changed").await,
+        "NotAuthorizedForSourceException",
     );
-    assert_denied_json(
+    assert_entry_refused(
         "allocate with another detail-type",
         put("allocate", "nlb-port-pool.functions", "Service Changed").await,
+        "NotAuthorizedForDetailTypeException",
     );
 }

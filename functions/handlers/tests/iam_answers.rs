@@ -139,3 +139,37 @@ async fn calls_denied_while_a_new_resources_tags_propagate_are_tried_again() {
     );
     assert_released(&stack, "room").await;
 }
+
+#[tokio::test]
+async fn an_event_the_bus_refuses_entry_by_entry_fails_the_signal_naming_why() {
+    use nlb_port_pool::reconcile::GrowthSignal as _;
+    // GIVEN the functions' signal sent as a role that may put events on the bus, but not the
+    // functions' source (the forwarder's): AWS refuses such an entry with HTTP 200
+    let bed = Bed::get();
+    let bus = testbed::unique_name("iam-refused");
+    let gate = testbed::iam_gate::GateStack::for_forwarder(bed, &bus, "bed")
+        .await
+        .expect("registering the stack");
+    let mut events = aws_sdk_eventbridge::config::Builder::from(&gate.sdk_config(bed).await);
+    events.set_app_name(nlb_port_pool::aws::app_name("forwarder"));
+    let client = aws_sdk_eventbridge::Client::from_conf(events.build());
+    let signal = handlers::EventBridgeSignal::new(client, &bus, "forwarder");
+
+    // WHEN it signals the reachability function
+    let sent = signal.checks_due("bed").await;
+
+    // THEN the refusal is no silent success: the signal fails naming the event, and the gate
+    // refused that entry as AWS would (NotAuthorizedForSourceException)
+    let err = sent.expect_err("the entry was refused");
+    assert!(
+        err.contains("PutEvents refused the Targets Registered event"),
+        "{err}"
+    );
+    let denials = gate.denials().await.expect("the gate's denials");
+    assert!(
+        denials
+            .iter()
+            .any(|d| d.missing.contains("NotAuthorizedForSourceException")),
+        "{denials:?}"
+    );
+}
