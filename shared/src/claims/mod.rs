@@ -62,6 +62,13 @@ pub struct Owner {
 /// Prefix of the sort key of a pod's owner records: `pod#<pod name>#<listener key>`.
 pub const POD_RECORD_PREFIX: &str = "pod#";
 
+/// DynamoDB takes at most 100 items in one transaction.
+pub const TRANSACTION_ITEMS: usize = 100;
+
+/// The most listeners one Service (or one pod, in per-pod mode) may ask for: its claims are one
+/// transaction of two items per listener (the port and the owner record) and the NLB's item.
+pub const MAX_LISTENERS_PER_CLAIM: usize = (TRANSACTION_ITEMS - 1) / 2;
+
 impl Owner {
     /// The Service's own listeners (not a pod's).
     pub fn service(key: ServiceKey, uid: impl Into<String>) -> Self {

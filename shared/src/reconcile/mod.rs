@@ -449,6 +449,27 @@ impl Reconciler {
             .ok_or_else(|| Error::Setup(format!("pool {name} is not configured")))
     }
 
+    /// Why `listeners` listeners can never be allocated together in `pool`, if they cannot:
+    /// one claim transaction holds [`crate::claims::MAX_LISTENERS_PER_CLAIM`] and one NLB
+    /// the pool's quota (less its blocked ports). Checked at the door, so such a Service gets
+    /// an `Error:` naming the limit instead of a transaction DynamoDB refuses at every retry.
+    fn listener_limit(&self, pool: &str, listeners: usize) -> Option<String> {
+        let per_claim = crate::claims::MAX_LISTENERS_PER_CLAIM;
+        let per_nlb = self
+            .pools
+            .get(pool)
+            .map_or(usize::MAX, |p| p.per_nlb() as usize);
+        let limit = per_claim.min(per_nlb);
+        (listeners > limit).then(|| {
+            format!(
+                "the Service asks for {listeners} listeners (one per port; TCP and UDP on one \
+                 port share one), more than fit together: at most {limit} (one claim \
+                 transaction holds {per_claim}, DynamoDB taking 100 items; one NLB of pool \
+                 {pool:?} holds {per_nlb}); split its ports over several Services"
+            )
+        })
+    }
+
     fn decide(&self, service: &ServiceState) -> Decision {
         if service.deleting {
             return Decision::Release;
@@ -486,6 +507,9 @@ impl Reconciler {
             Ok(specs) => specs,
             Err(e) => return Decision::Reject("InvalidService", e),
         };
+        if let Some(limit) = self.listener_limit(&request.pool, specs.len()) {
+            return Decision::Reject("InvalidService", limit);
+        }
         match request.options.check(&specs) {
             Ok(()) => Decision::Ensure(request, specs),
             Err(e) => Decision::Reject("InvalidAnnotation", e.to_string()),
@@ -699,6 +723,8 @@ mod address_tests;
 mod aws_behaviour_tests;
 #[cfg(test)]
 mod elastic_tests;
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod no_op_tests;
 #[cfg(test)]

@@ -13,10 +13,9 @@ use futures::future::join_all;
 use super::{DynamoClaimStore, corrupt, key, port_set, s, store_error};
 use crate::claims::record::{APPLIED, HELD_AT, Item, POD, TOKEN, holder_of};
 use crate::claims::table::{NLB_META, PK, nlb_pk, owner_pk, port_sk};
-use crate::claims::{Claim, HoldError, ReleaseError, RunToken, StoreError, TakeOverError};
-
-/// DynamoDB takes at most 100 items in one transaction.
-const TRANSACTION_ITEMS: usize = 100;
+use crate::claims::{
+    Claim, HoldError, ReleaseError, RunToken, StoreError, TRANSACTION_ITEMS, TakeOverError,
+};
 
 fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
@@ -284,7 +283,8 @@ impl DynamoClaimStore {
         for c in claims {
             by_nlb.entry(c.nlb_arn.as_str()).or_default().push(c);
         }
-        // One transaction per NLB keeps each under DynamoDB's 100 items (49 ports at most).
+        // One transaction per NLB keeps each within DynamoDB's 100 items: a Service holds at
+        // most MAX_LISTENERS_PER_CLAIM ports (checked before any claim).
         for (nlb, group) in by_nlb {
             let mut items = Vec::with_capacity(group.len() * 2 + 1);
             for c in &group {
