@@ -18,14 +18,13 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use crate::pod_model::PodState;
-use crate::target_policy::{CONTROLLER_MANAGER, Rejection, TRUSTED_MANAGERS_VAR, UNTRUSTED_SLICE};
+use crate::target_policy::{
+    CONTROLLER_MANAGER, ListedAddresses, Rejection, TRUSTED_MANAGERS_VAR, UNTRUSTED_SLICE,
+};
 use crate::targets::SliceView;
 
 /// The Event reason of a slice's addresses that are no IP of a pod the Service selects.
 pub const NOT_A_POD: &str = "TargetNotAPod";
-
-/// Addresses named one by one in an Event note; more are counted.
-const NOTE_ADDRESSES: usize = 10;
 
 fn claims_the_controller(slice: &SliceView) -> bool {
     slice.managed_by.as_deref() == Some(CONTROLLER_MANAGER)
@@ -100,27 +99,17 @@ fn selectorless(slice: &SliceView) -> Rejection {
     }
 }
 
-fn not_pods(slice: &str, mut foreign: Vec<Ipv4Addr>) -> Rejection {
-    foreign.sort();
-    foreign.dedup();
-    let mut named: Vec<String> = foreign
-        .iter()
-        .take(NOTE_ADDRESSES)
-        .map(ToString::to_string)
-        .collect();
-    if foreign.len() > NOTE_ADDRESSES {
-        named.push(format!("and {} more", foreign.len() - NOTE_ADDRESSES));
-    }
-    let all: Vec<String> = foreign.iter().map(ToString::to_string).collect();
+fn not_pods(slice: &str, foreign: Vec<Ipv4Addr>) -> Rejection {
+    let listed = ListedAddresses::of(foreign);
     Rejection {
         slice: slice.to_owned(),
         reason: NOT_A_POD,
         note: format!(
             "EndpointSlice {slice}: address(es) {} are not the IPs of pods the Service selects \
              (or not of the pods their targetRef names) and are not registered as targets",
-            named.join(", ")
+            listed.named
         ),
-        fingerprint: format!("{NOT_A_POD}/{slice}/{}", all.join(",")),
+        fingerprint: format!("{NOT_A_POD}/{slice}/{}", listed.all),
     }
 }
 

@@ -242,29 +242,48 @@ impl TargetPolicy {
         }
     }
 
-    fn outside(&self, slice: &str, mut outside: Vec<Ipv4Addr>) -> Rejection {
-        outside.sort();
-        outside.dedup();
-        let mut named: Vec<String> = outside
-            .iter()
-            .take(NOTE_ADDRESSES)
-            .map(ToString::to_string)
-            .collect();
-        if outside.len() > NOTE_ADDRESSES {
-            named.push(format!("and {} more", outside.len() - NOTE_ADDRESSES));
-        }
+    fn outside(&self, slice: &str, outside: Vec<Ipv4Addr>) -> Rejection {
+        let listed = ListedAddresses::of(outside);
         let cidrs: Vec<String> = self.cidrs.iter().map(ToString::to_string).collect();
-        let all: Vec<String> = outside.iter().map(ToString::to_string).collect();
         Rejection {
             slice: slice.to_owned(),
             reason: OUTSIDE_CIDRS,
             note: format!(
                 "EndpointSlice {slice}: address(es) {} are outside {TARGET_CIDRS_VAR} ({}) and \
                  are not registered as targets",
-                named.join(", "),
+                listed.named,
                 cidrs.join(", ")
             ),
-            fingerprint: format!("{OUTSIDE_CIDRS}/{slice}/{}", all.join(",")),
+            fingerprint: format!("{OUTSIDE_CIDRS}/{slice}/{}", listed.all),
+        }
+    }
+}
+
+/// Addresses left out of the targets, as a Rejection says them.
+pub(crate) struct ListedAddresses {
+    /// The first few, comma-separated, then how many more: for the Event note.
+    pub named: String,
+    /// All of them, for the fingerprint (a changed set is reported again).
+    pub all: String,
+}
+
+impl ListedAddresses {
+    /// `addresses`, sorted and without repeats.
+    pub fn of(mut addresses: Vec<Ipv4Addr>) -> Self {
+        addresses.sort();
+        addresses.dedup();
+        let mut named: Vec<String> = addresses
+            .iter()
+            .take(NOTE_ADDRESSES)
+            .map(ToString::to_string)
+            .collect();
+        if addresses.len() > NOTE_ADDRESSES {
+            named.push(format!("and {} more", addresses.len() - NOTE_ADDRESSES));
+        }
+        let all: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+        Self {
+            named: named.join(", "),
+            all: all.join(","),
         }
     }
 }

@@ -139,12 +139,13 @@ async function authorize(req, body, res) {
   if (call.service === 'sts' && call.operation === 'GetCallerIdentity') return pass();
   const stack = stacks.get(caller.accessKeyId);
   const who = `${caller.function ?? (stack?.fixedRole ? 'an operator' : 'an unknown caller')} (key ${caller.accessKeyId})`;
+  const denialOf = (missing, authz) => ({
+    key: caller.accessKeyId, function: caller.function, role: stack?.roleOf(caller.function),
+    operation: `${call.service}:${call.operation}`, action: authz.action, resource: authz.resource,
+    context: authz.context, missing, at: new Date().toISOString(),
+  });
   const refuse = (missing, authz = {}) => {
-    const denial = {
-      key: caller.accessKeyId, function: caller.function, role: stack?.roleOf(caller.function),
-      operation: `${call.service}:${call.operation}`, action: authz.action, resource: authz.resource,
-      context: authz.context, missing, at: new Date().toISOString(),
-    };
+    const denial = denialOf(missing, authz);
     record(denial);
     deny(res, call, `iam gate: ${who} is not authorized to perform ${authz.action ?? denial.operation}${
       authz.resource ? ` on resource ${authz.resource}` : ''}: ${missing}`);
@@ -181,10 +182,7 @@ async function authorize(req, body, res) {
     }
     const code = perEntry ? entryErrorCode(verdict.missing) : null;
     if (code === null) return refuse(`${verdict.result}: ${verdict.missing}`, authz);
-    record({ key: caller.accessKeyId, function: caller.function, role,
-      operation: 'events:PutEvents', action: authz.action, resource: authz.resource,
-      context: authz.context, missing: `${code} (entry ${i}): ${verdict.missing}`,
-      at: new Date().toISOString() });
+    record(denialOf(`${code} (entry ${i}): ${verdict.missing}`, authz));
     refusedEntries.set(i, { code, message: `iam gate: ${who} may not put this entry: ${verdict.missing}` });
   }
   if (refusedEntries.size === 0) return pass();

@@ -646,61 +646,59 @@ impl Reconciler {
     /// the pool goes on.
     async fn dns_names(&self, pool: &NlbPool) -> Result<HashMap<String, String>> {
         let pool = &self.with_cached_members(pool);
-        let mut cache = self.dns_names.lock().await;
-        let missing: Vec<String> = pool
-            .nlb_arns()
-            .iter()
-            .filter(|a| !cache.contains_key(*a))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            let found = self.elb.nlb_dns_names(&missing).await?;
-            for absent in missing.iter().filter(|a| !found.contains_key(*a)) {
-                tracing::warn!(nlb = %absent, pool = pool.name(),
-                    "an NLB of the pool does not exist (check POOLS); no claim goes to it");
-                self.view.mark_unusable(absent);
-            }
-            cache.extend(found);
+        let (names, absent) = self.cached_dns_names(pool.nlb_arns()).await?;
+        for nlb in &absent {
+            tracing::warn!(nlb = %nlb, pool = pool.name(),
+                "an NLB of the pool does not exist (check POOLS); no claim goes to it");
+            self.view.mark_unusable(nlb);
         }
-        Ok(pool
-            .nlb_arns()
-            .iter()
-            .filter_map(|a| Some((a.clone(), cache.get(a)?.clone())))
-            .collect())
+        Ok(names)
     }
 
-    /// The DNS name of each NLB in `nlb_arns` (the NLBs that hold a run's claims) that exists:
-    /// the pool's names, and, for an NLB this instance has not seen yet (a managed NLB made
-    /// after its member list was read), the name read now.
+    /// The DNS names of the pool's NLBs and of `holders` (the NLBs that hold a run's claims,
+    /// one of which this instance may not know as a member yet: a managed NLB made after its
+    /// member list was read), each that exists.
     async fn dns_names_of(
         &self,
         pool: &NlbPool,
-        nlb_arns: &BTreeSet<&str>,
+        holders: &BTreeSet<&str>,
     ) -> Result<HashMap<String, String>> {
-        let mut known = self.dns_names(pool).await?;
-        let unseen: Vec<String> = nlb_arns
+        let mut names = self.dns_names(pool).await?;
+        let unseen: Vec<String> = holders
             .iter()
-            .filter(|a| !known.contains_key(**a))
+            .filter(|a| !names.contains_key(**a))
             .map(|a| (*a).to_owned())
             .collect();
-        if unseen.is_empty() {
-            return Ok(known);
-        }
+        names.extend(self.cached_dns_names(&unseen).await?.0);
+        Ok(names)
+    }
+
+    /// The DNS names of `arns` that exist, from the process's cache or read (once) from ELBv2;
+    /// and those found not to exist by this call.
+    async fn cached_dns_names(
+        &self,
+        arns: &[String],
+    ) -> Result<(HashMap<String, String>, Vec<String>)> {
         let mut cache = self.dns_names.lock().await;
-        let unread: Vec<String> = unseen
+        let missing: Vec<String> = arns
             .iter()
             .filter(|a| !cache.contains_key(*a))
             .cloned()
             .collect();
-        if !unread.is_empty() {
-            cache.extend(self.elb.nlb_dns_names(&unread).await?);
+        let mut absent = Vec::new();
+        if !missing.is_empty() {
+            let found = self.elb.nlb_dns_names(&missing).await?;
+            absent = missing
+                .into_iter()
+                .filter(|a| !found.contains_key(a))
+                .collect();
+            cache.extend(found);
         }
-        for arn in unseen {
-            if let Some(dns) = cache.get(&arn) {
-                known.insert(arn, dns.clone());
-            }
-        }
-        Ok(known)
+        let names = arns
+            .iter()
+            .filter_map(|a| Some((a.clone(), cache.get(a)?.clone())))
+            .collect();
+        Ok((names, absent))
     }
 }
 

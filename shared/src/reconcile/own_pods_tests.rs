@@ -5,8 +5,9 @@
 
 use super::Outcome;
 use super::per_pod_tests::{APP, per_pod_service, pod, slice_of};
+use super::screening_tests::{target_ips, warnings};
 use super::tests::{NLB_A, World, opted_in, world};
-use crate::cluster::{KubeError, NoticeKind};
+use crate::cluster::KubeError;
 use crate::pod_targets::NOT_A_POD;
 use crate::target_policy::{CONTROLLER_MANAGER, UNTRUSTED_SLICE};
 use crate::targets::{SlicePort, SliceView};
@@ -25,24 +26,16 @@ fn controller_slice(ips: &[&str]) -> SliceView {
     }
 }
 
-fn target_ips(w: &World) -> Vec<String> {
-    let mut ips: Vec<String> = w
-        .elb
-        .target_groups()
-        .iter()
-        .flat_map(|g| g.targets.iter().map(|t| t.ip.to_string()))
-        .collect();
-    ips.sort();
-    ips
-}
-
-fn warnings(w: &World, reason: &str) -> Vec<String> {
+/// Service `room` selecting app=room, its pod room-0 at 10.0.0.1, and a slice labelled as the
+/// controller's listing `ips`.
+fn selecting_room(w: &World, ips: &[&str]) {
+    let mut svc = opted_in("room", "u1");
+    svc.selector.insert(APP.0.into(), APP.1.into());
+    w.cluster.put_service(svc);
     w.cluster
-        .notices()
-        .into_iter()
-        .filter(|(_, n)| n.kind == NoticeKind::Warning && n.reason == reason)
-        .map(|(_, n)| n.note)
-        .collect()
+        .put_pod("games", pod("room-0", "p0", "10.0.0.1"), &[APP]);
+    w.cluster
+        .set_slices("games", "room", vec![controller_slice(ips)]);
 }
 
 /// A pod read now fails the run: a run that succeeds read no pod.
@@ -62,20 +55,11 @@ async fn a_controller_slice_adds_only_the_ips_of_pods_the_service_selects() {
     // GIVEN a Service selecting app=room, its pod at 10.0.0.1, another namespace's database at
     // 10.0.9.9, and a slice labelled as the controller's listing both
     let w = world(&[NLB_A], "30000-30099", 50);
-    let mut svc = opted_in("room", "u1");
-    svc.selector.insert(APP.0.into(), APP.1.into());
-    w.cluster.put_service(svc);
-    w.cluster
-        .put_pod("games", pod("room-0", "p0", "10.0.0.1"), &[APP]);
+    selecting_room(&w, &["10.0.0.1", "10.0.9.9", "10.0.9.8"]);
     w.cluster.put_pod(
         "games",
         pod("not-selected", "p9", "10.0.9.8"),
         &[("app", "db")],
-    );
-    w.cluster.set_slices(
-        "games",
-        "room",
-        vec![controller_slice(&["10.0.0.1", "10.0.9.9", "10.0.9.8"])],
     );
 
     // WHEN it is allocated, and its endpoints synced again
@@ -115,13 +99,7 @@ async fn a_controller_slice_under_a_service_without_a_selector_adds_no_target() 
 async fn nothing_changed_costs_no_pod_read() {
     // GIVEN an allocated Service whose targets were checked against its pods
     let w = world(&[NLB_A], "30000-30099", 50);
-    let mut svc = opted_in("room", "u1");
-    svc.selector.insert(APP.0.into(), APP.1.into());
-    w.cluster.put_service(svc);
-    w.cluster
-        .put_pod("games", pod("room-0", "p0", "10.0.0.1"), &[APP]);
-    w.cluster
-        .set_slices("games", "room", vec![controller_slice(&["10.0.0.1"])]);
+    selecting_room(&w, &["10.0.0.1"]);
     w.reconcile("room").await.expect("allocates");
 
     // WHEN a Service Changed and an Endpoints Changed event come with nothing changed, any pod

@@ -12,7 +12,7 @@ fn by(manager: &str, mut s: SliceView, name: &str) -> SliceView {
     s
 }
 
-fn target_ips(w: &World) -> Vec<String> {
+pub(super) fn target_ips(w: &World) -> Vec<String> {
     w.elb
         .target_groups()
         .iter()
@@ -20,7 +20,7 @@ fn target_ips(w: &World) -> Vec<String> {
         .collect()
 }
 
-fn warnings(w: &World, reason: &str) -> Vec<String> {
+pub(super) fn warnings(w: &World, reason: &str) -> Vec<String> {
     w.cluster
         .notices()
         .into_iter()
