@@ -117,28 +117,60 @@ pub enum KubeAccess {
 
 impl KubeAccess {
     /// `KUBECONFIG` when set, else `EKS_ENDPOINT` with `EKS_CA_DATA` (base64 PEM, as
-    /// `aws eks describe-cluster` prints it).
-    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+    /// `aws eks describe-cluster` prints it); `None` when none is set: the cluster's endpoint
+    /// and CA are then asked of EKS (see [`crate::config_source`]).
+    pub fn from_env(env: &Env<'_>) -> Result<Option<Self>, ConfigError> {
         if let Some(path) = env.optional("KUBECONFIG") {
-            return Ok(Self::Kubeconfig(PathBuf::from(path)));
+            return Ok(Some(Self::Kubeconfig(PathBuf::from(path))));
         }
-        let endpoint = env.optional("EKS_ENDPOINT").ok_or_else(|| {
+        let Some(endpoint) = env.optional("EKS_ENDPOINT") else {
+            if env.optional("EKS_CA_DATA").is_some() {
+                return Err(ConfigError::new(
+                    "EKS_ENDPOINT",
+                    "is required when EKS_CA_DATA is set (the cluster's API server URL)",
+                ));
+            }
+            return Ok(None);
+        };
+        let ca_b64 = env.optional("EKS_CA_DATA").ok_or_else(|| {
             ConfigError::new(
-                "EKS_ENDPOINT",
-                "is required when KUBECONFIG is not set (the cluster's API server URL)",
+                "EKS_CA_DATA",
+                "is required when EKS_ENDPOINT is set (the cluster's CA, base64 PEM)",
             )
         })?;
+        Self::eks(&endpoint, &ca_b64)
+            .map(Some)
+            .map_err(|(var, problem)| {
+                let name = if var == EKS_ENDPOINT_FIELD {
+                    "EKS_ENDPOINT"
+                } else {
+                    "EKS_CA_DATA"
+                };
+                ConfigError::new(name, problem)
+            })
+    }
+
+    /// Access to the EKS cluster at `endpoint` whose CA is `ca_b64` (base64 PEM); the error
+    /// says which of the two ([`EKS_ENDPOINT_FIELD`] or [`EKS_CA_FIELD`]) is wrong, and how.
+    pub fn eks(endpoint: &str, ca_b64: &str) -> Result<Self, (&'static str, String)> {
         if !endpoint.starts_with("https://") {
-            return Err(ConfigError::new(
-                "EKS_ENDPOINT",
+            return Err((
+                EKS_ENDPOINT_FIELD,
                 format!("must be an https:// URL, got {endpoint:?}"),
             ));
         }
-        let ca_b64 = env.required("EKS_CA_DATA")?;
-        let ca_pem = decode_ca(&ca_b64).map_err(|p| ConfigError::new("EKS_CA_DATA", p))?;
-        Ok(Self::Eks { endpoint, ca_pem })
+        let ca_pem = decode_ca(ca_b64).map_err(|p| (EKS_CA_FIELD, p))?;
+        Ok(Self::Eks {
+            endpoint: endpoint.to_owned(),
+            ca_pem,
+        })
     }
 }
+
+/// The endpoint, in [`KubeAccess::eks`]'s errors.
+pub const EKS_ENDPOINT_FIELD: &str = "endpoint";
+/// The CA, in [`KubeAccess::eks`]'s errors.
+pub const EKS_CA_FIELD: &str = "certificateAuthority.data";
 
 fn decode_ca(b64: &str) -> Result<String, String> {
     use base64::Engine;
@@ -161,7 +193,8 @@ pub struct FunctionConfig {
     pub table_name: String,
     /// The VPC target groups are made in (`VPC_ID`).
     pub vpc_id: String,
-    /// The NLB pools (`POOLS`, JSON; see [`PoolSet::from_json`]).
+    /// The NLB pools (`POOLS`, or the SSM parameter `POOLS_PARAMETER` names; see
+    /// [`PoolSet::from_json`] and [`crate::config_source`]).
     pub pools: PoolSet,
     /// How to reach the Kubernetes API.
     pub kube: KubeAccess,
@@ -177,25 +210,6 @@ impl FunctionConfig {
     /// Whether Services of `namespace` are the system's to manage.
     pub fn manages(&self, namespace: &str) -> bool {
         self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace)
-    }
-
-    /// Reads the configuration, failing on the first unusable variable.
-    pub fn from_env(source: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let env = Env::new(source);
-        let cluster_name = env.required("CLUSTER_NAME")?;
-        crate::names::validate_cluster_name(&cluster_name)
-            .map_err(|p| ConfigError::new("CLUSTER_NAME", p))?;
-        let pools_json = env.required("POOLS")?;
-        let pools = PoolSet::from_json(&pools_json).map_err(|p| ConfigError::new("POOLS", p))?;
-        Ok(Self {
-            cluster_name,
-            table_name: env.required("TABLE_NAME")?,
-            vpc_id: env.required("VPC_ID")?,
-            pools,
-            kube: KubeAccess::from_env(&env)?,
-            namespaces: namespaces(&env)?,
-            targets: target_policy(&env)?,
-        })
     }
 }
 
@@ -238,122 +252,40 @@ mod tests {
         pairs.iter().copied().collect()
     }
 
-    const POOLS: &str = r#"{"default":{"nlbArns":["arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/net/a/1"],"ports":"30000-30099"}}"#;
-
-    fn complete() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("CLUSTER_NAME", "prod"),
-            ("TABLE_NAME", "claims"),
-            ("VPC_ID", "vpc-1"),
-            ("POOLS", POOLS),
-            ("KUBECONFIG", "/tmp/kubeconfig"),
-        ]
-    }
-
     #[test]
-    fn reads_a_complete_environment() {
-        let source = env(&complete());
-        let config = FunctionConfig::from_env(&source).expect("complete environment");
-        assert_eq!(config.cluster_name, "prod");
-        assert_eq!(config.table_name, "claims");
+    fn kube_access_from_kubeconfig_eks_variables_or_neither() {
+        let source = env(&[("KUBECONFIG", "/tmp/kubeconfig")]);
         assert_eq!(
-            config.kube,
-            KubeAccess::Kubeconfig(PathBuf::from("/tmp/kubeconfig"))
+            KubeAccess::from_env(&Env::new(&source)),
+            Ok(Some(KubeAccess::Kubeconfig(PathBuf::from(
+                "/tmp/kubeconfig"
+            ))))
         );
-        assert_eq!(config.pools.pools().count(), 1);
-        assert!(config.manages("anything"), "no list: every namespace");
-    }
+        assert_eq!(KubeAccess::from_env(&Env::new(&env(&[]))), Ok(None));
 
-    #[test]
-    fn reads_the_namespace_list() {
-        let mut pairs = complete();
-        pairs.push(("WATCH_NAMESPACES", "games, tools"));
-        let config = FunctionConfig::from_env(&env(&pairs)).expect("valid");
-        assert!(config.manages("games") && config.manages("tools") && !config.manages("other"));
-        let mut pairs = complete();
-        pairs.push(("WATCH_NAMESPACES", "games,Bad_NS"));
-        let err = FunctionConfig::from_env(&env(&pairs)).expect_err("bad name");
-        assert_eq!(err.name, "WATCH_NAMESPACES");
-    }
-
-    #[test]
-    fn reads_the_target_policy() {
-        use std::net::Ipv4Addr;
-        let config = FunctionConfig::from_env(&env(&complete())).expect("valid");
-        assert_eq!(
-            config.targets,
-            TargetPolicy::default(),
-            "unset: the controller only"
-        );
-
-        let mut pairs = complete();
-        pairs.push((
-            "TRUSTED_ENDPOINTSLICE_MANAGERS",
-            "testbed.nlb-port-pool, cilium",
-        ));
-        pairs.push(("TARGET_CIDRS", "10.0.0.0/16,192.168.0.0/24"));
-        let t = FunctionConfig::from_env(&env(&pairs))
-            .expect("valid")
-            .targets;
-        assert!(t.trusts(Some("cilium")) && t.trusts(Some("endpointslice-controller.k8s.io")));
-        assert!(!t.trusts(Some("someone")) && !t.trusts(None));
-        assert!(t.allows(Ipv4Addr::new(10, 0, 200, 1)) && !t.allows(Ipv4Addr::new(10, 1, 0, 1)));
-
-        for (name, bad) in [
-            ("TRUSTED_ENDPOINTSLICE_MANAGERS", "ok,bad manager"),
-            ("TRUSTED_ENDPOINTSLICE_MANAGERS", "a,,b"),
-            ("TARGET_CIDRS", "10.0.0.1/16"),
-            ("TARGET_CIDRS", "10.0.0.0"),
-            ("TARGET_CIDRS", "fd00::/8"),
-        ] {
-            let mut pairs = complete();
-            pairs.push((name, bad));
-            let err = FunctionConfig::from_env(&env(&pairs)).expect_err(bad);
-            assert_eq!(err.name, name, "{err}");
-            assert!(
-                err.to_string()
-                    .starts_with(&format!("environment variable {name}: "))
-            );
-        }
-    }
-
-    #[test]
-    fn names_each_missing_variable() {
-        for missing in ["CLUSTER_NAME", "TABLE_NAME", "VPC_ID", "POOLS"] {
-            let pairs: Vec<_> = complete()
-                .into_iter()
-                .filter(|(k, _)| *k != missing)
-                .collect();
-            let err = FunctionConfig::from_env(&env(&pairs)).expect_err(missing);
-            assert_eq!(err.name, missing);
-            assert!(err.to_string().contains("is required"), "{err}");
-        }
-    }
-
-    #[test]
-    fn blank_counts_as_missing() {
-        let mut pairs = complete();
-        pairs.retain(|(k, _)| *k != "TABLE_NAME");
-        pairs.push(("TABLE_NAME", "  "));
-        let err = FunctionConfig::from_env(&env(&pairs)).expect_err("blank");
-        assert_eq!(err.name, "TABLE_NAME");
-    }
-
-    #[test]
-    fn eks_access_needs_endpoint_and_ca() {
-        let mut pairs = complete();
-        pairs.retain(|(k, _)| *k != "KUBECONFIG");
-        let err = FunctionConfig::from_env(&env(&pairs)).expect_err("no access");
+        let endpoint_only = env(&[("EKS_ENDPOINT", "https://abc.eks.amazonaws.com")]);
+        let err = KubeAccess::from_env(&Env::new(&endpoint_only)).expect_err("no CA");
+        assert_eq!(err.name, "EKS_CA_DATA");
+        let ca_only = env(&[("EKS_CA_DATA", "YmVk")]);
+        let err = KubeAccess::from_env(&Env::new(&ca_only)).expect_err("no endpoint");
         assert_eq!(err.name, "EKS_ENDPOINT");
+    }
 
-        pairs.push((
-            "EKS_ENDPOINT",
-            "https://abc.gr7.us-west-2.eks.amazonaws.com",
-        ));
-        pairs.push(("EKS_CA_DATA", "not base64!"));
-        let err = FunctionConfig::from_env(&env(&pairs)).expect_err("bad ca");
+    #[test]
+    fn eks_access_checks_endpoint_and_ca() {
+        let bad_ca = env(&[
+            (
+                "EKS_ENDPOINT",
+                "https://abc.gr7.us-west-2.eks.amazonaws.com",
+            ),
+            ("EKS_CA_DATA", "not base64!"),
+        ]);
+        let err = KubeAccess::from_env(&Env::new(&bad_ca)).expect_err("bad ca");
         assert_eq!(err.name, "EKS_CA_DATA");
         assert!(err.problem.contains("base64"), "{err}");
+        let http = env(&[("EKS_ENDPOINT", "http://abc"), ("EKS_CA_DATA", "YmVk")]);
+        let err = KubeAccess::from_env(&Env::new(&http)).expect_err("not https");
+        assert_eq!(err.name, "EKS_ENDPOINT");
     }
 
     #[test]
@@ -361,16 +293,13 @@ mod tests {
         use base64::Engine;
         let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
-        let b64: &'static str = Box::leak(b64.into_boxed_str());
-        let mut pairs = complete();
-        pairs.retain(|(k, _)| *k != "KUBECONFIG");
-        pairs.push((
-            "EKS_ENDPOINT",
-            "https://abc.gr7.us-west-2.eks.amazonaws.com",
-        ));
-        pairs.push(("EKS_CA_DATA", b64));
-        let config = FunctionConfig::from_env(&env(&pairs)).expect("eks");
-        assert!(matches!(config.kube, KubeAccess::Eks { ref ca_pem, .. } if ca_pem == pem));
+        let access = KubeAccess::eks("https://abc.eks.amazonaws.com", &b64).expect("eks");
+        assert!(matches!(access, KubeAccess::Eks { ref ca_pem, .. } if ca_pem == pem));
+        let not_pem = base64::engine::general_purpose::STANDARD.encode("hello");
+        let (field, problem) =
+            KubeAccess::eks("https://abc.eks.amazonaws.com", &not_pem).expect_err("no PEM");
+        assert_eq!(field, EKS_CA_FIELD);
+        assert!(problem.contains("PEM"), "{problem}");
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub mod certificates;
 pub mod claims;
 pub mod cluster;
 pub mod config;
+pub mod config_source;
+pub mod cross_zone;
 pub mod eks_token;
 pub mod elb;
 pub mod event;

@@ -10,9 +10,13 @@
 use std::collections::BTreeMap;
 
 use crate::annotations::{AnnotationError, Annotations, invalid, shorten, value};
+use crate::cross_zone::{ATTR_CROSS_ZONE, CrossZoneWant};
 use crate::protocol::ListenerProtocol;
 use crate::service_model::ListenerSpec;
 
+/// `"true"` or `"false"`: whether the Service's target groups balance across zones (default:
+/// the pool's `crossZone`, on unless the pool says otherwise). See [`crate::cross_zone`].
+pub const CROSS_ZONE: &str = "nlb.port-manager/cross-zone";
 /// ACM certificate ARNs, comma-separated: the first is the TLS listeners' default
 /// certificate, the others are added to them (served by SNI).
 pub const SSL_CERT: &str = "nlb.port-manager/ssl-cert";
@@ -120,6 +124,8 @@ pub struct AttributeOptions {
     pub deregistration_delay: Option<u32>,
     /// `deregistration_delay.connection_termination.enabled`.
     pub connection_termination: Option<bool>,
+    /// `load_balancing.cross_zone.enabled` ([`CROSS_ZONE`]; unset: the pool's default).
+    pub cross_zone: Option<bool>,
 }
 
 /// The listener and target group options of a Service.
@@ -148,7 +154,12 @@ pub struct TlsListener {
 /// the listener's protocol takes, AWS's default where the Service sets nothing (so removing
 /// an annotation puts the default back).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct TargetGroupAttributes(BTreeMap<&'static str, String>);
+pub struct TargetGroupAttributes {
+    values: BTreeMap<&'static str, String>,
+    /// Cross-zone load balancing: as the Service asks ([`ListenerOptions::setup_for`]), then
+    /// resolved against the pool ([`TargetGroupAttributes::with_cross_zone`]).
+    cross_zone: Option<CrossZoneWant>,
+}
 
 impl TargetGroupAttributes {
     /// What `options` ask of a target group of `protocol`.
@@ -173,7 +184,54 @@ impl TargetGroupAttributes {
             ATTR_CONNECTION_TERMINATION,
             flag(options.connection_termination.unwrap_or(false)),
         );
-        Self(map)
+        Self {
+            values: map,
+            cross_zone: options.cross_zone.map(|enabled| CrossZoneWant {
+                enabled,
+                nlbs_agree: false,
+            }),
+        }
+    }
+
+    /// Resolves cross-zone load balancing: as the Service asked, else `pool_default`;
+    /// `nlbs_have(enabled)` says whether every NLB the group may sit behind is known to have
+    /// that value itself (then a new group follows its NLB and needs no attribute call).
+    pub fn with_cross_zone(mut self, pool_default: bool, nlbs_have: impl Fn(bool) -> bool) -> Self {
+        let enabled = self.cross_zone.map_or(pool_default, |c| c.enabled);
+        self.cross_zone = Some(CrossZoneWant {
+            enabled,
+            nlbs_agree: nlbs_have(enabled),
+        });
+        self
+    }
+
+    /// Cross-zone load balancing as resolved (`None` before [`Self::with_cross_zone`] when the
+    /// Service asks nothing).
+    pub fn cross_zone(&self) -> Option<CrossZoneWant> {
+        self.cross_zone
+    }
+
+    /// Whether a group with AWS's defaults is as wanted (so nothing needs reading or setting
+    /// unless something changed).
+    pub fn is_aws_default(&self, protocol: ListenerProtocol) -> bool {
+        self.values == Self::aws_defaults(protocol).values
+            && self.cross_zone.is_none_or(|c| c.nlbs_agree)
+    }
+
+    /// What a group just made (with AWS's defaults) must be given: the wanted values that are
+    /// not AWS's, and cross-zone unless the group's NLBs already have it.
+    pub fn on_creation(&self, protocol: ListenerProtocol) -> Vec<(String, String)> {
+        let defaults = Self::aws_defaults(protocol);
+        let mut changes: Vec<(String, String)> = self
+            .values
+            .iter()
+            .filter(|(k, v)| defaults.values.get(*k) != Some(*v))
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        if let Some(c) = self.cross_zone.filter(|c| !c.nlbs_agree) {
+            changes.push((ATTR_CROSS_ZONE.to_owned(), c.value().to_owned()));
+        }
+        changes
     }
 
     /// AWS's defaults for an IP target group of `protocol`.
@@ -189,22 +247,29 @@ impl TargetGroupAttributes {
         protocol: ListenerProtocol,
     ) -> Vec<(String, String)> {
         let defaults = Self::aws_defaults(protocol);
-        self.0
+        let mut changes: Vec<(String, String)> = self
+            .values
             .iter()
             .filter(|(key, want)| {
                 let current = have
                     .get(**key)
                     .map(String::as_str)
-                    .or_else(|| defaults.0.get(**key).map(String::as_str));
+                    .or_else(|| defaults.values.get(**key).map(String::as_str));
                 current != Some(want.as_str())
             })
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect()
+            .collect();
+        if let Some(c) = self.cross_zone
+            && !c.satisfied_by(have.get(ATTR_CROSS_ZONE).map(String::as_str))
+        {
+            changes.push((ATTR_CROSS_ZONE.to_owned(), c.value().to_owned()));
+        }
+        changes
     }
 
-    /// Every wanted key and value.
+    /// Every wanted key and value (cross-zone aside: see [`Self::cross_zone`]).
     pub fn entries(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.0.iter().map(|(k, v)| (*k, v.as_str()))
+        self.values.iter().map(|(k, v)| (*k, v.as_str()))
     }
 }
 
@@ -222,7 +287,7 @@ pub struct ListenerSetup {
 impl ListenerSetup {
     /// Nothing asked beyond a plain listener with AWS's defaults.
     pub fn is_plain(&self) -> bool {
-        self.tls.is_none() && self.attributes == TargetGroupAttributes::aws_defaults(self.protocol)
+        self.tls.is_none() && self.attributes.is_aws_default(self.protocol)
     }
 
     /// The listener's protocol as ELBv2 names it: `TLS` when it terminates TLS.
@@ -281,6 +346,7 @@ impl ListenerOptions {
             proxy_protocol_v2,
             deregistration_delay,
             connection_termination: flag(CONNECTION_TERMINATION)?,
+            cross_zone: flag(CROSS_ZONE)?,
         };
         Ok(Self {
             tls: parse_tls(annotations)?,

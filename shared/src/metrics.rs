@@ -115,7 +115,9 @@ pub fn sweep_lines(report: &SweepReport, timestamp_ms: i64) -> Vec<String> {
 }
 
 /// The line a pool function run reports per managed pool: NLBs per state, free capacity,
-/// growth and retirement, and whether the pool is at its maximum (`PoolAtMaxAlarm`).
+/// growth and retirement, whether the pool is at its maximum (`PoolAtMaxAlarm`) or held back by
+/// the region's NLB quota (`NlbQuotaAlarm`), and NLBs given up on while provisioning
+/// (`NlbStuckProvisioningAlarm`).
 pub fn pool_line(report: &PoolReport, timestamp_ms: i64) -> String {
     emf_line(
         timestamp_ms,
@@ -132,6 +134,14 @@ pub fn pool_line(report: &PoolReport, timestamp_ms: i64) -> String {
             ("NlbsGone", "Count", report.gone.len() as f64),
             ("WaitingAllocated", "Count", report.woken as f64),
             ("PoolAtMax", "Count", if report.at_max { 1.0 } else { 0.0 }),
+            // NlbQuotaAlarm: the pool is held back by the region's NLB quota.
+            (
+                "PoolAtNlbQuota",
+                "Count",
+                if report.nlb_quota.is_some() { 1.0 } else { 0.0 },
+            ),
+            // NlbStuckProvisioningAlarm: NLBs given up on after the provisioning limit.
+            ("NlbsStuckProvisioning", "Count", report.stuck.len() as f64),
         ],
     )
 }
@@ -185,7 +195,21 @@ pub fn run_lines(
             .collect();
         lines.push(emf_line(timestamp_ms, &[("Function", function)], &metrics));
     }
+    for (quota, n) in &measured.quota_refusals {
+        lines.push(quota_refused_line(function, quota, *n, timestamp_ms));
+    }
     lines
+}
+
+/// A function's EMF line for refusals of an AWS quota (`QuotaRefused`, by function and
+/// quota, e.g. `TargetGroupsPerRegion`): each left a Service `Pending` until room frees or the
+/// quota is raised (`QuotaRefusedAlarm`).
+pub fn quota_refused_line(function: &str, quota: &str, count: usize, timestamp_ms: i64) -> String {
+    emf_line(
+        timestamp_ms,
+        &[("Function", function), ("Quota", quota)],
+        &[("QuotaRefused", "Count", count as f64)],
+    )
 }
 
 /// A function's EMF line for an event the bus refused (`SignalsRefused`, by function and
@@ -243,6 +267,23 @@ mod tests {
             line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
             "Pool"
         );
+    }
+
+    #[test]
+    fn the_pool_line_carries_the_nlb_quota_and_stuck_nlbs() {
+        // GIVEN a pool held back by the NLB quota that gave up on one stuck NLB
+        let report = PoolReport {
+            pool: "default".into(),
+            nlb_quota: Some("NLB quota reached".into()),
+            stuck: vec!["arn:nlb".into()],
+            ..PoolReport::default()
+        };
+        // WHEN its line is printed
+        let line: serde_json::Value =
+            serde_json::from_str(&pool_line(&report, 1_764_150_000_000)).expect("json");
+        // THEN NlbQuotaAlarm's and NlbStuckProvisioningAlarm's metrics say so
+        assert_eq!(line["PoolAtNlbQuota"], 1.0);
+        assert_eq!(line["NlbsStuckProvisioning"], 1.0);
     }
 
     #[test]
@@ -332,6 +373,7 @@ mod tests {
             allocations_pending: 1,
             allocations_refused: 0,
             releases: 0,
+            quota_refusals: std::collections::BTreeMap::new(),
         };
         let lines: Vec<Value> = run_lines("allocate", &measured, 1_764_150_000_000)
             .iter()
@@ -355,6 +397,31 @@ mod tests {
         // Nothing measured: nothing printed.
         let none = crate::reconcile::RunMetrics::default();
         assert!(run_lines("allocate", &none, 0).is_empty());
+    }
+
+    #[test]
+    fn a_quota_refusal_is_a_metric_by_function_and_quota() {
+        // GIVEN a run that met the target group quota twice
+        let measured = crate::reconcile::RunMetrics {
+            quota_refusals: [("TargetGroupsPerRegion", 2)].into_iter().collect(),
+            ..crate::reconcile::RunMetrics::default()
+        };
+
+        // WHEN its lines are printed
+        let lines: Vec<Value> = run_lines("allocate", &measured, 1_764_150_000_000)
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect();
+
+        // THEN one line counts them under QuotaRefused, by function and quota
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(metric_names(&lines[0]), ["QuotaRefused"]);
+        assert_eq!(lines[0]["QuotaRefused"], json!(2.0));
+        assert_eq!(lines[0]["Quota"], json!("TargetGroupsPerRegion"));
+        assert_eq!(
+            lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Function", "Quota"]])
+        );
     }
 
     #[test]

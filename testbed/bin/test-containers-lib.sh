@@ -91,8 +91,7 @@ import json
 print(json.dumps({"accessKeyId": "$gate_key", "stackName": "$RUN", "region": "$AWS_REGION",
   "tableName": "$table", "busName": "$RUN",
   "parameters": {"ClusterName": "$RUN", "PoolNlbArns": ["$nlb_arn"], "ExtraPoolNlbArns": [""],
-    "VpcId": "$vpc", "ClusterEndpoint": "$KUBE_SERVER", "ClusterCertificateAuthority": "YmVk",
-    "OidcProviderUrl": "oidc.bed.local/id/bed"}}))
+    "VpcId": "$vpc", "OidcProviderUrl": "oidc.bed.local/id/bed"}}))
 PY
 )
   curl -sf -X POST -H 'content-type: application/json' --data "$body" "$IAM_GATE_URL/_gate/stacks" >/dev/null \
@@ -175,7 +174,8 @@ import json, sys
 json.dump({"Parameters": {
     "AWS_ENDPOINT_URL": "$container_aws_endpoint",
     "KUBECONFIG": "/var/task/kubeconfig",
-    "EKS_ENDPOINT": "", "EKS_CA_DATA": "",
+    # POOLS, not the template's POOLS_PARAMETER (SAM resolves its !Ref to a logical id).
+    "POOLS_PARAMETER": "",
     "CLUSTER_NAME": "$RUN",
     "TABLE_NAME": "$table",
     # SAM resolves the template's !Ref EventBus to its logical id; the run's bus instead.

@@ -32,6 +32,8 @@ export async function authorizationsFor(call, lookups) {
     case 'events': return events(call);
     case 'acm': return acm(call);
     case 'sqs': return sqs(call);
+    case 'ssm': return ssm(call);
+    case 'eks': return eks(call);
     default: throw new NotModelled(`${call.service}:${call.operation}`);
   }
 }
@@ -237,4 +239,26 @@ function sqs(call) {
   }
   const [account, name] = body.QueueUrl.replace(/\/+$/, '').split('/').slice(-2);
   return [{ action: 'sqs:GetQueueAttributes', resource: `arn:aws:sqs:${call.region}:${account}:${name}`, context: {} }];
+}
+
+// ---------------------------------------------------------------- SSM (JSON 1.1)
+
+// A parameter is authorized on its ARN: `parameter/` and its name without the leading slash.
+function ssm(call) {
+  const body = call.json ?? {};
+  if (call.operation !== 'GetParameter' || typeof body.Name !== 'string') {
+    throw new NotModelled(`ssm:${call.operation}`);
+  }
+  const name = body.Name.replace(/^\//, '');
+  return [{ action: 'ssm:GetParameter', resource: `arn:aws:ssm:${call.region}:${call.accountId}:parameter/${name}`, context: {} }];
+}
+
+// ---------------------------------------------------------------- EKS (REST JSON)
+
+// DescribeCluster is `GET /clusters/<name>`, authorized on the cluster.
+function eks(call) {
+  const m = call.method === 'GET' ? call.path.match(/^\/clusters\/([^/]+)$/) : null;
+  if (!m) throw new NotModelled(`eks:${call.operation}`);
+  const name = decodeURIComponent(m[1]);
+  return [{ action: 'eks:DescribeCluster', resource: `arn:aws:eks:${call.region}:${call.accountId}:cluster/${name}`, context: {} }];
 }

@@ -5,7 +5,10 @@
 //   second listener) and refuses with DuplicateListener otherwise; moto makes a second one.
 // - CreateListener on an NLB with 50 listeners: AWS refuses with TooManyListeners (the quota
 //   is not adjustable); moto has no quota.
-// - DescribeLoadBalancers and DescribeTags take at most 20 ARNs; moto takes any number.
+// - DescribeLoadBalancers and DescribeTags take at most 20 ARNs (or names); moto takes any number.
+// - EKS DescribeCluster: moto gives a made-up endpoint and 1,400 random characters as the CA
+//   (not base64 PEM). A test that registers a cluster's answer (POST /_gate/eks-clusters) gets
+//   the bed's kube-apiserver endpoint and CA in moto's answer instead, as AWS would give them.
 // CreateListener calls are serialized per load balancer here, so two at once see each other.
 
 import { memberList } from './authorizations.mjs';
@@ -30,6 +33,29 @@ export class AwsAnswers {
   constructor(lookups) {
     this.lookups = lookups;
     this.tails = new Map();
+    /** `region/name` -> { endpoint, caData }: what AWS says of a cluster moto made up. */
+    this.clusters = new Map();
+  }
+
+  /** Registers AWS's answer for EKS cluster `name` of `region`: its endpoint and CA data. */
+  registerCluster({ region, name, endpoint, caData }) {
+    for (const [field, value] of Object.entries({ region, name, endpoint, caData })) {
+      if (typeof value !== 'string' || value === '') throw new Error(`a cluster answer needs ${field}`);
+    }
+    this.clusters.set(`${region}/${name}`, { endpoint, caData });
+  }
+
+  /** moto's answer to an EKS call, with a registered cluster's endpoint and CA in it. */
+  async eks(call, send) {
+    const answer = await send();
+    const name = call.method === 'GET' ? call.path.match(/^\/clusters\/([^/]+)$/)?.[1] : undefined;
+    const known = name && this.clusters.get(`${call.region}/${decodeURIComponent(name)}`);
+    if (!known || answer.status !== 200) return answer;
+    const json = JSON.parse(answer.body.toString('utf8'));
+    json.cluster.endpoint = known.endpoint;
+    json.cluster.certificateAuthority = { data: known.caData };
+    const body = Buffer.from(JSON.stringify(json));
+    return { ...answer, headers: { ...answer.headers, 'content-length': String(body.length) }, body };
   }
 
   /**
@@ -39,8 +65,8 @@ export class AwsAnswers {
   async elbv2(call, send) {
     const p = call.params;
     if (call.operation === 'DescribeLoadBalancers' || call.operation === 'DescribeTags') {
-      const list = call.operation === 'DescribeTags' ? 'ResourceArns' : 'LoadBalancerArns';
-      const count = memberList(p, list).length;
+      const lists = call.operation === 'DescribeTags' ? ['ResourceArns'] : ['LoadBalancerArns', 'Names'];
+      const [list, count] = lists.map((l) => [l, memberList(p, l).length]).sort((a, b) => b[1] - a[1])[0];
       if (count > MAX_ARNS_PER_DESCRIBE) {
         return error('ValidationError', `1 validation error detected: Value at '${
           list.charAt(0).toLowerCase()}${list.slice(1)}' failed to satisfy constraint: Member must have length less than or equal to ${

@@ -107,6 +107,13 @@ async function elbv2AsAws(req, body, res, call) {
   res.end(answer.body);
 }
 
+// An EKS call, with a registered cluster's endpoint and CA where moto makes them up.
+async function eksAsAws(req, body, res, call) {
+  const answer = await awsAnswers.eks(call, () => send(req, body));
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body);
+}
+
 // AccessDenied as each protocol spells it; none of them is retried by the SDKs.
 function deny(res, call, message) {
   totals.denied += 1;
@@ -129,8 +136,11 @@ function escapeXml(text) {
 async function authorize(req, body, res) {
   const call = parseCall(req, body);
   const caller = callerOf(req);
-  const pass = () => (call.service === 'elasticloadbalancing'
-    ? elbv2AsAws(req, body, res, call) : forward(req, body, res));
+  const pass = () => {
+    if (call.service === 'elasticloadbalancing') return elbv2AsAws(req, body, res, call);
+    if (call.service === 'eks') return eksAsAws(req, body, res, call);
+    return forward(req, body, res);
+  };
   if (caller.admin) {
     totals.admin += 1;
     return pass();
@@ -203,6 +213,11 @@ async function admin(req, body, res, url) {
     const stack = stacks.get(spec.accessKeyId);
     for (const role of registered.roles) usage.noteRole(role, stack.policies(role));
     return reply(200, registered);
+  }
+  // AWS's answer for an EKS cluster: { region, name, endpoint, caData } (aws_answers.mjs).
+  if (req.method === 'POST' && url.pathname === '/_gate/eks-clusters') {
+    awsAnswers.registerCluster(JSON.parse(body.toString('utf8')));
+    return reply(200, { registered: true });
   }
   // The grants of the registered stacks' roles that no allowed call needed (usage.mjs).
   if (req.method === 'GET' && url.pathname === '/_gate/unused') return reply(200, usage.unused());

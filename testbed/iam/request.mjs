@@ -27,8 +27,12 @@ export function parseCall(req, body) {
     try { json = JSON.parse(body.toString('utf8') || '{}'); } catch { json = {}; }
     return { ...base, protocol: 'json', operation: target.split('.').pop(), json };
   }
-  const params = Object.fromEntries(new URLSearchParams(body.toString('utf8')));
   const url = new URL(req.url ?? '/', 'http://gate');
+  // REST protocols (EKS): the operation is the method and path.
+  if (scope.service === 'eks') {
+    return { ...base, protocol: 'rest-json', operation: `${req.method} ${url.pathname}`, method: req.method, path: url.pathname };
+  }
+  const params = Object.fromEntries(new URLSearchParams(body.toString('utf8')));
   for (const [k, v] of url.searchParams) params[k] ??= v;
   return { ...base, protocol: 'query', operation: params.Action ?? 'unknown', params };
 }

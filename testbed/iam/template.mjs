@@ -159,9 +159,11 @@ function sub(arg, stack, template) {
 }
 
 /**
- * The identity policies of `role`, resolved: its inline `Policies` and the template's own
- * `AWS::IAM::ManagedPolicy` resources it lists. AWS-managed policy ARNs are left out: the only
- * one used, AWSLambdaBasicExecutionRole, grants CloudWatch Logs, which no code calls.
+ * The identity policies of `role`, resolved: its inline `Policies`, the template's
+ * `AWS::IAM::Policy` resources naming it in `Roles` (inline policies too), and the template's
+ * own `AWS::IAM::ManagedPolicy` resources it lists. AWS-managed policy ARNs are left out: those
+ * used, AWSLambdaBasicExecutionRole and (in a VPC) AWSLambdaVPCAccessExecutionRole, grant
+ * CloudWatch Logs and the EC2 network interface actions Lambda itself uses, which no code calls.
  * @returns {{name: string, policy: object}[]}
  */
 export function rolePolicies(template, role, stack) {
@@ -173,6 +175,15 @@ export function rolePolicies(template, role, stack) {
   const out = [];
   for (const p of chosen(props.Policies, stack, template)) {
     const { PolicyName: name, PolicyDocument: document } = resolve(p, stack, template);
+    out.push({ name: `${role}/${name}`, policy: document });
+  }
+  for (const [id, res] of Object.entries(template.Resources)) {
+    if (res.Type !== 'AWS::IAM::Policy' || !exists(res, stack, template)) continue;
+    const roles = chosen(res.Properties?.Roles, stack, template);
+    if (!roles.some((r) => typeof r === 'object' && r.Ref === role)) continue;
+    const { PolicyName: name, PolicyDocument: document } = resolve(
+      { PolicyName: res.Properties.PolicyName ?? id, PolicyDocument: res.Properties.PolicyDocument },
+      stack, template);
     out.push({ name: `${role}/${name}`, policy: document });
   }
   for (const arn of chosen(props.ManagedPolicyArns, stack, template)) {

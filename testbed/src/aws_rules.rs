@@ -314,13 +314,19 @@ impl ElbRule for FullNlbs {
 
 mod gone_before_delete;
 mod health_delay;
+mod nlb_quota;
 mod provisioning_delay;
+mod quotas;
 mod tag_propagation;
+mod target_zones;
 
 pub use gone_before_delete::GoneBeforeDelete;
 pub use health_delay::HealthDelay;
+pub use nlb_quota::RegionalNlbQuota;
 pub use provisioning_delay::ProvisioningDelay;
+pub use quotas::{TargetGroupQuota, TargetQuota};
 pub use tag_propagation::TagPropagationDelay;
+pub use target_zones::{TargetZones, ZONE_SUBNETS, players_reach, zone_of};
 
 /// Counts the ELBv2 calls that pass the proxy, by action, and changes nothing: for tests and
 /// benchmarks of what a handler costs.

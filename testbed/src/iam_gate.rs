@@ -102,6 +102,16 @@ fn gate_port(bed: &Bed) -> Result<u16> {
 impl GateStack {
     /// Registers `spec` with the bed's gate under a new access key.
     pub async fn register(bed: &Bed, spec: &StackSpec) -> Result<Self> {
+        Self::register_with(bed, spec, serde_json::json!({})).await
+    }
+
+    /// As [`GateStack::register`], with more template parameters (`PoolNlbNames`, say), which
+    /// take precedence over those `spec` gives.
+    pub async fn register_with(
+        bed: &Bed,
+        spec: &StackSpec,
+        more: serde_json::Value,
+    ) -> Result<Self> {
         let port = gate_port(bed)?;
         let key = || {
             format!(
@@ -110,15 +120,16 @@ impl GateStack {
             )
         };
         let (access_key, operator_key) = (key(), key());
-        let parameters = serde_json::json!({
+        let mut parameters = serde_json::json!({
             "ClusterName": spec.cluster,
             "PoolNlbArns": spec.pool_nlb_arns,
             "ExtraPoolNlbArns": [""],
             "VpcId": spec.vpc_id,
-            "ClusterEndpoint": bed.kube_server(),
-            "ClusterCertificateAuthority": "YmVk",
             "OidcProviderUrl": "oidc.bed.local/id/bed",
         });
+        if let (Some(all), serde_json::Value::Object(more)) = (parameters.as_object_mut(), more) {
+            all.extend(more);
+        }
         let body = serde_json::to_vec(&Registration {
             access_key_id: &access_key,
             operator_access_key_id: &operator_key,
@@ -157,6 +168,30 @@ impl GateStack {
             bus: Some(bus.to_owned()),
         };
         Self::register(bed, &spec).await
+    }
+
+    /// Makes the gate answer `eks:DescribeCluster` of `cluster` (which must exist in moto) as
+    /// AWS would for a cluster served by the bed's kube-apiserver: its endpoint and CA, where
+    /// moto makes both up.
+    pub async fn answer_cluster_as_the_bed(bed: &Bed, cluster: &str) -> Result<()> {
+        use base64::Engine;
+        let port = gate_port(bed)?;
+        let body = serde_json::to_vec(&serde_json::json!({
+            "region": bed.region(),
+            "name": cluster,
+            "endpoint": bed.kube_server(),
+            "caData": base64::engine::general_purpose::STANDARD.encode(bed.kube_ca_pem()),
+        }))?;
+        let r = http::post_json(port, "/_gate/eks-clusters", &body, TIMEOUT)
+            .await
+            .context("registering a cluster's answer with the IAM gate")?;
+        if r.status != 200 {
+            bail!(
+                "the IAM gate refused cluster {cluster}'s answer: {}",
+                r.body
+            );
+        }
+        Ok(())
     }
 
     /// Every call of this stack's functions and forwarder the gate refused so far.

@@ -11,6 +11,7 @@
 pub mod acm_fixtures;
 pub mod aws_rules;
 pub mod call_counter;
+pub mod config_fixtures;
 pub mod fault_proxy;
 pub mod iam_gate;
 pub mod invariants;

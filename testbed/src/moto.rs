@@ -21,14 +21,14 @@ pub struct TestNlb {
     pub vpc_id: String,
 }
 
-/// Makes a VPC with two subnets and a `network` NLB called `name` in it.
+/// Makes a VPC with three subnets (one per zone, [`crate::aws_rules::ZONE_SUBNETS`]) and a `network` NLB called `name` in it.
 pub async fn create_nlb(sdk: &SdkConfig, name: &str) -> TestNlb {
     let vpc_id = create_vpc(sdk).await;
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
     let mut subnets = Vec::new();
-    for (i, az) in ["a", "b"].iter().enumerate() {
+    for (prefix, az) in crate::aws_rules::ZONE_SUBNETS {
         let zone = format!("{}{az}", region(sdk));
-        subnets.push(create_subnet(sdk, &vpc_id, &format!("10.0.{}.0/24", i + 1), &zone).await);
+        subnets.push(create_subnet(sdk, &vpc_id, &format!("{prefix}0/24"), &zone).await);
     }
     let out = elb
         .create_load_balancer()
@@ -55,7 +55,7 @@ pub async fn create_nlb(sdk: &SdkConfig, name: &str) -> TestNlb {
     }
 }
 
-/// Makes a VPC with two subnets and `count` NLBs in it (none: just the VPC and subnets, for
+/// Makes a VPC with three subnets (one per zone, [`crate::aws_rules::ZONE_SUBNETS`]) and `count` NLBs in it (none: just the VPC and subnets, for
 /// a managed pool); returns the NLBs, the VPC and the subnets.
 pub async fn create_nlbs_with_subnets(
     sdk: &SdkConfig,
@@ -64,9 +64,9 @@ pub async fn create_nlbs_with_subnets(
 ) -> (Vec<TestNlb>, String, Vec<String>) {
     let vpc_id = create_vpc(sdk).await;
     let mut subnets = Vec::new();
-    for (i, az) in ["a", "b"].iter().enumerate() {
+    for (prefix, az) in crate::aws_rules::ZONE_SUBNETS {
         let zone = format!("{}{az}", region(sdk));
-        subnets.push(create_subnet(sdk, &vpc_id, &format!("10.0.{}.0/24", i + 1), &zone).await);
+        subnets.push(create_subnet(sdk, &vpc_id, &format!("{prefix}0/24"), &zone).await);
     }
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
     let mut nlbs = Vec::with_capacity(count);

@@ -27,6 +27,14 @@ use testbed::{Bed, unique_name};
 
 const SERVICES: usize = 500;
 const NLBS: usize = 10;
+
+/// The pool's NLBs in the concurrency runs (`BENCH_NLBS`, default [`NLBS`]).
+fn nlbs() -> usize {
+    std::env::var("BENCH_NLBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(NLBS)
+}
 const QUOTA: u32 = 50;
 
 struct Setup {
@@ -48,7 +56,10 @@ async fn setup(prefix: &str) -> Setup {
         .build();
     let sdk = bed.sdk_config_at(bed.aws_endpoint(), Some(timeouts)).await;
     let admin = bed.kube_client().await;
-    let fixture = pool_fixture(&sdk, prefix, NLBS, "30000-32767", QUOTA).await;
+    let fixture = pool_fixture(&sdk, prefix, nlbs(), "30000-32767", QUOTA).await;
+    if std::env::var("BENCH_LISTED").is_ok_and(|v| v == "1") {
+        list_as_the_sweep_does(&sdk, &fixture).await;
+    }
     let namespace = unique_name(prefix);
     create_namespace(&admin, &namespace).await;
     let names: Vec<String> = (0..SERVICES).map(|i| format!("room-{i:03}")).collect();
@@ -70,6 +81,36 @@ async fn setup(prefix: &str) -> Setup {
         names,
         admin,
         sdk,
+    }
+}
+
+/// The documented setup after a sweep run: each NLB with cross-zone load balancing on, and
+/// its listing (no foreign listener) on its item in the claims table.
+async fn list_as_the_sweep_does(sdk: &aws_config::SdkConfig, fixture: &PoolFixture) {
+    use nlb_port_pool::claims::{ClaimStore, NlbListing, now_epoch};
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
+    let store = DynamoClaimStore::new(aws_sdk_dynamodb::Client::new(sdk), &fixture.table);
+    for nlb in &fixture.nlbs {
+        elb.modify_load_balancer_attributes()
+            .load_balancer_arn(&nlb.arn)
+            .attributes(
+                aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
+                    .key("load_balancing.cross_zone.enabled")
+                    .value("true")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("turning cross-zone on");
+        let listing = NlbListing {
+            cross_zone: true,
+            at: now_epoch(),
+            ..Default::default()
+        };
+        store
+            .record_listing(&nlb.arn, &listing, false)
+            .await
+            .expect("recording a listing");
     }
 }
 
@@ -231,7 +272,11 @@ async fn main() {
             "| concurrency | wall time | allocations/s | p50 latency | p99 latency | AWS calls per allocation | retried runs |"
         );
         println!("|---|---|---|---|---|---|---|");
-        for c in [1, 10, 50] {
+        let levels: Vec<usize> = std::env::var("BENCH_CONCURRENCY")
+            .ok()
+            .map(|v| v.split(',').filter_map(|c| c.parse().ok()).collect())
+            .unwrap_or_else(|| vec![1, 10, 50]);
+        for c in levels {
             println!("{}", at_concurrency(c).await);
         }
     }

@@ -7,7 +7,8 @@ use aws_config::SdkConfig;
 use nlb_port_pool::certificates::AwsCertificates;
 use nlb_port_pool::claims::{CursorStore, DynamoClaimStore};
 use nlb_port_pool::cluster::KubeCluster;
-use nlb_port_pool::config::{ConfigError, Env, FunctionConfig, ProcessEnv};
+use nlb_port_pool::config::{ConfigError, Env, EnvSource, FunctionConfig, ProcessEnv};
+use nlb_port_pool::config_source::AwsConfigLookups;
 use nlb_port_pool::elb::{AwsLoadBalancing, CallRate};
 use nlb_port_pool::kube_access::{KubeAccessError, KubeConnector};
 use nlb_port_pool::reconcile::{
@@ -67,11 +68,24 @@ pub const DEFAULT_WRITE_RATE: CallRate = CallRate {
 };
 
 impl Deps {
-    /// Reads the configuration from the environment and loads the AWS configuration (which
-    /// honours `AWS_ENDPOINT_URL`, so local runs reach moto).
+    /// Loads the AWS configuration (which honours `AWS_ENDPOINT_URL`, so local runs reach
+    /// moto), then everything else as [`Deps::load`] does, from the process environment.
     pub async fn from_env(function: &str) -> Result<Self, StartupError> {
-        let config = FunctionConfig::from_env(&ProcessEnv)?;
-        let env = Env::new(&ProcessEnv);
+        let sdk = nlb_port_pool::aws::load_sdk_config(function).await;
+        Self::load(function, &ProcessEnv, &sdk).await
+    }
+
+    /// Reads every setting from `source`, the one place a function's configuration is read:
+    /// [`FunctionConfig::load`] (which asks AWS, with `sdk`, for what the environment only
+    /// names: the pools' SSM parameter, NLB names, the cluster's endpoint and CA), then the
+    /// functions' tuning variables.
+    pub async fn load(
+        function: &str,
+        source: &dyn EnvSource,
+        sdk: &SdkConfig,
+    ) -> Result<Self, StartupError> {
+        let config = FunctionConfig::load(source, &AwsConfigLookups::new(sdk, function)).await?;
+        let env = Env::new(source);
         let grace_seconds = env.parsed_or("CLAIM_GRACE_SECONDS", DEFAULT_CLAIM_GRACE.as_secs())?;
         // The template sets STACK_ID to AWS::StackId; local runs share one fixed id.
         let stack_id = env
@@ -110,10 +124,9 @@ impl Deps {
             env.optional("AWS_LAMBDA_FUNCTION_TIMEOUT").as_deref(),
         )
         .map_err(StartupError::Timeout)?;
-        let sdk = nlb_port_pool::aws::load_sdk_config(function).await;
         let grace = Duration::from_secs(grace_seconds);
         let mut deps =
-            Self::build(function, config, &sdk, grace, write_rate).with_stack_id(&stack_id);
+            Self::build(function, config, sdk, grace, write_rate).with_stack_id(&stack_id);
         deps.sweep_limits.max_deletions = max_deletions;
         deps.sweep_limits.services_per_run = services_per_run;
         deps.sweep_limits.retries_per_run = retries_per_run;
@@ -122,7 +135,7 @@ impl Deps {
         deps.reconciler = deps.reconciler.with_reach_settings(reach);
         deps.function_timeout = function_timeout;
         if let Some(bus) = bus {
-            deps = deps.with_event_bus(&sdk, &bus);
+            deps = deps.with_event_bus(sdk, &bus);
         }
         Ok(deps)
     }

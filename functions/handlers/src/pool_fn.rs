@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use nlb_port_pool::pool_event::{
     FUNCTIONS_SOURCE, POOL_LOW, PoolLow, TARGETS_REGISTERED, TargetsRegistered,
 };
-use nlb_port_pool::reconcile::{GrowthSignal, PoolReport};
+use nlb_port_pool::reconcile::{GrowthSignal, PoolReport, TendSettings};
 use serde::Serialize;
 
 use crate::{Deps, Error, Event};
@@ -19,9 +19,11 @@ pub struct PoolSummary {
     pub pools: Vec<PoolReport>,
 }
 
-/// `Pool Low` (one pool) or the schedule (every managed pool): one run of the pool function.
-/// A pool whose run failed fails the invocation after the others ran, so Lambda retries and
-/// the errors alarm sees it.
+/// `Pool Low` or the schedule: one run of the pool function over every managed pool (the pool
+/// a `Pool Low` names is one of them; the function runs one at a time, so a pool left out
+/// would wait for this run to end). Pools are tended at once (see
+/// [`nlb_port_pool::reconcile::Reconciler::tend_pools`]). A pool whose run failed fails the
+/// invocation after the others ran, so Lambda retries and the errors alarm sees it.
 pub async fn on_pool_event(deps: &Deps, event: Event) -> Result<PoolSummary, Error> {
     let e = &event.payload;
     let (trigger, pools): (String, Vec<String>) = if e.source == "aws.events"
@@ -38,8 +40,10 @@ pub async fn on_pool_event(deps: &Deps, event: Event) -> Result<PoolSummary, Err
             });
         }
         let managed = managed_pools(deps);
-        let pools = managed.into_iter().filter(|p| *p == low.pool).collect();
-        (low.reason, pools)
+        if !managed.contains(&low.pool) {
+            tracing::warn!(pool = %low.pool, "Pool Low names no managed pool");
+        }
+        (low.reason, managed)
     } else {
         return Err(format!(
             "invalid event: the pool function runs on schedule events and {POOL_LOW:?} events \
@@ -55,12 +59,12 @@ pub async fn on_pool_event(deps: &Deps, event: Event) -> Result<PoolSummary, Err
     );
     let mut reports = Vec::with_capacity(pools.len());
     let mut failed = Vec::new();
-    for pool in &pools {
-        match deps
-            .reconciler
-            .tend_pool(&cluster, pool, deps.tend_settings)
-            .await
-        {
+    let runs = deps
+        .reconciler
+        .tend_pools(&cluster, &pools, deps.tend_settings)
+        .await?;
+    for (pool, run) in runs {
+        match run {
             Ok(report) => {
                 println!("{}", nlb_port_pool::metrics::pool_line(&report, now));
                 if report.at_max {
@@ -68,6 +72,15 @@ pub async fn on_pool_event(deps: &Deps, event: Event) -> Result<PoolSummary, Err
                         pool,
                         waiting = report.waiting,
                         "the managed pool needs more NLBs than its max allows"
+                    );
+                }
+                if let Some(held) = &report.nlb_quota {
+                    tracing::warn!(
+                        pool,
+                        outcome = "NlbQuotaReached",
+                        waiting = report.waiting,
+                        refused = report.quota_refused,
+                        "{held}"
                     );
                 }
                 tracing::info!(?report, "tended the pool");
@@ -88,6 +101,33 @@ pub async fn on_pool_event(deps: &Deps, event: Event) -> Result<PoolSummary, Err
         trigger,
         pools: reports,
     })
+}
+
+impl Deps {
+    /// The pool function's limits from the environment (see [`pool_limits`]).
+    pub fn with_pool_limits_from_env(mut self) -> Result<Self, crate::StartupError> {
+        self.tend_settings = pool_limits(&nlb_port_pool::config::ProcessEnv, self.tend_settings)?;
+        Ok(self)
+    }
+}
+
+/// `settings` with the pool function's limits from `source`: `POOL_PROVISIONING_LIMIT_SECONDS`
+/// (how long a made NLB may provision; default 900) and `NLB_QUOTA` (the region's quota of
+/// NLBs; unset: not counted).
+pub fn pool_limits(
+    source: &dyn nlb_port_pool::config::EnvSource,
+    mut settings: TendSettings,
+) -> Result<TendSettings, nlb_port_pool::config::ConfigError> {
+    let env = nlb_port_pool::config::Env::new(source);
+    let limit = env.parsed_or(
+        "POOL_PROVISIONING_LIMIT_SECONDS",
+        settings.provisioning_limit.as_secs(),
+    )?;
+    settings.provisioning_limit = std::time::Duration::from_secs(limit);
+    if env.optional("NLB_QUOTA").is_some() {
+        settings.nlb_quota = Some(env.parsed_or("NLB_QUOTA", 0u32)?);
+    }
+    Ok(settings)
 }
 
 fn managed_pools(deps: &Deps) -> Vec<String> {
@@ -184,5 +224,34 @@ impl GrowthSignal for EventBridgeSignal {
         let detail = serde_json::to_string(&TargetsRegistered::new(cluster))
             .map_err(|e| format!("encoding the Targets Registered detail: {e}"))?;
         self.put(TARGETS_REGISTERED, detail).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_limits_come_from_the_template_variables_and_a_bad_one_is_named() {
+        // GIVEN the template's variables
+        let env: HashMap<&str, &str> = [
+            ("POOL_PROVISIONING_LIMIT_SECONDS", "600"),
+            ("NLB_QUOTA", "120"),
+        ]
+        .into();
+        // WHEN read, THEN the settings carry them; unset, the defaults (no count)
+        let read = pool_limits(&env, TendSettings::default()).expect("limits");
+        assert_eq!(read.provisioning_limit, Duration::from_secs(600));
+        assert_eq!(read.nlb_quota, Some(120));
+        let unset =
+            pool_limits(&HashMap::<&str, &str>::new(), TendSettings::default()).expect("limits");
+        assert_eq!(unset.provisioning_limit, Duration::from_secs(900));
+        assert_eq!(unset.nlb_quota, None);
+        let bad: HashMap<&str, &str> = [("NLB_QUOTA", "fifty")].into();
+        let err = pool_limits(&bad, TendSettings::default()).expect_err("refused");
+        assert!(err.to_string().contains("NLB_QUOTA"), "{err}");
     }
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::elastic::{Managed, ManagedStack};
@@ -18,6 +19,10 @@ const SMALL: Managed = Managed {
     spare: 10,
     cross_zone: false,
     delay: Duration::from_secs(2),
+    nlb_quota: None,
+    provisioning_limit: Duration::from_secs(900),
+    wait_active: None,
+    second_pool: false,
 };
 
 fn names(range: std::ops::Range<usize>) -> Vec<String> {
@@ -274,6 +279,164 @@ async fn a_made_nlb_deleted_out_of_band_is_replaced_and_its_rooms_move() {
     let members = stack.members().await;
     assert!(members.iter().all(|(a, _)| *a != victim), "{members:?}");
     assert_eq!(members.len(), 2);
+    let breaches = stack.breaches().await;
+    assert!(breaches.is_empty(), "{breaches:#?}");
+}
+
+#[tokio::test]
+async fn two_pools_growing_at_once_both_get_active_nlbs_within_one_run() {
+    // GIVEN two managed pools: `default` (min 1) whose NLBs provision for 12 s, and `fast`
+    // (min 0, spare 0) whose NLBs take 2 s; one pool function run may wait 20 s
+    let stack = ManagedStack::new(
+        "twopools",
+        Managed {
+            second_pool: true,
+            wait_active: Some(Duration::from_secs(20)),
+            ..SMALL
+        },
+    )
+    .await;
+    stack
+        .delay
+        .delay_named("npp-default-", Duration::from_secs(12));
+
+    // WHEN a Pool Low for `default` starts a run (which makes its slow NLB and waits), and
+    // rooms arrive in `fast` meanwhile (their Pool Low would wait for this run: one at a time)
+    let started = Instant::now();
+    let run = handlers::on_pool_event(&stack.pool, common::elastic::pool_low_event("min"));
+    let rooms = names(0..3);
+    let fast_rooms = async {
+        while stack.members().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stack.create_rooms_in("fast", &rooms).await;
+        for r in &rooms {
+            stack.changed(r).await.expect("allocates (or waits)");
+        }
+        let waiting = all_allocated(&stack, Duration::from_secs(8)).await;
+        (waiting, started.elapsed())
+    };
+    let (summary, (waiting, fast_at)) = tokio::join!(run, fast_rooms);
+
+    // THEN the same run grew `fast` and allocated its rooms while `default`'s NLB was still
+    // provisioning, and ended with both pools' NLBs active, within its budget
+    let summary = summary.expect("the pool function runs");
+    assert!(waiting.is_empty(), "{waiting:?}");
+    assert!(
+        fast_at < Duration::from_secs(12),
+        "fast's rooms waited for default's NLB: {fast_at:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(25), "{summary:?}");
+    for pool in ["default", "fast"] {
+        let members = stack.members_of(pool).await;
+        assert_eq!(members.len(), 1, "{pool}: {members:?}");
+        assert_eq!(members[0].1, Some(NlbState::Active), "{pool}: {summary:?}");
+    }
+    let breaches = stack.breaches().await;
+    assert!(breaches.is_empty(), "{breaches:#?}");
+}
+
+#[tokio::test]
+async fn an_nlb_stuck_provisioning_past_the_limit_is_deleted_and_replaced() {
+    // GIVEN a pool (min 1) whose first NLB never leaves `provisioning`, and a limit of 3 s
+    let stack = ManagedStack::new(
+        "stuck",
+        Managed {
+            provisioning_limit: Duration::from_secs(3),
+            wait_active: Some(Duration::from_secs(15)),
+            ..SMALL
+        },
+    )
+    .await;
+    stack.delay.stick_next(1);
+
+    // WHEN the pool function runs
+    let summary = stack.run_pool().await;
+
+    // THEN the stuck NLB is deleted (its tags proven the pool's), and its replacement is made
+    // and active within the same run
+    let report = &summary.pools[0];
+    assert_eq!(report.stuck.len(), 1, "{report:?}");
+    let stuck = &report.stuck[0];
+    assert_eq!(report.made.len(), 2, "{report:?}");
+    assert!(!stack.made_nlbs().await.contains(stuck), "{report:?}");
+    let members = stack.members().await;
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert_ne!(&members[0].0, stuck);
+    assert_eq!(members[0].1, Some(NlbState::Active));
+    let breaches = stack.breaches().await;
+    assert!(breaches.is_empty(), "{breaches:#?}");
+}
+
+#[tokio::test]
+async fn growth_stops_at_the_regions_nlb_quota_with_the_reason_named() {
+    // GIVEN a pool (min 0, spare 0) in a region whose NLB quota is 2, known to the pool
+    // function (NlbQuota 2)
+    let stack = ManagedStack::new(
+        "nlbquota",
+        Managed {
+            min: 0,
+            spare: 0,
+            nlb_quota: Some(2),
+            ..SMALL
+        },
+    )
+    .await;
+    stack.quota.set_quota(2);
+
+    // WHEN 25 rooms wait (3 NLBs' worth) and the pool function runs
+    let rooms = names(0..25);
+    stack.create_rooms(&rooms).await;
+    for r in &rooms {
+        stack.changed(r).await.expect("waits");
+    }
+    let summary = stack.run_pool().await;
+
+    // THEN it made 2 NLBs, never asked AWS for a third, and says by name what holds it back
+    let report = &summary.pools[0];
+    assert_eq!(report.made.len(), 2, "{report:?}");
+    assert_eq!(stack.quota.refused.load(Ordering::Relaxed), 0);
+    let held = report.nlb_quota.clone().unwrap_or_default();
+    assert!(held.contains("NLB quota reached"), "{report:?}");
+    assert!(held.contains("L-69A177A2"), "{report:?}");
+    assert_eq!(report.waiting, 5, "{report:?}");
+    let statuses = stack.statuses().await;
+    let pending = statuses
+        .values()
+        .filter(|s| s.starts_with("Pending"))
+        .count();
+    assert_eq!(pending, 5, "{statuses:?}");
+    assert_eq!(stack.made_nlbs().await.len(), 2);
+    // The 5 rooms that wait hold no port, as they should: every other invariant holds.
+    let breaches: Vec<String> = stack
+        .breaches()
+        .await
+        .into_iter()
+        .filter(|b| !b.ends_with("wants ports {7777} but holds {}"))
+        .collect();
+    assert!(breaches.is_empty(), "{breaches:#?}");
+}
+
+#[tokio::test]
+async fn too_many_load_balancers_from_aws_is_a_named_outcome() {
+    // GIVEN a pool (min 2) whose pool function does not count the region's NLBs, in a region
+    // where AWS lets the account make one more
+    let stack = ManagedStack::new("toomany", Managed { min: 2, ..SMALL }).await;
+    stack.quota.set_quota(1);
+
+    // WHEN the pool function runs
+    let summary = stack.run_pool().await;
+
+    // THEN the run succeeds with one NLB; AWS's refusal is reported by name, not as an error,
+    // and no member is left for the NLB that was not made
+    let report = &summary.pools[0];
+    assert_eq!(stack.quota.refused.load(Ordering::Relaxed), 1);
+    assert_eq!(report.quota_refused, 1, "{report:?}");
+    let held = report.nlb_quota.clone().unwrap_or_default();
+    assert!(held.contains("TooManyLoadBalancers"), "{report:?}");
+    assert_eq!(report.made.len(), 1, "{report:?}");
+    let members = stack.members().await;
+    assert_eq!(members.len(), 1, "{members:?}");
     let breaches = stack.breaches().await;
     assert!(breaches.is_empty(), "{breaches:#?}");
 }

@@ -21,6 +21,7 @@ use crate::aws_error::describe;
 mod applied;
 mod checks;
 mod hold;
+mod listing;
 mod pods;
 mod pool;
 
@@ -263,6 +264,15 @@ impl ClaimStore for DynamoClaimStore {
         self.release_held(claims, token).await
     }
 
+    async fn record_listing(
+        &self,
+        nlb_arn: &str,
+        listing: &super::NlbListing,
+        made: bool,
+    ) -> Result<(), StoreError> {
+        self.put_listing(nlb_arn, listing, made).await
+    }
+
     async fn nlb_usage(&self, nlb_arns: &[String]) -> Result<Vec<NlbUsage>, StoreError> {
         const OP: &str = "BatchGetItem (NLB usage)";
         let mut found: HashMap<String, NlbUsage> = HashMap::new();
@@ -433,12 +443,14 @@ fn usage_from_item(item: &Item) -> Result<NlbUsage, String> {
         ),
         Some(_) => return Err(format!("NLB item {nlb_arn}: emptySince is not a number")),
     };
+    let listing = listing::listing_from_item(item, &nlb_arn)?;
     Ok(NlbUsage {
         nlb_arn,
         ports,
         active: state.is_none_or(|s| s == super::NlbState::Active),
         state,
         empty_since,
+        listing,
     })
 }
 

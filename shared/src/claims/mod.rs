@@ -20,9 +20,11 @@
 //! the one it read. Two runs therefore never both act on one claim, and a run that was
 //! overtaken learns it at its next write instead of undoing the newer run's work.
 
+mod batches;
 pub mod checks;
 mod dynamo;
 pub mod identity;
+pub mod listing;
 #[cfg(any(test, feature = "test-doubles"))]
 mod memory;
 mod pool_records;
@@ -34,9 +36,11 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
+pub use batches::{CLAIMS_PER_RELEASE, release_batches, release_items};
 pub use checks::{CheckItem, CheckRecords};
 pub use dynamo::DynamoClaimStore;
 pub use identity::TableIdentity;
+pub use listing::NlbListing;
 #[cfg(any(test, feature = "test-doubles"))]
 pub use memory::MemoryClaimStore;
 pub use pool_records::{NlbState, PoolMember, PoolRecord, PoolRecords, WaitingService};
@@ -195,6 +199,8 @@ pub struct NlbUsage {
     pub state: Option<NlbState>,
     /// Since when a made NLB has had no claim, as the pool function noted it.
     pub empty_since: Option<i64>,
+    /// What the sweep last saw on it (`None` before its first listing).
+    pub listing: Option<NlbListing>,
 }
 
 impl NlbUsage {
@@ -206,6 +212,7 @@ impl NlbUsage {
             active: true,
             state: None,
             empty_since: None,
+            listing: None,
         }
     }
 }
@@ -430,6 +437,15 @@ pub trait ClaimStore: Send + Sync {
 
     /// Claimed ports of each NLB, read consistently.
     async fn nlb_usage(&self, nlb_arns: &[String]) -> Result<Vec<NlbUsage>, StoreError>;
+
+    /// Records what the sweep saw on an NLB ([`NlbListing`]) on its item. A `made` NLB's item
+    /// must exist (one retired meanwhile is not brought back): otherwise nothing is written.
+    async fn record_listing(
+        &self,
+        nlb_arn: &str,
+        listing: &NlbListing,
+        made: bool,
+    ) -> Result<(), StoreError>;
 
     /// Every port item of an NLB (at most its quota), for the sweep.
     async fn port_holders(&self, nlb_arn: &str) -> Result<Vec<PortHolder>, StoreError>;

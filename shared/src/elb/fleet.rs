@@ -60,8 +60,13 @@ pub struct NlbInfo {
 pub trait NlbFleet: Send + Sync {
     /// Makes the NLB and returns its ARN. When an NLB of that name exists already (an earlier
     /// attempt that was not recorded), returns that one's ARN: the caller proves by its tags
-    /// that it is the member it means before adopting it.
+    /// that it is the member it means before adopting it. The region's NLB quota reached is an
+    /// error of kind [`super::ElbErrorKind::TooManyLoadBalancers`].
     async fn create_nlb(&self, spec: &NlbSpec) -> Result<String, ElbError>;
+
+    /// How many Network Load Balancers the region holds (every one, whoever made it: what
+    /// AWS's "Network Load Balancers per Region" quota counts).
+    async fn count_nlbs(&self) -> Result<usize, ElbError>;
 
     /// The NLB called `name`, if it exists.
     async fn nlb_named(&self, name: &str) -> Result<Option<NlbInfo>, ElbError>;

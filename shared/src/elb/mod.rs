@@ -16,7 +16,7 @@ use async_trait::async_trait;
 pub use aws::{AwsLoadBalancing, CallRate};
 pub use fleet::{NlbFleet, NlbInfo, NlbSpec, NlbStatus, TAG_POOL_ID, TAG_POOL_SEQ};
 #[cfg(any(test, feature = "test-doubles"))]
-pub use memory::MemoryLoadBalancing;
+pub use memory::{ElbQuotas, MemoryLoadBalancing};
 pub use naming::{
     ResourceTags, TAG_CLUSTER, TAG_LISTENER, TAG_MANAGED, TAG_NAMESPACE, TAG_POD, TAG_POOL,
     TAG_SERVICE, TAG_SERVICE_UID, TARGET_GROUP_PREFIX, owned_by, owned_by_cluster,
@@ -111,6 +111,19 @@ pub enum ElbErrorKind {
     TooManyListeners,
     /// The NLB does not exist (deleted out of band: AWS `LoadBalancerNotFound`).
     NlbNotFound,
+    /// The account has as many target groups in the region as its quota allows (AWS
+    /// `TooManyTargetGroups` on CreateTargetGroup: "Target Groups per Region", 3,000 by
+    /// default, shared by everything in the account). Clears when target groups are deleted or
+    /// the quota is raised.
+    TooManyTargetGroups,
+    /// A target quota is reached (AWS `TooManyTargets` on RegisterTargets: targets per
+    /// Availability Zone per NLB, per NLB, or per target group). Clears when targets are
+    /// deregistered or the quota is raised.
+    TooManyTargets,
+    /// The account has as many Network Load Balancers in the region as its quota allows (AWS
+    /// `TooManyLoadBalancers` on CreateLoadBalancer: "Network Load Balancers per Region",
+    /// code L-69A177A2, 50 by default). Clears when NLBs are deleted or the quota is raised.
+    TooManyLoadBalancers,
     /// Anything else.
     Other,
 }
@@ -138,6 +151,8 @@ pub struct TargetHealth {
     pub state: String,
     /// AWS's reason code when not healthy, e.g. `Elb.RegistrationInProgress`.
     pub reason: Option<String>,
+    /// The target's zone, when AWS reports it (it detects the zone of an IP in the VPC).
+    pub zone: Option<String>,
 }
 
 impl TargetHealth {
@@ -164,7 +179,8 @@ pub trait LoadBalancing: Send + Sync {
     -> Result<HashMap<String, String>, ElbError>;
 
     /// Makes the target group, or finds the one an earlier attempt made under the same name.
-    /// A same-named group that is not the project's, or is another Service's, is an error.
+    /// A same-named group that is not the project's, or is another Service's, is an error; the
+    /// regional quota reached is an error of kind [`ElbErrorKind::TooManyTargetGroups`].
     async fn ensure_target_group(
         &self,
         spec: &TargetGroupSpec,
@@ -257,10 +273,20 @@ pub trait LoadBalancing: Send + Sync {
     /// it again is what brings it back.
     async fn targets(&self, target_group_arn: &str) -> Result<BTreeSet<Target>, ElbError>;
 
+    /// An NLB's zones (DescribeLoadBalancers). An NLB that does not exist is an error of kind
+    /// [`ElbErrorKind::NlbNotFound`].
+    async fn nlb_zones(&self, nlb_arn: &str) -> Result<BTreeSet<String>, ElbError>;
+
+    /// Whether an NLB balances across zones (DescribeLoadBalancerAttributes,
+    /// `load_balancing.cross_zone.enabled`). An NLB that does not exist is an error of kind
+    /// [`ElbErrorKind::NlbNotFound`].
+    async fn nlb_cross_zone(&self, nlb_arn: &str) -> Result<bool, ElbError>;
+
     /// The health of each target of a target group (one DescribeTargetHealth).
     async fn target_health(&self, target_group_arn: &str) -> Result<Vec<TargetHealth>, ElbError>;
 
-    /// Registers targets (in batches).
+    /// Registers targets (in batches). A target quota reached is an error of kind
+    /// [`ElbErrorKind::TooManyTargets`].
     async fn register(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError>;
 
     /// Deregisters targets (in batches).

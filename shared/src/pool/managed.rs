@@ -112,10 +112,15 @@ pub(super) struct ManagedJson {
     #[serde(default)]
     security_groups: Vec<String>,
     ip_address_type: Option<String>,
-    #[serde(default)]
+    /// Made NLBs balance across zones unless the section says otherwise.
+    #[serde(default = "default_cross_zone")]
     cross_zone: bool,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+}
+
+fn default_cross_zone() -> bool {
+    true
 }
 
 fn default_spare() -> u32 {
@@ -313,7 +318,7 @@ mod tests {
         assert_eq!(spec.retire_after, Duration::from_secs(3600));
         assert_eq!(spec.scheme, Scheme::InternetFacing);
         assert_eq!(spec.ip_address_type, IpAddressType::Ipv4);
-        assert!(!spec.cross_zone && spec.security_groups.is_empty() && spec.tags.is_empty());
+        assert!(spec.cross_zone && spec.security_groups.is_empty() && spec.tags.is_empty());
         assert_eq!(spec.subnets[1].subnet_id, "subnet-4567abcd");
     }
 

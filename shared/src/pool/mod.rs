@@ -128,9 +128,17 @@ pub struct NlbPool {
     placement: PlacementPolicy,
     listener_quota: u32,
     managed: Option<ManagedSpec>,
+    /// Whether the pool's target groups balance across zones unless a Service says otherwise.
+    cross_zone: bool,
 }
 
 impl NlbPool {
+    /// Whether the pool's target groups balance across zones unless a Service says otherwise
+    /// (`crossZone`, default on: see [`crate::cross_zone`]).
+    pub fn cross_zone(&self) -> bool {
+        self.cross_zone
+    }
+
     /// The pool's name, as Services name it in `nlb.port-manager/pool`.
     pub fn name(&self) -> &str {
         &self.name
@@ -244,6 +252,12 @@ struct PoolJson {
     #[serde(default = "default_quota")]
     listener_quota: u32,
     managed: Option<managed::ManagedJson>,
+    #[serde(default = "default_cross_zone")]
+    cross_zone: bool,
+}
+
+fn default_cross_zone() -> bool {
+    true
 }
 
 /// The name in a load balancer ARN (`...:loadbalancer/net/<name>/<id>`).
@@ -313,6 +327,7 @@ impl PoolSet {
                 placement: p.placement,
                 listener_quota: p.listener_quota,
                 managed: None,
+                cross_zone: p.cross_zone,
             };
             if pool.usable_ports() == 0 {
                 return Err(format!(

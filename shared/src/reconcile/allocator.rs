@@ -33,6 +33,8 @@ struct NlbSeen {
     /// AWS refused it a listener for want of room or because it is gone: not chosen until the
     /// view is read again.
     usable: bool,
+    /// Its cross-zone setting, as the sweep last listed it (`None`: not listed yet).
+    cross_zone: Option<bool>,
 }
 
 /// The used ports of each NLB, as last seen.
@@ -61,12 +63,17 @@ impl PoolView {
     pub fn update(&self, usage: &[NlbUsage]) {
         let mut nlbs = self.lock();
         for u in usage {
+            let mut used = u.ports.clone();
+            if let Some(listing) = &u.listing {
+                used.extend(&listing.foreign_ports);
+            }
             nlbs.insert(
                 u.nlb_arn.clone(),
                 NlbSeen {
-                    used: u.ports.clone(),
+                    used,
                     at: Instant::now(),
                     usable: u.active,
+                    cross_zone: u.listing.as_ref().map(|l| l.cross_zone),
                 },
             );
         }
@@ -79,6 +86,7 @@ impl PoolView {
             used: BTreeSet::new(),
             at: Instant::now(),
             usable: true,
+            cross_zone: None,
         });
         entry.used.extend(ports);
     }
@@ -100,6 +108,7 @@ impl PoolView {
             used: BTreeSet::new(),
             at: Instant::now(),
             usable: false,
+            cross_zone: None,
         });
         entry.usable = false;
     }
@@ -121,6 +130,17 @@ impl PoolView {
             .iter()
             .map(|a| room_on(nlbs.get(a), pool))
             .sum()
+    }
+
+    /// Whether every NLB of `arns` is known, from the sweep's listing, to have cross-zone load
+    /// balancing `enabled` (so a new target group can follow its NLB).
+    pub fn nlbs_cross_zone(&self, arns: &[String], enabled: bool) -> bool {
+        let nlbs = self.lock();
+        let known = arns
+            .iter()
+            .filter_map(|a| Some((a.clone(), nlbs.get(a)?.cross_zone?)))
+            .collect();
+        crate::cross_zone::nlbs_agree(arns, &known, enabled)
     }
 
     /// Forgets an NLB, so the next choice reads it again.

@@ -20,18 +20,26 @@ pub(super) enum Claimed {
 }
 
 impl Reconciler {
-    /// Reads the view of `pool` again: the claims of each NLB, and the ports of every listener
-    /// on it, the project's or not (all count against the NLB's listener quota). An NLB that
-    /// is gone takes no claim until it is read again.
+    /// Reads the view of `pool` again: the claims of each NLB and, from the sweep's listing on
+    /// its item, the ports other listeners hold (every listener counts against the NLB's
+    /// quota, whoever made it). Only an NLB the sweep has not listed yet has its listeners
+    /// read here; an NLB found gone then takes no claim until it is read again.
     pub(super) async fn refresh_view(&self, pool: &NlbPool) -> Result<()> {
         // A managed pool's members are read with its view: a new NLB is seen when the view is.
         let pool = &self.refresh_members(pool).await?;
-        let (usage, listings) = tokio::join!(
-            self.store.nlb_usage(pool.nlb_arns()),
-            join_all(pool.nlb_arns().iter().map(|nlb| self.elb.listeners_of(nlb)))
-        );
-        self.view.update(&usage?);
-        for (nlb, listed) in pool.nlb_arns().iter().zip(listings) {
+        let usage = self.store.nlb_usage(pool.nlb_arns()).await?;
+        self.view.update(&usage);
+        let unlisted: Vec<&String> = pool
+            .nlb_arns()
+            .iter()
+            .filter(|nlb| {
+                !usage
+                    .iter()
+                    .any(|u| &u.nlb_arn == *nlb && u.listing.is_some())
+            })
+            .collect();
+        let listings = join_all(unlisted.iter().map(|nlb| self.elb.listeners_of(nlb))).await;
+        for (nlb, listed) in unlisted.into_iter().zip(listings) {
             match listed {
                 Ok(listeners) => {
                     let ports: Vec<u16> = listeners.iter().map(|l| l.port).collect();
@@ -47,6 +55,14 @@ impl Reconciler {
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+        Ok(())
+    }
+
+    /// Reads the view of `pool` unless it is fresh.
+    pub(super) async fn fresh_view(&self, pool: &NlbPool) -> Result<()> {
+        if !self.view.is_fresh(&self.with_cached_members(pool)) {
+            self.refresh_view(pool).await?;
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ use crate::elb::{
 use crate::pool::{IpAddressType, PoolSet, Scheme, SubnetPlacement, managed_nlb_name};
 
 /// The id of a pool's records in tests that write them by hand.
-const POOL_ID: &str = "0a1b2c3d4e5f";
+pub(super) const POOL_ID: &str = "0a1b2c3d4e5f";
 
 #[derive(Default)]
 pub(super) struct Signals(Mutex<Vec<String>>);
@@ -86,7 +86,7 @@ pub(super) fn reconciler(
         .with_pool_records(store.clone())
 }
 
-fn pool_function(
+pub(super) fn pool_function(
     pools: &PoolSet,
     store: &Arc<MemoryClaimStore>,
     elb: &Arc<MemoryLoadBalancing>,
@@ -94,12 +94,13 @@ fn pool_function(
     reconciler(pools, store, elb).with_fleet(elb.clone())
 }
 
-fn quick() -> TendSettings {
+pub(super) fn quick() -> TendSettings {
     TendSettings {
         wait_active: Duration::from_millis(200),
         poll: Duration::from_millis(1),
         retire_per_run: 1,
         wake_concurrency: 4,
+        ..TendSettings::default()
     }
 }
 
@@ -129,7 +130,7 @@ impl World {
         outcomes
     }
 
-    async fn states(&self) -> Vec<Option<NlbState>> {
+    pub(super) async fn states(&self) -> Vec<Option<NlbState>> {
         let record = self.store.pool_record("default").await.expect("record");
         let usage = self
             .store
@@ -139,7 +140,7 @@ impl World {
         usage.into_iter().map(|u| u.state).collect()
     }
 
-    fn status(&self, name: &str) -> String {
+    pub(super) fn status(&self, name: &str) -> String {
         self.cluster
             .get("games", name)
             .and_then(|s| s.annotations.get(STATUS).cloned())
@@ -382,7 +383,7 @@ async fn an_nlb_of_the_name_that_is_not_the_pools_is_never_adopted() {
     );
 }
 
-fn spec(name: &str, seq: u64, cluster: &str) -> NlbSpec {
+pub(super) fn spec(name: &str, seq: u64, cluster: &str) -> NlbSpec {
     NlbSpec {
         name: name.to_owned(),
         scheme: Scheme::InternetFacing,

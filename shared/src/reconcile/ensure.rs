@@ -116,6 +116,10 @@ impl Reconciler {
                     }
                     return Ok(outcome);
                 }
+                // A quota of the account or NLB (not this claim's port): waiting, not moving.
+                Err(Error::Elb(e)) if super::quotas::quota_of(&e).is_some() => {
+                    return self.wait_for_quota(cluster, &current, &e).await;
+                }
                 Err(e) => return Err(e),
             };
             tracing::warn!(service = %service.key, nlb = %claim.nlb_arn, port = claim.port,
@@ -270,7 +274,17 @@ impl Reconciler {
             self.check_before_claims(cluster).await?;
             // Round 1: claim, make target groups, hold the finalizer, all at once.
             let prefer = plans.first().map(|p| p.claim.nlb_arn.clone());
-            let tg_specs: Vec<TargetGroupSpec> = missing.iter().map(|s| tg_spec(s)).collect();
+            // The view says whether the NLBs the claims may go to balance across zones, so a new
+            // group can follow them instead of costing an attribute call.
+            self.fresh_view(pool).await?;
+            let candidates: Vec<String> = match &only {
+                Some(nlb) => vec![nlb.clone()],
+                None => self.with_cached_members(pool).nlb_arns().to_vec(),
+            };
+            let tg_specs: Vec<TargetGroupSpec> = missing
+                .iter()
+                .map(|s| self.cross_zone_for(tg_spec(s), pool, &candidates))
+                .collect();
             let (claimed, groups, held, dns) = tokio::join!(
                 self.claim_ports(
                     token,
@@ -287,17 +301,22 @@ impl Reconciler {
             if let Ok(Claimed::New(new)) = &claimed {
                 holding.add(new);
             }
-            let groups: Vec<EnsuredTargetGroup> =
-                match groups.into_iter().collect::<std::result::Result<_, _>>() {
-                    Ok(g) => g,
-                    Err(e) => {
-                        if let Ok(Claimed::New(new)) = &claimed {
-                            self.release_claims(token, new).await?;
-                            holding.forget(new);
-                        }
-                        return Err(e);
-                    }
-                };
+            let groups: Vec<EnsuredTargetGroup> = match groups.iter().find_map(|g| g.as_ref().err())
+            {
+                None => groups.into_iter().flatten().collect(),
+                Some(e) => {
+                    // The round's claims and the groups it did make go (a refused group, say
+                    // for the quota, leaves neither a claim nor a group without its listener).
+                    let e = e.clone();
+                    let made: Vec<EnsuredTargetGroup> = groups.into_iter().flatten().collect();
+                    let new = match &claimed {
+                        Ok(Claimed::New(new)) => new.as_slice(),
+                        _ => &[],
+                    };
+                    self.undo(holding, new, &made).await?;
+                    return Err(e);
+                }
+            };
             dns?;
             let held = match held {
                 Ok(h) => h,

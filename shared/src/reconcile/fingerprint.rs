@@ -218,7 +218,7 @@ mod tests {
         };
         let changed = [
             listener_fingerprint("other", &plain, &spec(), &targets(&["10.0.0.1"])),
-            with(&[(crate::annotations::HC_INTERVAL, "10")]),
+            with(&[(crate::annotations::HC_INTERVAL, "20")]),
             with(&[(crate::listener_options::DEREGISTRATION_DELAY, "30")]),
             with(&[(crate::listener_options::CONNECTION_TERMINATION, "true")]),
             listener_fingerprint(

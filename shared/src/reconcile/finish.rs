@@ -41,11 +41,18 @@ impl Reconciler {
         let made_from = |spec: &ListenerSpec| {
             listener_fingerprint(pool.name(), request, spec, &targets[&spec.key])
         };
+        // Whether each claim's NLB balances across zones (a group following it needs no
+        // attribute of its own): read with the claims once a minute, fresh after a claim.
+        self.fresh_view(pool).await?;
         // Round 2: the listeners (and repairs of what earlier runs made).
         let wired: Vec<Wired> = join_all(plans.into_iter().map(|plan| {
             let spec = specs.iter().find(|s| s.key == plan.claim.key);
             let build = spec.map(|spec| Build {
-                group: tg_spec(spec),
+                group: self.cross_zone_for(
+                    tg_spec(spec),
+                    pool,
+                    std::slice::from_ref(&plan.claim.nlb_arn),
+                ),
                 tls: request.options.setup_for(spec).tls,
                 changed: plan.claim.applied.as_deref().map(listener_half)
                     != Some(listener_half(&made_from(spec))),

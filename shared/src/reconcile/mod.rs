@@ -17,11 +17,13 @@ mod holding;
 mod identity;
 mod options;
 mod per_pod;
+mod quotas;
 mod reachable;
 mod release;
 mod screening;
 mod sweep;
 mod sweep_groups;
+mod sweep_listing;
 mod sweep_share;
 mod sync_targets;
 mod wiring;
@@ -104,6 +106,9 @@ pub struct RunMetrics {
     pub allocations_refused: usize,
     /// Services (or pods) whose ports were released.
     pub releases: usize,
+    /// AWS's quota refusals (`TooManyTargetGroups`, `TooManyTargets`) that left a Service
+    /// waiting, by quota (the `Quota` dimension of `QuotaRefused`).
+    pub quota_refusals: std::collections::BTreeMap<&'static str, usize>,
 }
 
 /// Everything a reconcile needs besides the Kubernetes client (which the caller passes per
@@ -720,6 +725,8 @@ mod address_tests;
 #[cfg(test)]
 mod aws_behaviour_tests;
 #[cfg(test)]
+mod cross_zone_tests;
+#[cfg(test)]
 mod elastic_tests;
 #[cfg(test)]
 mod limits_tests;
@@ -732,7 +739,13 @@ mod own_pods_tests;
 #[cfg(test)]
 mod per_pod_tests;
 #[cfg(test)]
+mod quotas_tests;
+#[cfg(test)]
 mod reachable_tests;
+#[cfg(test)]
+mod reachable_zones_tests;
+#[cfg(test)]
+mod release_batches_tests;
 #[cfg(test)]
 mod screening_tests;
 #[cfg(test)]

@@ -96,7 +96,7 @@ async fn new_endpoints_or_a_new_health_check_get_the_full_pass_once() {
 
     // WHEN the health check annotation changes
     let mut svc = w.cluster.get("games", "room").expect("service");
-    svc.annotations.insert(HC_INTERVAL.into(), "10".into());
+    svc.annotations.insert(HC_INTERVAL.into(), "20".into());
     w.cluster.put_service(svc);
     w.event().await;
 
@@ -109,7 +109,7 @@ async fn new_endpoints_or_a_new_health_check_get_the_full_pass_once() {
     );
     assert_eq!(
         w.elb.target_groups()[0].info.health_check.interval_seconds,
-        Some(10)
+        Some(20)
     );
 }
 
@@ -200,7 +200,7 @@ async fn a_target_sync_notes_its_targets_but_never_a_change_it_did_not_make() {
 
     // WHEN the health check changes and the endpoints too, and the sync runs first
     let mut svc = w.cluster.get("games", "room").expect("service");
-    svc.annotations.insert(HC_INTERVAL.into(), "10".into());
+    svc.annotations.insert(HC_INTERVAL.into(), "20".into());
     w.cluster.put_service(svc);
     w.endpoints(&["10.0.0.3"]);
     sync().await.expect("syncs");
@@ -210,7 +210,7 @@ async fn a_target_sync_notes_its_targets_but_never_a_change_it_did_not_make() {
     w.event().await;
     assert_eq!(
         w.elb.target_groups()[0].info.health_check.interval_seconds,
-        Some(10)
+        Some(20)
     );
 }
 

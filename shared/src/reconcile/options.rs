@@ -6,7 +6,7 @@ use super::{Reconciler, Result};
 use crate::annotations::{self, AllocationRequest, AnnotationError};
 use crate::claims::Claim;
 use crate::elb::{EnsuredTargetGroup, ListenerInfo, TargetGroupSpec};
-use crate::listener_options::{SSL_CERT, SSL_POLICY, TargetGroupAttributes, TlsListener};
+use crate::listener_options::{SSL_CERT, SSL_POLICY, TlsListener};
 use crate::pool::{MANAGED_NLB_PREFIX, NlbPool};
 
 impl Reconciler {
@@ -109,6 +109,21 @@ impl Reconciler {
             .map(str::to_owned)
     }
 
+    /// `spec` with cross-zone load balancing resolved: as the Service asks, else as `pool`
+    /// says; a group whose NLB (any of `nlbs`, where it may go) is known to have that value
+    /// follows it and needs no attribute of its own.
+    pub(super) fn cross_zone_for(
+        &self,
+        mut spec: TargetGroupSpec,
+        pool: &NlbPool,
+        nlbs: &[String],
+    ) -> TargetGroupSpec {
+        spec.attributes = spec
+            .attributes
+            .with_cross_zone(pool.cross_zone(), |on| self.view.nlbs_cross_zone(nlbs, on));
+        spec
+    }
+
     /// Makes a target group (or finds the one an earlier attempt made) and gives a new one the
     /// attributes asked for; a group that cannot have them goes again, so nothing is left
     /// half-made. A found one is brought in line by [`Reconciler::align_attributes`].
@@ -118,13 +133,7 @@ impl Reconciler {
     ) -> Result<EnsuredTargetGroup> {
         let group = self.elb.ensure_target_group(spec).await?;
         if group.created {
-            let defaults = TargetGroupAttributes::aws_defaults(spec.protocol);
-            let changes: Vec<(String, String)> = spec
-                .attributes
-                .entries()
-                .filter(|(k, v)| defaults.entries().all(|(dk, dv)| dk != *k || dv != *v))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
+            let changes = spec.attributes.on_creation(spec.protocol);
             if !changes.is_empty()
                 && let Err(e) = self
                     .elb

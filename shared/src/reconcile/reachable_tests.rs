@@ -12,7 +12,7 @@ use crate::claims::CheckRecords;
 use crate::service_model::PodState;
 
 /// A world whose reconciler keeps the work list, each `tend_checks` one look.
-fn checked_world(timeout: Duration) -> World {
+pub(super) fn checked_world(timeout: Duration) -> World {
     let mut w = world(&[NLB_A], "30000-30099", 50);
     let pools = w.reconciler.pools().clone();
     w.reconciler = Reconciler::new("prod", "vpc-1", pools, w.store.clone(), w.elb.clone())
@@ -29,7 +29,7 @@ fn checked_world(timeout: Duration) -> World {
 }
 
 impl World {
-    async fn tend(&self) -> super::ReachReport {
+    pub(super) async fn tend(&self) -> super::ReachReport {
         self.reconciler
             .tend_checks(&self.cluster)
             .await

@@ -61,6 +61,14 @@ impl ClaimStore for StallingStore {
     async fn release(&self, claims: &[Claim], token: &RunToken) -> Result<(), ReleaseError> {
         self.inner.release(claims, token).await
     }
+    async fn record_listing(
+        &self,
+        nlb: &str,
+        listing: &crate::claims::NlbListing,
+        made: bool,
+    ) -> Result<(), StoreError> {
+        self.inner.record_listing(nlb, listing, made).await
+    }
     async fn nlb_usage(&self, arns: &[String]) -> Result<Vec<NlbUsage>, StoreError> {
         self.inner.nlb_usage(arns).await
     }

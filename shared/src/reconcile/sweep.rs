@@ -261,7 +261,7 @@ impl Reconciler {
             // A managed pool's members as the table lists them now.
             let pool = self.refresh_members(pool).await?;
             let mut used = 0;
-            for seen in self.see_nlbs(pool.nlb_arns(), limits).await? {
+            for seen in self.see_nlbs(pool.nlb_arns(), Some(&pool), limits).await? {
                 claimed.add(&seen.holders);
                 swept_nlbs.push(seen.nlb.clone());
                 let swept = self
@@ -291,7 +291,7 @@ impl Reconciler {
             .filter(|n| !in_pools.contains(*n))
             .cloned()
             .collect();
-        for seen in self.see_nlbs(&retired, limits).await? {
+        for seen in self.see_nlbs(&retired, None, limits).await? {
             claimed.add(&seen.holders);
             let nlb = seen.nlb.clone();
             let swept = self
@@ -331,23 +331,45 @@ impl Reconciler {
         Ok(report)
     }
 
-    /// Reads `nlbs`, [`SweepLimits::concurrency`] at once, in their order.
-    async fn see_nlbs(&self, nlbs: &[String], limits: SweepLimits) -> Result<Vec<NlbSeen>> {
+    /// Reads `nlbs`, [`SweepLimits::concurrency`] at once, in their order; those of `pool`
+    /// have their listing recorded for allocations.
+    async fn see_nlbs(
+        &self,
+        nlbs: &[String],
+        pool: Option<&NlbPool>,
+        limits: SweepLimits,
+    ) -> Result<Vec<NlbSeen>> {
         futures::stream::iter(nlbs)
-            .map(|nlb| self.see_nlb(nlb.as_str()))
+            .map(|nlb| self.see_nlb(nlb.as_str(), pool.map(|p| p.is_made(nlb))))
             .buffered(limits.concurrency.max(1))
             .try_collect()
             .await
     }
 
-    /// One NLB's listeners and their tags, then its claims (see the module docs).
-    async fn see_nlb(&self, nlb: &str) -> Result<NlbSeen> {
-        let (listeners, gone) = match self.elb.listeners_of(nlb).await {
+    /// One NLB's listeners and their tags, then its claims (see the module docs). An NLB of
+    /// the pools (`made`: whether the pool function made it) has its listing recorded: the
+    /// ports other listeners hold and its cross-zone setting.
+    async fn see_nlb(&self, nlb: &str, made: Option<bool>) -> Result<NlbSeen> {
+        let (listed, cross_zone) = tokio::join!(self.elb.listeners_of(nlb), async {
+            match made {
+                Some(_) => self.elb.nlb_cross_zone(nlb).await.map(Some),
+                None => Ok(None),
+            }
+        });
+        let (listeners, gone) = match listed {
             Ok(listeners) => (listeners, false),
             Err(e) if e.kind == ElbErrorKind::NlbNotFound => (vec![], true),
             Err(e) => return Err(e.into()),
         };
         let holders = self.store.port_holders(nlb).await?;
+        match (cross_zone, made) {
+            (Ok(Some(cross_zone)), Some(made)) if !gone => {
+                self.record_listing(nlb, &listeners, &holders, cross_zone, made)
+                    .await?;
+            }
+            (Err(e), _) if !gone && e.kind != ElbErrorKind::NlbNotFound => return Err(e.into()),
+            _ => {}
+        }
         // Tags only of listeners that do not forward to their port holder's own target group
         // (named from its owner and listener): leftovers, foreign or repointed listeners.
         let by_port: HashMap<u16, &PortHolder> = holders.iter().map(|h| (h.port, h)).collect();

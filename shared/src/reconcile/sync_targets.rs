@@ -83,7 +83,14 @@ impl Reconciler {
             self.sync_listeners(&service, &claims, &request, &specs, &trusted),
             self.report_rejections(cluster, &service, &rejections)
         );
-        let outcome = synced?;
+        let outcome = match synced {
+            // A target quota: the Service waits for room (see `quotas`).
+            Err(Error::Elb(e)) if super::quotas::quota_of(&e).is_some() => {
+                reported?;
+                return self.wait_for_quota(cluster, &service, &e).await;
+            }
+            synced => synced?,
+        };
         reported?;
         if let Outcome::TargetsSynced { registered, .. } = outcome
             && registered > 0

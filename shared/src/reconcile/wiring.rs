@@ -7,7 +7,7 @@ use super::{Error, Reconciler, Result};
 use crate::annotations::HealthCheckSpec;
 use crate::claims::{Claim, ClaimState, HoldError, RunToken, now_epoch};
 use crate::elb::{ElbError, ElbErrorKind, EnsuredTargetGroup, TargetGroupSpec, owned_by};
-use crate::listener_options::{TargetGroupAttributes, TlsListener};
+use crate::listener_options::TlsListener;
 use crate::targets::Target;
 
 /// A claim to wire up.
@@ -103,8 +103,7 @@ impl Reconciler {
     async fn verify_target_group(&self, claim: &Claim, build: &Build) -> Result<(String, bool)> {
         let spec = &build.group;
         // Attributes are read when the Service asks for any, or changed what it asks for.
-        let check_attributes =
-            build.changed || spec.attributes != TargetGroupAttributes::aws_defaults(spec.protocol);
+        let check_attributes = build.changed || !spec.attributes.is_aws_default(spec.protocol);
         if let Some(arn) = &claim.target_group_arn
             && let Some(found) = self
                 .elb
@@ -333,7 +332,12 @@ mod tests {
 
     #[test]
     fn unset_health_check_settings_never_differ() {
-        let want = HealthCheckSpec::default();
+        let want = HealthCheckSpec {
+            interval_seconds: None,
+            healthy_threshold: None,
+            unhealthy_threshold: None,
+            ..HealthCheckSpec::default()
+        };
         let have = HealthCheckSpec {
             interval_seconds: Some(30),
             timeout_seconds: Some(10),
@@ -342,20 +346,23 @@ mod tests {
             ..HealthCheckSpec::default()
         };
         assert!(!health_check_differs(&want, &have));
+        // A group made with AWS's defaults (30 s, 5 healthy checks) is brought to the room
+        // defaults (10 s, 2/2).
+        assert!(health_check_differs(&HealthCheckSpec::default(), &have));
         let want_http = HealthCheckSpec {
             protocol: HealthCheckProtocol::Http,
             path: Some("/h".into()),
-            ..HealthCheckSpec::default()
+            ..want.clone()
         };
         assert!(health_check_differs(&want_http, &have));
         let want_port = HealthCheckSpec {
             port: HealthCheckPort::Port(9),
-            ..HealthCheckSpec::default()
+            ..want.clone()
         };
         assert!(health_check_differs(&want_port, &have));
         let want_interval = HealthCheckSpec {
             interval_seconds: Some(10),
-            ..HealthCheckSpec::default()
+            ..want.clone()
         };
         assert!(health_check_differs(&want_interval, &have));
     }

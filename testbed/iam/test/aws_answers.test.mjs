@@ -57,3 +57,30 @@ test('more than 20 ARNs in one describe is a ValidationError', async () => {
   delete params['LoadBalancerArns.member.21'];
   assert.equal((await answers.elbv2({ service: 'elasticloadbalancing', operation: 'DescribeLoadBalancers', params }, send)).status, 200);
 });
+
+test('DescribeLoadBalancers takes at most 20 names too', async () => {
+  const answers = new AwsAnswers({});
+  const byNames = (n) => ({ service: 'elasticloadbalancing', operation: 'DescribeLoadBalancers',
+    params: Object.fromEntries(Array.from({ length: n }, (_, i) => [`Names.member.${i + 1}`, `nlb-${i}`])) });
+  const moto = async () => ({ status: 200, body: 'moto' });
+  assert.equal((await answers.elbv2(byNames(20), moto)).body, 'moto');
+  const refused = await answers.elbv2(byNames(21), moto);
+  assert.equal(refused.status, 400);
+  assert.match(refused.body, /ValidationError.*names.*\(got 21\)/);
+});
+
+test('DescribeCluster of a registered cluster answers its endpoint and CA; others as moto does', async () => {
+  const answers = new AwsAnswers({});
+  answers.registerCluster({ region: 'us-west-2', name: 'bed-1', endpoint: 'https://127.0.0.1:6443', caData: 'Q0E=' });
+  const moto = async () => ({ status: 200, headers: { 'content-type': 'application/json' },
+    body: Buffer.from(JSON.stringify({ cluster: { name: 'x', endpoint: 'https://made.up', certificateAuthority: { data: 'random' }, status: 'ACTIVE' } })) });
+  const describe = (name, region = 'us-west-2') => ({ service: 'eks', region, method: 'GET', path: `/clusters/${name}` });
+  const known = JSON.parse((await answers.eks(describe('bed-1'), moto)).body);
+  assert.equal(known.cluster.endpoint, 'https://127.0.0.1:6443');
+  assert.deepEqual(known.cluster.certificateAuthority, { data: 'Q0E=' });
+  assert.equal(known.cluster.status, 'ACTIVE');
+  for (const other of [describe('bed-2'), describe('bed-1', 'eu-west-1')]) {
+    assert.equal(JSON.parse((await answers.eks(other, moto)).body).cluster.endpoint, 'https://made.up');
+  }
+  assert.throws(() => answers.registerCluster({ region: 'us-west-2', name: 'x' }), /needs endpoint/);
+});

@@ -22,7 +22,7 @@ const BUS = `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/npp`;
 const template = readTemplate(fileURLToPath(new URL('../../../template.yaml', import.meta.url)));
 const stack = {
   parameters: { ClusterName: 'bed', PoolNlbArns: [POOL_NLB], ExtraPoolNlbArns: [''], VpcId: 'vpc-1',
-    ClusterEndpoint: 'https://k', ClusterCertificateAuthority: 'Y2E=', OidcProviderUrl: 'oidc.example/id/1',
+    OidcProviderUrl: 'oidc.example/id/1',
     ManagedNlbMax: '2' },
   accountId: ACCOUNT, region: REGION, stackName: 'npp', refs: { ClaimsTable: 'claims' },
   attributes: { 'ClaimsTable.Arn': `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/claims`, 'EventBus.Arn': BUS,
@@ -50,7 +50,7 @@ const CASES = {
   'AllocatorPolicy:TagTargetGroupsAtCreation': ['AllocateRole',
     authz('AddTags', TG, { ...requestTags(), 'elasticloadbalancing:CreateAction': 'CreateTargetGroup' }),
     authz('AddTags', TG, requestTags())],
-  'AllocatorPolicy:CreateListenersOnPoolNlbs': ['AllocateRole',
+  'pool-nlb-listeners:CreateListenersOnPoolNlbs': ['AllocateRole',
     authz('CreateListener', POOL_NLB, requestTags()),
     authz('CreateListener', POOL_NLB, { 'aws:RequestTag/nlb-port-pool/managed': 'true', 'aws:TagKeys': ['nlb-port-pool/managed'] })],
   'AllocatorPolicy:CreateListenersOnManagedNlbs': ['AllocateRole',

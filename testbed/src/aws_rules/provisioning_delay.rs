@@ -21,6 +21,10 @@ pub struct ProvisioningDelay {
     delay: Duration,
     /// NLB ARN -> what it reports, for NLBs seen created or named.
     nlbs: Mutex<BTreeMap<String, NlbFate>>,
+    /// Delays other than `delay`, for NLBs whose name contains the text.
+    slower: Mutex<Vec<(String, Duration)>>,
+    /// How many of the next NLBs created stay `provisioning` for good.
+    stuck_next: AtomicUsize,
     /// NLB descriptions whose state was rewritten (to `provisioning` or `failed`).
     pub reported: AtomicUsize,
 }
@@ -28,8 +32,10 @@ pub struct ProvisioningDelay {
 /// What an NLB the rule knows of reports.
 #[derive(Debug, Clone, Copy)]
 enum NlbFate {
-    /// `provisioning` until the delay has passed since then, then moto's state.
-    CreatedAt(Instant),
+    /// `provisioning` until the delay has passed since the instant, then moto's state.
+    CreatedAt(Instant, Duration),
+    /// `provisioning` for good (AWS: rare, but an NLB can stay there far past its minutes).
+    Stuck,
     /// `failed` for good.
     Failed,
 }
@@ -40,14 +46,51 @@ impl ProvisioningDelay {
         Self {
             delay,
             nlbs: Mutex::new(BTreeMap::new()),
+            slower: Mutex::new(Vec::new()),
+            stuck_next: AtomicUsize::new(0),
             reported: AtomicUsize::new(0),
         }
     }
 
+    /// NLBs created from now on whose name contains `name_part` (e.g. `npp-<pool>-`: one
+    /// pool's) provision for `delay` instead.
+    pub fn delay_named(&self, name_part: &str, delay: Duration) {
+        self.slower
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((name_part.to_owned(), delay));
+    }
+
+    /// The next `count` NLBs created stay `provisioning` for good.
+    pub fn stick_next(&self, count: usize) {
+        self.stuck_next.store(count, Ordering::Relaxed);
+    }
+
     /// Counts `nlb_arn` as created now: for NLBs made past the proxy (straight in moto).
     pub fn created(&self, nlb_arn: &str) {
-        self.lock()
-            .insert(nlb_arn.to_owned(), NlbFate::CreatedAt(Instant::now()));
+        self.lock().insert(
+            nlb_arn.to_owned(),
+            NlbFate::CreatedAt(Instant::now(), self.delay),
+        );
+    }
+
+    /// The fate of an NLB named `name` created at `now`.
+    fn fate_of_new(&self, name: &str, now: Instant) -> NlbFate {
+        let stuck = self
+            .stuck_next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if stuck {
+            return NlbFate::Stuck;
+        }
+        let delay = self
+            .slower
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|(part, _)| name.contains(part.as_str()))
+            .map_or(self.delay, |(_, d)| *d);
+        NlbFate::CreatedAt(now, delay)
     }
 
     /// Makes `nlb_arn` report `failed` from now on, AWS's other end of provisioning.
@@ -65,8 +108,11 @@ impl ProvisioningDelay {
     fn state_at(&self, nlb_arn: &str, now: Instant) -> Option<&'static str> {
         match self.lock().get(nlb_arn)? {
             NlbFate::Failed => Some("failed"),
-            NlbFate::CreatedAt(at) if now.duration_since(*at) < self.delay => Some("provisioning"),
-            NlbFate::CreatedAt(_) => None,
+            NlbFate::Stuck => Some("provisioning"),
+            NlbFate::CreatedAt(at, delay) if now.duration_since(*at) < *delay => {
+                Some("provisioning")
+            }
+            NlbFate::CreatedAt(..) => None,
         }
     }
 
@@ -83,11 +129,10 @@ impl ProvisioningDelay {
             let Some(arn) = element_text(text, "LoadBalancerArn") else {
                 continue;
             };
-            if create {
+            if create && !self.lock().contains_key(arn) {
                 // Kept when already named (by `fail`, or by `created` before moto answered).
-                self.lock()
-                    .entry(arn.to_owned())
-                    .or_insert(NlbFate::CreatedAt(now));
+                let fate = self.fate_of_new(call.param("Name").unwrap_or_default(), now);
+                self.lock().entry(arn.to_owned()).or_insert(fate);
             }
             if let Some(edit) = self
                 .state_at(arn, now)
@@ -119,7 +164,7 @@ impl ElbRule for ProvisioningDelay {
 /// The byte ranges of the load balancers (`<member>...</member>` directly in
 /// `<LoadBalancers>`) of a CreateLoadBalancer or DescribeLoadBalancers answer. Depth is
 /// counted because each one holds `<member>`s of its own (AvailabilityZones).
-fn load_balancer_members(body: &str) -> Vec<Range<usize>> {
+pub(super) fn load_balancer_members(body: &str) -> Vec<Range<usize>> {
     const OPEN: &str = "<member>";
     const CLOSE: &str = "</member>";
     let Some(list) = body.find("<LoadBalancers>") else {
@@ -156,7 +201,7 @@ fn load_balancer_members(body: &str) -> Vec<Range<usize>> {
 }
 
 /// The text of the first `<name>` element in `xml`.
-fn element_text<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+pub(super) fn element_text<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let open = format!("<{name}>");
     let from = xml.find(&open)? + open.len();
     let to = from + xml[from..].find(&format!("</{name}>"))?;

@@ -306,3 +306,59 @@ async fn the_sdk_reads_the_rewritten_states() {
         Some(LoadBalancerStateEnum::Failed)
     );
 }
+
+#[test]
+fn a_stuck_nlb_stays_provisioning_and_a_named_one_takes_its_own_delay() {
+    // GIVEN a rule with a 2 s delay whose next NLB sticks, and NLBs named `slow` taking 60 s
+    let rule = ProvisioningDelay::new(Duration::from_secs(2));
+    rule.stick_next(1);
+    rule.delay_named("slow", Duration::from_secs(60));
+    let t0 = Instant::now();
+    let create = |name: &str| {
+        ElbCall::parse(format!("Action=CreateLoadBalancer&Name={name}").as_bytes()).expect("call")
+    };
+
+    // WHEN three NLBs are created at t0: the stuck one, a slow one and a plain one
+    rule.rewrite_at(
+        &create("plain-1"),
+        answer("CreateLoadBalancer", &lb(ARN_A, "provisioning")),
+        t0,
+    );
+    rule.rewrite_at(
+        &create("npp-slow-1"),
+        answer("CreateLoadBalancer", &lb(ARN_B, "provisioning")),
+        t0,
+    );
+    const ARN_C: &str = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/c/1";
+    rule.rewrite_at(
+        &create("plain-2"),
+        answer("CreateLoadBalancer", &lb(ARN_C, "provisioning")),
+        t0,
+    );
+
+    // THEN ten seconds later the stuck and the slow one provision, the plain one is active;
+    // an hour later only the stuck one does
+    let described = |at: Instant| {
+        codes(
+            &rule.rewrite_at(
+                &call("DescribeLoadBalancers"),
+                answer(
+                    "DescribeLoadBalancers",
+                    &[ARN_A, ARN_B, ARN_C]
+                        .iter()
+                        .map(|a| lb(a, "active"))
+                        .collect::<String>(),
+                ),
+                at,
+            ),
+        )
+    };
+    assert_eq!(
+        described(t0 + Duration::from_secs(10)),
+        ["provisioning", "provisioning", "active"]
+    );
+    assert_eq!(
+        described(t0 + Duration::from_secs(3600)),
+        ["provisioning", "active", "active"]
+    );
+}

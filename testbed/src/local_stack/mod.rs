@@ -113,8 +113,9 @@ pub struct LocalStack {
 }
 
 /// Variables the functions must not take from this process: they would point them elsewhere
-/// (real AWS credentials or profiles, an EKS cluster, another namespace list).
-const NOT_INHERITED: [&str; 11] = [
+/// (real AWS credentials or profiles, an EKS cluster, another pools parameter, another
+/// namespace list).
+const NOT_INHERITED: [&str; 12] = [
     "AWS_PROFILE",
     "AWS_SESSION_TOKEN",
     "AWS_ROLE_ARN",
@@ -122,6 +123,7 @@ const NOT_INHERITED: [&str; 11] = [
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "EKS_ENDPOINT",
     "EKS_CA_DATA",
+    "POOLS_PARAMETER",
     "WATCH_NAMESPACES",
     "CLAIM_GRACE_SECONDS",
     "TRUSTED_ENDPOINTSLICE_MANAGERS",

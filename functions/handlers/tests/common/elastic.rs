@@ -23,7 +23,7 @@ use nlb_port_pool::pool::PoolSet;
 use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, POOL_LOW, PoolLow};
 use nlb_port_pool::reconcile::{GrowthSignal, TendSettings};
 use nlb_port_pool::target_policy::TargetPolicy;
-use testbed::aws_rules::ProvisioningDelay;
+use testbed::aws_rules::{ProvisioningDelay, RegionalNlbQuota};
 use testbed::fault_proxy::{FaultPlan, FaultProxy};
 use testbed::iam_gate::{GateStack, StackSpec};
 use testbed::{Bed, kube_fixtures, unique_name};
@@ -41,6 +41,14 @@ pub struct Managed {
     pub cross_zone: bool,
     /// How long a new NLB reports `provisioning`.
     pub delay: Duration,
+    /// The pool function's `NLB_QUOTA` (none: not counted).
+    pub nlb_quota: Option<u32>,
+    /// The pool function's `POOL_PROVISIONING_LIMIT_SECONDS`.
+    pub provisioning_limit: Duration,
+    /// How long a pool function run waits for NLBs (none: three delays and 5 s).
+    pub wait_active: Option<Duration>,
+    /// A second managed pool, `fast` (min 0, spare 0: it grows for waiting Services only).
+    pub second_pool: bool,
 }
 
 pub struct ManagedStack {
@@ -58,6 +66,9 @@ pub struct ManagedStack {
     pub pool: Arc<Deps>,
     /// Made through `delay`: the rule that gives new NLBs AWS's provisioning time.
     pub delay: Arc<ProvisioningDelay>,
+    /// The region's NLB quota as AWS enforces it (none until set); the region is the stack's
+    /// VPC.
+    pub quota: Arc<RegionalNlbQuota>,
     pub gate: GateStack,
     pub wake: Arc<Notify>,
     pub store: Arc<nlb_port_pool::claims::DynamoClaimStore>,
@@ -134,9 +145,13 @@ impl ManagedStack {
         .await
         .expect("registering the stack with the IAM gate");
         let delay = Arc::new(ProvisioningDelay::new(settings.delay));
-        let proxy =
-            FaultProxy::start_with(bed.aws_endpoint(), FaultPlan::none(), vec![delay.clone()])
-                .await;
+        let quota = Arc::new(RegionalNlbQuota::new(&vpc_id));
+        let proxy = FaultProxy::start_with(
+            bed.aws_endpoint(),
+            FaultPlan::none(),
+            vec![delay.clone(), quota.clone()],
+        )
+        .await;
         let fn_sdk = bed
             .sdk_config_signed(&proxy.url, &gate.access_key, None)
             .await;
@@ -166,6 +181,7 @@ impl ManagedStack {
             sweep: fns.sweep,
             pool: Arc::new(fns.pool),
             delay,
+            quota,
             gate,
             wake,
             bus,
@@ -275,13 +291,22 @@ impl ManagedStack {
 
     /// Creates opted-in Services `names` (one TCP port each), with one ready pod each.
     pub async fn create_rooms(&self, names: &[String]) {
+        self.create_rooms_in("default", names).await;
+    }
+
+    /// [`ManagedStack::create_rooms`] in pool `pool`.
+    pub async fn create_rooms_in(&self, pool: &str, names: &[String]) {
         let api: Api<Service> = Api::namespaced(self.admin.clone(), &self.namespace);
         for name in names {
-            let svc = kube_fixtures::opted_in_service(
+            let mut svc = kube_fixtures::opted_in_service(
                 &self.namespace,
                 name,
                 &[kube_fixtures::PortSpec::tcp("game", 7777, 8000)],
             );
+            svc.metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(nlb_port_pool::annotations::POOL.to_owned(), pool.to_owned());
             api.create(&PostParams::default(), &svc)
                 .await
                 .expect("creating a Service");
@@ -332,11 +357,12 @@ impl ManagedStack {
 
     /// The pool's members: (ARN, state of its item).
     pub async fn members(&self) -> Vec<(String, Option<NlbState>)> {
-        let record = self
-            .store
-            .pool_record("default")
-            .await
-            .expect("pool record");
+        self.members_of("default").await
+    }
+
+    /// Pool `pool`'s members: (ARN, state of its item).
+    pub async fn members_of(&self, pool: &str) -> Vec<(String, Option<NlbState>)> {
+        let record = self.store.pool_record(pool).await.expect("pool record");
         let arns = record.member_arns();
         let usage = nlb_port_pool::claims::ClaimStore::nlb_usage(self.store.as_ref(), &arns)
             .await
@@ -383,7 +409,8 @@ impl ManagedStack {
                 .expect("tags");
             for d in tags.tag_descriptions() {
                 if d.tags().iter().any(|t| {
-                    t.key() == Some(nlb_port_pool::elb::TAG_POOL) && t.value() == Some("default")
+                    t.key() == Some(nlb_port_pool::elb::TAG_POOL)
+                        && t.value().is_some_and(|v| self.pool_names().contains(&v))
                 }) {
                     let arn = d.resource_arn().unwrap_or_default().to_owned();
                     let name = names.get(&arn).cloned().unwrap_or_default();
@@ -401,7 +428,10 @@ impl ManagedStack {
         // NLBs first, then the records: a member is recorded before its NLB is made, so an
         // NLB seen here has its member in the records read after.
         let made = self.made_nlbs_named().await;
-        let members = self.members().await;
+        let mut members = Vec::new();
+        for pool in self.pool_names() {
+            members.extend(self.members_of(pool).await);
+        }
         let world = testbed::invariants::World {
             admin: self.admin.clone(),
             elb: self.elb.clone(),
@@ -424,25 +454,25 @@ impl ManagedStack {
         let recorded: BTreeSet<String> = members.iter().map(|(a, _)| a.clone()).collect();
         // A member whose ARN is not recorded yet is being made (its grower is between
         // CreateLoadBalancer and the record): its NLB is no orphan.
-        let record = self
-            .store
-            .pool_record("default")
-            .await
-            .expect("pool record");
-        let being_made: BTreeSet<&str> = record
-            .members
-            .iter()
-            .filter(|m| m.arn.is_none())
-            .map(|m| m.name.as_str())
-            .collect();
+        let mut being_made = BTreeSet::new();
+        for pool in self.pool_names() {
+            let record = self.store.pool_record(pool).await.expect("pool record");
+            being_made.extend(
+                record
+                    .members
+                    .into_iter()
+                    .filter(|m| m.arn.is_none())
+                    .map(|m| m.name),
+            );
+        }
         for (made, name) in made {
-            if !recorded.contains(&made) && !being_made.contains(name.as_str()) {
+            if !recorded.contains(&made) && !being_made.contains(&name) {
                 breaches.push(format!(
                     "NLB {made} ({name}) was made for the pool but is not recorded"
                 ));
             }
         }
-        if recorded.len() > self.settings.max as usize {
+        if recorded.len() > self.settings.max as usize * self.pool_names().len() {
             breaches.push(format!(
                 "{} made NLBs, max {}",
                 recorded.len(),
@@ -450,6 +480,15 @@ impl ManagedStack {
             ));
         }
         breaches
+    }
+
+    /// The stack's managed pools.
+    fn pool_names(&self) -> Vec<&'static str> {
+        if self.settings.second_pool {
+            vec!["default", "fast"]
+        } else {
+            vec!["default"]
+        }
     }
 
     async fn exists(&self, nlb: &str) -> bool {
@@ -471,10 +510,21 @@ fn config(
     settings: Managed,
 ) -> FunctionConfig {
     let quoted: Vec<String> = subnets.iter().map(|s| format!("\"{s}\"")).collect();
+    let fast = if settings.second_pool {
+        format!(
+            r#","fast":{{"ports":"40000-49999","listenerQuota":{q},"managed":{{"min":0,
+                "max":{max},"spare":0,"subnets":[{subnets}]}}}}"#,
+            q = settings.quota,
+            max = settings.max,
+            subnets = quoted.join(",")
+        )
+    } else {
+        String::new()
+    };
     let pools = PoolSet::from_json(&format!(
         r#"{{"default":{{"ports":"30000-39999","listenerQuota":{q},"managed":{{"min":{min},
             "max":{max},"spare":{spare},"retireAfterSeconds":60,"crossZone":{cz},
-            "subnets":[{subnets}],"tags":{{"team":"bed"}}}}}}}}"#,
+            "subnets":[{subnets}],"tags":{{"team":"bed"}}}}}}{fast}}}"#,
         q = settings.quota,
         min = settings.min,
         max = settings.max,
@@ -525,8 +575,12 @@ impl Functions {
         };
         let mut pool = deps("pool");
         pool.tend_settings = TendSettings {
-            wait_active: settings.delay * 3 + Duration::from_secs(5),
+            wait_active: settings
+                .wait_active
+                .unwrap_or(settings.delay * 3 + Duration::from_secs(5)),
             poll: Duration::from_millis(250),
+            nlb_quota: settings.nlb_quota,
+            provisioning_limit: settings.provisioning_limit,
             ..TendSettings::default()
         };
         Self {

@@ -1,8 +1,6 @@
 //! The writes a run makes on claims it holds, each conditional on its run token, and the
 //! decoding of their refusals into named outcomes.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Delete, ReturnValuesOnConditionCheckFailure,
@@ -15,6 +13,7 @@ use crate::claims::record::{APPLIED, HELD_AT, Item, POD, TOKEN, holder_of};
 use crate::claims::table::{NLB_META, PK, nlb_pk, owner_pk, port_sk};
 use crate::claims::{
     Claim, HoldError, ReleaseError, RunToken, StoreError, TRANSACTION_ITEMS, TakeOverError,
+    release_batches,
 };
 
 fn n(v: i64) -> AttributeValue {
@@ -279,13 +278,8 @@ impl DynamoClaimStore {
         token: &RunToken,
     ) -> Result<(), ReleaseError> {
         const OP: &str = "TransactWriteItems (release)";
-        let mut by_nlb: BTreeMap<&str, Vec<&Claim>> = BTreeMap::new();
-        for c in claims {
-            by_nlb.entry(c.nlb_arn.as_str()).or_default().push(c);
-        }
-        // One transaction per NLB keeps each within DynamoDB's 100 items: a Service holds at
-        // most MAX_LISTENERS_PER_CLAIM ports (checked before any claim).
-        for (nlb, group) in by_nlb {
+        // Per NLB, in batches within DynamoDB's 100 items (see `claims::batches`).
+        for (nlb, group) in release_batches(claims) {
             let mut items = Vec::with_capacity(group.len() * 2 + 1);
             for c in &group {
                 // Only our own port: a stale claim must never free another Service's port, nor

@@ -28,6 +28,8 @@ struct State {
     nlb_states: BTreeMap<String, String>,
     /// The `emptySince` of made NLBs' items that have one.
     empty_since: BTreeMap<String, i64>,
+    /// The sweep's listings of NLBs.
+    listings: BTreeMap<String, super::NlbListing>,
     /// Managed pools' partitions.
     pools: BTreeMap<String, PoolRecord>,
     ports: BTreeMap<(String, u16), PortHolder>,
@@ -35,6 +37,8 @@ struct State {
     checks: BTreeMap<String, super::CheckItem>,
     /// Calls of `claims_of`, for tests of what a pass reads.
     owner_reads: usize,
+    /// The items of each release transaction so far, in order.
+    release_transactions: Vec<usize>,
 }
 
 /// Claims in memory; every method is atomic, as a DynamoDB transaction is.
@@ -53,6 +57,11 @@ impl MemoryClaimStore {
             Some(s) => st.nlb_states.insert(nlb_arn.to_owned(), s.to_owned()),
             None => st.nlb_states.remove(nlb_arn),
         };
+    }
+
+    /// The items of each release transaction so far, in order (DynamoDB takes at most 100).
+    pub fn release_transactions(&self) -> Vec<usize> {
+        self.lock().release_transactions.clone()
     }
 
     /// An empty store.
@@ -113,6 +122,21 @@ impl MemoryClaimStore {
     /// or stack's table (`None`: a table whose item is missing).
     pub fn set_identity(&self, identity: Option<TableIdentity>) {
         self.lock().identity = identity;
+    }
+
+    /// Records an NLB's listing as a sweep run would have (see [`super::NlbListing`]).
+    pub fn set_listing(&self, nlb_arn: &str, listing: super::NlbListing) {
+        self.lock().listings.insert(nlb_arn.to_owned(), listing);
+    }
+
+    /// Forgets an NLB's listing (as before the sweep's first run).
+    pub fn remove_listing(&self, nlb_arn: &str) {
+        self.lock().listings.remove(nlb_arn);
+    }
+
+    /// An NLB's listing, if recorded.
+    pub fn listing(&self, nlb_arn: &str) -> Option<super::NlbListing> {
+        self.lock().listings.get(nlb_arn).cloned()
     }
 
     /// Every claimed (NLB, port), for assertions.
@@ -306,46 +330,63 @@ impl ClaimStore for MemoryClaimStore {
 
     async fn release(&self, claims: &[Claim], token: &RunToken) -> Result<(), ReleaseError> {
         self.round_trip().await;
-        // As DynamoDB: one transaction per NLB, at most 100 items (2 per claim, 1 NLB item).
-        let mut per_nlb: BTreeMap<&str, usize> = BTreeMap::new();
-        for c in claims {
-            *per_nlb.entry(c.nlb_arn.as_str()).or_default() += 2;
-        }
-        if per_nlb.values().any(|n| n + 1 > 100) {
-            return Err(ReleaseError::Store(StoreError {
-                operation: "TransactWriteItems (release)",
-                message: "ValidationException: transactItems must have length less than or \
-                          equal to 100"
-                    .into(),
-                retryable: false,
-            }));
-        }
         let mut st = self.lock();
-        for c in claims {
-            if let Some(stored) = st.owners.get(&record_id(c))
-                && stored.token != token.as_str()
-            {
-                return Err(ReleaseError::NotHeld {
-                    key: c.key.clone(),
-                    token: stored.token.clone(),
-                });
+        // As DynamoDB: transactions as `release_batches` groups them, each all or nothing and
+        // refused over 100 items (2 per claim, 1 NLB item).
+        for (_, batch) in super::release_batches(claims) {
+            let items = super::release_items(batch.len());
+            if items > super::TRANSACTION_ITEMS {
+                return Err(ReleaseError::Store(StoreError {
+                    operation: "TransactWriteItems (release)",
+                    message: "ValidationException: transactItems must have length less than or \
+                              equal to 100"
+                        .into(),
+                    retryable: false,
+                }));
             }
-            if let Some(holder) = st.ports.get(&(c.nlb_arn.clone(), c.port))
-                && (holder.owner.uid != c.owner.uid || holder.owner.pod != c.owner.pod)
-            {
-                return Err(ReleaseError::PortHeldByOther {
-                    nlb_arn: c.nlb_arn.clone(),
-                    port: c.port,
-                });
+            for c in &batch {
+                if let Some(stored) = st.owners.get(&record_id(c))
+                    && stored.token != token.as_str()
+                {
+                    return Err(ReleaseError::NotHeld {
+                        key: c.key.clone(),
+                        token: stored.token.clone(),
+                    });
+                }
+                if let Some(holder) = st.ports.get(&(c.nlb_arn.clone(), c.port))
+                    && (holder.owner.uid != c.owner.uid || holder.owner.pod != c.owner.pod)
+                {
+                    return Err(ReleaseError::PortHeldByOther {
+                        nlb_arn: c.nlb_arn.clone(),
+                        port: c.port,
+                    });
+                }
             }
+            for c in &batch {
+                st.ports.remove(&(c.nlb_arn.clone(), c.port));
+                st.owners.remove(&record_id(c));
+                if let Some(set) = st.nlbs.get_mut(&c.nlb_arn) {
+                    set.remove(&c.port);
+                }
+            }
+            st.release_transactions.push(items);
         }
-        for c in claims {
-            st.ports.remove(&(c.nlb_arn.clone(), c.port));
-            st.owners.remove(&record_id(c));
-            if let Some(set) = st.nlbs.get_mut(&c.nlb_arn) {
-                set.remove(&c.port);
-            }
+        Ok(())
+    }
+
+    async fn record_listing(
+        &self,
+        nlb_arn: &str,
+        listing: &super::NlbListing,
+        made: bool,
+    ) -> Result<(), StoreError> {
+        self.round_trip().await;
+        let mut st = self.lock();
+        // A made NLB's item exists while it has a state; a retired one's is gone.
+        if made && !st.nlb_states.contains_key(nlb_arn) {
+            return Ok(());
         }
+        st.listings.insert(nlb_arn.to_owned(), listing.clone());
         Ok(())
     }
 
@@ -365,6 +406,7 @@ impl ClaimStore for MemoryClaimStore {
                     active: state.is_none_or(|s| s == NlbState::Active),
                     state,
                     empty_since: st.empty_since.get(arn).copied(),
+                    listing: st.listings.get(arn).cloned(),
                 }
             })
             .collect())

@@ -39,6 +39,22 @@ where
     elb_error(operation, err, ElbErrorKind::Other)
 }
 
+/// AWS's refusal for a quota (`kind` is one of the quota kinds): not retryable, since only a
+/// release somewhere in the account, or a raised quota, makes room.
+pub(super) fn quota<E>(
+    operation: &'static str,
+    err: &SdkError<E, HttpResponse>,
+    kind: ElbErrorKind,
+) -> ElbError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    ElbError {
+        retryable: false,
+        ..elb_error(operation, err, kind)
+    }
+}
+
 /// A call denied on a listener or target group that no longer exists (see `denials`): the
 /// next run reads the Service again and repairs what is missing.
 pub(super) fn gone(operation: &'static str, arn: &str) -> ElbError {

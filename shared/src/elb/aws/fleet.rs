@@ -7,13 +7,17 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::AwsLoadBalancing;
-use super::convert::other;
+use super::convert::{other, quota};
 use crate::elb::fleet::{NlbFleet, NlbInfo, NlbSpec, NlbStatus};
 use crate::elb::{ElbError, ElbErrorKind};
 use crate::pool::{IpAddressType, Scheme};
 
 /// ARNs per DescribeLoadBalancers call (the API's limit).
 const NLB_BATCH: usize = 20;
+/// Load balancers per DescribeLoadBalancers page when counting (the API's largest page).
+const PAGE_SIZE: i32 = 400;
+/// Pages read when counting: 40,000 load balancers, far past any region's quota.
+const MAX_PAGES: usize = 100;
 
 fn info(lb: &LoadBalancer) -> Option<NlbInfo> {
     let state = lb.state();
@@ -108,8 +112,42 @@ impl NlbFleet for AwsLoadBalancing {
                     }),
                 }
             }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_too_many_load_balancers_exception()) =>
+            {
+                Err(quota(OP, &e, ElbErrorKind::TooManyLoadBalancers))
+            }
             Err(e) => Err(other(OP, &e)),
         }
+    }
+
+    async fn count_nlbs(&self) -> Result<usize, ElbError> {
+        const OP: &str = "DescribeLoadBalancers (every page)";
+        let mut seen = std::collections::HashSet::new();
+        let mut marker: Option<String> = None;
+        // Bounded, and counted by ARN: a server that ignores the marker (moto) answers the
+        // same page again, which adds nothing and ends the count.
+        for _ in 0..MAX_PAGES {
+            let out = self
+                .client
+                .describe_load_balancers()
+                .page_size(PAGE_SIZE)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| other(OP, &e))?;
+            let before = seen.len();
+            seen.extend(out.load_balancers().iter().filter_map(|lb| {
+                let network = lb.r#type() == Some(&LoadBalancerTypeEnum::Network);
+                Some((lb.load_balancer_arn()?.to_owned(), network))
+            }));
+            match out.next_marker() {
+                Some(m) if !m.is_empty() && seen.len() > before => marker = Some(m.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(seen.iter().filter(|(_, network)| *network).count())
     }
 
     async fn nlb_named(&self, name: &str) -> Result<Option<NlbInfo>, ElbError> {

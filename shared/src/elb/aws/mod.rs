@@ -7,6 +7,7 @@ mod fleet;
 mod options;
 mod rate;
 mod reads;
+mod zones;
 
 pub use rate::{CallBudget, CallRate};
 
@@ -28,7 +29,7 @@ use crate::protocol::ListenerProtocol;
 use crate::targets::Target;
 use convert::{
     certificate, descriptions, elb_error, forward, gone, hc_port_text, hc_protocol_enum, invalid,
-    other, protocol_enum, tags,
+    other, protocol_enum, quota, tags,
 };
 use denials::{Budget, Called, Own};
 
@@ -146,6 +147,12 @@ impl LoadBalancing for AwsLoadBalancing {
                     arn: found.arn,
                     created: false,
                 })
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_too_many_target_groups_exception()) =>
+            {
+                Err(quota(OP, &e, ElbErrorKind::TooManyTargetGroups))
             }
             Err(e) => Err(other(OP, &e)),
         }
@@ -320,6 +327,14 @@ impl LoadBalancing for AwsLoadBalancing {
         self.fetch_target_health(target_group_arn).await
     }
 
+    async fn nlb_zones(&self, nlb_arn: &str) -> Result<BTreeSet<String>, ElbError> {
+        self.fetch_nlb_zones(nlb_arn).await
+    }
+
+    async fn nlb_cross_zone(&self, nlb_arn: &str) -> Result<bool, ElbError> {
+        self.fetch_nlb_cross_zone(nlb_arn).await
+    }
+
     async fn register(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError> {
         const OP: &str = "RegisterTargets";
         for batch in targets.chunks(TARGET_BATCH) {
@@ -337,7 +352,12 @@ impl LoadBalancing for AwsLoadBalancing {
                 )
                 .await?;
             match called {
-                Called::Answer(answer) => answer.map_err(|e| other(OP, &e))?,
+                Called::Answer(answer) => answer.map_err(|e| match e.as_service_error() {
+                    Some(s) if s.is_too_many_targets_exception() => {
+                        quota(OP, &e, ElbErrorKind::TooManyTargets)
+                    }
+                    _ => other(OP, &e),
+                })?,
                 Called::Gone => return Err(gone(OP, target_group_arn)),
             };
         }

@@ -254,6 +254,7 @@ impl AwsLoadBalancing {
                     reason: health
                         .and_then(|h| h.reason())
                         .map(|r| r.as_str().to_owned()),
+                    zone: t.availability_zone().map(str::to_owned),
                 })
             })
             .collect())

@@ -23,10 +23,16 @@ pub struct MadeNlb {
 
 impl MemoryLoadBalancing {
     /// Made NLBs report `provisioning` to their first `polls` describes (default 0: active at
-    /// once).
+    /// once; `usize::MAX`: never, an NLB stuck provisioning).
     pub fn with_provisioning_polls(self, polls: usize) -> Self {
         self.lock().provisioning_polls = polls;
         self
+    }
+
+    /// NLBs made from now on report `provisioning` to their first `polls` describes (those
+    /// made before keep theirs).
+    pub fn set_provisioning_polls(&self, polls: usize) {
+        self.lock().provisioning_polls = polls;
     }
 
     /// Every made NLB that exists, by ARN.
@@ -78,6 +84,11 @@ impl NlbFleet for MemoryLoadBalancing {
             }
         }
         Ok(self.add_made_nlb(spec))
+    }
+
+    async fn count_nlbs(&self) -> Result<usize, ElbError> {
+        self.round_trip().await;
+        Ok(self.enter("DescribeLoadBalancers (every page)")?.nlbs.len())
     }
 
     async fn nlb_named(&self, name: &str) -> Result<Option<NlbInfo>, ElbError> {

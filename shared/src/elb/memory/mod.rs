@@ -20,8 +20,12 @@ use crate::targets::Target;
 
 mod fleet;
 mod options;
+mod quotas;
+mod zones;
 
 pub use fleet::MadeNlb;
+pub use quotas::ElbQuotas;
+use zones::Zones;
 
 /// A target group held in memory.
 #[derive(Debug, Clone)]
@@ -66,6 +70,10 @@ struct State {
     calls: BTreeMap<&'static str, usize>,
     /// What every target's health reads (state, reason); `None`: healthy, as moto answers.
     health: Option<(String, Option<String>)>,
+    /// AWS's target group and target quotas, when a test sets them.
+    quotas: ElbQuotas,
+    /// NLBs' zones and cross-zone settings, and targets' zones.
+    zones: Zones,
 }
 
 impl State {
@@ -261,6 +269,7 @@ impl LoadBalancing for MemoryLoadBalancing {
                 created: false,
             });
         }
+        st.check_target_group_quota()?;
         st.next_id += 1;
         let arn = format!(
             "arn:aws:elasticloadbalancing:mem:0:targetgroup/{}/{}",
@@ -475,6 +484,18 @@ impl LoadBalancing for MemoryLoadBalancing {
             .ok_or_else(|| not_found("DescribeTargetHealth", target_group_arn))
     }
 
+    async fn nlb_zones(&self, nlb_arn: &str) -> Result<BTreeSet<String>, ElbError> {
+        self.round_trip().await;
+        drop(self.enter("DescribeLoadBalancers")?);
+        self.zones_of(nlb_arn)
+    }
+
+    async fn nlb_cross_zone(&self, nlb_arn: &str) -> Result<bool, ElbError> {
+        self.round_trip().await;
+        drop(self.enter("DescribeLoadBalancerAttributes")?);
+        self.cross_zone_of(nlb_arn)
+    }
+
     async fn target_health(
         &self,
         target_group_arn: &str,
@@ -494,6 +515,7 @@ impl LoadBalancing for MemoryLoadBalancing {
                         target: *t,
                         state: state.clone(),
                         reason: reason.clone(),
+                        zone: st.zones.zone_of(t.ip),
                     })
                     .collect()
             })
@@ -503,6 +525,7 @@ impl LoadBalancing for MemoryLoadBalancing {
     async fn register(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError> {
         self.round_trip().await;
         let mut st = self.enter("RegisterTargets")?;
+        st.check_target_quota(target_group_arn, targets)?;
         let tg = st
             .target_groups
             .get_mut(target_group_arn)

@@ -6,11 +6,32 @@ use super::super::{Reconciler, Result};
 use super::tend::{Census, PoolReport};
 use crate::claims::RunToken;
 use crate::claims::{NlbState, PoolMember, PoolRecord, now_epoch};
-use crate::elb::{NlbSpec, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_ID, TAG_POOL_SEQ};
+use crate::elb::{
+    ElbErrorKind, NlbSpec, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_ID, TAG_POOL_SEQ,
+};
 use crate::pool::{NlbPool, managed_nlb_name};
 
 /// Rounds of read-decide-write when another grower moved the counter first.
 const GROW_ATTEMPTS: usize = 3;
+
+/// The quota as the reasons name it.
+const QUOTA: &str = "the region's quota of Network Load Balancers (Service Quotas: Elastic \
+                     Load Balancing, \"Network Load Balancers per Region\", code L-69A177A2, \
+                     50 by default; the stack's NlbQuota)";
+
+/// What AWS's refusal says.
+const REFUSED: &str = "AWS refused a new NLB: TooManyLoadBalancers, the account holds as many \
+                       Network Load Balancers in this region as its quota allows (Service \
+                       Quotas: Elastic Load Balancing, \"Network Load Balancers per Region\", \
+                       code L-69A177A2; raise it, then the stack's NlbQuota)";
+
+/// Why a pool that wants `wanted` more NLBs is held back when `exist` of `quota` exist.
+fn held_by_quota(exist: usize, quota: u32, wanted: usize) -> String {
+    format!(
+        "NLB quota reached: the pool needs {wanted} more NLB(s), and {exist} NLBs exist in the \
+         region of {quota} allowed by {QUOTA}. Raise the quota (then NlbQuota), or free NLBs"
+    )
+}
 
 /// How many NLBs `pool` needs beyond what it has and is making: enough for the spare and the
 /// waiting Services, and at least `min`; and whether `max` stops it from making them all.
@@ -38,20 +59,50 @@ pub(super) fn needed(pool: &NlbPool, record: &PoolRecord, census: &Census) -> (u
 
 impl Reconciler {
     /// Adds the NLBs the pool needs to its records and makes them. Returns how many it made.
+    /// Within `nlb_quota` (the region's NLBs counted first, under the growth lock, so pools
+    /// growing at once in this run share the room left).
     pub(super) async fn grow(
         &self,
         pool: &NlbPool,
         record: &PoolRecord,
         census: &Census,
+        nlb_quota: Option<u32>,
         report: &mut PoolReport,
     ) -> Result<usize> {
         let (mut count, at_max) = needed(pool, record, census);
         report.at_max = at_max;
+        if report.quota_refused > 0 {
+            // AWS refused an NLB for the quota in this run: asking again each poll would be
+            // refused too (the next run asks again).
+            return Ok(0);
+        }
+        report.nlb_quota = None;
         if at_max {
             tracing::warn!(
                 pool = pool.name(),
                 "the managed pool is at its maximum of NLBs"
             );
+        }
+        if count == 0 {
+            return Ok(0);
+        }
+        let _growing = self.members.growth.lock().await;
+        if let Some(quota) = nlb_quota {
+            let exist = self.fleet()?.count_nlbs().await?;
+            let room = (quota as usize).saturating_sub(exist);
+            if room < count {
+                let held = held_by_quota(exist, quota, count);
+                tracing::warn!(
+                    pool = pool.name(),
+                    outcome = "NlbQuotaReached",
+                    nlbs = exist,
+                    quota,
+                    wanted = count,
+                    "{held}"
+                );
+                report.nlb_quota = Some(held);
+                count = room;
+            }
         }
         let mut seq = record.seq;
         // A pool's first grower gives it its id; a concurrent first grower's id may win, and
@@ -60,6 +111,7 @@ impl Reconciler {
             .id
             .clone()
             .unwrap_or_else(|| RunToken::random().as_str()[..12].to_owned());
+        let refused_before = report.quota_refused;
         for _ in 0..GROW_ATTEMPTS {
             if count == 0 {
                 return Ok(0);
@@ -78,13 +130,22 @@ impl Reconciler {
                 .add_members(pool.name(), seq, &pool_id, &members)
                 .await?
             {
+                let mut made = 0;
                 for m in &members {
+                    if report.quota_refused > refused_before {
+                        // AWS said the region is full: the rest would be refused too.
+                        self.records()?
+                            .remove_member(pool.name(), m.seq, None)
+                            .await?;
+                        continue;
+                    }
                     tracing::info!(pool = pool.name(), nlb = %m.name, "making an NLB for the pool");
                     if self.make_member(pool, &pool_id, m, report).await? {
                         report.made.push(m.name.clone());
+                        made += 1;
                     }
                 }
-                return Ok(members.len());
+                return Ok(made);
             }
             // Another grower added members first: decide again with what it added.
             let fresh = self.records()?.pool_record(pool.name()).await?;
@@ -142,6 +203,15 @@ impl Reconciler {
             Some(found) => found.arn,
             None => match fleet.create_nlb(&self.nlb_spec(pool, pool_id, m)).await {
                 Ok(arn) => arn,
+                Err(e) if e.kind == ElbErrorKind::TooManyLoadBalancers => {
+                    let held = format!("{REFUSED} ({e}); NLB {} was not made", m.name);
+                    tracing::warn!(pool = pool.name(), outcome = "TooManyLoadBalancers",
+                        nlb = %m.name, "{held}");
+                    report.quota_refused += 1;
+                    report.nlb_quota = Some(held);
+                    records.remove_member(pool.name(), m.seq, None).await?;
+                    return Ok(false);
+                }
                 Err(e) if !e.retryable => {
                     let failure = format!("could not make NLB {}: {e}", m.name);
                     tracing::warn!(pool = pool.name(), "{failure}");

@@ -2,6 +2,8 @@
 //! is gone, retired when idle (draining, checked for listeners of any origin, proven the
 //! pool's by its tags, deleted, forgotten).
 
+use std::time::Duration;
+
 use super::super::{Reconciler, Result};
 use super::tend::{Census, MemberView, PoolReport};
 use crate::claims::{NlbState, now_epoch};
@@ -11,12 +13,14 @@ use crate::elb::{
 use crate::pool::NlbPool;
 
 impl Reconciler {
-    /// Brings one recorded member's item in line with AWS: promotes it, notes it gone, keeps
-    /// `emptySince`, and finishes its retirement when it is draining with no claim.
+    /// Brings one recorded member's item in line with AWS: promotes it, notes it gone, gives
+    /// up on it when it is still provisioning past `provisioning_limit` (as on a `failed` one),
+    /// keeps `emptySince`, and finishes its retirement when it is draining with no claim.
     pub(super) async fn settle(
         &self,
         pool: &NlbPool,
         view: &mut MemberView,
+        provisioning_limit: Duration,
         report: &mut PoolReport,
     ) -> Result<()> {
         let Some(arn) = view.arn.clone() else {
@@ -29,6 +33,8 @@ impl Reconciler {
         // than the claim grace is not called gone, or its member would go while it runs.
         let young =
             now - view.created_at < i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX);
+        let overdue = now - view.created_at
+            >= i64::try_from(provisioning_limit.as_secs()).unwrap_or(i64::MAX);
         match (&view.aws, state) {
             (None, NlbState::Provisioning) if young => {}
             (None, NlbState::Provisioning | NlbState::Active) => {
@@ -59,6 +65,29 @@ impl Reconciler {
                     report.promoted.push(arn.clone());
                     self.view.forget(&arn);
                     self.set_state(view, NlbState::Active);
+                }
+            }
+            (Some(NlbStatus::Provisioning), NlbState::Provisioning) if overdue => {
+                // AWS makes an NLB in minutes; one still provisioning past the limit is taken
+                // for failed, or it would count as coming forever and block growth.
+                let failure = format!(
+                    "NLB {arn} is still provisioning after {}s (the limit is {}s, \
+                     NlbProvisioningLimitSeconds); it is deleted and replaced",
+                    now - view.created_at,
+                    provisioning_limit.as_secs()
+                );
+                tracing::warn!(
+                    pool = pool.name(),
+                    outcome = "NlbStuckProvisioning",
+                    "{failure}"
+                );
+                report.failures.push(failure);
+                if records
+                    .set_nlb_state(&arn, state, NlbState::Draining, true, now)
+                    .await?
+                {
+                    report.stuck.push(arn.clone());
+                    self.set_state(view, NlbState::Draining);
                 }
             }
             (Some(NlbStatus::Failed(reason)), NlbState::Provisioning) => {

@@ -10,8 +10,12 @@
 
 mod grow;
 mod lifecycle;
+mod run;
 mod tend;
 mod wake;
+
+#[cfg(test)]
+mod limits_tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,6 +67,9 @@ const CHECKS_SIGNAL_KEY: &str = "\u{0}checks";
 pub(crate) struct MemberCache {
     pools: std::sync::Mutex<HashMap<String, Vec<String>>>,
     signalled: std::sync::Mutex<HashMap<String, Instant>>,
+    /// Held while a pool counts the region's NLBs and makes new ones, so two pools growing at
+    /// once in one run never both take the quota's last NLB.
+    growth: tokio::sync::Mutex<()>,
 }
 
 impl MemberCache {

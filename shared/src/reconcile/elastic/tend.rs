@@ -1,9 +1,10 @@
-//! One run of the pool function on one managed pool: finish what was being made, promote what
-//! AWS reports active, retire what has been idle long enough, grow when low, and allocate the
-//! Services that waited; while NLBs are provisioning, look again until the run's time is up.
+//! One look of the pool function at one managed pool: finish what was being made, promote what
+//! AWS reports active (and give up on what stays provisioning past the limit), retire what has
+//! been idle long enough, grow when low (within the region's NLB quota), and allocate the
+//! Services that waited. A run repeats looks while NLBs are provisioning (`run`).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -12,6 +13,10 @@ use crate::claims::{NlbState, NlbUsage, PoolRecord};
 use crate::cluster::Cluster;
 use crate::elb::{NlbFleet, NlbStatus};
 use crate::pool::NlbPool;
+
+/// The default of [`TendSettings::provisioning_limit`] (the template's
+/// `NlbProvisioningLimitSeconds`).
+const DEFAULT_PROVISIONING_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 /// How the pool function runs.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +30,18 @@ pub struct TendSettings {
     pub retire_per_run: usize,
     /// Most waiting Services allocated at once.
     pub wake_concurrency: usize,
+    /// How long a made NLB may stay `provisioning` (AWS: minutes) before it counts as failed:
+    /// deleted (after the tags check) and replaced (`POOL_PROVISIONING_LIMIT_SECONDS`).
+    pub provisioning_limit: Duration,
+    /// The region's quota of Network Load Balancers (`NLB_QUOTA`): no pool grows past it,
+    /// counting every NLB of the region. `None`: not counted (AWS's refusal still stops it).
+    pub nlb_quota: Option<u32>,
+    /// Most pools looked at at once.
+    pub pools_at_once: usize,
+    /// While a run waits for some pool's NLBs, how often it looks at the pools with nothing
+    /// provisioning (their records are read every poll, and a pool where Services wait is
+    /// looked at at once).
+    pub idle_look: Duration,
 }
 
 impl Default for TendSettings {
@@ -34,6 +51,10 @@ impl Default for TendSettings {
             poll: Duration::from_secs(5),
             retire_per_run: 1,
             wake_concurrency: 16,
+            provisioning_limit: DEFAULT_PROVISIONING_LIMIT,
+            nlb_quota: None,
+            pools_at_once: 4,
+            idle_look: Duration::from_secs(30),
         }
     }
 }
@@ -68,8 +89,30 @@ pub struct PoolReport {
     pub woken: usize,
     /// The pool needs more NLBs than its `max` allows.
     pub at_max: bool,
+    /// Why the pool needs more NLBs than the region's NLB quota lets it make (the quota
+    /// counted, or AWS's `TooManyLoadBalancers`); `None` when it is not held back by it.
+    pub nlb_quota: Option<String>,
+    /// CreateLoadBalancer calls AWS refused with `TooManyLoadBalancers`.
+    pub quota_refused: usize,
+    /// Made NLBs still `provisioning` past the limit: deleted (after the tags check) and
+    /// replaced.
+    pub stuck: Vec<String>,
     /// What failed (the run goes on with the rest).
     pub failures: Vec<String>,
+}
+
+/// One pool's part of a run: its report so far, and what the next pass needs.
+pub(super) struct PoolRun {
+    pub pool: NlbPool,
+    pub report: PoolReport,
+    /// NLBs retired in this run so far.
+    pub retired: usize,
+    /// Whether its last pass left NLBs provisioning.
+    pub provisioning: bool,
+    /// When its last pass started.
+    pub looked: std::time::Instant,
+    /// What ended its run, if anything failed.
+    pub error: Option<Error>,
 }
 
 /// One made NLB as this look saw it.
@@ -118,59 +161,80 @@ impl Reconciler {
             .ok_or_else(|| Error::Setup("only the pool function makes NLBs".into()))
     }
 
-    /// One run on the managed pool `name` (see the module docs); a pool that is not managed
-    /// is left alone.
+    /// One run on the managed pool `name` alone (see [`Reconciler::tend_pools`]); a pool that
+    /// is not managed is left alone.
     pub async fn tend_pool(
         &self,
         cluster: &dyn Cluster,
         name: &str,
         settings: TendSettings,
     ) -> Result<PoolReport> {
-        let pool = self.pool(name)?.clone();
-        let mut report = PoolReport {
-            pool: name.to_owned(),
-            ..PoolReport::default()
+        let mut runs = self
+            .tend_pools(cluster, &[name.to_owned()], settings)
+            .await?;
+        match runs.pop() {
+            Some((_, report)) => report,
+            None => Ok(PoolReport {
+                pool: name.to_owned(),
+                ..PoolReport::default()
+            }),
+        }
+    }
+
+    /// One look at one pool (see the module docs): it never sleeps, so one pool's wait for
+    /// provisioning NLBs holds up no other pool. `record` is the pool's record if just read.
+    pub(super) async fn pass(
+        &self,
+        cluster: &dyn Cluster,
+        run: &mut PoolRun,
+        record: Option<PoolRecord>,
+        settings: &TendSettings,
+    ) -> Result<()> {
+        let (pool, name) = (&run.pool, run.pool.name());
+        let report = &mut run.report;
+        let record = match record {
+            Some(r) => r,
+            None => self.records()?.pool_record(name).await?,
         };
-        if pool.managed().is_none() {
-            return Ok(report);
+        let record = if self.finish_members(pool, &record, report).await? {
+            self.records()?.pool_record(name).await?
+        } else {
+            record
+        };
+        let census = self.look(pool, &record, settings, report).await?;
+        let budget = settings.retire_per_run.saturating_sub(run.retired);
+        run.retired += self
+            .retire_idle(pool, &census, budget, record.waiting.len(), report)
+            .await?;
+        let made = self
+            .grow(pool, &record, &census, settings.nlb_quota, report)
+            .await?;
+        let mut waiting = record.waiting.len();
+        if census.free > 0 && !record.waiting.is_empty() {
+            waiting -= self
+                .wake(
+                    cluster,
+                    pool,
+                    &record.waiting,
+                    settings.wake_concurrency,
+                    report,
+                )
+                .await;
         }
-        let deadline = Instant::now() + settings.wait_active;
-        let mut retired = 0;
-        loop {
-            let record = self.records()?.pool_record(name).await?;
-            let record = if self.finish_members(&pool, &record, &mut report).await? {
-                self.records()?.pool_record(name).await?
-            } else {
-                record
-            };
-            let census = self.look(&pool, &record, &mut report).await?;
-            let budget = settings.retire_per_run.saturating_sub(retired);
-            retired += self
-                .retire_idle(&pool, &census, budget, record.waiting.len(), &mut report)
-                .await?;
-            let made = self.grow(&pool, &record, &census, &mut report).await?;
-            let mut waiting = record.waiting.len();
-            if census.free > 0 && !record.waiting.is_empty() {
-                waiting -= self
-                    .wake(
-                        cluster,
-                        &pool,
-                        &record.waiting,
-                        settings.wake_concurrency,
-                        &mut report,
-                    )
-                    .await;
-            }
-            report.provisioning = census.count(NlbState::Provisioning) + made;
-            report.active = census.count(NlbState::Active);
-            report.draining = census.count(NlbState::Draining);
-            report.free = census.free;
-            report.waiting = waiting;
-            if report.provisioning == 0 || Instant::now() + settings.poll > deadline {
-                return Ok(report);
-            }
-            tokio::time::sleep(settings.poll).await;
+        report.provisioning = census.count(NlbState::Provisioning) + made;
+        if let Some(held) = report.nlb_quota.clone()
+            && waiting > 0
+        {
+            let coming = census.free as usize + report.provisioning * pool.per_nlb() as usize;
+            self.tell_held(cluster, &record.waiting, coming, &held)
+                .await;
         }
+        report.active = census.count(NlbState::Active);
+        report.draining = census.count(NlbState::Draining);
+        report.free = census.free;
+        report.waiting = waiting;
+        run.provisioning = report.provisioning > 0;
+        Ok(())
     }
 
     /// Looks at every member: its item and what AWS says. Promotes what AWS reports active,
@@ -179,6 +243,7 @@ impl Reconciler {
         &self,
         pool: &NlbPool,
         record: &PoolRecord,
+        settings: &TendSettings,
         report: &mut PoolReport,
     ) -> Result<Census> {
         let arns = record.member_arns();
@@ -210,7 +275,8 @@ impl Reconciler {
                 aws: m.arn.as_ref().and_then(|a| described.get(a).cloned()),
             };
             if view.arn.is_some() {
-                self.settle(pool, &mut view, report).await?;
+                self.settle(pool, &mut view, settings.provisioning_limit, report)
+                    .await?;
             }
             if view.state() == NlbState::Active {
                 free += per_nlb.saturating_sub(view.claims());

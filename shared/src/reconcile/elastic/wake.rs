@@ -7,7 +7,7 @@ use futures::future::join_all;
 use super::super::{Outcome, Reconciler};
 use super::tend::PoolReport;
 use crate::claims::WaitingService;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Notice, NoticeKind};
 use crate::pool::NlbPool;
 
 impl Reconciler {
@@ -68,5 +68,44 @@ impl Reconciler {
             }
         }
         done
+    }
+
+    /// Tells each Service that waits in a pool held back by the region's NLB quota why, with a
+    /// Warning Event `NlbQuotaReached` (once per Service: its `Pending` status names the pool's
+    /// growth, this names what stops it). The oldest, up to `coming` listeners (free, or on
+    /// NLBs provisioning), are not told: they are allocated when those NLBs are active.
+    pub(super) async fn tell_held(
+        &self,
+        cluster: &dyn Cluster,
+        waiting: &[WaitingService],
+        coming: usize,
+        held: &str,
+    ) {
+        let mut oldest_first: Vec<&WaitingService> = waiting.iter().collect();
+        oldest_first.sort_by_key(|w| w.since);
+        let mut covered = 0usize;
+        let beyond = oldest_first.into_iter().filter(|w| {
+            covered = covered.saturating_add(w.listeners as usize);
+            covered > coming
+        });
+        let notice = Notice {
+            kind: NoticeKind::Warning,
+            reason: "NlbQuotaReached",
+            note: held.to_owned(),
+            once: Some("nlb-quota".to_owned()),
+        };
+        for w in beyond {
+            let told = match cluster.service(&w.namespace, &w.name).await {
+                Ok(Some(service)) if service.uid == w.uid => {
+                    cluster.publish(&service, &notice).await
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = told {
+                tracing::warn!(service = %w.name, namespace = %w.namespace, error = %e,
+                    "could not tell a waiting Service about the NLB quota");
+            }
+        }
     }
 }

@@ -47,7 +47,8 @@ impl Reconciler {
         }
     }
 
-    /// The health of `claims` (one subject's listeners): one DescribeTargetHealth each.
+    /// The health of `claims` (one subject's listeners): one DescribeTargetHealth each, and
+    /// whether every zone of the NLB reaches a healthy target.
     async fn health_of(&self, claims: &[Claim]) -> Result<Health> {
         if let Some(c) = claims.iter().find(|c| c.target_group_arn.is_none()) {
             return Ok(Health {
@@ -67,13 +68,20 @@ impl Reconciler {
         for (claim, read) in reads {
             let targets = read?;
             registered |= !targets.is_empty();
-            let healthy: BTreeSet<Ipv4Addr> = targets
+            let mut healthy: BTreeSet<Ipv4Addr> = targets
                 .iter()
                 .filter(|t| t.is_healthy())
                 .map(|t| t.target.ip)
                 .collect();
             if healthy.is_empty() && problem.is_none() {
                 problem = Some(describe(claim, &targets));
+            }
+            // Healthy is not enough: every zone of the NLB must reach a target.
+            if let (false, Some(group)) = (healthy.is_empty(), claim.target_group_arn.as_deref())
+                && let Some(why) = self.zone_problem(claim, group, &targets).await?
+            {
+                healthy.clear();
+                problem.get_or_insert(why);
             }
             healthy_ips = Some(match healthy_ips {
                 None => healthy,

@@ -8,6 +8,7 @@
 //! Service still unreachable at its deadline gets a Warning Event saying why, and leaves the list.
 
 mod check;
+mod zones;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
