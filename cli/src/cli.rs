@@ -144,9 +144,13 @@ pub async fn connect(args: &Args) -> Result<Sources, Failure> {
             missing.join(", ")
         )));
     }
-    let pools =
-        PoolSet::from_json(&args.pools).map_err(|e| usage(anyhow::anyhow!("POOLS: {e}")))?;
     let sdk = nlb_port_pool::aws::load_sdk_config("operator").await;
+    // NLBs may be given by name, as the functions take them (found with DescribeLoadBalancers).
+    let lookups = nlb_port_pool::config_source::AwsConfigLookups::new(&sdk, "operator");
+    let json = nlb_port_pool::config_source::resolve_names(&args.pools, &lookups)
+        .await
+        .map_err(|e| usage(anyhow::anyhow!("POOLS: {e}")))?;
+    let pools = PoolSet::from_json(&json).map_err(|e| usage(anyhow::anyhow!("POOLS: {e}")))?;
     let kube = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API (KUBECONFIG, or in-cluster)")

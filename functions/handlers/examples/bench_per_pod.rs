@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use nlb_port_pool::annotations::{ADDRESS, MODE, POD_RELEASE_AFTER, STATUS};
+use nlb_port_pool::annotations::{
+    ADDRESS, HC_HEALTHY_THRESHOLD, HC_INTERVAL, MODE, POD_RELEASE_AFTER, STATUS,
+};
 use nlb_port_pool::claims::{DynamoClaimStore, PoolRecords};
 use nlb_port_pool::cluster::KubeCluster;
 use nlb_port_pool::elb::AwsLoadBalancing;
@@ -52,11 +54,19 @@ fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let pods: usize = arg(1, 200);
+    // HEALTH_SECONDS "checks": a target is healthy after its group's interval x healthy
+    // threshold, as AWS's checks take; BENCH_HC=aws gives the Service AWS's own defaults (30 s,
+    // 5 healthy checks: what it had before the room defaults of 10 s and 2).
+    let follow_checks = std::env::args().nth(2).as_deref() == Some("checks");
     let health = Duration::from_secs(arg(2, 20));
     let provisioning = Duration::from_secs(arg(3, 5));
     let bed = Bed::get();
     let provisioning_rule = Arc::new(ProvisioningDelay::new(provisioning));
-    let health_rule = Arc::new(HealthDelay::new(health));
+    let health_rule = Arc::new(if follow_checks {
+        HealthDelay::following_checks(1.0)
+    } else {
+        HealthDelay::new(health)
+    });
     let prefix = format!("bench-per-pod-{pods}");
     let ManagedPoolBed {
         proxy,
@@ -149,6 +159,10 @@ async fn main() {
     let notes = svc.metadata.annotations.get_or_insert_with(BTreeMap::new);
     notes.insert(MODE.to_owned(), "per-pod".to_owned());
     notes.insert(POD_RELEASE_AFTER.to_owned(), "0".to_owned());
+    if std::env::var("BENCH_HC").is_ok_and(|v| v == "aws") {
+        notes.insert(HC_INTERVAL.to_owned(), "30".to_owned());
+        notes.insert(HC_HEALTHY_THRESHOLD.to_owned(), "5".to_owned());
+    }
     Api::<Service>::namespaced(admin.clone(), &namespace)
         .create(&PostParams::default(), &svc)
         .await
@@ -243,8 +257,12 @@ async fn main() {
     let secs =
         |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()));
     println!(
-        "### Per-pod mode: {pods} pods behind one Service, health delay {} s, provisioning delay {} s\n",
-        health.as_secs(),
+        "### Per-pod mode: {pods} pods behind one Service, health delay {}, provisioning delay {} s\n",
+        if follow_checks {
+            "the group's interval x healthy threshold".to_owned()
+        } else {
+            format!("{} s", health.as_secs())
+        },
         provisioning.as_secs()
     );
     println!(

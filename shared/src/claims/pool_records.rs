@@ -100,6 +100,9 @@ pub struct PoolRecord {
     pub members: Vec<PoolMember>,
     /// The Services waiting for ports.
     pub waiting: Vec<WaitingService>,
+    /// Why the pool function cannot grow the pool (the region's NLB quota, say), as it last
+    /// found; `None` when it can.
+    pub held: Option<String>,
 }
 
 impl PoolRecord {
@@ -164,6 +167,10 @@ pub trait PoolRecords: Send + Sync {
 
     /// Notes a Service as waiting for ports (keeping the first `since`).
     async fn note_waiting(&self, pool: &str, waiting: &WaitingService) -> Result<(), StoreError>;
+
+    /// Notes why the pool cannot grow (`None`: it can again), on the pool item, so a Service
+    /// that waits is told in its status.
+    async fn set_held(&self, pool: &str, reason: Option<&str>) -> Result<(), StoreError>;
 
     /// Forgets a waiting Service (allocated, released or gone); none noted is a no-op.
     async fn clear_waiting(&self, pool: &str, uid: &str) -> Result<(), StoreError>;

@@ -131,9 +131,9 @@ pub async fn pools(env: &Env<'_>, lookups: &dyn ConfigLookups) -> Result<PoolSet
     PoolSet::from_json(&json).map_err(|p| ConfigError::new(var, p))
 }
 
-/// `json` with its NLB names replaced by their ARNs: every name must name a network load
-/// balancer of this account and region.
-async fn resolve_names(json: &str, lookups: &dyn ConfigLookups) -> Result<String, String> {
+/// `json` (pools' JSON) with its NLB names replaced by their ARNs: every name must name a
+/// network load balancer of this account and region. The operator's CLI reads pools so too.
+pub async fn resolve_names(json: &str, lookups: &dyn ConfigLookups) -> Result<String, String> {
     let names = nlb_names(json)?;
     if names.is_empty() {
         return Ok(json.to_owned());

@@ -91,10 +91,13 @@ impl Reconciler {
                         m.max
                     )
                 }
-                Some(_) => {
-                    "; the pool is growing: the Service is allocated when a new NLB is active"
-                        .to_owned()
-                }
+                Some(_) => match self.held_back(pool) {
+                    Some(why) => format!("; the pool cannot grow: {why}"),
+                    None => {
+                        "; the pool is growing: the Service is allocated when a new NLB is active"
+                            .to_owned()
+                    }
+                },
             };
             if let Some(arn) = only {
                 return Claimed::Exhausted(format!(

@@ -75,11 +75,15 @@ fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<Option<T>, Str
 }
 
 /// Reads one item of a pool partition into `record`.
+/// The pool item's note of why the pool cannot grow.
+const HELD: &str = "heldBy";
+
 fn read_item(record: &mut PoolRecord, item: &Item) -> Result<(), String> {
     let sk = get_s(item, SK).ok_or("an item of a pool has no sk")?;
     if sk == POOL_META {
         record.seq = get_n(item, "seq")?.unwrap_or(0);
         record.id = get_s(item, "poolId").map(str::to_owned);
+        record.held = get_s(item, HELD).map(str::to_owned);
     } else if let Some(seq) = sk.strip_prefix(MEMBER_PREFIX) {
         let seq: u64 = seq
             .parse()
@@ -301,6 +305,24 @@ impl PoolRecords for DynamoClaimStore {
             items.push(TransactWriteItem::builder().delete(nlb).build());
         }
         self.transact(OP, items).await
+    }
+
+    async fn set_held(&self, pool: &str, reason: Option<&str>) -> Result<(), StoreError> {
+        const OP: &str = "UpdateItem (why a pool cannot grow)";
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pool_pk(pool), POOL_META.to_owned())))
+            .expression_attribute_names("#held", HELD);
+        let update = match reason {
+            Some(reason) => update
+                .update_expression("SET #held = :held")
+                .expression_attribute_values(":held", s(reason)),
+            None => update.update_expression("REMOVE #held"),
+        };
+        update.send().await.map_err(|e| store_error(OP, &e))?;
+        Ok(())
     }
 
     async fn note_waiting(&self, pool: &str, waiting: &WaitingService) -> Result<(), StoreError> {

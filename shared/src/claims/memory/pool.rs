@@ -13,6 +13,12 @@ impl PoolRecords for MemoryClaimStore {
         Ok(self.lock().pools.get(pool).cloned().unwrap_or_default())
     }
 
+    async fn set_held(&self, pool: &str, reason: Option<&str>) -> Result<(), StoreError> {
+        self.round_trip().await;
+        self.lock().pools.entry(pool.to_owned()).or_default().held = reason.map(str::to_owned);
+        Ok(())
+    }
+
     async fn add_members(
         &self,
         pool: &str,

@@ -232,6 +232,20 @@ async fn growth_stops_at_the_regions_nlb_quota_and_waiting_services_are_told() {
         .filter(|i| w.status(&format!("room-{i}")).starts_with("Pending"))
         .count();
     assert_eq!(pending, 5);
+    // AND a waiting room's status, at its next allocation, names the quota too
+    let waiting = (0..15)
+        .map(|i| format!("room-{i}"))
+        .find(|n| w.status(n).starts_with("Pending"))
+        .expect("a waiting room");
+    w.allocate
+        .reconcile_service(&w.cluster, "games", &waiting, None)
+        .await
+        .expect("reconciles");
+    let status = w.status(&waiting);
+    assert!(
+        status.contains("the pool cannot grow: NLB quota reached") && status.contains("L-69A177A2"),
+        "{status}"
+    );
 
     // AND the next run makes nothing more
     let again = w

@@ -67,6 +67,8 @@ const CHECKS_SIGNAL_KEY: &str = "\u{0}checks";
 pub(crate) struct MemberCache {
     pools: std::sync::Mutex<HashMap<String, Vec<String>>>,
     signalled: std::sync::Mutex<HashMap<String, Instant>>,
+    /// Why each pool cannot grow, as its record last said.
+    held: std::sync::Mutex<HashMap<String, String>>,
     /// Held while a pool counts the region's NLBs and makes new ones, so two pools growing at
     /// once in one run never both take the quota's last NLB.
     growth: tokio::sync::Mutex<()>,
@@ -120,6 +122,16 @@ impl Reconciler {
         pool.with_members(members)
     }
 
+    /// Why `pool` cannot grow, as its record said when its members were last read.
+    pub(super) fn held_back(&self, pool: &NlbPool) -> Option<String> {
+        self.members
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(pool.name())
+            .cloned()
+    }
+
     /// Reads the members of a managed pool again; `pool` with them.
     pub(super) async fn refresh_members(&self, pool: &NlbPool) -> Result<NlbPool> {
         if pool.managed().is_none() {
@@ -127,6 +139,17 @@ impl Reconciler {
         }
         let record = self.records()?.pool_record(pool.name()).await?;
         let arns = record.member_arns();
+        {
+            let mut held = self
+                .members
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match record.held {
+                Some(reason) => held.insert(pool.name().to_owned(), reason),
+                None => held.remove(pool.name()),
+            };
+        }
         self.members
             .lock_pools()
             .insert(pool.name().to_owned(), arns.clone());

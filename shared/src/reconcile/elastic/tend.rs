@@ -222,6 +222,12 @@ impl Reconciler {
                 .await;
         }
         report.provisioning = census.count(NlbState::Provisioning) + made;
+        // Waiting Services' statuses name what holds the pool back (read with its members).
+        if report.nlb_quota != record.held {
+            self.records()?
+                .set_held(pool.name(), report.nlb_quota.as_deref())
+                .await?;
+        }
         if let Some(held) = report.nlb_quota.clone()
             && waiting > 0
         {
