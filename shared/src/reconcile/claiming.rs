@@ -59,9 +59,11 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Reads the view of `pool` unless it is fresh.
+    /// Reads the view of `pool` unless it is fresh (a managed pool whose members were never
+    /// read has no NLB to be fresh about: it is read).
     pub(super) async fn fresh_view(&self, pool: &NlbPool) -> Result<()> {
-        if !self.view.is_fresh(&self.with_cached_members(pool)) {
+        let live = self.with_cached_members(pool);
+        if live.nlb_arns().is_empty() || !self.view.is_fresh(&live) {
             self.refresh_view(pool).await?;
         }
         Ok(())

@@ -148,3 +148,26 @@ fn a_bad_cross_zone_value_names_the_annotation() {
         crate::listener_options::ListenerOptions::parse(&svc.annotations).expect_err("refused");
     assert!(err.to_string().contains(CROSS_ZONE), "{err}");
 }
+
+#[tokio::test]
+async fn a_made_nlb_is_listed_when_it_turns_active_so_its_first_rooms_cost_no_attribute_call() {
+    use super::elastic_tests::{pools, world as elastic_world};
+    // GIVEN a managed pool (made NLBs cross-zone on by default) whose pool function makes its
+    // first NLB
+    let w = elastic_world(pools(1, 2, 0, 3600), 0);
+    let report = w.tend().await;
+    let nlb = report
+        .promoted
+        .first()
+        .cloned()
+        .expect("an NLB made active");
+
+    // THEN the NLB is listed on its item: cross-zone on, no foreign port
+    let listing = w.store.listing(&nlb).expect("listed as it turned active");
+    assert!(listing.cross_zone && listing.foreign_ports.is_empty());
+
+    // AND a room's target group follows it: no attribute call, no listener read
+    w.rooms(0..1).await;
+    assert_eq!(w.elb.calls("ModifyTargetGroupAttributes"), 0);
+    assert_eq!(w.elb.calls("DescribeListeners (of an NLB)"), 0);
+}

@@ -245,11 +245,13 @@ impl Reconciler {
             .filter_map(|s| s.created)
             .min()
             .map_or(0, |created| (now - created).max(0));
-        let mut budget = match self.check_ownership(cluster).await? {
-            Ownership::Own => DeletionBudget::new(limits.max_deletions),
+        // A table not proven this cluster's gets nothing written but the cursor: no NLB
+        // listing either.
+        let (mut budget, own) = match self.check_ownership(cluster).await? {
+            Ownership::Own => (DeletionBudget::new(limits.max_deletions), true),
             Ownership::Foreign(why) | Ownership::Unproven(why) => {
                 report.deletions_blocked = Some(why);
-                DeletionBudget::new(0)
+                (DeletionBudget::new(0), false)
             }
         };
         let mut cursor = cursors.load_cursor().await?;
@@ -261,7 +263,8 @@ impl Reconciler {
             // A managed pool's members as the table lists them now.
             let pool = self.refresh_members(pool).await?;
             let mut used = 0;
-            for seen in self.see_nlbs(pool.nlb_arns(), Some(&pool), limits).await? {
+            let listed = own.then_some(&pool);
+            for seen in self.see_nlbs(pool.nlb_arns(), listed, limits).await? {
                 claimed.add(&seen.holders);
                 swept_nlbs.push(seen.nlb.clone());
                 let swept = self

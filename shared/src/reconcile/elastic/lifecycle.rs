@@ -52,11 +52,18 @@ impl Reconciler {
                 }
             }
             (Some(NlbStatus::Active), NlbState::Provisioning) => {
-                if let Some(managed) = pool.managed()
-                    && managed.cross_zone
-                {
+                let cross_zone = pool.managed().is_some_and(|m| m.cross_zone);
+                if cross_zone {
                     self.fleet()?.set_cross_zone(&arn, true).await?;
                 }
+                // Listed at once, as the sweep would (no listener yet): its first rooms' target
+                // groups follow its cross-zone setting and nothing reads its listeners.
+                let listing = crate::claims::NlbListing {
+                    cross_zone,
+                    at: now,
+                    ..Default::default()
+                };
+                self.store.record_listing(&arn, &listing, true).await?;
                 if records
                     .set_nlb_state(&arn, state, NlbState::Active, false, now)
                     .await?
