@@ -61,6 +61,19 @@ impl ElbCall {
     }
 }
 
+/// The trimmed text of the first `<name>` element in `xml`.
+pub(crate) fn element_text<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let from = xml.find(&open)? + open.len();
+    let to = from + xml[from..].find(&format!("</{name}>"))?;
+    Some(xml[from..to].trim())
+}
+
+/// A rule's state, whether or not another thread panicked holding it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -90,6 +90,22 @@ pub async fn create_nlbs_with_subnets(
     (nlbs, vpc_id, subnets)
 }
 
+/// Turns an NLB's cross-zone load balancing on or off (moto's default, as AWS's: off).
+pub async fn set_nlb_cross_zone(sdk: &SdkConfig, nlb_arn: &str, enabled: bool) {
+    aws_sdk_elasticloadbalancingv2::Client::new(sdk)
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(nlb_arn)
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
+                .key("load_balancing.cross_zone.enabled")
+                .value(if enabled { "true" } else { "false" })
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("setting cross-zone of {nlb_arn} in moto: {e:?}"));
+}
+
 /// Makes several NLBs sharing one VPC, for a pool.
 pub async fn create_nlbs(sdk: &SdkConfig, prefix: &str, count: usize) -> Vec<TestNlb> {
     create_nlbs_with_subnets(sdk, prefix, count.max(1)).await.0

@@ -88,20 +88,9 @@ async fn setup(prefix: &str) -> Setup {
 /// its listing (no foreign listener) on its item in the claims table.
 async fn list_as_the_sweep_does(sdk: &aws_config::SdkConfig, fixture: &PoolFixture) {
     use nlb_port_pool::claims::{ClaimStore, NlbListing, now_epoch};
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
     let store = DynamoClaimStore::new(aws_sdk_dynamodb::Client::new(sdk), &fixture.table);
     for nlb in &fixture.nlbs {
-        elb.modify_load_balancer_attributes()
-            .load_balancer_arn(&nlb.arn)
-            .attributes(
-                aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
-                    .key("load_balancing.cross_zone.enabled")
-                    .value("true")
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("turning cross-zone on");
+        testbed::moto::set_nlb_cross_zone(sdk, &nlb.arn, true).await;
         let listing = NlbListing {
             cross_zone: true,
             at: now_epoch(),

@@ -131,19 +131,7 @@ async fn after_a_sweep_lists_an_nlb_with_cross_zone_on_a_room_costs_no_read_and_
     // GIVEN an NLB with cross-zone on, another tool's listener on it, and a sweep run
     let stack = Stack::new("xzone-on", 1, "30000-30001", QUOTA).await;
     let nlb = stack.nlbs[0].arn.clone();
-    stack
-        .elb
-        .modify_load_balancer_attributes()
-        .load_balancer_arn(&nlb)
-        .attributes(
-            aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
-                .key("load_balancing.cross_zone.enabled")
-                .value("true")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("turning cross-zone on");
+    testbed::moto::set_nlb_cross_zone(&stack.sdk, &nlb, true).await;
     let foreign_group = stack.foreign_target_group().await;
     stack
         .elb

@@ -438,6 +438,20 @@ impl Reconciler {
         holds_nothing: bool,
         reason: String,
     ) -> Result<Outcome> {
+        self.waits(cluster, service, holds_nothing, "PoolExhausted", reason)
+            .await
+    }
+
+    /// The Service waits: status `Pending: <reason>`, a Warning Event `event` when the status
+    /// changes, the finalizer only if it still holds listeners.
+    pub(super) async fn waits(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        holds_nothing: bool,
+        event: &'static str,
+        reason: String,
+    ) -> Result<Outcome> {
         let status = Status::Pending(reason.clone()).to_string();
         let want = |s: &ServiceState| {
             let mut outputs = ServiceOutputs::current(s);
@@ -447,15 +461,8 @@ impl Reconciler {
                 .insert(annotations::STATUS.to_owned(), status.clone());
             outputs
         };
-        self.write_and_tell(
-            cluster,
-            service,
-            &want,
-            NoticeKind::Warning,
-            "PoolExhausted",
-            &reason,
-        )
-        .await?;
+        self.write_and_tell(cluster, service, &want, NoticeKind::Warning, event, &reason)
+            .await?;
         Ok(Outcome::Pending(reason))
     }
 }

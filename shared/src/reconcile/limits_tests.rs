@@ -3,26 +3,9 @@
 //! claimed or made.
 
 use super::Outcome;
-use super::tests::{NLB_A, World, opted_in, slice, world};
+use super::tests::{NLB_A, room_with_ports, world};
 use crate::annotations::STATUS;
 use crate::claims::MAX_LISTENERS_PER_CLAIM;
-use crate::service_model::{ServicePortSpec, TargetPort};
-
-/// Puts Service `room` with `n` TCP ports, 7000 and up, and a ready endpoint.
-fn room_with_ports(w: &World, n: u16) {
-    let mut svc = opted_in("room", "u1");
-    svc.ports = (0..n)
-        .map(|i| ServicePortSpec {
-            name: Some(format!("p{i}")),
-            port: 7000 + i,
-            protocol: "TCP".into(),
-            target_port: TargetPort::Number(8000 + i),
-        })
-        .collect();
-    w.cluster.put_service(svc);
-    w.cluster
-        .set_slices("games", "room", vec![slice("p0", 8000, &["10.0.0.1"])]);
-}
 
 #[tokio::test]
 async fn more_listeners_than_one_claim_transaction_holds_are_refused_at_the_door() {

@@ -11,8 +11,7 @@
 //! and the targets are registered on a later run.
 
 use super::{Outcome, Reconciler, Result};
-use crate::annotations::{self, Status};
-use crate::cluster::{Cluster, NoticeKind, ServiceOutputs};
+use crate::cluster::Cluster;
 use crate::elb::{ElbError, ElbErrorKind};
 use crate::service_model::ServiceState;
 
@@ -87,24 +86,7 @@ impl Reconciler {
             .entry(quota.metric)
             .or_default() += 1;
         let holds_nothing = self.claims_for(service).await?.is_empty();
-        let status = Status::Pending(reason.clone()).to_string();
-        let want = |s: &ServiceState| {
-            let mut outputs = ServiceOutputs::current(s);
-            outputs.finalizer = !holds_nothing;
-            outputs
-                .annotations
-                .insert(annotations::STATUS.to_owned(), status.clone());
-            outputs
-        };
-        self.write_and_tell(
-            cluster,
-            service,
-            &want,
-            NoticeKind::Warning,
-            quota.event,
-            &reason,
-        )
-        .await?;
-        Ok(Outcome::Pending(reason))
+        self.waits(cluster, service, holds_nothing, quota.event, reason)
+            .await
     }
 }

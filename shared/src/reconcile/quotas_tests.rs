@@ -7,20 +7,12 @@ use super::tests::{NLB_A, World, opted_in, slice, world};
 use crate::annotations::STATUS;
 use crate::cluster::NoticeKind;
 use crate::elb::ElbQuotas;
-use crate::service_model::{ServicePortSpec, TargetPort};
 
 /// Service `name` (uid `uid`), opted in, with `ports` TCP ports (7000 and up) and a ready
 /// endpoint at `ip`.
 fn room(w: &World, name: &str, uid: &str, ports: u16, ip: &str) {
     let mut svc = opted_in(name, uid);
-    svc.ports = (0..ports)
-        .map(|i| ServicePortSpec {
-            name: Some(format!("p{i}")),
-            port: 7000 + i,
-            protocol: "TCP".into(),
-            target_port: TargetPort::Number(8000 + i),
-        })
-        .collect();
+    svc.ports = super::tests::tcp_ports(ports);
     w.cluster.put_service(svc);
     let slices = (0..ports)
         .map(|i| {

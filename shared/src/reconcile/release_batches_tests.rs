@@ -2,26 +2,10 @@
 //! transaction, and its finalizer comes off (issue 28, item 8).
 
 use super::Outcome;
-use super::tests::{NLB_A, World, opted_in, slice, world};
+use super::tests::{NLB_A, room_with_ports, world};
 use crate::claims::{ClaimState, ClaimStore, MAX_LISTENERS_PER_CLAIM, NlbTerms, TRANSACTION_ITEMS};
 use crate::protocol::ListenerProtocol;
-use crate::service_model::{ListenerKey, ServicePortSpec, TargetPort};
-
-/// Puts Service `room` with `n` TCP ports, 7000 and up, and a ready endpoint.
-fn room_with_ports(w: &World, n: u16) {
-    let mut svc = opted_in("room", "u1");
-    svc.ports = (0..n)
-        .map(|i| ServicePortSpec {
-            name: Some(format!("p{i}")),
-            port: 7000 + i,
-            protocol: "TCP".into(),
-            target_port: TargetPort::Number(8000 + i),
-        })
-        .collect();
-    w.cluster.put_service(svc);
-    w.cluster
-        .set_slices("games", "room", vec![slice("p0", 8000, &["10.0.0.1"])]);
-}
+use crate::service_model::ListenerKey;
 
 #[tokio::test]
 async fn a_service_holding_all_50_listeners_of_an_nlb_releases_and_lets_go() {

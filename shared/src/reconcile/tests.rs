@@ -124,6 +124,27 @@ pub(super) fn opted_in(name: &str, uid: &str) -> ServiceState {
 /// against the pods, are pod_targets_tests' and own_pods_tests' subject.
 pub(super) const TEST_MANAGER: &str = "tests.nlb-port-pool";
 
+/// `n` TCP ports named `p0`.. (7000 and up, each to target port 8000 and up).
+pub(super) fn tcp_ports(n: u16) -> Vec<ServicePortSpec> {
+    (0..n)
+        .map(|i| ServicePortSpec {
+            name: Some(format!("p{i}")),
+            port: 7000 + i,
+            protocol: "TCP".into(),
+            target_port: TargetPort::Number(8000 + i),
+        })
+        .collect()
+}
+
+/// Puts Service `room` (uid `u1`) with `n` TCP ports ([`tcp_ports`]) and a ready endpoint.
+pub(super) fn room_with_ports(w: &World, n: u16) {
+    let mut svc = opted_in("room", "u1");
+    svc.ports = tcp_ports(n);
+    w.cluster.put_service(svc);
+    w.cluster
+        .set_slices("games", "room", vec![slice("p0", 8000, &["10.0.0.1"])]);
+}
+
 /// What the tests' reconcilers trust: the EndpointSlice controller and [`TEST_MANAGER`].
 pub(super) fn test_targets() -> crate::target_policy::TargetPolicy {
     crate::target_policy::TargetPolicy::new([TEST_MANAGER], vec![])

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Answer, ElbCall, ElbRule};
+use super::{Answer, ElbCall, ElbRule, element_text};
 
 /// AWS: a target registered in a group behind an NLB is `initial`
 /// (`Elb.RegistrationInProgress`) until its health checks pass: the group's healthy threshold
@@ -86,9 +86,10 @@ impl HealthDelay {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for member in body.split("<member>").skip(1) {
-            let number = |name: &str| element(member, name).and_then(|v| v.parse::<u64>().ok());
+            let number =
+                |name: &str| element_text(member, name).and_then(|v| v.parse::<u64>().ok());
             if let (Some(arn), Some(interval), Some(threshold)) = (
-                element(member, "TargetGroupArn"),
+                element_text(member, "TargetGroupArn"),
                 number("HealthCheckIntervalSeconds"),
                 number("HealthyThresholdCount"),
             ) {
@@ -132,8 +133,8 @@ impl HealthDelay {
             };
             let end = start + len + "</member>".len();
             let member = &rest[start..end];
-            let id = element(member, "Id").unwrap_or_default();
-            let port = element(member, "Port").unwrap_or_default();
+            let id = element_text(member, "Id").unwrap_or_default();
+            let port = element_text(member, "Port").unwrap_or_default();
             out.push_str(&rest[..start]);
             match health_range(member) {
                 Some(range) if self.initial(tg, id, port, now) => {
@@ -184,14 +185,6 @@ impl ElbRule for HealthDelay {
     fn rewrite(&self, call: &ElbCall, body: String) -> String {
         self.rewrite_at(call, body, Instant::now())
     }
-}
-
-/// The text of the first `<name>` element in `xml`.
-fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let from = xml.find(&open)? + open.len();
-    let to = from + xml[from..].find(&format!("</{name}>"))?;
-    Some(xml[from..to].trim())
 }
 
 /// The byte range of the `<TargetHealth>` element of a target description.

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
-use super::provisioning_delay::{element_text, load_balancer_members};
+use super::element_text;
+use super::provisioning_delay::load_balancer_members;
 use super::{Answer, ElbCall, ElbRule};
 
 /// AWS: an account holds at most its quota of NLBs in a region ("Network Load Balancers per

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{ElbCall, ElbRule};
+use super::{ElbCall, ElbRule, element_text};
 
 /// AWS: an NLB is `provisioning` for minutes after CreateLoadBalancer, and may end `failed`
 /// instead of `active`; moto's CreateLoadBalancer answer says `provisioning` too, but every
@@ -198,14 +198,6 @@ pub(super) fn load_balancer_members(body: &str) -> Vec<Range<usize>> {
         }
     }
     members
-}
-
-/// The text of the first `<name>` element in `xml`.
-pub(super) fn element_text<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let from = xml.find(&open)? + open.len();
-    let to = from + xml[from..].find(&format!("</{name}>"))?;
-    Some(xml[from..to].trim())
 }
 
 /// The edit that makes `member` (at `offset` in the body) report `code`: its whole `<State>`

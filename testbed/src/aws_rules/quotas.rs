@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
-use super::{Answer, ElbCall, ElbRule};
+use super::{Answer, ElbCall, ElbRule, element_text, lock};
 
 /// AWS: an account holds at most so many target groups in a region ("Target Groups per
 /// Region", 3,000 by default); CreateTargetGroup beyond that is `TooManyTargetGroups`. Here
@@ -59,7 +59,7 @@ impl ElbRule for TargetGroupQuota {
     fn rewrite(&self, call: &ElbCall, body: String) -> String {
         match call.action.as_str() {
             "CreateTargetGroup" => {
-                if let Some(arn) = element(&body, "TargetGroupArn") {
+                if let Some(arn) = element_text(&body, "TargetGroupArn") {
                     lock(&self.live).insert(arn.to_owned());
                 }
             }
@@ -153,18 +153,6 @@ impl ElbRule for TargetQuota {
         }
         body
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The text of the first `<name>...</name>` in `xml`.
-fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let len = xml[start..].find(&format!("</{name}>"))?;
-    Some(&xml[start..start + len])
 }
 
 #[cfg(test)]

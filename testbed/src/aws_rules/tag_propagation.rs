@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Answer, ElbCall, ElbRule};
+use super::{Answer, ElbCall, ElbRule, element_text, lock};
 
 /// The calls the roles may make on a target group only by its tags, and the parameter naming it.
 const ON_TARGET_GROUP: [&str; 6] = [
@@ -95,25 +95,13 @@ impl ElbRule for TagPropagationDelay {
             "CreateListener" => "ListenerArn",
             _ => return body,
         };
-        if let Some(arn) = first_element(&body, element) {
+        if let Some(arn) = element_text(&body, element) {
             lock(&self.made)
                 .entry(arn.to_owned())
                 .or_insert_with(Instant::now);
         }
         body
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The text of the first `<name>...</name>` in `xml`.
-fn first_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let len = xml[start..].find(&format!("</{name}>"))?;
-    Some(&xml[start..start + len])
 }
 
 #[cfg(test)]

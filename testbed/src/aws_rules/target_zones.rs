@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 
-use super::{Answer, ElbCall, ElbRule};
+use super::{Answer, ElbCall, ElbRule, element_text};
 
 /// The bed's VPCs (`crate::moto`) have a subnet per zone: `10.0.1.0/24` in zone a,
 /// `10.0.2.0/24` in b, `10.0.3.0/24` in c. A pod of a test that models zones takes an IP
@@ -48,10 +48,7 @@ impl TargetZones {
             let end = start + len;
             let target = &rest[start..end];
             out.push_str(&rest[..end]);
-            let id = target
-                .split_once("<Id>")
-                .and_then(|(_, t)| t.split_once("</Id>"))
-                .map(|(id, _)| id.trim());
+            let id = element_text(target, "Id");
             if !target.contains("<AvailabilityZone>")
                 && let Some(zone) = id.and_then(|ip| zone_of(&self.region, ip))
             {
