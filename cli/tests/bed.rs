@@ -489,3 +489,56 @@ async fn watch_prints_one_json_document_per_run() {
     }
     child.kill().await.expect("stopping it");
 }
+
+#[tokio::test]
+async fn pools_naming_nlbs_by_name_read_as_the_functions_read_them() {
+    // GIVEN the world's pool given by NLB names instead of ARNs (as PoolNlbNames gives them)
+    let world = world().await;
+    let by_arn: Value = serde_json::from_str(&world.env["POOLS"]).expect("POOLS");
+    let names: Vec<String> = by_arn["default"]["nlbArns"]
+        .as_array()
+        .expect("nlbArns")
+        .iter()
+        .filter_map(|a| a.as_str().and_then(nlb_port_pool::pool::nlb_name_of))
+        .map(|n| format!("\"{n}\""))
+        .collect();
+    assert_eq!(names.len(), 2);
+    let by_name = format!(
+        r#"{{"default":{{"nlbArns":[{}],"ports":"30000-30099","listenerQuota":50}}}}"#,
+        names.join(",")
+    );
+
+    // WHEN status runs (as the operator, through the IAM gate)
+    let ns = world.namespace.as_str();
+    let out = run(
+        &world,
+        &["status", "-n", ns, "-o", "json"],
+        &[],
+        &[("POOLS", &by_name)],
+    );
+
+    // THEN it reads the same pool: both NLBs, found by name
+    assert_eq!(
+        code(&out),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = json(&out);
+    assert_eq!(status["pools"][0]["nlbs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(status["pools"][0]["used"], 1);
+
+    // AND a name no NLB has is a bad setting naming it
+    let out = run(
+        &world,
+        &["status"],
+        &[],
+        &[(
+            "POOLS",
+            r#"{"default":{"nlbArns":["no-such-nlb"],"ports":"30000-30099"}}"#,
+        )],
+    );
+    assert_eq!(code(&out), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-nlb"), "{err}");
+}
