@@ -9,6 +9,7 @@ TESTBED_DIR="$REPO_ROOT/testbed"
 # Pinned versions of the servers. Changing one rebuilds that binary on the next run.
 KUBE_VERSION=v1.37.2
 ETCD_VERSION=v3.6.16
+KWOK_VERSION=v0.8.0
 
 # Built binaries and venvs live outside the clone, keyed by their inputs, so a second run
 # (or a second clone) reuses them. CI may point NLB_PORT_POOL_CACHE at a cached directory.
@@ -32,7 +33,10 @@ free_port() {
 }
 
 etcd_bin() { echo "$CACHE_DIR/bin/etcd-$ETCD_VERSION-$(content_hash "$TESTBED_DIR/go/etcd/go.mod" "$TESTBED_DIR/go/etcd/go.sum" "$TESTBED_DIR/go/etcd/main.go")"; }
-apiserver_bin() { echo "$CACHE_DIR/bin/kube-apiserver-$KUBE_VERSION-$(content_hash "$TESTBED_DIR/go/apiserver/go.mod" "$TESTBED_DIR/go/apiserver/go.sum" "$TESTBED_DIR/go/apiserver/main.go")"; }
+# kube-apiserver, kube-controller-manager and kube-scheduler in one binary: `kube <component> ...`.
+kube_bin() { echo "$CACHE_DIR/bin/kube-$KUBE_VERSION-$(content_hash "$TESTBED_DIR/go/kube/go.mod" "$TESTBED_DIR/go/kube/go.sum" "$TESTBED_DIR/go/kube/main.go")"; }
+# kwok, the bed's kubelet: fake nodes whose pods go through the stages of testbed/kwok/.
+kwok_bin() { echo "$CACHE_DIR/bin/kwok-$KWOK_VERSION-$(content_hash "$TESTBED_DIR/go/kwok/go.mod" "$TESTBED_DIR/go/kwok/go.sum")"; }
 moto_venv() { echo "$CACHE_DIR/venv-moto-$(content_hash "$TESTBED_DIR/python/moto-requirements.txt")"; }
 
 # --- Containers (docker-up, docker-down, lambda-base-image, install-sam-tools) ---

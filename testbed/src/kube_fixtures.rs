@@ -1,7 +1,9 @@
 //! Kubernetes fixtures: namespaces, opted-in Services, EndpointSlices, ServiceAccount clients.
 //!
-//! The bed runs kube-apiserver alone (no controller-manager), so EndpointSlices are not made
-//! from pods: tests write them with [`endpoint_slice`].
+//! Most tests write a Service's EndpointSlices by hand with [`endpoint_slice`], to set up the
+//! exact endpoints they need. The bed's EndpointSlice controller also writes a slice for each
+//! Service with a selector; with no pod scheduled on the bed's nodes behind these Services it
+//! lists nothing, and the union of slices the functions read is the test's.
 
 use std::collections::BTreeMap;
 
@@ -174,6 +176,16 @@ pub fn opted_in_service(namespace: &str, name: &str, ports: &[PortSpec]) -> Serv
         &[(nlb_port_pool::annotations::AUTO_ASSIGN, "true")],
         ports,
     )
+}
+
+/// `svc` without a selector, so no controller writes its EndpointSlices (the test writes them,
+/// or none): for tests that count every event the forwarder sends, which the bed's
+/// EndpointSlice controller would add to with the empty slice it writes for a selector.
+pub fn without_selector(mut svc: Service) -> Service {
+    if let Some(spec) = svc.spec.as_mut() {
+        spec.selector = None;
+    }
+    svc
 }
 
 /// The manager (`endpointslice.kubernetes.io/managed-by`) of the slices tests write by hand.

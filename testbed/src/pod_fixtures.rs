@@ -1,6 +1,12 @@
-//! Pods for per-pod mode: the bed has no scheduler or kubelet, so a test makes the pod, writes
-//! its status (IP, conditions) as a kubelet would, and lists it in an EndpointSlice with its
-//! `targetRef`, as the EndpointSlice controller would.
+//! Pods written by hand for per-pod mode: a test makes the pod, writes its status (IP,
+//! conditions) as a kubelet would, and lists it in an EndpointSlice with its `targetRef`, as the
+//! EndpointSlice controller would, to set up exactly the state it needs (a pod listed before
+//! its status says so, an address in no pod, ...).
+//!
+//! The bed runs a scheduler and kwok nodes: these pods name a scheduler that does not exist
+//! ([`HAND_SCHEDULER`]), so no node takes them and kwok never rewrites what the test wrote;
+//! the EndpointSlice controller leaves them out (no node), so the test's slice is the only one
+//! listing them. Tests of what the real controllers do make Deployments and StatefulSets.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +25,9 @@ use nlb_port_pool::target_policy::MANAGED_BY_LABEL;
 
 /// A pod of the per-pod Service's endpoints: (pod name, IP, ready).
 pub type PodEndpointSpec<'a> = (&'a str, &'a str, bool);
+
+/// The scheduler hand-made pods name: none runs, so they stay unscheduled (see the module doc).
+pub const HAND_SCHEDULER: &str = "hand-made.nlb-port-pool";
 
 /// Pod `name` labelled `app=<app>`, one container; declaring the reachable gate if `gated`.
 pub fn pod(namespace: &str, name: &str, app: &str, gated: bool) -> Pod {
@@ -42,6 +51,7 @@ pub fn pod(namespace: &str, name: &str, app: &str, gated: bool) -> Pod {
             }),
             // No API token in a pod that never runs.
             automount_service_account_token: Some(false),
+            scheduler_name: Some(HAND_SCHEDULER.to_owned()),
             ..PodSpec::default()
         }),
         status: None,
@@ -68,8 +78,8 @@ pub async fn run_pod(
     made.metadata.uid.unwrap_or_default()
 }
 
-/// The namespace's `default` ServiceAccount, which admission requires of a pod and which no
-/// controller-manager makes on the bed.
+/// The namespace's `default` ServiceAccount, which admission requires of a pod: made here
+/// rather than waiting for the ServiceAccount controller to make it.
 async fn default_service_account(admin: &Client, namespace: &str) {
     let account = ServiceAccount {
         metadata: ObjectMeta {
@@ -114,7 +124,7 @@ pub async fn set_status(
         .unwrap_or_else(|e| panic!("writing the status of pod {name}: {e}"));
 }
 
-/// Deletes pod `name` at once (no kubelet would finish a graceful deletion here).
+/// Deletes pod `name` at once (a hand-made pod has no kubelet to finish a graceful deletion).
 pub async fn delete_pod(admin: &Client, namespace: &str, name: &str) {
     let params = DeleteParams {
         grace_period_seconds: Some(0),

@@ -39,7 +39,7 @@ async fn service_changes_that_matter_are_announced_and_others_are_not() {
     let ports = [PortSpec::udp("game", 7777, 7777)];
     let room = kube_fixtures::create(
         &admin,
-        &kube_fixtures::opted_in_service(&ns, "room", &ports),
+        &kube_fixtures::without_selector(kube_fixtures::opted_in_service(&ns, "room", &ports)),
     )
     .await;
     for (name, annotations) in [
@@ -49,7 +49,12 @@ async fn service_changes_that_matter_are_announced_and_others_are_not() {
     ] {
         kube_fixtures::create(
             &admin,
-            &kube_fixtures::service(&ns, name, &annotations, &ports),
+            &kube_fixtures::without_selector(kube_fixtures::service(
+                &ns,
+                name,
+                &annotations,
+                &ports,
+            )),
         )
         .await;
     }
@@ -264,7 +269,7 @@ async fn endpoint_slice_changes_are_coalesced_per_opted_in_service() {
     let ports = [PortSpec::tcp("game", 7777, 7777)];
     let room = kube_fixtures::create(
         &admin,
-        &kube_fixtures::opted_in_service(&ns, "room", &ports),
+        &kube_fixtures::without_selector(kube_fixtures::opted_in_service(&ns, "room", &ports)),
     )
     .await;
     kube_fixtures::create(&admin, &kube_fixtures::service(&ns, "plain", &[], &ports)).await;

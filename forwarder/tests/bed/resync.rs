@@ -31,7 +31,11 @@ async fn a_restarted_forwarder_resends_what_changed_while_it_was_down() {
     first.wait_leading(ARRIVE).await;
     let ports = [PortSpec::tcp("game", 7777, 7777)];
     for name in ["kept", "doomed"] {
-        kube_fixtures::create(&admin, &kube_fixtures::opted_in_service(&ns, name, &ports)).await;
+        kube_fixtures::create(
+            &admin,
+            &kube_fixtures::without_selector(kube_fixtures::opted_in_service(&ns, name, &ports)),
+        )
+        .await;
         inbox.wait_for("Service Changed", name, 1, ARRIVE).await;
     }
     support::patch_service(
@@ -67,10 +71,14 @@ async fn a_restarted_forwarder_resends_what_changed_while_it_was_down() {
     support::delete_service(&admin, &ns, "doomed").await;
     let born = kube_fixtures::create(
         &admin,
-        &kube_fixtures::opted_in_service(&ns, "born", &ports),
+        &kube_fixtures::without_selector(kube_fixtures::opted_in_service(&ns, "born", &ports)),
     )
     .await;
-    kube_fixtures::create(&admin, &kube_fixtures::service(&ns, "plain", &[], &ports)).await;
+    kube_fixtures::create(
+        &admin,
+        &kube_fixtures::without_selector(kube_fixtures::service(&ns, "plain", &[], &ports)),
+    )
+    .await;
     inbox.collect(Duration::from_secs(1)).await;
     assert_eq!(
         inbox.events.len(),

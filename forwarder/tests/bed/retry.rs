@@ -27,7 +27,7 @@ async fn events_for_a_missing_bus_are_retried_until_it_exists() {
     let ports = [PortSpec::tcp("game", 7777, 7777)];
     kube_fixtures::create(
         &admin,
-        &kube_fixtures::opted_in_service(&ns, "room", &ports),
+        &kube_fixtures::without_selector(kube_fixtures::opted_in_service(&ns, "room", &ports)),
     )
     .await;
 
