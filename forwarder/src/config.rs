@@ -12,7 +12,8 @@ use clap::Parser;
 use nlb_port_pool::config::ConfigError;
 use nlb_port_pool::names;
 
-/// Watches Services and EndpointSlices and puts nlb-port-pool events on an EventBridge bus.
+/// Watches Services, EndpointSlices and gated pods and puts nlb-port-pool events on an
+/// EventBridge bus.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "forwarder", version, about, args_override_self = true)]
 pub struct Args {

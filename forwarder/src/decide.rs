@@ -5,15 +5,20 @@
 //! act on (our input annotations, the ports, the uid): the functions' own writes (output
 //! annotations, the finalizer) and status updates leave it unchanged, so they cannot start an
 //! event loop between the forwarder and the Lambdas.
+//!
+//! Pods that declare the readiness gate `nlb.port-manager/reachable` are remembered the same
+//! way, as [`PodFacts`]: their Ready condition waits on the functions, so no EndpointSlice
+//! changes when their containers turn ready, and only the pod itself can wake the functions.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 use nlb_port_pool::annotations::{self, FINALIZER, OUTPUT_KEYS, PREFIX};
 use nlb_port_pool::event::DetailType;
+use nlb_port_pool::pod_model::REACHABLE_GATE;
 
 /// A Service's namespace and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,6 +71,9 @@ pub struct ServiceState {
     pub has_finalizer: bool,
     /// Whether it has a deletionTimestamp.
     pub deleting: bool,
+    /// `spec.selector` as [`label_pairs`]: which gated pods concern it. Hashes, not the
+    /// strings: 8 bytes a pair, and enough to test a match.
+    pub selector: Box<[u64]>,
 }
 
 impl ServiceState {
@@ -85,7 +93,29 @@ impl ServiceState {
             opt_in,
             has_finalizer: svc.finalizers().iter().any(|f| f == FINALIZER),
             deleting: svc.metadata.deletion_timestamp.is_some(),
+            selector: svc
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .map(label_pairs)
+                .unwrap_or_default(),
         }
+    }
+
+    /// Whether the functions act on its endpoints: validly opted in and not going away.
+    pub fn wants_endpoints(&self) -> bool {
+        self.opt_in == OptIn::Yes && !self.deleting
+    }
+
+    /// Whether its selector picks a pod with these [`label_pairs`]. Like the EndpointSlice
+    /// controller, an absent or empty selector picks no pod (the Service's endpoints are
+    /// managed by hand).
+    pub fn selects(&self, pod_labels: &[u64]) -> bool {
+        !self.selector.is_empty()
+            && self
+                .selector
+                .iter()
+                .all(|pair| pod_labels.binary_search(pair).is_ok())
     }
 
     /// Whether the functions care about this Service: it opted in (validly or not), or it
@@ -210,7 +240,7 @@ pub fn on_resync(key: &ObjectKey, s: &ServiceState) -> Option<Emission> {
 
 /// The event for changed EndpointSlices of a Service, if it is opted in and not going away.
 pub fn on_endpoints(key: &ObjectKey, s: &ServiceState) -> Option<Emission> {
-    (s.opt_in == OptIn::Yes && !s.deleting)
+    s.wants_endpoints()
         .then(|| Emission::new(DetailType::EndpointsChanged, key, s))
 }
 
@@ -239,6 +269,76 @@ pub fn slice_facts(slice: &EndpointSlice) -> Option<(String, u64)> {
         (&p.name, &p.port, &p.protocol).hash(&mut h);
     }
     Some((service, h.finish()))
+}
+
+/// A label map as sorted hashes of its `key=value` pairs: a selector matches a pod when each of
+/// its pairs is among the pod's. A collision (2^-64) would only send a needless event.
+pub fn label_pairs(labels: &BTreeMap<String, String>) -> Box<[u64]> {
+    let mut pairs: Vec<u64> = labels
+        .iter()
+        .map(|pair| {
+            let mut h = DefaultHasher::new();
+            pair.hash(&mut h);
+            h.finish()
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs.into_boxed_slice()
+}
+
+/// What the forwarder remembers of a pod that declares the reachable readiness gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodFacts {
+    /// Hash of what the functions act on for a gated pod: its uid, IPs, the `ContainersReady`,
+    /// `Ready` and gate conditions' statuses, whether it is being deleted, and its labels.
+    pub fingerprint: u64,
+    /// Its [`label_pairs`], so the Services selecting it can be found even once it is gone.
+    pub labels: Box<[u64]>,
+}
+
+/// The facts of a pod that declares the `nlb.port-manager/reachable` readiness gate; `None`
+/// for any other pod, which the functions register from the EndpointSlices alone.
+pub fn pod_facts(pod: &Pod) -> Option<PodFacts> {
+    let gated = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.readiness_gates.as_ref())
+        .is_some_and(|g| g.iter().any(|g| g.condition_type == REACHABLE_GATE));
+    if !gated {
+        return None;
+    }
+    let labels = label_pairs(pod.labels());
+    let status = pod.status.as_ref();
+    let condition = |kind: &str| {
+        status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == kind))
+            .map(|c| c.status.as_str())
+    };
+    let mut h = DefaultHasher::new();
+    // A pod made again under the same name (a StatefulSet's) is another target.
+    pod.metadata.uid.hash(&mut h);
+    status.and_then(|s| s.pod_ip.as_ref()).hash(&mut h);
+    for ip in status
+        .and_then(|s| s.pod_ips.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        ip.ip.hash(&mut h);
+    }
+    // Statuses only: probe and transition times change without anything to do. The gate's own
+    // condition is written by the functions; that change sends one event, which finds the
+    // target registered and writes nothing, so it cannot loop.
+    for kind in ["ContainersReady", "Ready", REACHABLE_GATE] {
+        condition(kind).hash(&mut h);
+    }
+    pod.metadata.deletion_timestamp.is_some().hash(&mut h);
+    labels.hash(&mut h);
+    Some(PodFacts {
+        fingerprint: h.finish(),
+        labels,
+    })
 }
 
 #[cfg(test)]

@@ -278,3 +278,102 @@ fn slice_facts_change_with_addresses_pods_and_readiness_only() {
     unlabelled.metadata.labels = None;
     assert!(slice_facts(&unlabelled).is_none());
 }
+
+fn gated_pod(gated: bool) -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "room-0", "namespace": "games", "uid": "p-1",
+                     "resourceVersion": "7", "labels": {"app": "room"}},
+        "spec": {"containers": [],
+                 "readinessGates": if gated { serde_json::json!([{"conditionType": REACHABLE_GATE}]) }
+                                   else { serde_json::json!([]) }},
+        "status": {"phase": "Running", "podIP": "10.0.0.5", "podIPs": [{"ip": "10.0.0.5"}],
+                   "conditions": [
+            {"type": "ContainersReady", "status": "False"},
+            {"type": "Ready", "status": "False"},
+            {"type": REACHABLE_GATE, "status": "False"}
+        ]}
+    }))
+    .expect("pod JSON")
+}
+
+fn set_condition(pod: &mut Pod, kind: &str, status: &str) {
+    for c in pod
+        .status
+        .iter_mut()
+        .flat_map(|s| s.conditions.iter_mut().flatten())
+    {
+        if c.type_ == kind {
+            c.status = status.into();
+        }
+    }
+}
+
+#[test]
+fn pod_facts_are_kept_for_gated_pods_only() {
+    assert!(pod_facts(&gated_pod(false)).is_none());
+    let facts = pod_facts(&gated_pod(true)).expect("gated");
+    assert_eq!(
+        facts.labels,
+        label_pairs(&[("app".into(), "room".into())].into())
+    );
+}
+
+#[test]
+fn pod_facts_change_with_what_the_functions_act_on_only() {
+    let base = pod_facts(&gated_pod(true)).expect("gated").fingerprint;
+    let changed = |edit: &dyn Fn(&mut Pod)| {
+        let mut p = gated_pod(true);
+        edit(&mut p);
+        pod_facts(&p).expect("gated").fingerprint != base
+    };
+    for kind in ["ContainersReady", "Ready", REACHABLE_GATE] {
+        assert!(changed(&|p| set_condition(p, kind, "True")), "{kind}");
+    }
+    assert!(changed(&|p| {
+        if let Some(s) = p.status.as_mut() {
+            s.pod_ip = Some("10.0.0.6".into());
+        }
+    }));
+    assert!(changed(&|p| p.metadata.uid = Some("p-2".into())));
+    assert!(changed(&|p| {
+        p.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+    }));
+    assert!(changed(&|p| {
+        p.metadata.labels = Some([("app".to_owned(), "lobby".to_owned())].into());
+    }));
+    // Neither the functions' own outputs, nor versions, nor other conditions.
+    assert!(!changed(&|p| {
+        p.metadata.resource_version = Some("8".into());
+        p.metadata.annotations = Some([(ALLOCATIONS.to_owned(), "[]".to_owned())].into());
+        set_condition(p, "PodScheduled", "True");
+    }));
+}
+
+#[test]
+fn a_selector_picks_pods_carrying_all_its_pairs_and_an_empty_one_none() {
+    let pod = label_pairs(
+        &[
+            ("app".into(), "room".into()),
+            ("tier".into(), "game".into()),
+        ]
+        .into(),
+    );
+    let with_selector = |pairs: &[(&str, &str)]| {
+        let mut s = opted_in();
+        if let Some(spec) = s.spec.as_mut() {
+            spec.selector = Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            );
+        }
+        state(&s)
+    };
+    assert!(with_selector(&[("app", "room")]).selects(&pod));
+    assert!(with_selector(&[("app", "room"), ("tier", "game")]).selects(&pod));
+    assert!(!with_selector(&[("app", "room"), ("tier", "web")]).selects(&pod));
+    assert!(!with_selector(&[("app", "lobby")]).selects(&pod));
+    assert!(!with_selector(&[]).selects(&pod));
+    assert!(!state(&opted_in()).selects(&pod), "no selector");
+}

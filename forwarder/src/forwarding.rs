@@ -65,6 +65,8 @@ impl<S: EventSink> Forwarder<S> {
             let stop = self.term(&mut leader, &mut shutdown).await;
             self.metrics.leader.store(false, Ordering::Relaxed);
             self.metrics.synced.store(false, Ordering::Relaxed);
+            // A standby tracks no pod; the next term's watch counts afresh.
+            self.metrics.gated_pods.store(0, Ordering::Relaxed);
             if matches!(stop, Stop::Shutdown) {
                 return;
             }

@@ -1,4 +1,5 @@
-//! The forwarder: watches Services and EndpointSlices and puts the events of the contract
+//! The forwarder: watches Services, EndpointSlices and the pods that declare the reachable
+//! readiness gate, and puts the events of the contract
 //! (DESIGN.md section 4) on an EventBridge bus, from the one replica that holds the Lease.
 //!
 //! | module | concern |
@@ -6,6 +7,7 @@
 //! | [`config`] | flags and environment |
 //! | [`decide`] | which event a Service change produces (pure) |
 //! | [`tracker`] | what is remembered between watch events; re-lists; coalescing (pure) |
+//! | [`pod_tracker`] | the gated pods, and the Services each change wakes (pure) |
 //! | [`watch`] | the watch loop feeding the queue |
 //! | [`sender`] | batching, retry and accounting behind [`sender::EventSink`] |
 //! | [`eventbridge`] | the PutEvents sink |
@@ -23,6 +25,7 @@ pub mod forwarding;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod pod_tracker;
 pub mod room_clock;
 pub mod sender;
 pub mod tracker;

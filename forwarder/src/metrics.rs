@@ -32,6 +32,8 @@ pub struct Metrics {
     pub leader: AtomicBool,
     /// Whether the leader's watches finished their first list.
     pub synced: AtomicBool,
+    /// Pods with the reachable readiness gate the leader's pod watch tracks.
+    pub gated_pods: AtomicU64,
     /// From the watch event to PutEvents accepting its event.
     pub lag: Histogram,
     /// The rooms' latencies and statuses, as the Service watch sees them.
@@ -199,6 +201,11 @@ impl Metrics {
                 "1 when the leader's watches finished their first list.",
                 i64::from(flag(&self.synced)),
             ),
+            (
+                "gated_pods",
+                "Pods with the nlb.port-manager/reachable readiness gate the leader tracks.",
+                i64::try_from(get(&self.gated_pods)).unwrap_or(i64::MAX),
+            ),
         ];
         for (name, help, value) in gauges {
             let _ = write!(
@@ -241,6 +248,7 @@ mod tests {
             "forwarder_watch_restarts_total 0",
             "forwarder_leader 1",
             "forwarder_watches_synced 0",
+            "forwarder_gated_pods 0",
             "forwarder_event_lag_seconds_bucket{le=\"0.005\"} 0",
             "forwarder_event_lag_seconds_bucket{le=\"0.05\"} 1",
             "forwarder_event_lag_seconds_bucket{le=\"+Inf\"} 2",

@@ -15,21 +15,25 @@ use tokio::time::Instant;
 
 use crate::decide::{self, Emission, ObjectKey, OptIn, ServiceState};
 
-fn key_of<K: ResourceExt>(obj: &K) -> ObjectKey {
+/// The namespace and name of a watched object.
+pub(crate) fn key_of<K: ResourceExt>(obj: &K) -> ObjectKey {
     ObjectKey::new(obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
+/// One watch stream's re-list state: its current list's epoch, and whether it listed once.
 #[derive(Debug, Default, Clone)]
-struct Scope {
-    epoch: u64,
-    synced: bool,
+pub(crate) struct Scope {
+    pub(crate) epoch: u64,
+    pub(crate) synced: bool,
 }
 
+/// A remembered value, with the scope and list epoch that last saw it (an older epoch at the
+/// end of a re-list means the object is gone).
 #[derive(Debug)]
-struct Tracked<T> {
-    value: T,
-    scope: usize,
-    epoch: u64,
+pub(crate) struct Tracked<T> {
+    pub(crate) value: T,
+    pub(crate) scope: usize,
+    pub(crate) epoch: u64,
 }
 
 /// The interesting Services (opted in, or holding our finalizer) and their last facts.
@@ -172,6 +176,24 @@ impl ServiceTracker {
         self.services
             .get(key)
             .is_some_and(|t| t.value.opt_in == OptIn::Yes)
+    }
+
+    /// The Services a gated pod's change concerns: those of `namespace` whose selector picks
+    /// a pod with these [`decide::label_pairs`] and whose endpoints the functions act on.
+    /// A walk over every tracked Service (a namespace compare each) rather than an index: it
+    /// runs only when a gated pod's facts change, a few times in a pod's life, and costs
+    /// little next to decoding the pod that caused it.
+    pub fn selecting<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod_labels: &'a [u64],
+    ) -> impl Iterator<Item = ObjectKey> + 'a {
+        self.services
+            .iter()
+            .filter(move |(k, t)| {
+                k.namespace == namespace && t.value.wants_endpoints() && t.value.selects(pod_labels)
+            })
+            .map(|(k, _)| k.clone())
     }
 }
 

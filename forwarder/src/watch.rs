@@ -1,4 +1,4 @@
-//! The watch loop: Service and EndpointSlice watchers in, queued events out.
+//! The watch loop: Service, EndpointSlice and (running) Pod watchers in, queued events out.
 //!
 //! One watcher per scope (all namespaces, or each configured namespace). A watcher that
 //! fails is replaced by a fresh one after a backoff, so every reconnect is a full re-list and
@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::stream::{BoxStream, SelectAll};
 use futures::{StreamExt, future};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, DefaultBackoff, Event, watcher};
@@ -27,6 +27,7 @@ use tracing::{debug, info, warn};
 
 use crate::decide::{Emission, SERVICE_NAME_LABEL};
 use crate::metrics::Metrics;
+use crate::pod_tracker::{POD_FIELD_SELECTOR, PodTracker};
 use crate::sender::QueuedEvent;
 use crate::tracker::{Coalescer, ServiceTracker, SliceTracker};
 
@@ -158,13 +159,18 @@ pub async fn run(
     let slice_config = watcher::Config::default().labels(SERVICE_NAME_LABEL);
     let mut slices: Watchers<EndpointSlice> =
         Watchers::new(&client, &settings.namespaces, slice_config, "EndpointSlice");
+    // Gated pods wake their Services: their slices do not change until the functions act.
+    let pod_config = watcher::Config::default().fields(POD_FIELD_SELECTOR);
+    let mut pods: Watchers<Pod> = Watchers::new(&client, &settings.namespaces, pod_config, "Pod");
     let mut service_tracker = ServiceTracker::new(services.scopes());
     let mut slice_tracker = SliceTracker::new(slices.scopes());
+    let mut pod_tracker = PodTracker::new(pods.scopes());
     let mut coalescer = Coalescer::new(settings.coalesce_window);
     let period = settings.resync_period;
     let mut resync = tokio::time::interval_at(Instant::now() + period, period);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     metrics.synced.store(false, Ordering::Relaxed);
+    metrics.gated_pods.store(0, Ordering::Relaxed);
     loop {
         let next_window = coalescer.next_deadline();
         let emissions = tokio::select! {
@@ -201,6 +207,23 @@ pub async fn run(
                 }
                 Vec::new()
             },
+            Some((scope, item)) = pods.streams.next() => {
+                match item {
+                    Ok(event) => {
+                        if matches!(event, Event::InitDone) {
+                            pods.listed(scope);
+                        }
+                        let now = Instant::now();
+                        // Only Services that want endpoints events come back: no filter here.
+                        for key in pod_tracker.apply(scope, event, &service_tracker) {
+                            coalescer.mark(key, now);
+                        }
+                        metrics.gated_pods.store(pod_tracker.len() as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => pods.restart(scope, &e, &metrics),
+                }
+                Vec::new()
+            },
             () = sleep_until_opt(next_window), if next_window.is_some() => coalescer
                 .take_due(Instant::now())
                 .iter()
@@ -212,7 +235,7 @@ pub async fn run(
             }
         };
         metrics.synced.store(
-            service_tracker.synced() && slice_tracker.synced(),
+            service_tracker.synced() && slice_tracker.synced() && pod_tracker.synced(),
             Ordering::Relaxed,
         );
         for emission in emissions {

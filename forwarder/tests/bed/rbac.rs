@@ -2,7 +2,7 @@
 //! forwarder does and nothing else; the functions' group may do what the Lambdas do.
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -32,7 +32,7 @@ fn assert_forbidden<T: std::fmt::Debug>(what: &str, r: Result<T, kube::Error>) {
 }
 
 #[tokio::test]
-async fn the_forwarder_account_reads_services_and_slices_and_nothing_else() {
+async fn the_forwarder_account_reads_services_slices_and_pods_and_nothing_else() {
     // GIVEN deploy/ applied and a client acting as its ServiceAccount
     let bed = Bed::get();
     let admin = bed.kube_client().await;
@@ -57,6 +57,16 @@ async fn the_forwarder_account_reads_services_and_slices_and_nothing_else() {
     assert_allowed(
         "list endpointslices",
         Api::<EndpointSlice>::all(sa.clone()).list(&lp).await,
+    );
+    // The pod watch's list, with its field selector (gated pods, forwarder/src/pod_tracker.rs)
+    assert_allowed(
+        "list running pods",
+        Api::<Pod>::all(sa.clone())
+            .list(
+                &lp.clone()
+                    .fields(forwarder::pod_tracker::POD_FIELD_SELECTOR),
+            )
+            .await,
     );
     let leases: Api<Lease> = Api::namespaced(sa.clone(), DEPLOY_NAMESPACE);
     let lease = Lease {
@@ -89,6 +99,17 @@ async fn the_forwarder_account_reads_services_and_slices_and_nothing_else() {
         "get an endpointslice",
         Api::<EndpointSlice>::namespaced(sa.clone(), &ns)
             .get("room")
+            .await,
+    );
+    assert_forbidden(
+        "get a pod",
+        Api::<Pod>::namespaced(sa.clone(), &ns).get("room-0").await,
+    );
+    let pod_patch = json!({"metadata": {"labels": {"x": "y"}}});
+    assert_forbidden(
+        "patch a pod",
+        Api::<Pod>::namespaced(sa.clone(), &ns)
+            .patch("room-0", &PatchParams::default(), &Patch::Merge(&pod_patch))
             .await,
     );
     assert_forbidden(
