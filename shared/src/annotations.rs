@@ -40,8 +40,10 @@ pub const NLB: &str = "nlb.port-manager/nlb";
 /// `per-service` (the default: one set of listeners for the Service) or `per-pod` (a set of
 /// listeners for each pod behind it).
 pub const MODE: &str = "nlb.port-manager/mode";
-/// Per-pod mode: seconds a pod may be gone from the Service (not in its endpoints, no pod of
-/// that name) before its ports are released (default [`DEFAULT_POD_RELEASE_AFTER`]).
+/// Per-pod mode: seconds a pod may be gone from the Service (no pod of that name selected by
+/// its selector: deleted, or relabelled out of it) before its ports are released (default
+/// [`DEFAULT_POD_RELEASE_AFTER`]). A pod of that name selected again within them gets the same
+/// ports; its target is its new IP (a gone pod has no target meanwhile).
 pub const POD_RELEASE_AFTER: &str = "nlb.port-manager/pod-release-after";
 /// Default of [`POD_RELEASE_AFTER`], seconds.
 pub const DEFAULT_POD_RELEASE_AFTER: u32 = 10;
@@ -67,11 +69,17 @@ pub const PODS: &str = "nlb.port-manager/pods";
 /// (absent while none is).
 pub const TARGET: &str = "nlb.port-manager/target";
 
+/// Output on a pod of a per-pod Service: whose outputs the pod carries, as `name/uid` of that
+/// Service (see [`service_ref`]). Two per-pod Services may select the same pods (a TCP and a
+/// UDP Service, a blue/green move); the first to write a pod's outputs owns them, and the
+/// others leave the pod alone (their addresses for it are in their own [`PODS`] summary).
+pub const SERVICE: &str = "nlb.port-manager/service";
+
 /// The finalizer that holds a Service's deletion until its listeners are released.
 pub const FINALIZER: &str = "nlb.port-manager/release";
 
 /// Every output key, so a release can remove exactly what the system wrote.
-pub const OUTPUT_KEYS: [&str; 8] = [
+pub const OUTPUT_KEYS: [&str; 9] = [
     ALLOCATED_PORT,
     LISTENER_ARN,
     TARGET_GROUP_ARN,
@@ -80,7 +88,21 @@ pub const OUTPUT_KEYS: [&str; 8] = [
     STATUS,
     PODS,
     TARGET,
+    SERVICE,
 ];
+
+/// The value of [`SERVICE`] naming the Service `name` with `uid`. The uid tells a Service from
+/// a later one of the same name; the name lets a reader (and a run judging whether the owner
+/// is still there) find it.
+pub fn service_ref(name: &str, uid: &str) -> String {
+    format!("{name}/{uid}")
+}
+
+/// The (name, uid) a [`SERVICE`] value names; `None` when it is not `name/uid`.
+pub fn parse_service_ref(value: &str) -> Option<(&str, &str)> {
+    let (name, uid) = value.split_once('/')?;
+    (!name.is_empty() && !uid.is_empty() && !uid.contains('/')).then_some((name, uid))
+}
 
 /// How a Service's listeners are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,7 +115,7 @@ pub enum Mode {
 }
 
 /// What a per-pod Service's `pods` annotation counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodsSummary {
     /// Pods whose listeners all exist.
@@ -105,8 +127,25 @@ pub struct PodsSummary {
     pub pending: usize,
     /// Pods whose allocation failed (their status says why).
     pub errors: usize,
-    /// Pods gone from the Service whose ports are kept for the grace period.
+    /// Pods gone from the Service (no pod of that name selected) whose ports are kept for the
+    /// grace period.
     pub leaving: usize,
+    /// Pods whose outputs another per-pod Service writes (see [`SERVICE`]), by name: this
+    /// Service's address for each, which the pod's own annotations do not show. Counted in
+    /// `allocated` (and `ready`) like the others.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shared: BTreeMap<String, SharedPod>,
+}
+
+/// This Service's listeners for a pod whose outputs belong to another Service.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedPod {
+    /// `NLB_DNS:port` of the first port: what a client dials.
+    pub address: String,
+    /// Each of these listeners has a healthy target (the pod's IP).
+    #[serde(default)]
+    pub ready: bool,
 }
 
 /// Longest annotation value this code reads; longer ones are refused before parsing.
@@ -643,6 +682,37 @@ mod tests {
             ("TCP_UDP".to_owned(), "TLS".to_owned())
         );
         assert!(out.keys().all(|k| OUTPUT_KEYS.contains(&k.as_str())));
+    }
+
+    #[test]
+    fn a_service_ref_round_trips_and_odd_values_name_nothing() {
+        let value = service_ref("room-tcp", "6f1c-uid");
+        assert_eq!(value, "room-tcp/6f1c-uid");
+        assert_eq!(parse_service_ref(&value), Some(("room-tcp", "6f1c-uid")));
+        for odd in ["", "room", "/uid", "room/", "a/b/c"] {
+            assert_eq!(parse_service_ref(odd), None, "{odd:?}");
+        }
+    }
+
+    #[test]
+    fn a_summary_without_shared_pods_reads_and_writes_as_before() {
+        let old = r#"{"allocated":2,"ready":1,"pending":0,"errors":0,"leaving":1}"#;
+        let summary: PodsSummary = serde_json::from_str(old).expect("old summary");
+        assert!(summary.shared.is_empty());
+        assert_eq!(serde_json::to_string(&summary).expect("json"), old);
+        let mut shared = summary;
+        shared.shared.insert(
+            "room-0".into(),
+            SharedPod {
+                address: "nlb.elb:30001".into(),
+                ready: false,
+            },
+        );
+        let text = serde_json::to_string(&shared).expect("json");
+        assert!(
+            text.ends_with(r#""shared":{"room-0":{"address":"nlb.elb:30001","ready":false}}}"#),
+            "{text}"
+        );
     }
 
     #[test]

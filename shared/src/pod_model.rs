@@ -1,5 +1,6 @@
 //! The part of a pod that per-pod mode acts on, read from its Kubernetes object.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -25,6 +26,8 @@ pub struct PodState {
     pub finalizers: Vec<String>,
     /// All annotations.
     pub annotations: Annotations,
+    /// `metadata.labels`: whether a Service's selector still selects it.
+    pub labels: BTreeMap<String, String>,
     /// `status.podIP`, when it is IPv4.
     pub ip: Option<Ipv4Addr>,
     /// Every IPv4 address of `status.podIPs` (and `status.podIP`): what may be its target.
@@ -70,6 +73,7 @@ impl PodState {
             deleting: meta.deletion_timestamp.is_some(),
             finalizers: meta.finalizers.clone().unwrap_or_default(),
             annotations: meta.annotations.clone().unwrap_or_default(),
+            labels: meta.labels.clone().unwrap_or_default(),
             ip,
             ips,
             containers_ready: condition("ContainersReady"),
@@ -82,6 +86,15 @@ impl PodState {
             created: meta.creation_timestamp.as_ref().map(|t| t.0.as_second()),
         })
     }
+
+    /// Whether a Service with `selector` selects it (an empty selector selects nothing, as
+    /// the endpoints controller reads it).
+    pub fn selected_by(&self, selector: &BTreeMap<String, String>) -> bool {
+        !selector.is_empty()
+            && selector
+                .iter()
+                .all(|(k, v)| self.labels.get(k).is_some_and(|l| l == v))
+    }
 }
 
 #[cfg(test)]
@@ -92,7 +105,7 @@ mod tests {
     fn reads_a_gated_pod() {
         let pod: Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "room-0", "uid": "p-1", "resourceVersion": "7",
-                         "annotations": {"a": "b"}},
+                         "annotations": {"a": "b"}, "labels": {"app": "room", "tier": "x"}},
             "spec": {"containers": [], "readinessGates": [{"conditionType": REACHABLE_GATE}]},
             "status": {"podIP": "10.0.0.5", "conditions": [
                 {"type": "ContainersReady", "status": "True"},
@@ -105,6 +118,18 @@ mod tests {
         assert_eq!(p.ip, Some(Ipv4Addr::new(10, 0, 0, 5)));
         assert_eq!(p.ips, vec![Ipv4Addr::new(10, 0, 0, 5)]);
         assert!(p.gated && p.containers_ready && !p.reachable && !p.deleting);
+        let selector = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert!(p.selected_by(&selector(&[("app", "room")])));
+        assert!(!p.selected_by(&selector(&[("app", "room"), ("tier", "y")])));
+        assert!(
+            !p.selected_by(&selector(&[])),
+            "an empty selector selects nothing"
+        );
         let bare: Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "x", "uid": "u"},
             "status": {"podIP": "fd00::1"}

@@ -77,6 +77,11 @@ pub struct PodSubject {
     pub name: String,
     /// The pod's uid: writes are conditional on it.
     pub uid: String,
+    /// The [`crate::annotations::SERVICE`] value of an owner this run judged gone (the Service
+    /// no longer exists, is another object, or no longer selects the pod as a per-pod
+    /// Service): the pod's outputs may be taken over from it. `None`: only a pod naming no
+    /// Service or this one is written (see [`crate::cluster::pod_outputs`]).
+    pub replaces: Option<String>,
 }
 
 impl ServiceState {
@@ -84,7 +89,14 @@ impl ServiceState {
     /// Service's (its key and uid, the pod's name), while the metadata read and written
     /// (resourceVersion, annotations, finalizers, deletion) are the pod's. The pod never gets
     /// the finalizer: the Service's holds its deletion until every pod's ports are released.
+    /// A state that already stands for this pod (read again after a conflict) keeps the owner
+    /// it may take over from.
     pub fn for_pod(&self, pod: &PodState) -> Self {
+        let replaces = self
+            .pod
+            .as_ref()
+            .filter(|p| p.name == pod.name)
+            .and_then(|p| p.replaces.clone());
         Self {
             key: self.key.clone(),
             uid: self.uid.clone(),
@@ -98,9 +110,19 @@ impl ServiceState {
             pod: Some(PodSubject {
                 name: pod.name.clone(),
                 uid: pod.uid.clone(),
+                replaces,
             }),
             created: pod.created,
         }
+    }
+
+    /// This pod state, allowed to take the pod's outputs over from the owner `owner` names (a
+    /// [`crate::annotations::SERVICE`] value this run judged gone). No effect on a Service.
+    pub fn taking_over(mut self, owner: &str) -> Self {
+        if let Some(p) = self.pod.as_mut() {
+            p.replaces = Some(owner.to_owned());
+        }
+        self
     }
 
     /// A Service that no longer exists, known by its key and uid (what its claims record):

@@ -1,19 +1,22 @@
 //! Per-pod mode on the bed (moto, kube-apiserver, the IAM gate): pods scaled 0 -> 200 -> 100
-//! -> 0, a StatefulSet pod made again keeps its port, a pod flapping NotReady keeps its port,
-//! switching modes, and the readiness gate set only once the target is healthy. The bed has
-//! no kubelet: tests write the pods' status and the EndpointSlices with `targetRef`s.
+//! -> 0, a StatefulSet pod made again keeps its port (its old IP deregistered at once), a
+//! terminating pod loses its target, a pod flapping NotReady keeps its port, switching modes,
+//! the readiness gate set only once the target is healthy, and two per-pod Services over the
+//! same pods. Tests write the pods' status and the EndpointSlices with `targetRef`s (hand-made
+//! pods no kubelet runs).
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::Stack;
-use common::pods::run_reachable;
-use nlb_port_pool::annotations::{ADDRESS, PODS, STATUS, TARGET};
+use common::pods::{pod_ip, run_reachable};
+use nlb_port_pool::annotations::{ADDRESS, PODS, SERVICE, STATUS, TARGET, service_ref};
 use testbed::aws_rules::HealthDelay;
 use testbed::fault_proxy::{FaultPlan, FaultProxy};
+use testbed::kube_fixtures::PortSpec;
 use testbed::{Bed, pod_fixtures};
 
 /// Listeners an NLB of the stack takes.
@@ -30,6 +33,11 @@ async fn addresses(stack: &Stack) -> Vec<(String, String)> {
             Some((name, a))
         })
         .collect()
+}
+
+/// `ip:8000` of each of `ips`, as target sets read.
+fn targets(ips: &[&str]) -> BTreeSet<String> {
+    ips.iter().map(|ip| format!("{ip}:8000")).collect()
 }
 
 async fn assert_invariants(stack: &Stack) {
@@ -98,13 +106,22 @@ async fn a_statefulset_pod_made_again_keeps_its_port_and_a_flapping_pod_too() {
     stack.scale_pods("room", 2).await;
     stack.endpoints_changed("room").await.expect("allocates");
     let before = addresses(&stack).await;
+    let group = stack.pod_target_group("room-0").await;
+    assert_eq!(stack.targets(&group).await, targets(&[&pod_ip(0)]));
 
-    // WHEN room-0 is deleted and made again under its name, with another IP
+    // WHEN room-0 is deleted
     pod_fixtures::delete_pod(&stack.admin, &stack.namespace, "room-0").await;
     stack
-        .put_pod_slice("room", &[("room-1", &common::pods::pod_ip(1), true)])
+        .put_pod_slice("room", &[("room-1", &pod_ip(1), true)])
         .await;
     stack.endpoints_changed("room").await.expect("leaving");
+
+    // THEN its target is deregistered in that run (its IP may soon be another pod's), while
+    // its listener and target group are kept for the grace
+    assert!(stack.targets(&group).await.is_empty());
+    assert_eq!(stack.listeners().await.len(), 2);
+
+    // WHEN it is made again under its name, with another IP
     pod_fixtures::run_pod(
         &stack.admin,
         &stack.namespace,
@@ -117,27 +134,22 @@ async fn a_statefulset_pod_made_again_keeps_its_port_and_a_flapping_pod_too() {
     stack
         .put_pod_slice(
             "room",
-            &[
-                ("room-0", "10.20.9.9", true),
-                ("room-1", &common::pods::pod_ip(1), true),
-            ],
+            &[("room-0", "10.20.9.9", true), ("room-1", &pod_ip(1), true)],
         )
         .await;
     stack.endpoints_changed("room").await.expect("back");
 
-    // THEN it has its old address, its target its new IP
+    // THEN it has its old address, its target its new IP only
     assert_eq!(addresses(&stack).await, before);
     let ann = stack.pod_annotations("room-0").await;
     assert_eq!(ann.get(TARGET).map(String::as_str), Some("10.20.9.9"));
+    assert_eq!(stack.targets(&group).await, targets(&["10.20.9.9"]));
 
     // WHEN room-1 turns NotReady, then ready again
     stack
         .put_pod_slice(
             "room",
-            &[
-                ("room-0", "10.20.9.9", true),
-                ("room-1", &common::pods::pod_ip(1), false),
-            ],
+            &[("room-0", "10.20.9.9", true), ("room-1", &pod_ip(1), false)],
         )
         .await;
     stack.endpoints_changed("room").await.expect("not ready");
@@ -148,6 +160,49 @@ async fn a_statefulset_pod_made_again_keeps_its_port_and_a_flapping_pod_too() {
     // THEN it kept its port throughout
     let after = addresses(&stack).await;
     assert_eq!(after, before);
+    assert_invariants(&stack).await;
+}
+
+#[tokio::test]
+async fn a_terminating_pod_loses_its_target_at_once_and_keeps_its_port() {
+    // GIVEN an allocated pod, grace 10 s
+    let stack = Stack::new("per-pod-terminating", 1, "30000-30099", QUOTA).await;
+    stack.create_per_pod_room("room", "10").await;
+    stack.scale_pods("room", 1).await;
+    stack.endpoints_changed("room").await.expect("allocates");
+    let before = addresses(&stack).await;
+    let group = stack.pod_target_group("room-0").await;
+
+    // WHEN it starts terminating, its endpoint still listed ready (the slice lags)
+    stack.terminate_pod("room-0").await;
+    stack.endpoints_changed("room").await.expect("terminating");
+
+    // THEN its target is deregistered in that run; it keeps its listener and address
+    assert!(stack.targets(&group).await.is_empty());
+    assert_eq!(stack.listeners().await.len(), 1);
+    assert_eq!(addresses(&stack).await, before);
+
+    // WHEN it is gone, and made again under its name with another IP
+    stack.finish_terminating("room-0").await;
+    stack.put_pod_slice("room", &[]).await;
+    stack.endpoints_changed("room").await.expect("gone");
+    pod_fixtures::run_pod(
+        &stack.admin,
+        &stack.namespace,
+        "room-0",
+        "room",
+        false,
+        ("10.20.7.7", true, true),
+    )
+    .await;
+    stack
+        .put_pod_slice("room", &[("room-0", "10.20.7.7", true)])
+        .await;
+    stack.endpoints_changed("room").await.expect("back");
+
+    // THEN its address is the same, only its new IP registered
+    assert_eq!(addresses(&stack).await, before);
+    assert_eq!(stack.targets(&group).await, targets(&["10.20.7.7"]));
     assert_invariants(&stack).await;
 }
 
@@ -238,4 +293,96 @@ async fn the_readiness_gate_turns_true_only_once_the_target_is_healthy() {
             .get(PODS)
             .is_some_and(|p| p.contains("\"ready\":1")),
     );
+}
+
+#[tokio::test]
+async fn per_pod_services_over_the_same_pods_leave_the_pods_outputs_to_the_first() {
+    // GIVEN pods room-0 and room-1 carrying per-pod Service room's outputs
+    let stack = Stack::new("per-pod-shared", 1, "30000-30099", QUOTA).await;
+    stack.create_per_pod_room("room", "10").await;
+    stack.scale_pods("room", 2).await;
+    stack
+        .endpoints_changed("room")
+        .await
+        .expect("room allocates");
+    let room = stack.pod_outputs().await;
+    let room_ref = service_ref("room", &stack.uid("room").await);
+    assert!(
+        room.values().all(|o| o.get(SERVICE) == Some(&room_ref)),
+        "{room:?}"
+    );
+    let (ip0, ip1) = (pod_ip(0), pod_ip(1));
+    let listed = [
+        ("room-0", ip0.as_str(), true),
+        ("room-1", ip1.as_str(), true),
+    ];
+
+    // WHEN a UDP per-pod Service over the same pods comes, and its endpoints are synced
+    let udp = PortSpec::udp("game", 7777, 8000);
+    stack
+        .create_per_pod_service("room-udp", "room", "10", udp)
+        .await;
+    stack.put_pod_slice("room-udp", &listed).await;
+    stack.changed("room-udp").await.expect("room-udp allocates");
+    stack.endpoints_changed("room-udp").await.expect("synced");
+
+    // THEN it has a listener per pod, each pod its target, but the pods' outputs are room's
+    assert_eq!(stack.listeners().await.len(), 4);
+    let udp_uid = stack.uid("room-udp").await;
+    assert_eq!(stack.all_targets_of(&udp_uid).await, targets(&[&ip0, &ip1]));
+    assert_eq!(stack.pod_outputs().await, room);
+    // AND its own summary lists its address for each; one Warning names room
+    let shared = stack.pods_summary("room-udp").await.shared;
+    assert_eq!(shared.len(), 2, "{shared:?}");
+    let warned: Vec<String> = stack
+        .events_of("room-udp")
+        .await
+        .into_iter()
+        .filter(|(kind, reason, _)| kind == "Warning" && reason == "PodsShared")
+        .map(|(_, _, note)| note)
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("/room,"), "{}", warned[0]);
+
+    // WHEN room-udp is deleted
+    stack.delete_service("room-udp").await;
+    stack.deleted("room-udp", &udp_uid).await.expect("released");
+
+    // THEN the pods keep room's outputs
+    assert_eq!(stack.pod_outputs().await, room);
+
+    // WHEN another per-pod Service over them comes, and then room is deleted
+    let voice = PortSpec::udp("voice", 7778, 8000);
+    stack
+        .create_per_pod_service("room-voice", "room", "10", voice)
+        .await;
+    stack.put_pod_slice("room-voice", &listed).await;
+    stack
+        .changed("room-voice")
+        .await
+        .expect("room-voice allocates");
+    let theirs = stack.pods_summary("room-voice").await.shared;
+    let room_uid = stack.uid("room").await;
+    stack.delete_service("room").await;
+    stack.deleted("room", &room_uid).await.expect("released");
+
+    // THEN room's release clears the pods' outputs
+    assert!(stack.pod_outputs().await.values().all(BTreeMap::is_empty));
+
+    // AND room-voice's next run takes them, with the addresses its summary listed
+    stack
+        .endpoints_changed("room-voice")
+        .await
+        .expect("takes over");
+    let voice_ref = service_ref("room-voice", &stack.uid("room-voice").await);
+    for (pod, outputs) in stack.pod_outputs().await {
+        assert_eq!(outputs.get(SERVICE), Some(&voice_ref), "{pod}");
+        assert_eq!(
+            outputs.get(ADDRESS),
+            theirs.get(&pod).map(|s| &s.address),
+            "{pod}"
+        );
+    }
+    assert!(stack.pods_summary("room-voice").await.shared.is_empty());
+    assert_invariants(&stack).await;
 }

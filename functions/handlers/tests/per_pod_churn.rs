@@ -3,7 +3,8 @@
 //! delivers at least once), the functions' AWS calls throttled, failed with 503 and timed out
 //! at random. Afterwards, with the faults gone, one more delivery converges, and the invariants
 //! hold: no port held twice, nothing leaked, no pod advertising a port its own claim does not
-//! hold, every pod of the fleet with its own listener.
+//! hold, every pod of the fleet with its own listener, and no target but the IPs the fleet's
+//! endpoints list (an IP a pod left behind is never still registered).
 
 mod common;
 
@@ -111,5 +112,8 @@ async fn a_fleet_churned_under_faults_converges_with_every_invariant() {
     let distinct: BTreeSet<&String> = addresses.iter().collect();
     assert_eq!(distinct.len(), size, "an address given twice");
     assert_eq!(stack.listeners().await.len(), size);
+    let registered = stack.all_targets_of(&stack.uid("fleet").await).await;
+    let listed: BTreeSet<String> = (0..size).map(|j| format!("{}:8000", pod_ip(j))).collect();
+    assert_eq!(registered, listed, "a target that is no listed pod's IP");
     drop(proxy);
 }

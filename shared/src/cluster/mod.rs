@@ -14,7 +14,7 @@ use async_trait::async_trait;
 pub use api::KubeCluster;
 #[cfg(any(test, feature = "test-doubles"))]
 pub use memory::{MEMORY_CLUSTER_UID, MemoryCluster};
-pub use outputs::{ServiceOutputs, outputs_patch};
+pub use outputs::{ServiceOutputs, outputs_patch, pod_outputs, writes_pod};
 
 use crate::event::ServiceKey;
 use crate::service_model::{PodState, ServiceState};
@@ -106,13 +106,16 @@ pub trait Cluster: Send + Sync {
     /// carry exactly `outputs`, only if it is still as `service` was read
     /// (same uid and resourceVersion); writes nothing when it already does. Never retries: a
     /// conflict is [`Patched::Changed`], for the caller to read again and decide again.
+    /// A pod is written as [`pod_outputs`] says: stamped with its Service, and not at all
+    /// (answered [`Patched::Done`] as it is) when its outputs are another Service's.
     async fn write_outputs_if_unchanged(
         &self,
         service: &ServiceState,
         outputs: &ServiceOutputs,
     ) -> Result<Patched, KubeError>;
 
-    /// Publishes an Event on the Service (or on the pod a per-pod state stands for).
+    /// Publishes an Event on the Service (or on the pod a per-pod state stands for, unless the
+    /// pod's outputs are another Service's ([`writes_pod`]): that Service speaks for the pod).
     async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError>;
 
     /// The pods in `namespace` that `selector` (a Service's `spec.selector`) matches; none for

@@ -1,8 +1,16 @@
 //! The part of a Service the system owns, and the merge patch that writes it.
+//!
+//! A pod's outputs belong to one per-pod Service (two may select the same pods): whatever a
+//! run asks to write on a pod goes through [`pod_outputs`], which stamps the pod with its
+//! Service ([`SERVICE`]) and refuses to touch a pod whose outputs are another Service's. Both
+//! adapters write pods only through it, conditional on the pod being as read, so the check and
+//! the write see the same pod.
+
+use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
 
-use crate::annotations::{Annotations, FINALIZER, OUTPUT_KEYS};
+use crate::annotations::{Annotations, FINALIZER, OUTPUT_KEYS, SERVICE, service_ref};
 use crate::service_model::ServiceState;
 
 /// What the system wants on a Service: its output annotations (absent keys are removed) and
@@ -30,13 +38,58 @@ impl ServiceOutputs {
     }
 }
 
+/// Whether what `subject` stands for may be written (outputs, Events) by its Service: always
+/// for a Service; for a pod ([`ServiceState::for_pod`]) as read, when its [`SERVICE`] names no
+/// Service, this one (by uid), or the owner this run judged gone and takes over from
+/// ([`crate::service_model::PodSubject::replaces`]).
+pub fn writes_pod(subject: &ServiceState) -> bool {
+    let Some(pod) = &subject.pod else {
+        return true;
+    };
+    match subject.annotations.get(SERVICE) {
+        None => true,
+        Some(owner) => {
+            crate::annotations::parse_service_ref(owner).is_some_and(|(_, uid)| uid == subject.uid)
+                || pod.replaces.as_deref() == Some(owner.as_str())
+        }
+    }
+}
+
+/// What a write of `outputs` on what `subject` stands for really writes: `outputs` as they are
+/// for a Service; for a pod, `None` when the pod is not its Service's to write
+/// ([`writes_pod`]), else `outputs` naming the Service in [`SERVICE`] (none when no other
+/// output is left: a pod cleared of its outputs names no owner, and the next Service may take
+/// it).
+pub fn pod_outputs<'a>(
+    subject: &ServiceState,
+    outputs: &'a ServiceOutputs,
+) -> Option<Cow<'a, ServiceOutputs>> {
+    if subject.pod.is_none() {
+        return Some(Cow::Borrowed(outputs));
+    }
+    if !writes_pod(subject) {
+        return None;
+    }
+    let mut stamped = outputs.clone();
+    stamped.annotations.remove(SERVICE);
+    if !stamped.annotations.is_empty() {
+        stamped.annotations.insert(
+            SERVICE.to_owned(),
+            service_ref(&subject.key.name, &subject.uid),
+        );
+    }
+    Some(Cow::Owned(stamped))
+}
+
 /// The JSON merge patch that turns `service`'s outputs into `outputs`, or `None` when they
 /// already match. It carries the uid and resourceVersion read, so the API server refuses it
 /// (409) if the object changed or was replaced; other annotations and finalizers are kept.
 ///
 /// For a state standing for a pod ([`ServiceState::for_pod`]) the patch is the pod's: its uid,
-/// and never a finalizer (`outputs.finalizer` is ignored).
+/// never a finalizer (`outputs.finalizer` is ignored), the owner stamped, and `None` when the
+/// pod's outputs are another Service's (see [`pod_outputs`]).
 pub fn outputs_patch(service: &ServiceState, outputs: &ServiceOutputs) -> Option<Value> {
+    let outputs = pod_outputs(service, outputs)?;
     let finalizers = &service.finalizers;
     let uid = service.pod.as_ref().map_or(&service.uid, |p| &p.uid);
     let mut annotations = Map::new();
@@ -90,7 +143,7 @@ pub fn outputs_patch(service: &ServiceState, outputs: &ServiceOutputs) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::annotations::{ADDRESS, AUTO_ASSIGN, STATUS};
+    use crate::annotations::{ADDRESS, AUTO_ASSIGN, SERVICE, STATUS};
     use crate::event::ServiceKey;
 
     fn svc(annotations: &[(&str, &str)], finalizers: &[&str]) -> ServiceState {
@@ -154,11 +207,63 @@ mod tests {
         s.pod = Some(crate::service_model::PodSubject {
             name: "room-0".into(),
             uid: "pod-uid".into(),
+            replaces: None,
         });
         let patch = outputs_patch(&s, &outputs(&[(STATUS, "Allocated")], true)).expect("a change");
         assert_eq!(patch["metadata"]["uid"], "pod-uid");
         assert!(patch["metadata"].get("finalizers").is_none());
         assert_eq!(outputs_patch(&s, &outputs(&[], true)), None);
+    }
+
+    fn pod_of(s: ServiceState, replaces: Option<&str>) -> ServiceState {
+        let mut s = s;
+        s.pod = Some(crate::service_model::PodSubject {
+            name: "room-0".into(),
+            uid: "pod-uid".into(),
+            replaces: replaces.map(str::to_owned),
+        });
+        s
+    }
+
+    #[test]
+    fn a_pods_outputs_name_their_service_and_lose_it_when_cleared() {
+        let free = pod_of(svc(&[], &[]), None);
+        let patch =
+            outputs_patch(&free, &outputs(&[(STATUS, "Allocated")], false)).expect("a change");
+        assert_eq!(patch["metadata"]["annotations"][SERVICE], "s/u");
+        let owned = pod_of(svc(&[(STATUS, "Allocated"), (SERVICE, "s/u")], &[]), None);
+        assert_eq!(
+            outputs_patch(&owned, &outputs(&[(STATUS, "Allocated")], false)),
+            None,
+            "already as asked"
+        );
+        let cleared = outputs_patch(&owned, &ServiceOutputs::default()).expect("a change");
+        assert_eq!(cleared["metadata"]["annotations"][SERVICE], Value::Null);
+    }
+
+    #[test]
+    fn another_services_pod_is_never_written_unless_taken_over() {
+        let theirs = pod_of(svc(&[(ADDRESS, "x:1"), (SERVICE, "other/u2")], &[]), None);
+        assert!(!writes_pod(&theirs));
+        assert_eq!(outputs_patch(&theirs, &ServiceOutputs::default()), None);
+        assert_eq!(
+            outputs_patch(&theirs, &outputs(&[(ADDRESS, "y:2")], false)),
+            None
+        );
+        // The run judged `other` gone: it takes the pod over.
+        let gone_owner = pod_of(
+            svc(&[(ADDRESS, "x:1"), (SERVICE, "other/u2")], &[]),
+            Some("other/u2"),
+        );
+        let patch =
+            outputs_patch(&gone_owner, &outputs(&[(ADDRESS, "y:2")], false)).expect("taken");
+        assert_eq!(patch["metadata"]["annotations"][SERVICE], "s/u");
+        // Judged gone was another owner than the one the pod names now: hands off.
+        let moved_on = pod_of(
+            svc(&[(ADDRESS, "x:1"), (SERVICE, "third/u3")], &[]),
+            Some("other/u2"),
+        );
+        assert!(!writes_pod(&moved_on));
     }
 
     #[test]

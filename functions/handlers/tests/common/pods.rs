@@ -1,19 +1,24 @@
 //! Per-pod Services on the bed: a Service selecting `app=<name>`, its pods made and their
 //! status written as a kubelet would, and the EndpointSlice listing them with `targetRef`s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use handlers::Deps;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use nlb_port_pool::annotations::{MODE, POD_RELEASE_AFTER};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use nlb_port_pool::annotations::{
+    MODE, POD_RELEASE_AFTER, PODS, PREFIX, PodsSummary, TARGET_GROUP_ARN,
+};
 use nlb_port_pool::reconcile::{ReachReport, ReachSettings};
 use testbed::kube_fixtures::{PortSpec, opted_in_service};
 use testbed::pod_fixtures::{self, PodEndpointSpec};
 
 use super::{Stack, schedule_event};
+
+/// The finalizer [`Stack::terminate_pod`] holds a pod with.
+const TEST_FINALIZER: &str = "testbed.nlb-port-pool/terminating";
 
 /// The IP of pod number `i`.
 pub fn pod_ip(i: usize) -> String {
@@ -24,14 +29,84 @@ impl Stack {
     /// Service `name` in per-pod mode (selector `app=<name>`, port `game` 7777 -> 8000), its
     /// pods released `grace` seconds after they leave.
     pub async fn create_per_pod_room(&self, name: &str, grace: &str) {
-        let mut svc = opted_in_service(&self.namespace, name, &[PortSpec::tcp("game", 7777, 8000)]);
+        self.create_per_pod_service(name, name, grace, PortSpec::tcp("game", 7777, 8000))
+            .await;
+    }
+
+    /// Service `name` in per-pod mode selecting `app=<app>` (another Service's pods, say) with
+    /// the one port `port`, its pods released `grace` seconds after they leave.
+    pub async fn create_per_pod_service(&self, name: &str, app: &str, grace: &str, port: PortSpec) {
+        let mut svc = opted_in_service(&self.namespace, name, &[port]);
         let annotations = svc.metadata.annotations.get_or_insert_with(BTreeMap::new);
         annotations.insert(MODE.to_owned(), "per-pod".to_owned());
         annotations.insert(POD_RELEASE_AFTER.to_owned(), grace.to_owned());
         if let Some(spec) = svc.spec.as_mut() {
-            spec.selector = Some(BTreeMap::from([("app".to_owned(), name.to_owned())]));
+            spec.selector = Some(BTreeMap::from([("app".to_owned(), app.to_owned())]));
         }
         self.create_service(&svc).await;
+    }
+
+    /// Starts deleting pod `pod` and keeps it terminating (a finalizer of the test's holds it,
+    /// as a kubelet would while the containers stop) until [`Stack::finish_terminating`].
+    pub async fn terminate_pod(&self, pod: &str) {
+        let api: Api<Pod> = Api::namespaced(self.admin.clone(), &self.namespace);
+        let hold = serde_json::json!({"metadata": {"finalizers": [TEST_FINALIZER]}});
+        api.patch(pod, &PatchParams::default(), &Patch::Merge(&hold))
+            .await
+            .unwrap_or_else(|e| panic!("holding pod {pod}: {e}"));
+        api.delete(pod, &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("deleting pod {pod}: {e}"));
+    }
+
+    /// Lets a pod held by [`Stack::terminate_pod`] go.
+    pub async fn finish_terminating(&self, pod: &str) {
+        let api: Api<Pod> = Api::namespaced(self.admin.clone(), &self.namespace);
+        let release = serde_json::json!({"metadata": {"finalizers": null}});
+        api.patch(pod, &PatchParams::default(), &Patch::Merge(&release))
+            .await
+            .unwrap_or_else(|e| panic!("letting pod {pod} go: {e}"));
+    }
+
+    /// Every pod's output annotations (`nlb.port-manager/*`), by pod.
+    pub async fn pod_outputs(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        self.pods()
+            .await
+            .into_iter()
+            .map(|(name, p)| {
+                let ann = p.metadata.annotations.unwrap_or_default();
+                let outputs = ann.into_iter().filter(|(k, _)| k.starts_with(PREFIX));
+                (name, outputs.collect())
+            })
+            .collect()
+    }
+
+    /// The `pods` summary of per-pod Service `name`.
+    pub async fn pods_summary(&self, name: &str) -> PodsSummary {
+        let json = self
+            .annotations(name)
+            .await
+            .remove(PODS)
+            .expect("a summary");
+        serde_json::from_str(&json).expect("the summary's JSON")
+    }
+
+    /// The target group pod `pod` advertises (its first listener's).
+    pub async fn pod_target_group(&self, pod: &str) -> String {
+        self.pod_annotations(pod)
+            .await
+            .get(TARGET_GROUP_ARN)
+            .cloned()
+            .unwrap_or_else(|| panic!("pod {pod} advertises no target group"))
+    }
+
+    /// The `ip:port` targets of every target group of the Service with `uid`.
+    pub async fn all_targets_of(&self, uid: &str) -> BTreeSet<String> {
+        let mut all = BTreeSet::new();
+        for group in self.target_groups_of(uid).await {
+            all.extend(self.targets(&group).await);
+        }
+        all
     }
 
     /// Switches Service `name` to `mode` (`per-pod`, or `per-service`).

@@ -235,6 +235,9 @@ impl Cluster for KubeCluster {
     }
 
     async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError> {
+        if !crate::cluster::writes_pod(service) {
+            return Ok(()); // another Service speaks for this pod (its outputs are that one's)
+        }
         // Events are written only when a Service's status changes, or once per fingerprint
         // (`Notice::once`), so a plain create (no series aggregation) is enough and needs only
         // `create`.

@@ -248,6 +248,9 @@ impl Cluster for MemoryCluster {
 
     async fn publish(&self, service: &ServiceState, notice: &Notice) -> Result<(), KubeError> {
         let mut st = self.enter("publish")?;
+        if !super::writes_pod(service) {
+            return Ok(()); // another Service speaks for this pod
+        }
         if let Some(fingerprint) = &notice.once
             && !st
                 .once

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{MemoryCluster, State, key};
 use crate::annotations::OUTPUT_KEYS;
-use crate::cluster::outputs::{ServiceOutputs, outputs_patch};
+use crate::cluster::outputs::{ServiceOutputs, outputs_patch, pod_outputs};
 use crate::cluster::{KubeError, Patched};
 use crate::service_model::{PodState, ServiceState};
 
@@ -22,10 +22,11 @@ impl MemoryCluster {
         let mut st = self.lock();
         st.next_version += 1;
         pod.resource_version = st.next_version.to_string();
-        let labels = labels
+        let labels: BTreeMap<String, String> = labels
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        pod.labels = labels.clone();
         st.pods
             .insert(key(namespace, &pod.name.clone()), StoredPod { pod, labels });
     }
@@ -33,6 +34,18 @@ impl MemoryCluster {
     /// Deletes a pod at once (pods carry no finalizer of the system's).
     pub fn delete_pod(&self, namespace: &str, name: &str) {
         self.lock().pods.remove(&key(namespace, name));
+    }
+
+    /// Starts deleting a pod: it stays, terminating (a deletionTimestamp), until
+    /// [`MemoryCluster::delete_pod`].
+    pub fn terminate_pod(&self, namespace: &str, name: &str) {
+        let mut st = self.lock();
+        st.next_version += 1;
+        let version = st.next_version.to_string();
+        if let Some(p) = st.pods.get_mut(&key(namespace, name)) {
+            p.pod.deleting = true;
+            p.pod.resource_version = version;
+        }
     }
 
     /// The stored pod.
@@ -96,9 +109,13 @@ pub(super) fn write_pod(
     let Some(pod) = &subject.pod else {
         return Ok(Patched::Gone);
     };
-    if outputs_patch(subject, outputs).is_none() {
+    // As the API server would apply the patch: what pod_outputs says, or nothing.
+    let (Some(outputs), Some(_)) = (
+        pod_outputs(subject, outputs),
+        outputs_patch(subject, outputs),
+    ) else {
         return Ok(Patched::Done(Box::new(subject.clone())));
-    }
+    };
     let k = key(&subject.key.namespace, &pod.name);
     let Some(stored) = st.pods.get(&k).filter(|p| p.pod.uid == pod.uid).cloned() else {
         return Ok(Patched::Gone);

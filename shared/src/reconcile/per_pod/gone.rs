@@ -1,193 +1,193 @@
-//! Pods that left: noting since when, releasing their ports after the grace, and taking the
-//! outputs off pods whose Service lets go of them.
+//! Pods that hold ports but were not allocated in this run: their targets go at once, the gone
+//! ones are noted, and their ports released once they have been gone longer than the grace.
+//!
+//! - A pod is *gone* when no pod of that name is selected by the Service any more (deleted, or
+//!   relabelled out of it). Its ports (claims, listeners, target groups) are kept for the
+//!   Service's `pod-release-after` seconds from the first run that sees it gone, so the same
+//!   name coming back (a StatefulSet pod made again, a scale 5 -> 2 -> 5) gets them again;
+//!   then they are released.
+//! - A pod still selected but terminating (a deletionTimestamp), or without an endpoint at its
+//!   own IP (not listed yet, or listed at the IP of the pod it replaced), keeps its ports with
+//!   no grace running: a StatefulSet makes its successor only once it is gone.
+//!
+//! Either way it has no target from the run that sees it so: its IP may be handed to another
+//! pod within seconds (the EKS VPC CNI reuses freed IPs after about 30 s), and a target left
+//! registered would send a room's players to whichever pod gets it. The claims then note that
+//! their groups hold no target (the targets half of what they were made from), so later runs
+//! cost nothing; a thorough pass asks AWS again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::super::holding::{Held, Holding};
+use futures::future::join_all;
+use futures::stream::{self, StreamExt};
+
+use super::super::fingerprint::listener_half;
 use super::super::{Error, Reconciler, Result};
-use crate::claims::{Claim, RunToken, now_epoch};
-use crate::cluster::{Cluster, ServiceOutputs, Written};
-use crate::service_model::ServiceState;
+use super::{POD_CONCURRENCY, Pass, PodRun};
+use crate::claims::{Claim, now_epoch};
+use crate::elb::ElbErrorKind;
+use crate::service_model::PodState;
+
+/// What became of a pod that holds ports and was not allocated in this run.
+enum Fate {
+    /// Still selected (terminating, or without endpoint): its ports are kept.
+    Kept,
+    /// Gone, its ports kept for the grace.
+    Leaving,
+    /// Gone past the grace: this many ports were released.
+    Released(usize),
+}
 
 impl Reconciler {
-    /// For each pod holding claims: if it is present, clears a gone note; if not, notes since
-    /// when, and releases its ports once gone for `grace` seconds. Returns (pods leaving, ports
-    /// released).
-    pub(super) async fn tend_gone_pods(
+    /// Tends every pod of `by_pod` (the pods holding claims) that is not in `served` (those
+    /// this run allocated): `selected` are the pods the Service selects now, by name. Returns
+    /// (pods leaving, ports released).
+    pub(super) async fn tend_unserved(
         &self,
-        token: &RunToken,
-        cluster: &dyn Cluster,
-        service: &ServiceState,
+        run: &PodRun<'_>,
         by_pod: &BTreeMap<String, Vec<Claim>>,
-        present: &BTreeSet<String>,
-        grace: u32,
+        selected: &BTreeMap<&str, &PodState>,
+        served: &BTreeSet<&str>,
     ) -> Result<(usize, usize)> {
-        let now = now_epoch();
-        let (mut leaving, mut released) = (0, 0);
+        let mut tending = Vec::new();
         for (pod, claims) in by_pod {
-            if present.contains(pod) {
+            if served.contains(pod.as_str()) {
                 if claims.iter().any(|c| c.gone_since.is_some()) {
                     self.store.note_gone(claims, None).await?;
                 }
                 continue;
             }
-            let since = claims.iter().filter_map(|c| c.gone_since).min();
-            let due = match since {
-                Some(t) => now - t >= i64::from(grace),
-                None => grace == 0,
-            };
-            if due {
-                let subject = self.pod_subject(cluster, service, pod).await?;
-                released += self
-                    .release_pod_claims(token, cluster, &subject, claims.clone())
-                    .await?;
-            } else {
-                if since.is_none() {
-                    self.store.note_gone(claims, Some(now)).await?;
-                    tracing::info!(service = %service.key, pod, grace,
-                        "the pod left the Service; its ports are kept for the grace");
+            let present = selected.get(pod.as_str()).copied();
+            tending.push(self.tend_pod(run, pod, claims, present));
+        }
+        let fates: Vec<Result<Fate>> = stream::iter(tending)
+            .buffer_unordered(POD_CONCURRENCY)
+            .collect()
+            .await;
+        let (mut leaving, mut released, mut failure) = (0, 0, None);
+        for fate in fates {
+            match fate {
+                Ok(Fate::Kept) => {}
+                Ok(Fate::Leaving) => leaving += 1,
+                Ok(Fate::Released(n)) => released += n,
+                Err(e) => {
+                    failure.get_or_insert(e);
                 }
-                leaving += 1;
             }
         }
-        Ok((leaving, released))
+        match failure {
+            Some(e) => Err(e),
+            None => Ok((leaving, released)),
+        }
     }
 
-    /// The state standing for pod `pod` of `service`: the pod as it is, or, when no pod of that
-    /// name exists, a state with nothing to write to.
-    async fn pod_subject(
+    /// One pod holding `claims` that this run did not allocate; `present`: the pod of that
+    /// name the Service selects, if any.
+    async fn tend_pod(
         &self,
-        cluster: &dyn Cluster,
-        service: &ServiceState,
+        run: &PodRun<'_>,
         pod: &str,
-    ) -> Result<Option<ServiceState>> {
-        Ok(cluster
-            .pod(&service.key.namespace, pod)
-            .await?
-            .map(|p| service.for_pod(&p)))
-    }
-
-    /// Releases a pod's claims (its outputs removed first when the pod exists); another run on
-    /// them leaves them be. Returns how many were released.
-    async fn release_pod_claims(
-        &self,
-        token: &RunToken,
-        cluster: &dyn Cluster,
-        subject: &Option<ServiceState>,
-        claims: Vec<Claim>,
-    ) -> Result<usize> {
-        let Some(first) = claims.first() else {
-            return Ok(0);
-        };
-        let key = first.owner.key.clone();
-        let mut holding = Holding::new(token);
-        let result = async {
-            let mut held = claims;
-            if self.hold(&mut holding, &key, &mut held).await? == Held::Reread {
-                return Ok(0); // Changed hands: the next run judges again.
-            }
-            if let Some(subject) = subject {
-                self.write_with(cluster, subject, &|_| ServiceOutputs::default())
-                    .await?;
-            }
-            self.release_claims(token, &held).await?;
-            holding.forget(&held);
-            Ok(held.len())
-        }
-        .await;
-        match self.let_go_after_release(result, &holding).await {
-            Err(Error::Busy { .. }) => Ok(0),
-            other => other,
-        }
-    }
-
-    /// Releases claims of what `subject` stands for (the Service's own listeners, at a switch
-    /// to per-pod mode), unadvertised first.
-    pub(super) async fn release_subject(
-        &self,
-        token: &RunToken,
-        cluster: &dyn Cluster,
-        subject: &ServiceState,
-        claims: Vec<Claim>,
-    ) -> Result<Written> {
-        let mut holding = Holding::new(token);
-        let result = async {
-            let mut held = claims;
-            if self.hold(&mut holding, &subject.key, &mut held).await? == Held::Reread {
-                held = self.claims_for(subject).await?;
-                if self.hold(&mut holding, &subject.key, &mut held).await? == Held::Reread {
-                    return Err(Error::Conflict(format!(
-                        "the claims of {} kept changing hands while being released",
-                        subject.key
-                    )));
-                }
-            }
-            let written = self.unadvertise(cluster, subject, &held).await?;
-            self.release_claims(token, &held).await?;
-            holding.forget(&held);
-            Ok(written)
-        }
-        .await;
-        self.let_go_after_release(result, &holding).await
-    }
-
-    /// Releases every pod's claims of `service` (switched to per-Service mode), their outputs
-    /// removed first, and drops the Service's summary.
-    pub(in crate::reconcile) async fn release_pods(
-        &self,
-        token: &RunToken,
-        cluster: &dyn Cluster,
-        service: &ServiceState,
-    ) -> Result<Written> {
-        let mut claims = self.store.claims_of(&service.uid).await?;
-        claims.retain(|c| c.owner.pod.is_some());
-        let mut holding = Holding::new(token);
-        let result = async {
-            if self.hold(&mut holding, &service.key, &mut claims).await? == Held::Reread {
-                return Err(Error::Conflict(format!(
-                    "the pods' claims of {} changed hands while being released",
-                    service.key
-                )));
-            }
-            self.clear_pods(cluster, service, &claims).await?;
-            self.release_claims(token, &claims).await?;
-            holding.forget(&claims);
-            let mut drop_summary = ServiceOutputs::current(service);
-            drop_summary.annotations.remove(crate::annotations::PODS);
-            self.write_with(cluster, service, &|_| drop_summary.clone())
-                .await
-        }
-        .await;
-        self.let_go_after_release(result, &holding).await
-    }
-
-    /// Takes every output off the pods of `service` that hold `claims` or carry outputs, before
-    /// the claims are released with the Service.
-    pub(in crate::reconcile) async fn clear_pods(
-        &self,
-        cluster: &dyn Cluster,
-        service: &ServiceState,
         claims: &[Claim],
+        present: Option<&PodState>,
+    ) -> Result<Fate> {
+        let Some(present) = present else {
+            return self.tend_gone(run, pod, claims).await;
+        };
+        if claims.iter().any(|c| c.gone_since.is_some()) {
+            self.store.note_gone(claims, None).await?;
+        }
+        let why = match present.deleting {
+            true => "terminating",
+            false => "no endpoint at its IP",
+        };
+        self.withdraw_targets(run, pod, claims, why).await?;
+        Ok(Fate::Kept)
+    }
+
+    /// A pod gone from the Service: its target goes and it is noted gone; its ports go once
+    /// the grace has run out.
+    async fn tend_gone(&self, run: &PodRun<'_>, pod: &str, claims: &[Claim]) -> Result<Fate> {
+        let grace = run.request.pod_release_after;
+        let now = now_epoch();
+        let since = claims.iter().filter_map(|c| c.gone_since).min();
+        let due = match since {
+            Some(t) => now - t >= i64::from(grace),
+            None => grace == 0,
+        };
+        if due {
+            let subject = self.pod_subject(run.cluster, run.service, pod).await?;
+            let released = self
+                .release_pod_claims(run.token, run.cluster, &subject, claims.to_vec())
+                .await?;
+            if released > 0 {
+                return Ok(Fate::Released(released));
+            }
+            // Another run holds them and judges again; the target goes meanwhile.
+        }
+        // The target first: a gone note says nothing of the pod is registered any more.
+        self.withdraw_targets(run, pod, claims, "gone").await?;
+        if since.is_none() {
+            self.store.note_gone(claims, Some(now)).await?;
+            tracing::info!(service = %run.service.key, pod, grace,
+                "the pod left the Service; its ports are kept for the grace, without target");
+        }
+        Ok(Fate::Leaving)
+    }
+
+    /// Deregisters every target of the groups of `claims` (the pod is not served, for the
+    /// reason `why`), unless the claims say none is left (a thorough pass asks AWS anyway),
+    /// and notes on them that none is.
+    async fn withdraw_targets(
+        &self,
+        run: &PodRun<'_>,
+        pod: &str,
+        claims: &[Claim],
+        why: &str,
     ) -> Result<()> {
-        let mut names: BTreeSet<String> =
-            claims.iter().filter_map(|c| c.owner.pod.clone()).collect();
-        for p in cluster
-            .pods(&service.key.namespace, &service.selector)
-            .await?
-        {
-            if crate::annotations::OUTPUT_KEYS
-                .iter()
-                .any(|k| p.annotations.contains_key(*k))
-            {
-                names.insert(p.name);
-            }
+        let none = run.no_targets.as_str();
+        let todo: Vec<(&Claim, &str)> = claims
+            .iter()
+            .filter_map(|c| {
+                // A claim never recorded has no group of its own yet: its run finishes or
+                // undoes it, and the release after the grace finds it by name.
+                let group = c.target_group_arn.as_deref()?;
+                let known_empty = c
+                    .applied
+                    .as_deref()
+                    .and_then(|a| a.split_once('.'))
+                    .is_some_and(|(_, targets)| targets == none);
+                (run.pass == Pass::Thorough || !known_empty).then_some((c, group))
+            })
+            .collect();
+        if todo.is_empty() {
+            return Ok(());
         }
-        for name in names {
-            if let Some(subject) = self.pod_subject(cluster, service, &name).await? {
-                self.write_with(cluster, &subject, &|_| ServiceOutputs::default())
-                    .await?;
+        let synced = join_all(todo.iter().map(|(_, group)| async move {
+            match self.sync_target_group(group, &BTreeSet::new(), false).await {
+                // A group deleted out of band holds no target (the pod's return remakes it).
+                Err(Error::Elb(e)) if e.kind == ElbErrorKind::NotFound => Ok((0, 0)),
+                other => other,
             }
+        }))
+        .await;
+        let mut deregistered = 0;
+        for result in synced {
+            deregistered += result?.1;
         }
+        if deregistered > 0 {
+            tracing::info!(service = %run.service.key, pod, why, targets = deregistered,
+                "deregistered the targets of a pod that is not served");
+        }
+        // What each listener is made from, its targets none: the listener half is kept, so a
+        // listener still to be repaired is still seen so.
+        let noted: Vec<(Claim, String)> = todo
+            .iter()
+            .map(|(c, _)| {
+                let listener = c.applied.as_deref().map(listener_half).unwrap_or_default();
+                ((*c).clone(), format!("{listener}.{none}"))
+            })
+            .collect();
+        self.note_applied(run.service, &noted).await;
         Ok(())
     }
 }

@@ -4,11 +4,25 @@
 //! Each pod is allocated as a subject of its own ([`ServiceState::for_pod`]) by the same steps
 //! as a Service: its claims are the Service's, keyed by the pod's name (a StatefulSet pod made
 //! again under its name keeps its ports); its outputs (`address`, `allocations`, `status`,
-//! `target`) are written on the pod, where the Downward API reads them. The Service carries the
-//! finalizer and a summary (`pods`, `status`). A pod gone from the Service (no endpoint and no
-//! pod of that name) keeps its ports for the Service's `pod-release-after` seconds.
+//! `target`, `service`) are written on the pod, where the Downward API reads them, unless
+//! another per-pod Service wrote them first ([`owners`]). The Service carries the finalizer and
+//! a summary (`pods`, `status`).
+//!
+//! A pod is allocated when it is selected, not terminating, and listed in the endpoints. Every
+//! other pod holding ports has no target, from the run that sees it so ([`gone`]): a pod gone
+//! (no pod of that name selected any more), a terminating one, one without endpoint or listed
+//! at an IP that is no longer its own (a pod made again under its name). A gone pod's ports
+//! are kept for the Service's `pod-release-after` seconds, then released.
 
 mod gone;
+#[cfg(test)]
+mod gone_tests;
+mod one_pod;
+mod owners;
+mod release;
+#[cfg(test)]
+mod shared_tests;
+mod summary;
 mod up_to_date;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,12 +31,16 @@ use futures::stream::{self, StreamExt};
 
 use super::fingerprint::listener_fingerprint;
 use super::{Error, Outcome, Reconciler, Result};
-use crate::annotations::{self, AllocationRequest, PodsSummary, Status};
+use crate::annotations::{AllocationRequest, PodsSummary, SharedPod};
 use crate::claims::{Claim, RunToken};
-use crate::cluster::{Cluster, NoticeKind, ServiceOutputs, Written};
+use crate::cluster::{Cluster, Written};
 use crate::pool::NlbPool;
 use crate::service_model::{ListenerSpec, PodState, ServiceState};
 use crate::targets::{SliceView, desired_targets};
+
+#[cfg(test)]
+pub(in crate::reconcile) use owners::PODS_SHARED;
+use owners::PodOutputs;
 
 /// The status of a subject whose listeners have healthy targets.
 const READY: &str = "Ready";
@@ -32,12 +50,17 @@ const POD_CONCURRENCY: usize = 16;
 
 /// What became of one pod in a run.
 enum PodResult {
-    /// Its listeners exist; `claimed` of them were claimed now; `ready`: known reachable.
-    Allocated { claimed: usize, ready: bool },
+    /// Its listeners exist; `claimed` of them were claimed now; `ready`: known reachable;
+    /// `shared`: the pod's outputs are another Service's, and this is this Service's entry.
+    Allocated {
+        claimed: usize,
+        ready: bool,
+        shared: Option<SharedPod>,
+    },
     /// It waits for ports.
     Pending(String),
-    /// Another run is on it.
-    Busy,
+    /// Another run is on it (a shared pod: with its entry as read).
+    Busy(Option<SharedPod>),
     /// The run failed on it (reported as the run's error once the others are done).
     Failed(Error),
 }
@@ -75,6 +98,38 @@ pub(super) enum Pass {
     Recheck,
 }
 
+/// What one pass over a per-pod Service's pods works from.
+struct PodRun<'a> {
+    token: &'a RunToken,
+    cluster: &'a dyn Cluster,
+    /// The Service, as last written by this run.
+    service: &'a ServiceState,
+    pool: &'a NlbPool,
+    request: &'a AllocationRequest,
+    specs: &'a [ListenerSpec],
+    slices: &'a [SliceView],
+    pass: Pass,
+    full: PoolFull,
+    /// The shared pods of the summary as read: their readiness carries over.
+    previous: BTreeMap<String, SharedPod>,
+    /// Shared pods the reachability check found reachable just now.
+    reached: &'a BTreeSet<String>,
+    /// The targets half of what a listener with no target is made from (see [`gone`]).
+    no_targets: String,
+}
+
+impl PodRun<'_> {
+    /// What the listener of `spec` is made from, with `pod_slices`' targets.
+    fn made_from(&self, spec: &ListenerSpec, pod_slices: &[SliceView]) -> String {
+        listener_fingerprint(
+            self.pool.name(),
+            self.request,
+            spec,
+            &desired_targets(spec, pod_slices),
+        )
+    }
+}
+
 impl Reconciler {
     /// Reconciles a Service woken because its pool has room again: a per-pod Service's pods
     /// that already hold their ports are left alone (their waiting pods are the news).
@@ -96,8 +151,8 @@ impl Reconciler {
         .await
     }
 
-    /// Allocates every pod behind `service`, releases the ports of pods gone longer than the
-    /// grace, and writes the Service's summary.
+    /// Allocates every pod behind `service`, takes the targets of the pods that are not served
+    /// away, releases the ports of pods gone longer than the grace, and writes the summary.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn ensure_pods(
         &self,
@@ -109,6 +164,28 @@ impl Reconciler {
         specs: &[ListenerSpec],
         slices: &[SliceView],
         pass: Pass,
+    ) -> Result<Outcome> {
+        let reached = BTreeSet::new();
+        self.ensure_pods_noting(
+            token, cluster, service, pool, request, specs, slices, pass, &reached,
+        )
+        .await
+    }
+
+    /// [`Reconciler::ensure_pods`], the shared pods in `reached` counted as reachable (the
+    /// reachability check found their targets healthy).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn ensure_pods_noting(
+        &self,
+        token: &RunToken,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+        pool: &NlbPool,
+        request: &AllocationRequest,
+        specs: &[ListenerSpec],
+        slices: &[SliceView],
+        pass: Pass,
+        reached: &BTreeSet<String>,
     ) -> Result<Outcome> {
         let namespace = &service.key.namespace;
         let (pods, claims) = tokio::join!(
@@ -150,52 +227,69 @@ impl Reconciler {
             .flat_map(|s| &s.pods)
             .map(|p| p.pod.as_str())
             .collect();
-        // A pod gets ports once it has an endpoint; a deleting pod keeps what it holds.
+        // A pod gets ports once it has an endpoint; a terminating pod gets no target.
         let work: Vec<&PodState> = pods
             .iter()
             .filter(|p| endpoints.contains(p.name.as_str()) && !p.deleting)
             .collect();
+        let judged = self.judge_owners(cluster, &current, &work).await?;
+        let run = PodRun {
+            token,
+            cluster,
+            service: &current,
+            pool,
+            request,
+            specs,
+            slices,
+            pass,
+            full: PoolFull::default(),
+            previous: summary::of(&current).shared,
+            reached,
+            no_targets: no_targets_half(pool, request, specs),
+        };
         // Built in a loop, not a closure: the futures stay Send for a spawned handler.
-        let full = PoolFull::default();
         let mut allocations = Vec::with_capacity(work.len());
-        for pod in work {
+        for pod in &work {
             let held = by_pod.get(&pod.name).map_or(&[][..], Vec::as_slice);
-            allocations.push(self.ensure_pod(
-                token, cluster, &current, pod, held, pool, request, specs, slices, pass, &full,
-            ));
+            let outputs = judged.get(&pod.name).unwrap_or(&PodOutputs::Ours);
+            allocations.push(self.ensure_pod(&run, pod, held, outputs));
         }
-        let results: Vec<PodResult> = stream::iter(allocations)
+        let results: Vec<(String, PodResult)> = stream::iter(allocations)
             .buffer_unordered(POD_CONCURRENCY)
             .collect()
             .await;
-        let present: BTreeSet<String> = pods
-            .iter()
-            .map(|p| p.name.clone())
-            .chain(endpoints.iter().map(|e| (*e).to_owned()))
-            .collect();
+        let selected: BTreeMap<&str, &PodState> =
+            pods.iter().map(|p| (p.name.as_str(), p)).collect();
+        let served: BTreeSet<&str> = work.iter().map(|p| p.name.as_str()).collect();
         let (leaving, released) = self
-            .tend_gone_pods(
-                token,
-                cluster,
-                &current,
-                &by_pod,
-                &present,
-                request.pod_release_after,
-            )
+            .tend_unserved(&run, &by_pod, &selected, &served)
             .await?;
+        self.tell_shared(cluster, &current, &judged).await?;
         let mut summary = PodsSummary {
             leaving,
             ..PodsSummary::default()
         };
         let (mut claimed, mut first_pending, mut failure) = (0, None, None);
-        for r in results {
+        for (pod, r) in results {
             match r {
-                PodResult::Allocated { claimed: n, ready } => {
+                PodResult::Allocated {
+                    claimed: n,
+                    ready,
+                    shared,
+                } => {
                     summary.allocated += 1;
                     summary.ready += usize::from(ready);
                     claimed += n;
+                    if let Some(entry) = shared {
+                        summary.shared.insert(pod, entry);
+                    }
                 }
-                PodResult::Busy => summary.allocated += 1,
+                PodResult::Busy(shared) => {
+                    summary.allocated += 1;
+                    if let Some(entry) = shared {
+                        summary.shared.insert(pod, entry);
+                    }
+                }
                 PodResult::Pending(reason) => {
                     summary.pending += 1;
                     first_pending.get_or_insert(reason);
@@ -229,173 +323,14 @@ impl Reconciler {
             released,
         })
     }
-
-    /// One pod: nothing when its outputs already say what it holds (a [`Pass::Changed`]),
-    /// else the allocation steps a Service goes through, on the pod.
-    #[allow(clippy::too_many_arguments)]
-    async fn ensure_pod(
-        &self,
-        token: &RunToken,
-        cluster: &dyn Cluster,
-        service: &ServiceState,
-        pod: &PodState,
-        held: &[Claim],
-        pool: &NlbPool,
-        request: &AllocationRequest,
-        specs: &[ListenerSpec],
-        slices: &[SliceView],
-        pass: Pass,
-        full: &PoolFull,
-    ) -> PodResult {
-        let subject = service.for_pod(pod);
-        // A pod whose only missing condition is the reachable gate gets its target registered,
-        // so the gate can turn True (as the AWS Load Balancer Controller does).
-        let not_ready_too = pod.gated && pod.containers_ready;
-        let pod_slices: Vec<SliceView> = slices
-            .iter()
-            .map(|s| s.only_pod(&pod.name, not_ready_too))
-            .collect();
-        let was_ready = subject
-            .annotations
-            .get(annotations::STATUS)
-            .map(String::as_str)
-            == Some(READY);
-        let made_from = |spec: &ListenerSpec| {
-            listener_fingerprint(
-                pool.name(),
-                request,
-                spec,
-                &desired_targets(spec, &pod_slices),
-            )
-        };
-        if pass != Pass::Thorough
-            && up_to_date::pod_up_to_date(&subject, held, specs, &pod_slices, made_from)
-        {
-            return PodResult::Allocated {
-                claimed: 0,
-                ready: was_ready,
-            };
-        }
-        if held.is_empty()
-            && let Some(reason) = full.reason()
-        {
-            // Another pod of this run found the pool full: this one would only make a target
-            // group to delete again. It is told so, and waits like the others.
-            return match self.pending(cluster, &subject, true, reason.clone()).await {
-                Ok(_) => PodResult::Pending(reason),
-                Err(e) => PodResult::Failed(e),
-            };
-        }
-        let result = self
-            .ensure(token, cluster, &subject, pool, request, specs, &pod_slices)
-            .await;
-        if let Ok(Outcome::Pending(reason)) = &result {
-            full.note(reason);
-        }
-        match result {
-            Ok(Outcome::Allocated { claimed, .. }) if claimed > 0 && !was_ready => {
-                let mut measured = self.measure();
-                measured.allocations_made += 1;
-                if let Some(created) = pod.created {
-                    measured
-                        .pod_address_seconds
-                        .push(crate::claims::now_epoch() - created);
-                }
-                PodResult::Allocated {
-                    claimed,
-                    ready: false,
-                }
-            }
-            Ok(Outcome::Allocated { claimed, .. }) => PodResult::Allocated {
-                claimed,
-                // A pod whose listeners did not change keeps `Ready` (finish_allocation).
-                ready: was_ready && claimed == 0,
-            },
-            Ok(Outcome::Pending(reason)) => PodResult::Pending(reason),
-            Ok(_) => PodResult::Allocated {
-                claimed: 0,
-                ready: false,
-            },
-            Err(Error::Busy { .. }) => PodResult::Busy,
-            Err(e) => {
-                tracing::warn!(service = %service.key, pod = %pod.name, error = %e,
-                    "could not allocate the pod");
-                PodResult::Failed(e)
-            }
-        }
-    }
-
-    /// Makes the Service hold the finalizer and the `pods` key before any pod claims a port.
-    async fn mark_per_pod(&self, cluster: &dyn Cluster, service: &ServiceState) -> Result<Written> {
-        if service.has_finalizer() && service.annotations.contains_key(annotations::PODS) {
-            return Ok(Written::Done(Box::new(service.clone())));
-        }
-        let empty = summary_json(&PodsSummary::default());
-        let want = |s: &ServiceState| {
-            let mut outputs = per_pod_outputs(s);
-            outputs
-                .annotations
-                .entry(annotations::PODS.to_owned())
-                .or_insert_with(|| empty.clone());
-            outputs
-        };
-        self.write_with(cluster, service, &want).await
-    }
-
-    /// Writes the Service's `pods` and `status`, with an Event when the status changes.
-    async fn write_summary(
-        &self,
-        cluster: &dyn Cluster,
-        service: &ServiceState,
-        summary: &PodsSummary,
-        pending: Option<&str>,
-    ) -> Result<()> {
-        let status = match pending {
-            Some(reason) => Status::Pending(format!(
-                "{} of {} pods wait for ports: {reason}",
-                summary.pending,
-                summary.pending + summary.allocated + summary.errors
-            )),
-            None if summary.allocated > 0 && summary.ready == summary.allocated => Status::Ready,
-            None => Status::Allocated,
-        };
-        let (kind, reason) = match pending {
-            Some(_) => (NoticeKind::Warning, "PoolExhausted"),
-            None => (NoticeKind::Normal, "Allocated"),
-        };
-        let note = format!(
-            "pods: {} allocated ({} reachable), {} pending, {} failed, {} leaving",
-            summary.allocated, summary.ready, summary.pending, summary.errors, summary.leaving
-        );
-        let json = summary_json(summary);
-        let status = status.to_string();
-        let want = |s: &ServiceState| {
-            let mut outputs = per_pod_outputs(s);
-            outputs
-                .annotations
-                .insert(annotations::PODS.to_owned(), json.clone());
-            outputs
-                .annotations
-                .insert(annotations::STATUS.to_owned(), status.clone());
-            outputs
-        };
-        self.write_and_tell(cluster, service, &want, kind, reason, &note)
-            .await
-    }
 }
 
-/// A per-pod Service's outputs as they are, keeping only what per-pod mode writes on it (the
-/// summary and status; the per-Service keys of an earlier mode go), with the finalizer.
-fn per_pod_outputs(service: &ServiceState) -> ServiceOutputs {
-    let mut outputs = ServiceOutputs::current(service);
-    outputs
-        .annotations
-        .retain(|k, _| k == annotations::PODS || k == annotations::STATUS);
-    outputs.finalizer = true;
-    outputs
-}
-
-fn summary_json(summary: &PodsSummary) -> String {
-    // Counts only: serializing cannot fail; an empty object is the fallback anyway.
-    serde_json::to_string(summary).unwrap_or_else(|_| "{}".to_owned())
+/// The targets half of the fingerprint of a listener with no target (the same for every
+/// listener: it covers only the targets).
+fn no_targets_half(pool: &NlbPool, request: &AllocationRequest, specs: &[ListenerSpec]) -> String {
+    specs
+        .first()
+        .map(|spec| listener_fingerprint(pool.name(), request, spec, &Ok(BTreeSet::new())))
+        .and_then(|f| f.split_once('.').map(|(_, targets)| targets.to_owned()))
+        .unwrap_or_default()
 }

@@ -9,7 +9,7 @@ use futures::future::join_all;
 use super::super::per_pod::Pass;
 use super::super::{Decision, Reconciler, Result};
 use super::{Flipped, Reach};
-use crate::annotations::{self, AllocationRequest, Mode, Status};
+use crate::annotations::{self, AllocationRequest, Mode, PodsSummary, SharedPod, Status};
 use crate::claims::{CheckItem, Claim, RunToken};
 use crate::cluster::{Cluster, NoticeKind, ServiceOutputs};
 use crate::elb::TargetHealth;
@@ -155,7 +155,9 @@ impl Reconciler {
 
     /// A per-pod Service: pods whose containers became ready since are registered first (their
     /// endpoints did not change, so no event said so); then each `Allocated` pod whose
-    /// listeners have a healthy target becomes `Ready`, its gate set.
+    /// listeners have a healthy target at its own IP becomes `Ready`, its gate set. A pod whose
+    /// outputs another Service writes is that Service's to mark and gate: this one only notes
+    /// in its own summary that its listeners for the pod are reachable.
     async fn check_pods(
         &self,
         cluster: &dyn Cluster,
@@ -190,16 +192,50 @@ impl Reconciler {
                 by_pod.entry(p).or_default().push(c);
             }
         }
+        let pods = pods?;
+        let mine = annotations::service_ref(&service.key.name, &service.uid);
+        let theirs = |p: &PodState| {
+            p.annotations
+                .get(annotations::SERVICE)
+                .is_some_and(|o| *o != mine)
+        };
+        let shared = match pods.iter().any(theirs) {
+            // The summary as the pass above wrote it: which shared pods are known reachable.
+            true => self.shared_pods(cluster, service).await?,
+            false => BTreeMap::new(),
+        };
         let allocated = Status::Allocated.to_string();
         let ready = Status::Ready.to_string();
         let mut flipped = Flipped::default();
+        let mut reached = BTreeSet::new();
         let mut waiting: Option<String> = None;
         let mut count_waiting = 0;
-        for pod in pods? {
+        for pod in pods {
             let status = pod.annotations.get(annotations::STATUS);
             let Some(held) = by_pod.get(&pod.name) else {
                 continue;
             };
+            if theirs(&pod) {
+                if shared.get(&pod.name).is_none_or(|p| p.ready) {
+                    continue; // not allocated for this Service yet, or known reachable
+                }
+                let health = self.health_of(held).await?;
+                if !health.registered {
+                    continue; // not ready: no target to wait for (its readiness re-registers it)
+                }
+                match health.problem {
+                    None if reaches(&health, &pod) => {
+                        reached.insert(pod.name.clone());
+                        flipped.ready += 1;
+                    }
+                    problem => {
+                        count_waiting += 1;
+                        let why = problem.unwrap_or_else(|| "its own IP is not healthy".into());
+                        waiting.get_or_insert_with(|| format!("pod {}: {why}", pod.name));
+                    }
+                }
+                continue;
+            }
             if status == Some(&ready) {
                 if pod.gated && !pod.reachable {
                     self.set_gate(cluster, service, &pod, &mut flipped).await?;
@@ -223,6 +259,15 @@ impl Reconciler {
                 waiting.get_or_insert_with(|| format!("pod {}: {problem}", pod.name));
                 continue;
             }
+            if !reaches(&health, &pod) {
+                // A healthy target that is not this pod (the IP of the pod it replaced, until
+                // the pass above deregisters it) does not make it reachable.
+                count_waiting += 1;
+                waiting.get_or_insert_with(|| {
+                    format!("pod {}: its own IP is not a healthy target yet", pod.name)
+                });
+                continue;
+            }
             let subject = service.for_pod(&pod);
             self.write_ready(cluster, &subject).await?;
             flipped.ready += 1;
@@ -237,7 +282,7 @@ impl Reconciler {
         }
         if flipped.ready > 0 {
             // The summary counts the pods now ready.
-            self.ensure_pods(
+            self.ensure_pods_noting(
                 &token,
                 cluster,
                 service,
@@ -246,6 +291,7 @@ impl Reconciler {
                 specs,
                 &screened.trusted,
                 Pass::Recheck,
+                &reached,
             )
             .await?;
         }
@@ -259,6 +305,22 @@ impl Reconciler {
             Some(why) => (Reach::Waiting(why), flipped),
             None => (Reach::Done, flipped),
         })
+    }
+
+    /// The pods of `service`'s summary (as it is now) whose outputs another Service writes.
+    async fn shared_pods(
+        &self,
+        cluster: &dyn Cluster,
+        service: &ServiceState,
+    ) -> Result<BTreeMap<String, SharedPod>> {
+        let now = cluster
+            .service(&service.key.namespace, &service.key.name)
+            .await?;
+        Ok(now
+            .and_then(|s| s.annotations.get(annotations::PODS).cloned())
+            .and_then(|json| serde_json::from_str::<PodsSummary>(&json).ok())
+            .map(|summary| summary.shared)
+            .unwrap_or_default())
     }
 
     /// Writes status `Ready` on what `subject` stands for, with a `Reachable` Event.
@@ -301,6 +363,11 @@ impl Reconciler {
         tracing::info!(service = %service.key, pod = %pod.name, "readiness gate set: reachable");
         Ok(())
     }
+}
+
+/// Whether one of `pod`'s own IPs is healthy in every listener's group.
+fn reaches(health: &Health, pod: &PodState) -> bool {
+    pod.ips.iter().any(|ip| health.healthy_ips.contains(ip))
 }
 
 /// Why a listener has no healthy target, from its targets' health.
