@@ -182,9 +182,9 @@ async fn show_examples(
          waiting for the Services' ports",
         manifests.display()
     ));
-    let keys = examples::apply(&bed.kubeconfig(), &manifests).await?;
+    let applied = examples::apply(&bed.kubeconfig(), &manifests).await?;
     let client = bed.kube_client().await;
-    examples::wait_settled(&client, &keys, Duration::from_secs(180)).await?;
+    examples::wait_settled(&client, &applied.services, Duration::from_secs(180)).await?;
     // The tables `kubectl nlb-pool status` and `kubectl nlb-pool get` print.
     let view = stack.operator_view(bed).await?;
     let silent = nlb_pool_cli::progress::Progress::silent();
@@ -196,6 +196,19 @@ async fn show_examples(
         nlb_pool_cli::render::status(&status, false),
         nlb_pool_cli::list::render(&rows, false)
     );
+    // A per-pod StatefulSet makes its pods one by one, each once the one before is Ready (its
+    // reachable gate): they get their addresses over some seconds after the table.
+    for fleet in &applied.fleets {
+        progress(&format!(
+            "waiting for the {} pods of StatefulSet {fleet} to have their addresses (each is \
+             made once the one before is Ready)",
+            fleet.replicas
+        ));
+        let pods = fleet
+            .wait_for_addresses(&client, Duration::from_secs(180))
+            .await?;
+        println!("{}", examples::fleet::render(fleet, &pods));
+    }
     Ok(())
 }
 
@@ -204,8 +217,9 @@ fn ready_message(stack: &LocalStack, stack_env: &std::path::Path) {
     println!(
         "The local stack is up. In another shell:\n\
          \x20 source {env}\n\
-         \x20 kubectl apply -f examples/my-room.yaml # an opted-in Service and its EndpointSlice\n\
+         \x20 kubectl apply -f examples/my-room.yaml # an opted-in Service and its Deployment\n\
          \x20 kubectl get svc -A -o custom-columns=NAME:.metadata.name,ADDRESS:'.metadata.annotations.nlb\\.port-manager/address'\n\
+         \x20 kubectl -n game-rooms get pods -o wide  # the rooms' pods on kwok's nodes\n\
          \x20 cargo run -q -p nlb-pool-cli -- status  # or get -A, doctor: kubectl nlb-pool (README)\n\
          Logs: {logs}/functions.log, {logs}/forwarder.log; deliveries below.\n\
          Press Ctrl-C to stop.",

@@ -1,6 +1,7 @@
 //! `make run` (testbed/bin/run-local) does what the docs say, from a second shell
 //! (`second_shell`), and stops everything it started on Ctrl-C and on SIGTERM: the local
-//! stack's processes, the functions `cargo lambda watch` ran, and the bed.
+//! stack's processes, the functions `cargo lambda watch` ran, and the bed (its control plane
+//! and kwok included).
 //!
 //! Each test runs the command as a user would, with a bed of its own (its stack file in a
 //! directory of the test), so it does not touch the shared bed.
@@ -97,6 +98,22 @@ async fn run_and_stop(how: Stop, extra: &[&str]) {
         for room in ["room-tls", "room-proxy", "fleet"] {
             assert!(read(&out).contains(room), "no {room} in:\n{}", read(&out));
         }
+        // Then the fleet's pods, each with its address, on the kwok nodes.
+        let stdout = read(&out);
+        let pods_table = stdout
+            .split("Pods of the per-pod Service game-rooms/fleet")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no table of the fleet's pods in:\n{stdout}"));
+        for pod in ["fleet-0", "fleet-1", "fleet-2"] {
+            let row = pods_table
+                .lines()
+                .find(|l| l.starts_with(pod))
+                .unwrap_or_else(|| panic!("no row of {pod} in:\n{stdout}"));
+            assert!(
+                row.contains(" kwok-") && row.contains(".elb.amazonaws.com:"),
+                "{pod} has no node or no address: {row}"
+            );
+        }
         // The forwarder timed the five per-Service rooms from creation to address.
         let bed = Bed::load(&stack_env).expect("run-local wrote its stack file");
         let url = bed
@@ -135,12 +152,16 @@ async fn run_and_stop(how: Stop, extra: &[&str]) {
             .filter_map(|p| ProcessId::of(p.parse().ok()?)),
     );
     let commands: Vec<String> = family.iter().map(ProcessId::command).collect();
+    // The bed's Kubernetes is one binary (`kube apiserver`, `kube controller-manager`, ...).
     for expected in [
         "local_stack",
         "cargo-lambda",
         "forwarder",
         "allocate",
-        "kube-apiserver",
+        " apiserver ",
+        " controller-manager ",
+        " scheduler ",
+        "/kwok-",
         "etcd",
         "moto_server",
     ] {

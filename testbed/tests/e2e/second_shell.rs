@@ -132,6 +132,23 @@ fn check(block: &Block, out: &str) {
         let address = regex_like_address(out);
         assert!(address, "{from}: no NLB_DNS:port address in:\n{out}");
     }
+    if t.contains("delete pod fleet-1") {
+        // Made again under its name, the pod has the address it had.
+        let addresses: Vec<&str> = out
+            .split_whitespace()
+            .filter(|w| w.contains(".elb.amazonaws.com:"))
+            .collect();
+        assert!(
+            addresses.len() == 2 && addresses[0] == addresses[1],
+            "{from}: fleet-1 did not keep its address:\n{out}"
+        );
+    }
+    if t.contains("scale statefulset fleet --replicas 4") {
+        assert!(
+            out.contains("\"allocated\":4"),
+            "{from}: fleet-3 has no port:\n{out}"
+        );
+    }
     if t.contains("get svc/my-room") {
         assert!(out.contains("my-room"), "{from}:\n{out}");
     }
@@ -241,12 +258,19 @@ fn kubectl(bed: &Bed, args: &[&str]) {
     );
 }
 
-/// The per-pod example `fleet` loses pod fleet-2 for good: with `pod-release-after` 5 s and
-/// the sweep every `sweep_every`, its port is released within both and a margin.
+/// The per-pod example `fleet` loses its last pod for good (its StatefulSet scaled from 3 to
+/// 2): with `pod-release-after` 5 s and the sweep every `sweep_every`, fleet-2's port is
+/// released within the pod's grace period, both and a margin. The fleet is then made whole
+/// again (a new fleet-2, a new port), as the docs' commands find it.
 async fn per_pod_release(bed: &Bed, sweep_every: Duration) {
     let client = bed.kube_client().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "game-rooms");
     let pod = pods.get("fleet-2").await.expect("pod fleet-2");
+    let grace = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds)
+        .unwrap_or(30);
     let port: i32 = pod
         .metadata
         .annotations
@@ -257,46 +281,68 @@ async fn per_pod_release(bed: &Bed, sweep_every: Duration) {
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&bed.sdk_config().await);
     assert!(listener_ports(&elb).await.contains(&port));
 
-    kubectl(
-        bed,
-        &[
-            "-n",
-            "game-rooms",
-            "annotate",
-            "--overwrite",
-            "svc",
-            "fleet",
-            "nlb.port-manager/pod-release-after=5",
-        ],
-    );
-    kubectl(
-        bed,
-        &[
-            "-n",
-            "game-rooms",
-            "patch",
-            "endpointslice",
-            "fleet-1",
-            "--type",
-            "json",
-            "-p",
-            r#"[{"op":"remove","path":"/endpoints/2"}]"#,
-        ],
-    );
-    kubectl(bed, &["-n", "game-rooms", "delete", "pod", "fleet-2"]);
+    let release_after = |seconds: u32| {
+        kubectl(
+            bed,
+            &[
+                "-n",
+                "game-rooms",
+                "annotate",
+                "--overwrite",
+                "svc",
+                "fleet",
+                &format!("nlb.port-manager/pod-release-after={seconds}"),
+            ],
+        )
+    };
+    let scale = |replicas: u32| {
+        kubectl(
+            bed,
+            &[
+                "-n",
+                "game-rooms",
+                "scale",
+                "statefulset",
+                "fleet",
+                "--replicas",
+                &replicas.to_string(),
+            ],
+        )
+    };
+    release_after(5);
+    scale(2);
     let gone_at = tokio::time::Instant::now();
 
-    let allowed = Duration::from_secs(5) + sweep_every + Duration::from_secs(45);
+    let allowed =
+        Duration::from_secs(grace.unsigned_abs() + 5) + sweep_every + Duration::from_secs(45);
     while listener_ports(&elb).await.contains(&port) {
         assert!(
             gone_at.elapsed() < allowed,
-            "fleet-2's listener on port {port} is still there {allowed:?} after the pod left"
+            "fleet-2's listener on port {port} is still there {allowed:?} after the fleet was \
+             scaled down"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     eprintln!(
-        "[second shell] fleet-2's port {port} released {:.1} s after the pod left",
+        "[second shell] fleet-2's port {port} released {:.1} s after the fleet was scaled down",
         gone_at.elapsed().as_secs_f64()
+    );
+
+    // As the examples made it: three pods, each Ready (it has a port and is reachable).
+    release_after(60);
+    scale(3);
+    kubectl(
+        bed,
+        &[
+            "-n",
+            "game-rooms",
+            "rollout",
+            "status",
+            "statefulset",
+            "fleet",
+            "--timeout",
+            "120s",
+        ],
     );
 }
 
