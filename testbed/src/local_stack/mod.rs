@@ -32,6 +32,8 @@ use aws_config::SdkConfig;
 use tokio::task::JoinHandle;
 
 use crate::Bed;
+use crate::aws_rules::{ElbRule, HealthDelay, TargetZones};
+use crate::fault_proxy::{FaultPlan, FaultProxy};
 use crate::iam_gate::{GateStack, StackSpec};
 use aws::{AwsStack, PoolSettings};
 use build::Output;
@@ -66,6 +68,10 @@ pub struct StackConfig {
     pub delivery: DeliverySettings,
     /// `CLAIM_GRACE_SECONDS` of the functions (their default when `None`).
     pub claim_grace: Option<Duration>,
+    /// AWS's health checks as the functions see them: with a rule, their calls go through a
+    /// fault proxy in front of the IAM gate where a new target reads `initial` until its
+    /// delay has passed (moto says `healthy` at once) and IP targets get their zones.
+    pub health: Option<Arc<HealthDelay>>,
 }
 
 impl StackConfig {
@@ -83,6 +89,7 @@ impl StackConfig {
             events: true,
             delivery: DeliverySettings::default(),
             claim_grace: None,
+            health: None,
         }
     }
 }
@@ -106,6 +113,8 @@ pub struct LocalStack {
     /// key, and their calls are checked against template.yaml's policies.
     pub gate: GateStack,
     token_renewal: Option<JoinHandle<()>>,
+    /// The fault proxy giving the functions AWS's health delay ([`StackConfig::health`]).
+    health_proxy: Option<FaultProxy>,
     /// How the forwarder was started, to start it again after a kill.
     forwarder_settings: Option<ForwarderSettings>,
     /// Forwarder starts so far (each restart logs to a file of its own).
@@ -130,13 +139,10 @@ const NOT_INHERITED: [&str; 12] = [
     "TARGET_CIDRS",
 ];
 
-/// The managers of the local stack's hand-written EndpointSlices (the bed runs no
-/// EndpointSlice controller): the tests' and examples/'. The functions trust them as an
-/// operator would trust another controller, through `TRUSTED_ENDPOINTSLICE_MANAGERS`.
-pub const SLICE_MANAGERS: [&str; 2] = [
-    crate::kube_fixtures::SLICE_MANAGER,
-    "examples.nlb-port-pool",
-];
+/// The managers of EndpointSlices trusted besides the EndpointSlice controller: the tests'
+/// hand-written slices (which set up exact endpoints). The functions trust them as an operator
+/// would trust another controller, through `TRUSTED_ENDPOINTSLICE_MANAGERS`.
+pub const SLICE_MANAGERS: [&str; 1] = [crate::kube_fixtures::SLICE_MANAGER];
 
 impl LocalStack {
     /// Starts everything on `bed`, calling `progress` with a line per step.
@@ -229,6 +235,22 @@ impl LocalStack {
         if let Some(g) = config.claim_grace {
             env.insert("CLAIM_GRACE_SECONDS".into(), g.as_secs().to_string());
         }
+        let health_proxy = match &config.health {
+            Some(delay) => {
+                let rules: Vec<Arc<dyn ElbRule>> =
+                    vec![delay.clone(), Arc::new(TargetZones::new(bed.region()))];
+                let proxy =
+                    FaultProxy::start_with(bed.aws_endpoint(), FaultPlan::none(), rules).await;
+                progress(&format!(
+                    "the functions call AWS through a health-delay proxy at {} (targets read \
+                     initial at first, as AWS's health checks take)",
+                    proxy.url
+                ));
+                env.insert("AWS_ENDPOINT_URL".into(), proxy.url.clone());
+                Some(proxy)
+            }
+            None => None,
+        };
         let settings = FunctionSettings {
             env,
             unset: NOT_INHERITED.map(String::from).into(),
@@ -263,6 +285,7 @@ impl LocalStack {
             delivery: None,
             gate,
             token_renewal: None,
+            health_proxy,
             forwarder_settings: None,
             forwarder_starts: 0,
         };
@@ -416,6 +439,16 @@ impl LocalStack {
         all.join(",")
     }
 
+    /// The AWS calls the functions made so far, when they go through the health-delay proxy
+    /// ([`StackConfig::health`]).
+    pub fn functions_aws_calls(&self) -> Option<usize> {
+        self.health_proxy.as_ref().map(|p| {
+            p.counts
+                .forwarded
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+
     /// The first of the stack's processes that has exited, if one has.
     pub fn exited(&mut self) -> Option<&'static str> {
         if !self.functions.running() {
@@ -467,5 +500,7 @@ impl LocalStack {
             functions.stop();
         })
         .await;
+        // Last: the functions may call AWS through it until they stop.
+        drop(self.health_proxy.take());
     }
 }

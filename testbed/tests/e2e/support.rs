@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::json;
 use testbed::local_stack::build::Output;
@@ -99,6 +99,11 @@ impl TestStack {
             let gate = stack.gate.clone();
             stack.stop().await;
             aws.delete(&sdk).await;
+            // The namespace goes with its workloads: kwok stops running their pods.
+            clean_namespace(&self.admin, &self.namespace).await;
+            let _ = Api::<Namespace>::all(self.admin.clone())
+                .delete(&self.namespace, &DeleteParams::default())
+                .await;
             gate.assert_no_denials().await;
         }
     }
@@ -249,6 +254,7 @@ impl Drop for TestStack {
             return;
         };
         let (sdk, aws, ns) = (stack.sdk.clone(), stack.aws.clone(), self.namespace.clone());
+        // The namespace is kept (with its workloads) for a look at what failed.
         drop(stack);
         let done = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
