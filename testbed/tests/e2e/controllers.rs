@@ -46,32 +46,6 @@ async fn stack(prefix: &str) -> (TestStack, tokio::sync::MutexGuard<'static, ()>
     (t, turn)
 }
 
-/// Runs the sweep (as its schedule would) until the pool's NLBs hold `expected` listeners.
-async fn sweep_until_listeners(t: &TestStack, expected: usize, what: &str) {
-    let event = scheduled_event(Bed::get().region());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let run = t
-            .stack()
-            .functions
-            .invoker()
-            .invoke("sweep", event.as_bytes())
-            .await
-            .expect("invoking the sweep");
-        assert!(run.ok, "the sweep failed: {}", run.body);
-        let now = t.listeners().await.len();
-        if now == expected {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: {now} listeners, not {expected}; {}",
-            t.logs()
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
 /// Each pod's address, by pod.
 fn addresses(pods: &BTreeMap<String, PodView>) -> BTreeMap<String, String> {
     pods.values()
@@ -107,9 +81,22 @@ async fn pod_targets(t: &TestStack, pod: &PodView) -> Vec<String> {
     targets(&t.elb(), tg).await.expect("reading targets")
 }
 
-async fn wait_listeners(t: &TestStack, expected: usize, what: &str) {
+/// Waits until the pool's NLBs hold `expected` listeners; with `sweep`, runs the sweep (as its
+/// schedule would) before each look.
+async fn wait_listeners(t: &TestStack, expected: usize, what: &str, sweep: bool) {
+    let event = scheduled_event(Bed::get().region());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
+        if sweep {
+            let run = t
+                .stack()
+                .functions
+                .invoker()
+                .invoke("sweep", event.as_bytes())
+                .await
+                .expect("invoking the sweep");
+            assert!(run.ok, "the sweep failed: {}", run.body);
+        }
         let now = t.listeners().await.len();
         if now == expected {
             return;
@@ -119,7 +106,7 @@ async fn wait_listeners(t: &TestStack, expected: usize, what: &str) {
             "{what}: {now} listeners, not {expected}; {}",
             t.logs()
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(if sweep { 2000 } else { 500 })).await;
     }
 }
 
@@ -272,7 +259,13 @@ async fn a_gated_statefulset_comes_up_in_order_keeps_its_ports_and_lets_go() {
         |p| all_ready(p, &two),
     )
     .await;
-    sweep_until_listeners(&t, 2, "the gone pods' listeners released after the grace").await;
+    wait_listeners(
+        &t,
+        2,
+        "the gone pods' listeners released after the grace",
+        true,
+    )
+    .await;
     t.stop().await;
 }
 
@@ -392,7 +385,7 @@ async fn deleting_a_namespace_releases_everything_in_it() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    wait_listeners(&t, 0, "every listener released").await;
+    wait_listeners(&t, 0, "every listener released", false).await;
     assert_eq!(t.claim_items().await, 0, "claims left");
     assert!(t.target_groups().await.is_empty(), "target groups left");
     t.stop().await;
@@ -466,7 +459,7 @@ async fn a_second_per_pod_service_over_the_same_pods_never_takes_their_outputs()
         &["delete", "service", "pair-udp", "-n", &ns, "--wait=false"],
         None,
     );
-    wait_listeners(&t, 2, "the UDP twin's listeners released").await;
+    wait_listeners(&t, 2, "the UDP twin's listeners released", false).await;
     let left = pods(&t, "pair").await;
     assert_eq!(
         addresses(&left),
