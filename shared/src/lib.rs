@@ -7,6 +7,7 @@
 pub mod annotations;
 pub mod aws;
 pub mod aws_error;
+pub mod backoff;
 pub mod certificates;
 pub mod claims;
 pub mod cluster;
