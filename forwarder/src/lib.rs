@@ -14,6 +14,7 @@
 //! | [`leader`] | Lease election |
 //! | [`forwarding`] | one watch and sender per leadership term; drain |
 //! | [`metrics`], [`http`] | `/metrics`, `/healthz`, `/readyz` |
+//! | [`histogram`] | a Prometheus histogram, for [`metrics`] and [`room_clock`] |
 //! | [`room_clock`] | the rooms' latencies and statuses, from the Service watch |
 //! | [`app`] | wiring and shutdown order |
 
@@ -22,6 +23,7 @@ pub mod config;
 pub mod decide;
 pub mod eventbridge;
 pub mod forwarding;
+pub mod histogram;
 pub mod http;
 pub mod leader;
 pub mod metrics;

@@ -5,12 +5,14 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
 
 use nlb_port_pool::event::DetailType;
 
+use crate::histogram::Histogram;
+use crate::room_clock::RoomClock;
+
 /// The forwarder's metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     sent: [AtomicU64; 3],
     /// Entries refused by PutEvents, or in a call that failed, counted once per attempt.
@@ -37,7 +39,7 @@ pub struct Metrics {
     /// From the watch event to PutEvents accepting its event.
     pub lag: Histogram,
     /// The rooms' latencies and statuses, as the Service watch sees them.
-    pub rooms: crate::room_clock::RoomClock,
+    pub rooms: RoomClock,
 }
 
 /// Upper bounds of the lag histogram's buckets, in seconds.
@@ -45,59 +47,23 @@ pub const LAG_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// A Prometheus histogram with fixed bucket bounds ([`LAG_BUCKETS`] by default).
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    buckets: Vec<AtomicU64>,
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
-
-impl Default for Histogram {
+impl Default for Metrics {
     fn default() -> Self {
-        Self::with_bounds(&LAG_BUCKETS)
-    }
-}
-
-impl Histogram {
-    /// A histogram whose buckets' upper bounds (seconds, ascending) are `bounds`.
-    pub fn with_bounds(bounds: &'static [f64]) -> Self {
         Self {
-            bounds,
-            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
-            sum_micros: AtomicU64::new(0),
+            sent: Default::default(),
+            failed: AtomicU64::default(),
+            refused: AtomicU64::default(),
+            retried: AtomicU64::default(),
+            dropped: AtomicU64::default(),
+            put_calls: AtomicU64::default(),
+            queue_depth: AtomicI64::default(),
+            watch_restarts: AtomicU64::default(),
+            leader: AtomicBool::default(),
+            synced: AtomicBool::default(),
+            gated_pods: AtomicU64::default(),
+            lag: Histogram::with_bounds(&LAG_BUCKETS),
+            rooms: RoomClock::default(),
         }
-    }
-
-    /// Records one duration.
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        // Longer than the last bound: only +Inf (the count) holds it.
-        let bucket = self.bounds.iter().position(|b| secs <= *b);
-        if let Some(b) = bucket.and_then(|i| self.buckets.get(i)) {
-            b.fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
-    }
-
-    /// Appends the histogram as Prometheus text, named `name`.
-    pub fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} histogram\n");
-        let mut cumulative = 0;
-        for (bound, b) in self.bounds.iter().zip(&self.buckets) {
-            cumulative += b.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = write!(
-            out,
-            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}\n"
-        );
     }
 }
 
@@ -225,6 +191,8 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::runtime::watcher::Event;
 use nlb_port_pool::annotations;
 
-use crate::metrics::Histogram;
+use crate::histogram::Histogram;
 
 /// Upper bounds of the room latency buckets, in seconds: an allocation takes seconds, a
 /// target's first passed health checks 90 to 300 s in AWS.

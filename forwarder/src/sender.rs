@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use nlb_port_pool::backoff::{Backoff, Jitter};
 use nlb_port_pool::event::{DetailType, EVENT_SOURCE, ServiceEventDetail};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -102,6 +103,44 @@ pub struct SenderSettings {
     pub backoff_base: Duration,
     /// Longest retry delay.
     pub backoff_cap: Duration,
+}
+
+impl SenderSettings {
+    /// The retry pause: `backoff_base` doubling to `backoff_cap`, times 0.8..=1.2 so replicas
+    /// and batches do not retry in step.
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            first: self.backoff_base,
+            cap: self.backoff_cap,
+            jitter: Jitter::Scale(0.2),
+        }
+    }
+}
+
+/// The retry pauses of one settled batch: one draw per attempt count, so the batch's refused
+/// entries that failed equally often are retried together.
+struct BatchDelays {
+    backoff: Backoff,
+    drawn: Vec<(u32, Duration)>,
+}
+
+impl BatchDelays {
+    fn new(settings: &SenderSettings) -> Self {
+        Self {
+            backoff: settings.backoff(),
+            drawn: Vec::new(),
+        }
+    }
+
+    /// The pause after an entry's `attempts`-th failed attempt (counted from 1).
+    fn after(&mut self, attempts: u32) -> Duration {
+        if let Some((_, d)) = self.drawn.iter().find(|(a, _)| *a == attempts) {
+            return *d;
+        }
+        let d = self.backoff.delay(attempts.saturating_sub(1));
+        self.drawn.push((attempts, d));
+        d
+    }
 }
 
 /// Sends everything from `queue` until it is closed and empty, or until `abandon` turns true
@@ -251,8 +290,7 @@ fn settle(
         }
     };
     let mut outcomes = outcomes.into_iter();
-    // One jitter per batch keeps its refused entries together for the retry.
-    let jitter = jitter();
+    let mut delays = BatchDelays::new(settings);
     for entry in batch {
         // A short answer leaves the rest unaccounted for: treat them as refused.
         match outcomes
@@ -273,7 +311,7 @@ fn settle(
                     warn!(service = %entry.key, detail_type = %entry.detail_type, code,
                         attempts = entry.attempts + 1, "PutEvents refused the entry");
                 }
-                retry_or_drop(entry, &code, jitter, settings, metrics, waiting);
+                retry_or_drop(entry, &code, &mut delays, settings, metrics, waiting);
             }
         }
     }
@@ -287,7 +325,7 @@ const NO_RESULT: &str = "NoResult";
 fn retry_or_drop(
     mut entry: Entry,
     code: &str,
-    jitter: f64,
+    delays: &mut BatchDelays,
     settings: &SenderSettings,
     metrics: &Metrics,
     waiting: &mut Vec<(Instant, Entry)>,
@@ -303,23 +341,8 @@ fn retry_or_drop(
         return;
     }
     metrics.retried.fetch_add(1, Ordering::Relaxed);
-    let delay = backoff(settings, entry.attempts).mul_f64(jitter);
+    let delay = delays.after(entry.attempts);
     waiting.push((now + delay, entry));
-}
-
-/// Exponential backoff: `base * 2^(attempts-1)`, at most `cap`.
-fn backoff(settings: &SenderSettings, attempts: u32) -> Duration {
-    let exp = settings
-        .backoff_base
-        .saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
-    exp.min(settings.backoff_cap)
-}
-
-/// A factor in 0.8..=1.2, so replicas and batches do not retry in step.
-fn jitter() -> f64 {
-    use std::hash::BuildHasher;
-    let noise = std::hash::RandomState::new().hash_one(std::time::SystemTime::now()) % 401;
-    0.8 + noise as f64 / 1000.0
 }
 
 #[cfg(test)]
