@@ -1,7 +1,8 @@
 //! Turning AWS SDK errors into messages and a retry decision.
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Error codes that mean "try again later", across the services this project calls.
 const RETRYABLE_CODES: [&str; 9] = [

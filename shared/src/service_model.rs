@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::annotations::{Annotations, FINALIZER};
+use crate::annotations::Annotations;
+use crate::annotations::FINALIZER;
 use crate::event::ServiceKey;
 use crate::protocol::ListenerProtocol;
 

@@ -11,10 +11,8 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
+pub use crate::targets::MANAGED_BY_LABEL;
 use crate::targets::SliceView;
-
-/// The label naming the manager of an EndpointSlice.
-pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 
 /// The manager the EndpointSlice controller writes on the slices it makes from a Service's
 /// selector and its pods: the only one trusted by default.

@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::service_model::{ListenerSpec, TargetPort};
-use crate::target_policy::MANAGED_BY_LABEL;
+
+/// The label naming the manager of an EndpointSlice.
+pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 
 /// One target of a target group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

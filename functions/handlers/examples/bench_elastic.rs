@@ -24,7 +24,7 @@ use nlb_port_pool::claims::{ClaimStore, DynamoClaimStore, PoolRecords};
 use nlb_port_pool::cluster::KubeCluster;
 use nlb_port_pool::elb::AwsLoadBalancing;
 use nlb_port_pool::pool::PoolSet;
-use nlb_port_pool::reconcile::{Outcome, Reconciler, TendSettings};
+use nlb_port_pool::reconcile::{Outcome, PoolTender, Reconciler, TendSettings};
 use testbed::aws_rules::ProvisioningDelay;
 use testbed::call_counter::CallCounter;
 use testbed::kube_fixtures::{PortSpec, create_namespace, opted_in_service};
@@ -54,7 +54,11 @@ struct Bench {
 }
 
 impl Bench {
-    fn reconciler(&self, counter: &CallCounter) -> (Reconciler, Arc<DynamoClaimStore>) {
+    /// A reconciler, its store and its ELBv2 client (the pool function's fleet).
+    fn reconciler(
+        &self,
+        counter: &CallCounter,
+    ) -> (Reconciler, Arc<DynamoClaimStore>, Arc<AwsLoadBalancing>) {
         let (dynamodb, elb) = counter.clients(&self.sdk);
         let store = Arc::new(DynamoClaimStore::new(dynamodb, &self.table));
         let elb = Arc::new(AwsLoadBalancing::new(elb));
@@ -65,9 +69,8 @@ impl Bench {
             store.clone(),
             elb.clone(),
         )
-        .with_pool_records(store.clone())
-        .with_fleet(elb);
-        (reconciler, store)
+        .with_pool_records(store.clone());
+        (reconciler, store, elb)
     }
 }
 
@@ -132,25 +135,29 @@ async fn main() {
 
     // The pool function: woken by signals, one run at a time.
     let pool_counter = CallCounter::default();
-    let (pool_fn, store) = b.reconciler(&pool_counter);
+    let (pool_fn, store, elb) = b.reconciler(&pool_counter);
     let pool_fn = Arc::new(pool_fn);
     let settings = TendSettings {
         wait_active: delay * 4,
         poll: Duration::from_millis(500),
         ..TendSettings::default()
     };
-    let first = pool_fn
+    let first = PoolTender::new(&pool_fn, &*elb)
         .tend_pool(&cluster, "default", settings)
         .await
         .expect("the first run");
     assert_eq!(first.promoted.len(), 1, "{first:?}");
     let wake = Arc::new(Notify::new());
     let runner = {
-        let (pool_fn, wake, cluster) = (pool_fn.clone(), wake.clone(), cluster.clone());
+        let (pool_fn, elb, wake, cluster) =
+            (pool_fn.clone(), elb.clone(), wake.clone(), cluster.clone());
         tokio::spawn(async move {
             loop {
                 wake.notified().await;
-                if let Err(e) = pool_fn.tend_pool(&cluster, "default", settings).await {
+                if let Err(e) = PoolTender::new(&pool_fn, &*elb)
+                    .tend_pool(&cluster, "default", settings)
+                    .await
+                {
                     eprintln!("pool function: {e}");
                 }
             }
@@ -288,7 +295,7 @@ async fn main() {
     let release_time = released.elapsed();
     let shrink = Instant::now();
     loop {
-        pool_fn
+        PoolTender::new(&pool_fn, &*elb)
             .tend_pool(&cluster, "default", settings)
             .await
             .expect("a pool run");

@@ -26,7 +26,7 @@ use nlb_port_pool::annotations::{
 use nlb_port_pool::claims::{DynamoClaimStore, PoolRecords};
 use nlb_port_pool::cluster::KubeCluster;
 use nlb_port_pool::elb::AwsLoadBalancing;
-use nlb_port_pool::reconcile::{ReachSettings, Reconciler, TendSettings};
+use nlb_port_pool::reconcile::{PoolTender, ReachChecker, ReachSettings, Reconciler, TendSettings};
 use nlb_port_pool::target_policy::TargetPolicy;
 use testbed::aws_rules::{HealthDelay, ProvisioningDelay};
 use testbed::call_counter::CallCounter;
@@ -94,11 +94,10 @@ async fn main() {
         let r = Reconciler::new("bench", &vpc, pools.clone(), store.clone(), elb.clone())
             .with_pool_records(store.clone())
             .with_check_records(store.clone())
-            .with_fleet(elb)
             .with_reach_settings(reach)
             // The benchmark's slices are written by hand, as the tests' are.
             .with_target_policy(TargetPolicy::new([kube_fixtures::SLICE_MANAGER], vec![]));
-        (r, store)
+        (r, store, elb)
     };
     let admin = bed.kube_client().await;
     let namespace = unique_name(&prefix);
@@ -107,21 +106,22 @@ async fn main() {
 
     // The pool function with its first NLB, then a runner woken by Pool Low.
     let pool_counter = CallCounter::default();
-    let (pool_fn, store) = reconciler(&pool_counter);
+    let (pool_fn, store, elb) = reconciler(&pool_counter);
     let pool_fn = Arc::new(pool_fn);
     let settings = TendSettings {
         wait_active: provisioning * 4,
         poll: Duration::from_millis(500),
         ..TendSettings::default()
     };
-    pool_fn
+    PoolTender::new(&pool_fn, &*elb)
         .tend_pool(&cluster, "default", settings)
         .await
         .expect("the first pool run");
     pool_counter.take();
     let wake = Arc::new(Notify::new());
     let runner = {
-        let (pool_fn, wake, cluster) = (pool_fn.clone(), wake.clone(), cluster.clone());
+        let (pool_fn, elb, wake, cluster) =
+            (pool_fn.clone(), elb.clone(), wake.clone(), cluster.clone());
         tokio::spawn(async move {
             loop {
                 // Pool Low, or its schedule (PoolRate; 5 s here).
@@ -129,7 +129,10 @@ async fn main() {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                 }
-                if let Err(e) = pool_fn.tend_pool(&cluster, "default", settings).await {
+                if let Err(e) = PoolTender::new(&pool_fn, &*elb)
+                    .tend_pool(&cluster, "default", settings)
+                    .await
+                {
                     eprintln!("pool function: {e}");
                 }
             }
@@ -137,16 +140,15 @@ async fn main() {
     };
     // The reachable function: one look every 2 s.
     let reach_counter = CallCounter::default();
-    let reachable = Arc::new(
-        reconciler(&reach_counter)
-            .0
-            .with_growth_signal(Arc::new(WakeOnPoolLow(wake.clone()))),
-    );
+    let (reachable, reach_store, _) = reconciler(&reach_counter);
+    let reachable = Arc::new(reachable.with_growth_signal(Arc::new(WakeOnPoolLow(wake.clone()))));
     let reach_loop = {
-        let (reachable, cluster) = (reachable.clone(), cluster.clone());
+        let (reachable, reach_store, cluster) =
+            (reachable.clone(), reach_store.clone(), cluster.clone());
         tokio::spawn(async move {
             loop {
-                if let Err(e) = reachable.tend_checks(&cluster).await {
+                let checker = ReachChecker::new(&reachable, &*reach_store);
+                if let Err(e) = checker.tend_checks(&cluster).await {
                     eprintln!("reachable function: {e}");
                 }
                 tokio::time::sleep(Duration::from_secs(2)).await;

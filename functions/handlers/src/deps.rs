@@ -1,31 +1,23 @@
-//! What a function builds once at cold start and reuses for every invocation.
+//! What a function builds once at cold start and reuses for every invocation: the clients every
+//! function uses, and those of its role only (see [`Role`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use nlb_port_pool::certificates::AwsCertificates;
-use nlb_port_pool::claims::{CursorStore, DynamoClaimStore};
+use nlb_port_pool::claims::{CheckRecords, CursorStore, DynamoClaimStore};
 use nlb_port_pool::cluster::KubeCluster;
-use nlb_port_pool::config::{ConfigError, Env, EnvSource, FunctionConfig, ProcessEnv};
-use nlb_port_pool::config_source::AwsConfigLookups;
-use nlb_port_pool::elb::{AwsLoadBalancing, CallRate};
+use nlb_port_pool::config::{EnvSource, FunctionConfig, ProcessEnv};
+use nlb_port_pool::elb::{AwsLoadBalancing, NlbFleet};
 use nlb_port_pool::kube_access::{KubeAccessError, KubeConnector};
-use nlb_port_pool::reconcile::{
-    DEFAULT_CLAIM_GRACE, DEFAULT_MAX_DELETIONS, DEFAULT_STACK_ID, ReachSettings, Reconciler,
-    SweepLimits, TendSettings,
-};
+use nlb_port_pool::reconcile::{GrowthSignal, Reconciler, SweepLimits, TendSettings};
 
-/// A function could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// A setting is missing or invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The runtime's `AWS_LAMBDA_FUNCTION_TIMEOUT` is not a timeout.
-    #[error("{0}")]
-    Timeout(String),
-}
+use crate::busy::DEFAULT_BUSY_WAIT;
+use crate::invocation::Error;
+use crate::role::Role;
+use crate::settings::{Settings, StartupError};
+use crate::signal::EventBridgeSignal;
 
 /// The function's configuration and clients.
 pub struct Deps {
@@ -37,35 +29,31 @@ pub struct Deps {
     pub reconciler: Reconciler,
     /// Kubernetes clients, renewed before their credentials expire.
     pub kube: KubeConnector,
-    /// Where the sweep keeps its place.
-    pub cursors: Arc<dyn CursorStore>,
-    /// How much one sweep run may do.
-    pub sweep_limits: SweepLimits,
-    /// How long a handler keeps trying while another run holds the Service's claims, before
-    /// it fails (and EventBridge retries later).
+    /// How long a Service event's handler keeps trying while another run holds the Service's
+    /// claims, before it fails (and EventBridge retries later).
     pub busy_wait: Duration,
-    /// How the pool function runs (`POOL_WAIT_ACTIVE_SECONDS`, `POOL_POLL_SECONDS`).
+    /// How much one sweep run may do (the sweep's).
+    pub sweep_limits: SweepLimits,
+    /// How the pool function runs (`POOL_WAIT_ACTIVE_SECONDS`, `POOL_POLL_SECONDS`, its limits).
     pub tend_settings: TendSettings,
-    /// The function's timeout, budgeted when the runtime's deadline is not one Lambda gives
-    /// (see [`crate::time_budget`]).
+    /// The sweep's timeout, budgeted when the runtime's deadline is not one Lambda gives (see
+    /// [`crate::time_budget`]).
     pub function_timeout: Duration,
+    /// The clients of this function's role alone.
+    own: OwnClients,
 }
 
-/// The default of [`Deps::busy_wait`]: long enough for a duplicate delivery to wait out the
-/// run it met (an allocation takes about a second in AWS, more when ELBv2 throttles), short
-/// next to the functions' 60 s timeout.
-pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_secs(10);
-
-/// Each instance's ELBv2 calls that change things, unless `ELB_WRITES_PER_SECOND` and
-/// `ELB_WRITE_BURST` say otherwise: ten at once after a quiet spell (a Service of five
-/// listeners, target groups and listeners), then one every four seconds. At the template's
-/// default reserved concurrency the functions then stay within two thirds of the account's
-/// mutating bucket and about half of its registration bucket (docs/deploy.md, "The AWS API
-/// budget").
-pub const DEFAULT_WRITE_RATE: CallRate = CallRate {
-    per_second: 0.25,
-    burst: 10,
-};
+/// The clients only one function uses, beside the reconciler every function has.
+enum OwnClients {
+    /// The Service events' functions (allocate, release, sync-targets): none.
+    ServiceEvents,
+    /// The sweep's: where it keeps its place between runs.
+    Sweep(Arc<dyn CursorStore>),
+    /// The pool function's: it alone makes and deletes NLBs (and only its role may).
+    Pool(Arc<dyn NlbFleet>),
+    /// The reachability function's: the work list it works through (the others only add to it).
+    Reachable(Arc<dyn CheckRecords>),
+}
 
 impl Deps {
     /// Loads the AWS configuration (which honours `AWS_ENDPOINT_URL`, so local runs reach
@@ -75,137 +63,74 @@ impl Deps {
         Self::load(function, &ProcessEnv, &sdk).await
     }
 
-    /// Reads every setting from `source`, the one place a function's configuration is read:
-    /// [`FunctionConfig::load`] (which asks AWS, with `sdk`, for what the environment only
-    /// names: the pools' SSM parameter, NLB names, the cluster's endpoint and CA), then the
-    /// functions' tuning variables.
+    /// Reads the function's settings from `source` (see [`crate::settings`]; with `sdk`, AWS is
+    /// asked for what the environment only names: the pools' SSM parameter, NLB names, the
+    /// cluster's endpoint and CA), then builds its clients.
     pub async fn load(
         function: &str,
         source: &dyn EnvSource,
         sdk: &SdkConfig,
     ) -> Result<Self, StartupError> {
-        let config = FunctionConfig::load(source, &AwsConfigLookups::new(sdk, function)).await?;
-        let env = Env::new(source);
-        let grace_seconds = env.parsed_or("CLAIM_GRACE_SECONDS", DEFAULT_CLAIM_GRACE.as_secs())?;
-        // The template sets STACK_ID to AWS::StackId; local runs share one fixed id.
-        let stack_id = env
-            .optional("STACK_ID")
-            .unwrap_or_else(|| DEFAULT_STACK_ID.to_owned());
-        let max_deletions = env.parsed_or("SWEEP_MAX_DELETIONS", DEFAULT_MAX_DELETIONS)?;
-        let defaults = TendSettings::default();
-        let wait_active =
-            env.parsed_or("POOL_WAIT_ACTIVE_SECONDS", defaults.wait_active.as_secs())?;
-        let poll = env.parsed_or("POOL_POLL_SECONDS", defaults.poll.as_secs())?;
-        let bus = env.optional("EVENT_BUS_NAME");
-        let reach_defaults = ReachSettings::default();
-        let reach = ReachSettings {
-            check_every: Duration::from_secs(
-                env.parsed_or("REACH_CHECK_SECONDS", reach_defaults.check_every.as_secs())?
-                    .max(1),
-            ),
-            timeout: Duration::from_secs(
-                env.parsed_or("REACH_TIMEOUT_SECONDS", reach_defaults.timeout.as_secs())?,
-            ),
-            run_for: Duration::from_secs(
-                env.parsed_or("REACH_RUN_SECONDS", reach_defaults.run_for.as_secs())?,
-            ),
-            concurrency: reach_defaults.concurrency,
-        };
-        let write_rate = CallRate {
-            per_second: env.parsed_or("ELB_WRITES_PER_SECOND", DEFAULT_WRITE_RATE.per_second)?,
-            burst: env.parsed_or("ELB_WRITE_BURST", DEFAULT_WRITE_RATE.burst)?,
-        };
-        let sweep_defaults = SweepLimits::default();
-        let services_per_run =
-            env.parsed_or("SWEEP_SERVICES_PER_RUN", sweep_defaults.services_per_run)?;
-        let retries_per_run =
-            env.parsed_or("SWEEP_RETRIES_PER_RUN", sweep_defaults.retries_per_run)?;
-        let function_timeout = crate::time_budget::configured_timeout(
-            env.optional("AWS_LAMBDA_FUNCTION_TIMEOUT").as_deref(),
-        )
-        .map_err(StartupError::Timeout)?;
-        let grace = Duration::from_secs(grace_seconds);
-        let mut deps =
-            Self::build(function, config, sdk, grace, write_rate).with_stack_id(&stack_id);
-        deps.sweep_limits.max_deletions = max_deletions;
-        deps.sweep_limits.services_per_run = services_per_run;
-        deps.sweep_limits.retries_per_run = retries_per_run;
-        deps.tend_settings.wait_active = Duration::from_secs(wait_active);
-        deps.tend_settings.poll = Duration::from_secs(poll.max(1));
-        deps.reconciler = deps.reconciler.with_reach_settings(reach);
-        deps.function_timeout = function_timeout;
-        if let Some(bus) = bus {
-            deps = deps.with_event_bus(sdk, &bus);
-        }
-        Ok(deps)
+        let role = Role::of(function);
+        let settings = Settings::read(function, role, source, sdk).await?;
+        Ok(Self::build(function, role, settings, sdk))
     }
 
-    /// The same dependencies for the stack `stack_id` (recorded in, and checked against, the
-    /// claims table's identity).
-    pub fn with_stack_id(mut self, stack_id: &str) -> Self {
-        self.reconciler = self.reconciler.with_stack_id(stack_id);
-        self
-    }
-
-    /// Signals through events on `bus`: `Pool Low` to the pool function when a managed pool
-    /// runs low (not from the pool function itself), `Targets Registered` to the reachable
-    /// function when listeners or targets wait for their health checks.
-    pub fn with_event_bus(mut self, sdk: &SdkConfig, bus: &str) -> Self {
-        // The reachable function notes no check itself (its passes are rechecks), so it never
-        // signals itself; it may find a per-pod Service's new pods waiting for ports: Pool Low.
-        let mut events = aws_sdk_eventbridge::config::Builder::from(sdk);
-        events.set_app_name(nlb_port_pool::aws::app_name(&self.function));
-        let client = aws_sdk_eventbridge::Client::from_conf(events.build());
-        let mut signal = crate::EventBridgeSignal::new(client, bus, &self.function);
-        if self.function == "pool" {
-            signal = signal.without_pool_low();
-        }
-        self.reconciler = self.reconciler.with_growth_signal(Arc::new(signal));
-        self
-    }
-
-    /// The same dependencies telling `signal` when a managed pool runs low.
-    pub fn with_growth_signal(
-        mut self,
-        signal: Arc<dyn nlb_port_pool::reconcile::GrowthSignal>,
-    ) -> Self {
-        self.reconciler = self.reconciler.with_growth_signal(signal);
-        self
-    }
-
-    /// Builds the clients from a configuration already read, with no limit of their own on
-    /// ELBv2 calls (tests and benchmarks against the local stack).
+    /// Builds the clients from a configuration already read, with every other setting at its
+    /// default and no limit of their own on ELBv2 calls (tests and benchmarks against the
+    /// local stack).
     pub fn new(
         function: &str,
         config: FunctionConfig,
         sdk: &SdkConfig,
         claim_grace: Duration,
     ) -> Self {
-        Self::build(function, config, sdk, claim_grace, CallRate::UNLIMITED)
+        let settings = Settings::defaults(config, claim_grace);
+        Self::build(function, Role::of(function), settings, sdk)
     }
 
-    /// Builds the clients; ELBv2 calls that change things go at most at `write_rate`.
-    fn build(
-        function: &str,
-        config: FunctionConfig,
-        sdk: &SdkConfig,
-        claim_grace: Duration,
-        write_rate: CallRate,
-    ) -> Self {
+    /// The same dependencies telling `signal` when a managed pool runs low.
+    pub fn with_growth_signal(mut self, signal: Arc<dyn GrowthSignal>) -> Self {
+        self.reconciler = self.reconciler.with_growth_signal(signal);
+        self
+    }
+
+    /// Builds what `function` (of role `role`) uses, and nothing else. Every function
+    /// reconciles with the claims table (its claims, pool records and reachability list) and
+    /// ELBv2 (its writes at most at the settings' rate); then, by role:
+    ///
+    /// | role              | ACM (certificates) | EventBridge (signals)  | of its own         |
+    /// |-------------------|--------------------|------------------------|--------------------|
+    /// | allocate, sync    | yes                | Pool Low, checks due   |                    |
+    /// | release           |                    |                        |                    |
+    /// | sweep             | yes                | Pool Low, checks due   | cursor store       |
+    /// | pool              | yes                | checks due             | NLB fleet          |
+    /// | reachable         | yes                | Pool Low, checks due   | reachability list  |
+    ///
+    /// EventBridge only when `EVENT_BUS_NAME` names a bus.
+    fn build(function: &str, role: Role, settings: Settings, sdk: &SdkConfig) -> Self {
         // The clients carry the function's app id whatever `sdk` was loaded with (tests pass
         // one configuration to every function), so each call names its function.
         let app = nlb_port_pool::aws::app_name(function);
+        let Settings {
+            config,
+            claim_grace,
+            stack_id,
+            write_rate,
+            event_bus,
+            reach,
+            sweep_limits,
+            function_timeout,
+            tend,
+        } = settings;
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
         dynamodb.set_app_name(app.clone());
-        let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk);
-        elbv2.set_app_name(app.clone());
-        let mut acm = aws_sdk_acm::config::Builder::from(sdk);
-        acm.set_app_name(app);
-        let certificates = AwsCertificates::new(aws_sdk_acm::Client::from_conf(acm.build()));
         let store = Arc::new(DynamoClaimStore::new(
             aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             &config.table_name,
         ));
+        let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk);
+        elbv2.set_app_name(app.clone());
         let elb = AwsLoadBalancing::new(aws_sdk_elasticloadbalancingv2::Client::from_conf(
             elbv2.build(),
         ))
@@ -221,21 +146,43 @@ impl Deps {
         .with_target_policy(config.targets.clone())
         .with_pool_records(store.clone())
         .with_check_records(store.clone())
-        .with_certificates(Arc::new(certificates));
-        // Only the pool function makes and deletes NLBs (and only its role may).
-        if function == "pool" {
-            reconciler = reconciler.with_fleet(Arc::new(elb));
+        .with_stack_id(stack_id)
+        .with_reach_settings(reach);
+        if role.makes_listeners() {
+            let mut acm = aws_sdk_acm::config::Builder::from(sdk);
+            acm.set_app_name(app.clone());
+            let certificates = AwsCertificates::new(aws_sdk_acm::Client::from_conf(acm.build()));
+            reconciler = reconciler.with_certificates(Arc::new(certificates));
         }
+        if let Some(bus) = event_bus.filter(|_| role != Role::Releases) {
+            let mut events = aws_sdk_eventbridge::config::Builder::from(sdk);
+            events.set_app_name(app);
+            let client = aws_sdk_eventbridge::Client::from_conf(events.build());
+            let mut signal = EventBridgeSignal::new(client, &bus, function);
+            // The pool function does not signal itself. The reachability function notes no
+            // check itself (its passes are rechecks), so it never signals itself; it may find a
+            // per-pod Service's new pods waiting for ports: Pool Low.
+            if role == Role::TendsPools {
+                signal = signal.without_pool_low();
+            }
+            reconciler = reconciler.with_growth_signal(Arc::new(signal));
+        }
+        let own = match role {
+            Role::Allocates | Role::Releases => OwnClients::ServiceEvents,
+            Role::Sweeps => OwnClients::Sweep(store),
+            Role::TendsPools => OwnClients::Pool(Arc::new(elb)),
+            Role::ChecksReach => OwnClients::Reachable(store),
+        };
         Self {
             function: function.to_owned(),
             kube: KubeConnector::new(config.kube.clone(), &config.cluster_name, sdk),
             config,
             reconciler,
-            cursors: store,
-            sweep_limits: SweepLimits::default(),
             busy_wait: DEFAULT_BUSY_WAIT,
-            tend_settings: TendSettings::default(),
-            function_timeout: crate::time_budget::DEFAULT_FUNCTION_TIMEOUT,
+            sweep_limits,
+            tend_settings: tend,
+            function_timeout,
+            own,
         }
     }
 
@@ -246,5 +193,43 @@ impl Deps {
             KubeCluster::new(client, &self.config.cluster_name, &self.function)
                 .with_namespaces(&self.config.namespaces),
         )
+    }
+
+    /// The sweep's cursor store; an error in a function not built as the sweep.
+    pub(crate) fn cursors(&self) -> Result<&dyn CursorStore, Error> {
+        match &self.own {
+            OwnClients::Sweep(cursors) => Ok(cursors.as_ref()),
+            _ => Err(self.not_built_as("the sweep")),
+        }
+    }
+
+    /// The pool function's NLB fleet; an error in a function not built as the pool function.
+    pub(crate) fn fleet(&self) -> Result<&dyn NlbFleet, Error> {
+        match &self.own {
+            OwnClients::Pool(fleet) => Ok(fleet.as_ref()),
+            _ => Err(self.not_built_as("the pool function")),
+        }
+    }
+
+    /// The reachability list; an error in a function not built as the reachability function.
+    pub(crate) fn checks(&self) -> Result<&dyn CheckRecords, Error> {
+        match &self.own {
+            OwnClients::Reachable(checks) => Ok(checks.as_ref()),
+            _ => Err(self.not_built_as("the reachability function")),
+        }
+    }
+
+    fn not_built_as(&self, what: &str) -> Error {
+        format!("function {:?} is not built as {what}", self.function).into()
+    }
+}
+
+/// Prints what this instance's reconciler measured since the last print as EMF lines: the
+/// latencies from creation to address (`ServiceAddressSeconds`, `PodAddressSeconds`) and the
+/// allocation outcomes (`AllocationsMade`, ...) of `deps.function`.
+pub fn print_run_metrics(deps: &Deps, timestamp_ms: i64) {
+    let measured = deps.reconciler.take_run_metrics();
+    for line in nlb_port_pool::metrics::run_lines(&deps.function, &measured, timestamp_ms) {
+        println!("{line}");
     }
 }

@@ -3,15 +3,15 @@
 //! `Ready`, readiness gates True) or their deadline passes.
 
 use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, TARGETS_REGISTERED, TargetsRegistered};
-use nlb_port_pool::reconcile::ReachReport;
+use nlb_port_pool::reconcile::{ReachChecker, ReachReport};
 
-use crate::{Deps, Error, Event};
+use crate::deps::{Deps, print_run_metrics};
+use crate::invocation::{Error, Event, event_time_ms, is_scheduled};
 
 /// `Targets Registered` or the schedule: one run over the work list; prints its metrics.
 pub async fn on_reachability_event(deps: &Deps, event: Event) -> Result<ReachReport, Error> {
     let e = &event.payload;
-    let scheduled = e.source == "aws.events" && e.detail_type == "Scheduled Event";
-    if !scheduled {
+    if !is_scheduled(e) {
         let signal =
             TargetsRegistered::from_parts(&e.source, &e.detail_type, &e.detail).map_err(|m| {
                 format!(
@@ -25,14 +25,14 @@ pub async fn on_reachability_event(deps: &Deps, event: Event) -> Result<ReachRep
             return Ok(ReachReport::default());
         }
     }
+    let checks = deps.checks()?;
     let cluster = deps.cluster().await?;
-    let report = deps.reconciler.tend_checks(&cluster).await?;
-    let now = e.time.map_or_else(
-        || chrono::Utc::now().timestamp_millis(),
-        |t| t.timestamp_millis(),
-    );
+    let report = ReachChecker::new(&deps.reconciler, checks)
+        .tend_checks(&cluster)
+        .await?;
+    let now = event_time_ms(e);
     println!("{}", nlb_port_pool::metrics::reach_line(&report, now));
-    crate::print_run_metrics(deps, now);
+    print_run_metrics(deps, now);
     tracing::info!(?report, "checked reachability");
     Ok(report)
 }

@@ -7,8 +7,6 @@ use lambda_runtime::{Error, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     nlb_port_pool::telemetry::init_tracing();
-    let deps = handlers::Deps::from_env("pool")
-        .await?
-        .with_pool_limits_from_env()?;
+    let deps = handlers::Deps::from_env("pool").await?;
     run(service_fn(|event| handlers::on_pool_event(&deps, event))).await
 }

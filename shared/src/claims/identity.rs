@@ -1,4 +1,4 @@
-//! The identity item: whose world a claims table describes.
+//! The identity item on DynamoDB: whose world a claims table describes ([`TableIdentity`]).
 //!
 //! The sweep deletes what the table does not account for, so it must first know the table is
 //! this cluster's and this stack's. A cluster made again under the same name keeps its name
@@ -12,36 +12,15 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::StoreError;
 use super::table::{PK, SK};
+use super::table_identity::TableIdentity;
+use super::{StoreError, now_epoch};
 use crate::aws_error::describe;
 
 /// Partition key of the identity item.
 pub const IDENTITY_PK: &str = "identity";
 /// Sort key of the identity item.
 pub const IDENTITY_SK: &str = "meta";
-
-/// Whose world a claims table records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableIdentity {
-    /// The cluster's name (`CLUSTER_NAME`), as tags and claims record it.
-    pub cluster_name: String,
-    /// The uid of the cluster's `kube-system` namespace: made once per cluster, so a cluster
-    /// rebuilt under the same name has another.
-    pub cluster_uid: String,
-    /// The stack's id (`STACK_ID`: CloudFormation's `AWS::StackId`).
-    pub stack_id: String,
-}
-
-impl std::fmt::Display for TableIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "cluster {} (kube-system uid {}), stack {}",
-            self.cluster_name, self.cluster_uid, self.stack_id
-        )
-    }
-}
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -134,7 +113,7 @@ pub(super) async fn record(
     let result = client
         .put_item()
         .table_name(table)
-        .set_item(Some(identity_item(identity, super::now_epoch())))
+        .set_item(Some(identity_item(identity, now_epoch())))
         // The first writer wins; a later one must not overwrite what the sweep relies on.
         .condition_expression("attribute_not_exists(#pk)")
         .expression_attribute_names("#pk", PK)

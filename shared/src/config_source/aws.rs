@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 
-use super::{ClusterEndpoint, ConfigLookups, NamedLoadBalancer};
+use super::lookups::{ClusterEndpoint, ConfigLookups, NamedLoadBalancer};
 use crate::aws_error::{code, describe};
 
 /// The configuration's reads, on the function's own clients.

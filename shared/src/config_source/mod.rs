@@ -11,175 +11,21 @@
 //!   `KUBECONFIG` or `EKS_ENDPOINT` with `EKS_CA_DATA` say how to reach it.
 //!
 //! All of it is read once, when the function's instance starts, and kept for its life.
+//!
+//! This module only names its parts: the AWS reads behind a trait (`lookups`), the pools' NLB
+//! names (`names`), and the loading itself (`load`).
+//!
+//! Adapters: AWS (`aws`).
 
 mod aws;
+mod load;
+mod lookups;
 mod names;
 
 pub use aws::AwsConfigLookups;
+pub use load::{POOLS_PARAMETER_VAR, POOLS_VAR, pools, resolve_names};
+pub use lookups::{ClusterEndpoint, ConfigLookups, MAX_NAMES_PER_CALL, NamedLoadBalancer};
 pub use names::{MAX_NLB_NAME_LEN, nlb_names, with_arns};
-
-use std::collections::BTreeMap;
-
-use async_trait::async_trait;
-
-use crate::config::{
-    ConfigError, EKS_ENDPOINT_FIELD, Env, EnvSource, FunctionConfig, KubeAccess, namespaces,
-    target_policy,
-};
-use crate::pool::PoolSet;
-
-/// The variable holding the pools' JSON itself.
-pub const POOLS_VAR: &str = "POOLS";
-/// The variable naming the SSM parameter that holds the pools' JSON.
-pub const POOLS_PARAMETER_VAR: &str = "POOLS_PARAMETER";
-/// Names one DescribeLoadBalancers call takes (AWS refuses more).
-pub const MAX_NAMES_PER_CALL: usize = 20;
-
-/// A load balancer found by its name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamedLoadBalancer {
-    /// Its name.
-    pub name: String,
-    /// Its ARN.
-    pub arn: String,
-    /// `network`, `application` or `gateway`.
-    pub kind: String,
-}
-
-/// What `eks:DescribeCluster` says of a cluster, as far as reaching its API goes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ClusterEndpoint {
-    /// The API server URL (none while the cluster is being made).
-    pub endpoint: Option<String>,
-    /// The CA bundle, base64 PEM (`certificateAuthority.data`).
-    pub ca_data: Option<String>,
-    /// `ACTIVE`, `CREATING`, ...
-    pub status: Option<String>,
-}
-
-/// The AWS reads behind the configuration; errors are messages naming the call and its
-/// target.
-#[async_trait]
-pub trait ConfigLookups: Send + Sync {
-    /// The value of the SSM parameter `name`.
-    async fn parameter(&self, name: &str) -> Result<String, String>;
-    /// The load balancers called `names` (at most [`MAX_NAMES_PER_CALL`]); a name that names
-    /// none is left out of the answer.
-    async fn load_balancers(&self, names: &[String]) -> Result<Vec<NamedLoadBalancer>, String>;
-    /// The cluster `name`'s endpoint and CA.
-    async fn cluster(&self, name: &str) -> Result<ClusterEndpoint, String>;
-}
-
-impl FunctionConfig {
-    /// Reads the configuration from `source`, asking `lookups` for what it only names;
-    /// the first unusable setting stops it, with an error naming the variable.
-    pub async fn load(
-        source: &dyn EnvSource,
-        lookups: &dyn ConfigLookups,
-    ) -> Result<Self, ConfigError> {
-        let env = Env::new(source);
-        let cluster_name = env.required("CLUSTER_NAME")?;
-        crate::names::validate_cluster_name(&cluster_name)
-            .map_err(|p| ConfigError::new("CLUSTER_NAME", p))?;
-        let table_name = env.required("TABLE_NAME")?;
-        let vpc_id = env.required("VPC_ID")?;
-        let namespaces = namespaces(&env)?;
-        let targets = target_policy(&env)?;
-        let kube = match KubeAccess::from_env(&env)? {
-            Some(access) => access,
-            None => kube_access_of(&cluster_name, lookups).await?,
-        };
-        let pools = pools(&env, lookups).await?;
-        Ok(Self {
-            cluster_name,
-            table_name,
-            vpc_id,
-            pools,
-            kube,
-            namespaces,
-            targets,
-        })
-    }
-}
-
-/// The pools, from `POOLS` or the parameter `POOLS_PARAMETER` names, NLB names resolved.
-pub async fn pools(env: &Env<'_>, lookups: &dyn ConfigLookups) -> Result<PoolSet, ConfigError> {
-    let (var, json) = match (env.optional(POOLS_VAR), env.optional(POOLS_PARAMETER_VAR)) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::new(
-                POOLS_VAR,
-                format!("is set, and so is {POOLS_PARAMETER_VAR}: set one of the two"),
-            ));
-        }
-        (Some(json), None) => (POOLS_VAR, json),
-        (None, Some(name)) => {
-            let json = lookups.parameter(&name).await.map_err(|e| {
-                ConfigError::new(POOLS_PARAMETER_VAR, format!("reading {name:?}: {e}"))
-            })?;
-            (POOLS_PARAMETER_VAR, json)
-        }
-        (None, None) => {
-            return Err(ConfigError::new(
-                POOLS_VAR,
-                format!("is required but not set (nor is {POOLS_PARAMETER_VAR})"),
-            ));
-        }
-    };
-    let json = resolve_names(&json, lookups)
-        .await
-        .map_err(|p| ConfigError::new(var, p))?;
-    PoolSet::from_json(&json).map_err(|p| ConfigError::new(var, p))
-}
-
-/// `json` (pools' JSON) with its NLB names replaced by their ARNs: every name must name a
-/// network load balancer of this account and region. The operator's CLI reads pools so too.
-pub async fn resolve_names(json: &str, lookups: &dyn ConfigLookups) -> Result<String, String> {
-    let names = nlb_names(json)?;
-    if names.is_empty() {
-        return Ok(json.to_owned());
-    }
-    let mut arns = BTreeMap::new();
-    for batch in names.chunks(MAX_NAMES_PER_CALL) {
-        for lb in lookups.load_balancers(batch).await? {
-            if lb.kind != "network" {
-                return Err(format!(
-                    "load balancer {:?} is of type {}, not a network load balancer",
-                    lb.name, lb.kind
-                ));
-            }
-            arns.insert(lb.name, lb.arn);
-        }
-    }
-    with_arns(json, &arns)
-}
-
-/// How to reach cluster `name`, as `eks:DescribeCluster` says.
-async fn kube_access_of(
-    name: &str,
-    lookups: &dyn ConfigLookups,
-) -> Result<KubeAccess, ConfigError> {
-    let problem = |p: String| {
-        ConfigError::new(
-            "CLUSTER_NAME",
-            format!("eks:DescribeCluster of {name:?} (KUBECONFIG and EKS_ENDPOINT unset): {p}"),
-        )
-    };
-    let cluster = lookups.cluster(name).await.map_err(problem)?;
-    let status = cluster.status.as_deref().unwrap_or("unknown");
-    let (Some(endpoint), Some(ca)) = (cluster.endpoint, cluster.ca_data) else {
-        return Err(problem(format!(
-            "the cluster has no endpoint and CA yet (status {status})"
-        )));
-    };
-    KubeAccess::eks(&endpoint, &ca).map_err(|(field, p)| {
-        let what = if field == EKS_ENDPOINT_FIELD {
-            "endpoint"
-        } else {
-            "certificateAuthority.data"
-        };
-        problem(format!("its {what} {p}"))
-    })
-}
 
 #[cfg(test)]
 mod tests;

@@ -2,9 +2,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use async_trait::async_trait;
 use base64::Engine;
 
 use super::*;
+use crate::config::{ConfigError, FunctionConfig, KubeAccess};
 use crate::target_policy::TargetPolicy;
 
 const ARN_A: &str = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/net/a/1";

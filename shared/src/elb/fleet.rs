@@ -6,14 +6,6 @@ use async_trait::async_trait;
 use super::ElbError;
 use crate::pool::{IpAddressType, Scheme, SubnetPlacement};
 
-/// Tag on a made NLB: its number in the pool's sequence (with the pool and cluster tags, it
-/// proves which member of which pool an NLB found by name is).
-pub const TAG_POOL_SEQ: &str = "nlb-port-pool/pool-seq";
-
-/// Tag on a made NLB: the id of the pool's records (see [`crate::claims::PoolRecord::id`]),
-/// so a pool of the same name in another stack's table never adopts or deletes it.
-pub const TAG_POOL_ID: &str = "nlb-port-pool/pool-id";
-
 /// What a new NLB should be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NlbSpec {

@@ -2,312 +2,36 @@
 //!
 //! Every resource made here is tagged (DESIGN.md section 6), and target group names are
 //! derived from a hash, so a retry finds what an earlier attempt made and the sweep finds leaks.
+//!
+//! This module only names its parts: the [`LoadBalancing`] trait and what it reads and makes
+//! (`load_balancing`), its errors (`error`), NLBs a managed pool makes (`fleet`), names and
+//! tags (`naming`, `tags`).
+//!
+//! Adapters: the ELBv2 API (`aws`), memory (`memory`, for tests).
 
 mod aws;
+mod error;
 pub mod fleet;
+mod load_balancing;
 #[cfg(any(test, feature = "test-doubles"))]
 mod memory;
 mod naming;
-
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-use async_trait::async_trait;
+mod tags;
 
 pub use aws::{AwsLoadBalancing, CallRate};
-pub use fleet::{NlbFleet, NlbInfo, NlbSpec, NlbStatus, TAG_POOL_ID, TAG_POOL_SEQ};
+pub use error::{ElbError, ElbErrorKind};
+pub use fleet::{NlbFleet, NlbInfo, NlbSpec, NlbStatus};
+pub use load_balancing::{
+    EnsuredTargetGroup, ListenerInfo, ListenerTlsInfo, LoadBalancing, TargetGroupInfo,
+    TargetGroupSpec, TargetHealth,
+};
 #[cfg(any(test, feature = "test-doubles"))]
 pub use memory::{ElbQuotas, MemoryLoadBalancing};
 pub use naming::{
-    ResourceTags, TAG_CLUSTER, TAG_LISTENER, TAG_MANAGED, TAG_NAMESPACE, TAG_POD, TAG_POOL,
-    TAG_SERVICE, TAG_SERVICE_UID, TARGET_GROUP_PREFIX, owned_by, owned_by_cluster,
-    target_group_name, target_group_name_in,
+    ResourceTags, TARGET_GROUP_PREFIX, owned_by, owned_by_cluster, target_group_name,
+    target_group_name_in,
 };
-
-use crate::annotations::HealthCheckSpec;
-use crate::listener_options::{TargetGroupAttributes, TlsListener};
-use crate::protocol::ListenerProtocol;
-use crate::targets::Target;
-
-/// What a target group should be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetGroupSpec {
-    /// Its name, from [`target_group_name`].
-    pub name: String,
-    /// Its protocol (the listener's).
-    pub protocol: ListenerProtocol,
-    /// The default port of its targets.
-    pub port: u16,
-    /// The VPC of the NLBs.
-    pub vpc_id: String,
-    /// The health check.
-    pub health_check: HealthCheckSpec,
-    /// Its attributes (client IP, PROXY v2, deregistration), set after it is made.
-    pub attributes: TargetGroupAttributes,
-    /// Its tags.
-    pub tags: ResourceTags,
-}
-
-/// A target group as ELBv2 describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetGroupInfo {
-    /// Its ARN.
-    pub arn: String,
-    /// Its name.
-    pub name: String,
-    /// Its health check as configured.
-    pub health_check: HealthCheckSpec,
-    /// The VPC it is in.
-    pub vpc_id: Option<String>,
-}
-
-/// A TLS listener's settings as ELBv2 describes them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ListenerTlsInfo {
-    /// The default certificate.
-    pub certificate: Option<String>,
-    /// The security policy.
-    pub policy: Option<String>,
-    /// The ALPN policy (`None` when it has none).
-    pub alpn: Option<String>,
-}
-
-impl ListenerTlsInfo {
-    /// Whether these are the settings `want` asks for (additional certificates aside).
-    pub fn matches(&self, want: &TlsListener) -> bool {
-        self.certificate.as_deref() == Some(want.certificate.as_str())
-            && self.policy.as_deref() == Some(want.policy.as_str())
-            && self.alpn.as_deref().unwrap_or("None") == want.alpn.as_str()
-    }
-}
-
-/// A listener as ELBv2 describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ListenerInfo {
-    /// Its ARN.
-    pub arn: String,
-    /// The NLB it is on.
-    pub nlb_arn: String,
-    /// Its port.
-    pub port: u16,
-    /// Its protocol.
-    pub protocol: Option<ListenerProtocol>,
-    /// The target group its default action forwards to.
-    pub target_group_arn: Option<String>,
-    /// Its TLS settings, when its protocol is `TLS` (then `protocol` is `None`).
-    pub tls: Option<ListenerTlsInfo>,
-}
-
-/// What kind of failure an ELBv2 call met, where callers act on the kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ElbErrorKind {
-    /// The resource does not exist.
-    NotFound,
-    /// A listener already uses the port.
-    DuplicateListener,
-    /// The resource is in use (a target group a listener still forwards to).
-    InUse,
-    /// The NLB has as many listeners as its quota allows (AWS `TooManyListeners`), whoever
-    /// made them.
-    TooManyListeners,
-    /// The NLB does not exist (deleted out of band: AWS `LoadBalancerNotFound`).
-    NlbNotFound,
-    /// The account has as many target groups in the region as its quota allows (AWS
-    /// `TooManyTargetGroups` on CreateTargetGroup: "Target Groups per Region", 3,000 by
-    /// default, shared by everything in the account). Clears when target groups are deleted or
-    /// the quota is raised.
-    TooManyTargetGroups,
-    /// A target quota is reached (AWS `TooManyTargets` on RegisterTargets: targets per
-    /// Availability Zone per NLB, per NLB, or per target group). Clears when targets are
-    /// deregistered or the quota is raised.
-    TooManyTargets,
-    /// The account has as many Network Load Balancers in the region as its quota allows (AWS
-    /// `TooManyLoadBalancers` on CreateLoadBalancer: "Network Load Balancers per Region",
-    /// code L-69A177A2, 50 by default). Clears when NLBs are deleted or the quota is raised.
-    TooManyLoadBalancers,
-    /// Anything else.
-    Other,
-}
-
-/// An ELBv2 call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("ELBv2 {operation}: {message}")]
-pub struct ElbError {
-    /// The operation, e.g. `CreateListener`.
-    pub operation: &'static str,
-    /// What went wrong.
-    pub message: String,
-    /// Whether trying again later may succeed.
-    pub retryable: bool,
-    /// The kind, for callers that handle some.
-    pub kind: ElbErrorKind,
-}
-
-/// One registered target's health, as DescribeTargetHealth reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetHealth {
-    /// The target.
-    pub target: Target,
-    /// `initial`, `healthy`, `unhealthy`, `unused`, `draining`, `unavailable`, ...
-    pub state: String,
-    /// AWS's reason code when not healthy, e.g. `Elb.RegistrationInProgress`.
-    pub reason: Option<String>,
-    /// The target's zone, when AWS reports it (it detects the zone of an IP in the VPC).
-    pub zone: Option<String>,
-}
-
-impl TargetHealth {
-    /// Whether the NLB sends traffic to it.
-    pub fn is_healthy(&self) -> bool {
-        self.state == "healthy"
-    }
-}
-
-/// A target group made or found by [`LoadBalancing::ensure_target_group`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnsuredTargetGroup {
-    /// Its ARN.
-    pub arn: String,
-    /// Made by this call (so it has no targets yet).
-    pub created: bool,
-}
-
-/// The ELBv2 operations the system uses.
-#[async_trait]
-pub trait LoadBalancing: Send + Sync {
-    /// The DNS names of the NLBs that exist; an NLB that does not is left out of the map.
-    async fn nlb_dns_names(&self, nlb_arns: &[String])
-    -> Result<HashMap<String, String>, ElbError>;
-
-    /// Makes the target group, or finds the one an earlier attempt made under the same name.
-    /// A same-named group that is not the project's, or is another Service's, is an error; the
-    /// regional quota reached is an error of kind [`ElbErrorKind::TooManyTargetGroups`].
-    async fn ensure_target_group(
-        &self,
-        spec: &TargetGroupSpec,
-    ) -> Result<EnsuredTargetGroup, ElbError>;
-
-    /// The target group called `name`, if it exists.
-    async fn find_target_group(&self, name: &str) -> Result<Option<TargetGroupInfo>, ElbError>;
-
-    /// The target groups among `arns` that exist.
-    async fn describe_target_groups(
-        &self,
-        arns: &[String],
-    ) -> Result<Vec<TargetGroupInfo>, ElbError>;
-
-    /// Sets the health check of a target group.
-    async fn modify_health_check(
-        &self,
-        arn: &str,
-        health_check: &HealthCheckSpec,
-    ) -> Result<(), ElbError>;
-
-    /// The attributes of a target group (DescribeTargetGroupAttributes).
-    async fn target_group_attributes(
-        &self,
-        arn: &str,
-    ) -> Result<BTreeMap<String, String>, ElbError>;
-
-    /// Sets attributes of a target group (ModifyTargetGroupAttributes).
-    async fn set_target_group_attributes(
-        &self,
-        arn: &str,
-        attributes: &[(String, String)],
-    ) -> Result<(), ElbError>;
-
-    /// Makes a listener on `nlb_arn` at `port` forwarding to `target_group_arn`, terminating
-    /// TLS as `tls` says when given (its default certificate; the others are added with
-    /// [`LoadBalancing::set_listener_certificates`]). AWS's refusals come back as kinds:
-    /// [`ElbErrorKind::DuplicateListener`] (the port is used),
-    /// [`ElbErrorKind::TooManyListeners`] and [`ElbErrorKind::NlbNotFound`].
-    async fn create_listener(
-        &self,
-        nlb_arn: &str,
-        port: u16,
-        protocol: ListenerProtocol,
-        tls: Option<&TlsListener>,
-        target_group_arn: &str,
-        tags: &ResourceTags,
-    ) -> Result<String, ElbError>;
-
-    /// Changes a listener in place (same port): its protocol (`TLS` when `tls` is given),
-    /// TLS settings and default action, in one ModifyListener.
-    async fn modify_listener(
-        &self,
-        listener_arn: &str,
-        protocol: ListenerProtocol,
-        tls: Option<&TlsListener>,
-        target_group_arn: &str,
-    ) -> Result<(), ElbError>;
-
-    /// The certificates of a listener besides its default one.
-    async fn listener_certificates(&self, listener_arn: &str) -> Result<Vec<String>, ElbError>;
-
-    /// Adds and removes certificates of a listener besides its default one.
-    async fn set_listener_certificates(
-        &self,
-        listener_arn: &str,
-        add: &[String],
-        remove: &[String],
-    ) -> Result<(), ElbError>;
-
-    /// Whether ELBv2 has a security policy called `name` (DescribeSSLPolicies).
-    async fn ssl_policy_exists(&self, name: &str) -> Result<bool, ElbError>;
-
-    /// The listeners among `arns` that exist.
-    async fn describe_listeners(&self, arns: &[String]) -> Result<Vec<ListenerInfo>, ElbError>;
-
-    /// Every listener of an NLB (at most 50). An NLB that does not exist is an error of kind
-    /// [`ElbErrorKind::NlbNotFound`].
-    async fn listeners_of(&self, nlb_arn: &str) -> Result<Vec<ListenerInfo>, ElbError>;
-
-    /// Points a listener's default action at `target_group_arn`.
-    async fn set_listener_target(
-        &self,
-        listener_arn: &str,
-        target_group_arn: &str,
-    ) -> Result<(), ElbError>;
-
-    /// The targets registered in a target group. A target in `draining` (deregistered, still
-    /// finishing its connections for the deregistration delay) is not registered: registering
-    /// it again is what brings it back.
-    async fn targets(&self, target_group_arn: &str) -> Result<BTreeSet<Target>, ElbError>;
-
-    /// An NLB's zones (DescribeLoadBalancers). An NLB that does not exist is an error of kind
-    /// [`ElbErrorKind::NlbNotFound`].
-    async fn nlb_zones(&self, nlb_arn: &str) -> Result<BTreeSet<String>, ElbError>;
-
-    /// Whether an NLB balances across zones (DescribeLoadBalancerAttributes,
-    /// `load_balancing.cross_zone.enabled`). An NLB that does not exist is an error of kind
-    /// [`ElbErrorKind::NlbNotFound`].
-    async fn nlb_cross_zone(&self, nlb_arn: &str) -> Result<bool, ElbError>;
-
-    /// The health of each target of a target group (one DescribeTargetHealth).
-    async fn target_health(&self, target_group_arn: &str) -> Result<Vec<TargetHealth>, ElbError>;
-
-    /// Registers targets (in batches). A target quota reached is an error of kind
-    /// [`ElbErrorKind::TooManyTargets`].
-    async fn register(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError>;
-
-    /// Deregisters targets (in batches).
-    async fn deregister(&self, target_group_arn: &str, targets: &[Target]) -> Result<(), ElbError>;
-
-    /// Deletes a listener; one already gone counts as deleted.
-    async fn delete_listener(&self, arn: &str) -> Result<(), ElbError>;
-
-    /// Deletes a target group; one already gone counts as deleted.
-    async fn delete_target_group(&self, arn: &str) -> Result<(), ElbError>;
-
-    /// The project tags of each resource among `arns` that exists (empty map when untagged).
-    async fn tags_of(
-        &self,
-        arns: &[String],
-    ) -> Result<HashMap<String, HashMap<String, String>>, ElbError>;
-
-    /// One page of target groups whose names carry the project's prefix, and the marker of
-    /// the next page.
-    async fn project_target_groups(
-        &self,
-        marker: Option<String>,
-    ) -> Result<(Vec<TargetGroupInfo>, Option<String>), ElbError>;
-}
+pub use tags::{
+    TAG_CLUSTER, TAG_LISTENER, TAG_MANAGED, TAG_NAMESPACE, TAG_POD, TAG_POOL, TAG_POOL_ID,
+    TAG_POOL_SEQ, TAG_SERVICE, TAG_SERVICE_UID,
+};

@@ -9,7 +9,13 @@
 //! - a run releasing claims first takes them out of the annotations, then releases them;
 //! - a run that learns it was overtaken after writing takes back what no claim supports.
 
-use super::{Error, Reconciler, Result, WRITE_ATTEMPTS, still_conflicting};
+use std::collections::BTreeSet;
+
+use super::plan::Plan;
+use super::run::Run;
+use super::wiring::Wired;
+use super::writes::{WRITE_ATTEMPTS, still_conflicting};
+use super::{Error, Reconciler, Result};
 use crate::annotations::{self, ALLOCATIONS, AllocationRecord, OUTPUT_KEYS, STATUS};
 use crate::claims::{Claim, RunToken};
 use crate::cluster::{Cluster, Notice, Patched, ServiceOutputs, Written};
@@ -96,18 +102,68 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Writes `outputs`, which advertise `claims` (held by `token`'s run and just recorded as
-    /// active), and publishes an Event when the status changes.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn advertise(
+    /// Round 3's records: one per listener made, in the order of the Service's ports, each
+    /// naming its NLB's DNS name (never a guess: an address without it is no address).
+    pub(super) async fn records_of(
         &self,
-        token: &RunToken,
-        cluster: &dyn Cluster,
-        service: &ServiceState,
+        run: &Run<'_>,
+        plan: &Plan<'_>,
+        wired: &[Wired],
+    ) -> Result<Vec<AllocationRecord>> {
+        let holders: BTreeSet<&str> = wired.iter().map(|w| w.claim.nlb_arn.as_str()).collect();
+        let dns = self.dns_names_of(run.pool, &holders).await?;
+        let mut records = Vec::with_capacity(plan.listeners.len());
+        for listener in &plan.listeners {
+            let Some(w) = wired.iter().find(|w| w.claim.key == listener.spec.key) else {
+                continue;
+            };
+            let dns = dns.get(&w.claim.nlb_arn).ok_or_else(|| {
+                Error::Conflict(format!(
+                    "NLB {}, which holds the claim of port {}, has no DNS name to advertise \
+                     (DescribeLoadBalancers does not find it)",
+                    w.claim.nlb_arn, w.claim.port
+                ))
+            })?;
+            records.push(listener.record(&w.claim, &w.listener_arn, &w.target_group_arn, dns));
+        }
+        Ok(records)
+    }
+
+    /// Round 3's advert, once the targets are registered and the claims recorded: the outputs
+    /// `plan` makes of `records`, which advertise the claims of `wired`.
+    pub(super) async fn advertise_allocation(
+        &self,
+        run: &Run<'_>,
+        plan: &Plan<'_>,
+        wired: &[Wired],
+        records: &[AllocationRecord],
+    ) -> Result<()> {
+        let current = run.service;
+        let (outputs, notice) = plan.outputs(current, records);
+        let advertised: Vec<Claim> = wired.iter().map(|w| w.claim.clone()).collect();
+        self.advertise(run, &advertised, &outputs, notice).await?;
+        if current.pod.is_none()
+            && !current.annotations.contains_key(annotations::ADDRESS)
+            && let Some(created) = current.created
+        {
+            // Its first address: the latency a player's room waited for it.
+            self.measure()
+                .service_address_seconds
+                .push(crate::claims::now_epoch() - created);
+        }
+        Ok(())
+    }
+
+    /// Writes `outputs`, which advertise `claims` (held by `run`'s token and just recorded as
+    /// active), on `run`'s Service and publishes an Event when the status changes.
+    async fn advertise(
+        &self,
+        run: &Run<'_>,
         claims: &[Claim],
         outputs: &ServiceOutputs,
         notice: Notice,
     ) -> Result<()> {
+        let (token, cluster, service) = (run.token, run.cluster, run.service);
         let mut current = service.clone();
         for attempt in 0..WRITE_ATTEMPTS {
             if attempt > 0 {

@@ -5,10 +5,10 @@
 //! is only a hint: the transaction decides, and a refusal (port taken, NLB full) corrects it.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::backoff::random_below;
 use crate::claims::NlbUsage;
 use crate::pool::{NlbPool, PlacementPolicy};
 
@@ -178,13 +178,13 @@ impl PoolView {
         // Random probing finds a free port in a few tries while the range is mostly free; the
         // scan from a random start is the bounded fallback for a crowded range.
         const PROBES: u32 = 8;
-        let start = random(range.len() as usize) as u32;
+        let start = random_below(range.len() as usize) as u32;
         for i in 0..PROBES + range.len() {
             if ports.len() == count {
                 break;
             }
             let candidate = if i < PROBES {
-                range.nth_wrapping(random(range.len() as usize) as u32)
+                range.nth_wrapping(random_below(range.len() as usize) as u32)
             } else {
                 range.nth_wrapping(start + (i - PROBES))
             };
@@ -211,7 +211,7 @@ fn pick_nlb(fits: &[(&String, usize)], policy: PlacementPolicy) -> Option<String
         PlacementPolicy::Spread => {
             let most = fits.iter().map(|(_, r)| *r).max()?;
             let emptiest: Vec<_> = fits.iter().filter(|(_, r)| *r == most).collect();
-            emptiest[random(emptiest.len())]
+            emptiest[random_below(emptiest.len())]
         }
         // Weighted by free room: fuller NLBs are chosen less, and concurrent claims spread
         // over the pool instead of all meeting on the emptiest NLB's item.
@@ -220,7 +220,7 @@ fn pick_nlb(fits: &[(&String, usize)], policy: PlacementPolicy) -> Option<String
             if total == 0 {
                 return None;
             }
-            let mut pick = random(total);
+            let mut pick = random_below(total);
             fits.iter().find(|(_, r)| {
                 if pick < *r {
                     true
@@ -249,15 +249,6 @@ fn room_on(seen: Option<&NlbSeen>, pool: &NlbPool) -> usize {
     let taken = seen.used.iter().filter(|p| pool.takes_port(**p)).count();
     let free_ports = usable.saturating_sub(taken);
     quota.saturating_sub(seen.used.len()).min(free_ports)
-}
-
-/// A number in `0..bound` from the standard library's random hasher seed.
-pub(super) fn random(bound: usize) -> usize {
-    if bound == 0 {
-        return 0;
-    }
-    let n = RandomState::new().hash_one(Instant::now());
-    (n % bound as u64) as usize
 }
 
 #[cfg(test)]

@@ -1,15 +1,26 @@
 //! Claiming listener ports: choose, claim in one transaction, choose again when refused.
 
+use std::time::Duration;
+
 use futures::future::join_all;
 
+use super::run::Run;
 use super::{Error, Reconciler, Result};
-use crate::claims::{Claim, ClaimError, ClaimState, NlbTerms, Owner, RunToken, now_epoch};
+use crate::backoff::{Backoff, Jitter};
+use crate::claims::{Claim, ClaimError, ClaimState, NlbTerms, Owner, now_epoch};
 use crate::elb::ElbErrorKind;
 use crate::pool::NlbPool;
 use crate::service_model::ListenerSpec;
 
 /// Claim attempts before giving up on a crowded pool in one run.
-const CLAIM_ATTEMPTS: usize = 6;
+const CLAIM_ATTEMPTS: u32 = 6;
+
+/// The pause after a claim transaction that met another: 20 ms doubling, plus up to 20 ms.
+const CLAIM_BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(20),
+    cap: Duration::MAX,
+    jitter: Jitter::Add(Duration::from_millis(20)),
+};
 
 /// What the claim step produced.
 pub(super) enum Claimed {
@@ -73,13 +84,13 @@ impl Reconciler {
     /// refused (a port taken meanwhile, an NLB full).
     pub(super) async fn claim_ports(
         &self,
-        token: &RunToken,
-        pool: &NlbPool,
+        run: &Run<'_>,
         owner: &Owner,
         missing: &[&ListenerSpec],
         prefer: Option<&str>,
         only: Option<&str>,
     ) -> Result<Claimed> {
+        let (token, pool) = (run.token, run.pool);
         let exhausted = |pool: &NlbPool| {
             let unusable = match self.view.unusable(pool) {
                 0 => String::new(),
@@ -199,8 +210,7 @@ impl Reconciler {
                 }
                 Err(ClaimError::Store(e)) if e.retryable && attempt + 1 < CLAIM_ATTEMPTS => {
                     // A transaction conflict: another claim touched the same NLB item.
-                    let backoff = 20 * (1u64 << attempt) + super::allocator::random(20) as u64;
-                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
+                    tokio::time::sleep(CLAIM_BACKOFF.delay(attempt)).await;
                 }
                 Err(ClaimError::Store(e)) => return Err(e.into()),
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::aws_behaviour_tests::{opted_in, slice};
-use super::{GrowthSignal, Outcome, PoolReport, Reconciler, TendSettings};
+use super::{GrowthSignal, Outcome, PoolReport, PoolTender, Reconciler, TendSettings};
 use crate::annotations::STATUS;
 use crate::claims::{ClaimStore, MemoryClaimStore, NlbState, PoolMember, PoolRecords, now_epoch};
 use crate::cluster::MemoryCluster;
@@ -91,7 +91,7 @@ pub(super) fn pool_function(
     store: &Arc<MemoryClaimStore>,
     elb: &Arc<MemoryLoadBalancing>,
 ) -> Reconciler {
-    reconciler(pools, store, elb).with_fleet(elb.clone())
+    reconciler(pools, store, elb)
 }
 
 pub(super) fn quick() -> TendSettings {
@@ -105,8 +105,13 @@ pub(super) fn quick() -> TendSettings {
 }
 
 impl World {
+    /// The pool function: its reconciler acting on the in-memory ELBv2 as its NLB fleet.
+    pub(super) fn pool_tender(&self) -> PoolTender<'_> {
+        PoolTender::new(&self.pool_fn, &*self.elb)
+    }
+
     pub(super) async fn tend(&self) -> PoolReport {
-        self.pool_fn
+        self.pool_tender()
             .tend_pool(&self.cluster, "default", quick())
             .await
             .expect("tends the pool")
@@ -283,9 +288,10 @@ async fn two_growers_at_once_make_one_nlb() {
     let other = pool_function(&w.pools, &w.store, &w.elb);
 
     // WHEN both run at once
+    let (first, second) = (w.pool_tender(), PoolTender::new(&other, &*w.elb));
     let (a, b) = tokio::join!(
-        w.pool_fn.tend_pool(&w.cluster, "default", quick()),
-        other.tend_pool(&w.cluster, "default", quick())
+        first.tend_pool(&w.cluster, "default", quick()),
+        second.tend_pool(&w.cluster, "default", quick())
     );
     a.expect("a");
     b.expect("b");
@@ -717,7 +723,7 @@ async fn an_nlb_aws_does_not_list_yet_is_not_called_gone_until_the_grace_has_pas
 
     // AND once it is older than the grace and still not listed, it is gone and forgotten
     let late = pool_function(&w.pools, &w.store, &w.elb).with_claim_grace(Duration::ZERO);
-    let report = late
+    let report = PoolTender::new(&late, &*w.elb)
         .tend_pool(&w.cluster, "default", quick())
         .await
         .expect("tends");

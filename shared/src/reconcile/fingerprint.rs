@@ -17,12 +17,10 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
-use super::ensure::placed_within;
 use crate::annotations::{ALLOCATIONS, AllocationRecord, AllocationRequest, STATUS, Status};
 use crate::claims::{Claim, ClaimState};
-use crate::pool::NlbPool;
 use crate::service_model::{ListenerSpec, ServiceState};
-use crate::targets::{SliceView, Target, desired_targets};
+use crate::targets::Target;
 
 /// The fingerprint of one listener's inputs: `<listener>.<targets>`, 16 hex digits each; the
 /// first half covers the pool, the health check and the listener's spec, the second the
@@ -104,48 +102,6 @@ pub(super) fn advertised_as_made(
                     && records.iter().any(|r| advertises(r, c))
             })
         })
-}
-
-impl super::Reconciler {
-    /// Whether a Service (per-Service mode) needs nothing: it holds the finalizer, its claims
-    /// lie within its pool and [`advertised_as_made`] holds. Costs one claims read, and none
-    /// for a Service this system has not touched.
-    pub(super) async fn already_made(
-        &self,
-        service: &ServiceState,
-        pool: &NlbPool,
-        request: &AllocationRequest,
-        specs: &[ListenerSpec],
-        slices: &[SliceView],
-    ) -> super::Result<bool> {
-        if !service.has_finalizer() || !service.annotations.contains_key(ALLOCATIONS) {
-            return Ok(false);
-        }
-        let only = match &request.nlb {
-            None => None,
-            Some(_) => match self.named_nlb(pool, request) {
-                Some(arn) => Some(arn),
-                None => return Ok(false),
-            },
-        };
-        let held = self.claims_for(service).await?;
-        Ok(held.iter().all(|c| placed_within(c, pool, only.as_deref()))
-            && advertised_as_made(service, &held, specs, |spec| {
-                listener_fingerprint(pool.name(), request, spec, &desired_targets(spec, slices))
-            }))
-    }
-
-    /// Notes on the claims what their listeners were made from. A failure is only logged: it
-    /// costs the next event a full pass, nothing more.
-    pub(super) async fn note_applied(&self, subject: &ServiceState, made: &[(Claim, String)]) {
-        if made.is_empty() {
-            return;
-        }
-        if let Err(e) = self.store.note_applied(made).await {
-            tracing::warn!(service = %subject.key, error = %e,
-                "could not note what the listeners were made from; the next event checks AWS");
-        }
-    }
 }
 
 fn advertises(record: &AllocationRecord, claim: &Claim) -> bool {

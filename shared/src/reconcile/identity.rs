@@ -33,17 +33,7 @@ const OWNERS_CHECKED: usize = 20;
 /// How long allocation goes on without asking again after the world proved nothing.
 const UNPROVEN_RECHECK: Duration = Duration::from_secs(60);
 
-/// What a warm instance knows about the identity.
-#[derive(Debug, Default)]
-pub(super) struct IdentityCache {
-    /// The live cluster's `kube-system` uid (it cannot change under a running function: another
-    /// cluster means another endpoint, so another configuration and a cold start).
-    cluster_uid: Option<String>,
-    /// The table proved to be this cluster's and stack's (allocation asks no more).
-    verified: bool,
-    /// Allocation asked and the world proved nothing; it asks again after this.
-    unproven_until: Option<Instant>,
-}
+use super::identity_cache::IdentityCache;
 
 impl Reconciler {
     /// This stack's id, as recorded in the table's identity.

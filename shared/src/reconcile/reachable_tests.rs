@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::per_pod_tests::{APP, per_pod_service, pod, slice_of};
 use super::tests::{NLB_A, World, opted_in, slice, world};
-use super::{ReachSettings, Reconciler};
+use super::{ReachChecker, ReachSettings, Reconciler};
 use crate::annotations::{self, STATUS};
 use crate::claims::CheckRecords;
 use crate::service_model::PodState;
@@ -30,7 +30,7 @@ pub(super) fn checked_world(timeout: Duration) -> World {
 
 impl World {
     pub(super) async fn tend(&self) -> super::ReachReport {
-        self.reconciler
+        ReachChecker::new(&self.reconciler, &*self.store)
             .tend_checks(&self.cluster)
             .await
             .expect("tends")

@@ -63,7 +63,7 @@ impl Reconciler {
         let service = cluster.service(namespace, name).await?;
         match service {
             Some(s) if s.uid == uid => match self.decide(&s) {
-                super::Decision::Release => self.release_service(token, cluster, &s).await,
+                super::decide::Decision::Release => self.release_service(token, cluster, &s).await,
                 _ => Ok(Outcome::Nothing(
                     "the Service is live and still asks for listeners",
                 )),
@@ -74,7 +74,7 @@ impl Reconciler {
                         token,
                         cluster,
                         uid,
-                        &super::service_key(self, namespace, name),
+                        &super::reconciler::service_key(self, namespace, name),
                     )
                     .await?
                 {

@@ -6,8 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::sweep::{DeletionBudget, SweepLimits, SweepReport};
-use super::{Decision, Reconciler, Result};
+use super::decide::Decision;
+use super::sweep_limits::{DeletionBudget, SweepLimits};
+use super::sweep_report::SweepReport;
+use super::{Reconciler, Result};
 use crate::claims::{CursorStore, PortHolder, SweepCursor};
 use crate::cluster::Cluster;
 use crate::elb::{

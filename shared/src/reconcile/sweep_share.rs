@@ -8,12 +8,18 @@ use std::collections::BTreeMap;
 
 use futures::StreamExt;
 
-use super::sweep::{SweepLimits, SweepReport, key_of};
+use super::sweep_limits::SweepLimits;
+use super::sweep_report::SweepReport;
 use super::{Outcome, Reconciler, Result};
 use crate::annotations::STATUS;
 use crate::claims::{CursorStore, SweepCursor};
 use crate::cluster::Cluster;
 use crate::service_model::ServiceState;
+
+/// A Service's key in the sweep's lists and cursor: `namespace/name`.
+pub(super) fn key_of(s: &ServiceState) -> String {
+    format!("{}/{}", s.key.namespace, s.key.name)
+}
 
 /// A per-pod Service with pods gone whose grace runs out: retried every run, so their ports
 /// are released within a sweep period of the grace.

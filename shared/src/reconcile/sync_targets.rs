@@ -2,9 +2,11 @@
 
 use std::collections::BTreeSet;
 
+use super::decide::Decision;
 use super::fingerprint::{listener_fingerprint, listener_half};
 use super::per_pod::Pass;
-use super::{Decision, Error, Outcome, Reconciler, Result};
+use super::run::Run;
+use super::{Error, Outcome, Reconciler, Result};
 use crate::annotations::{AllocationRequest, Mode};
 use crate::claims::RunToken;
 use crate::claims::{Claim, ClaimState};
@@ -47,17 +49,17 @@ impl Reconciler {
             // Pods come and go with the endpoints: each one that changed is allocated or left.
             let pool = self.pool(&request.pool)?.clone();
             let token = RunToken::random();
+            let run = Run {
+                token: &token,
+                cluster,
+                service: &service,
+                pool: &pool,
+                request: &request,
+                specs: &specs,
+                slices: &screened.trusted,
+            };
             let (outcome, reported) = tokio::join!(
-                self.ensure_pods(
-                    &token,
-                    cluster,
-                    &service,
-                    &pool,
-                    &request,
-                    &specs,
-                    &screened.trusted,
-                    Pass::Changed
-                ),
+                self.ensure_pods(&run, Pass::Changed),
                 self.report_rejections(cluster, &service, &screened.rejections)
             );
             reported?;

@@ -1,23 +1,30 @@
-//! One listener's resources: its target group and listener, made or found and repaired, then
-//! its targets and the claim's record of what exists.
-
-use std::collections::BTreeSet;
+//! One listener's resources: its target group and listener, made or found and repaired.
 
 use super::{Error, Reconciler, Result};
 use crate::annotations::HealthCheckSpec;
-use crate::claims::{Claim, ClaimState, HoldError, RunToken, now_epoch};
+use crate::claims::Claim;
 use crate::elb::{ElbError, ElbErrorKind, EnsuredTargetGroup, TargetGroupSpec, owned_by};
 use crate::listener_options::TlsListener;
-use crate::targets::Target;
 
 /// A claim to wire up.
-pub(super) struct Plan {
+pub(super) struct Wiring {
     /// The claim.
     pub claim: Claim,
     /// The target group made for it in this run, if any.
     pub fresh_tg: Option<EnsuredTargetGroup>,
     /// Claimed in this run: nothing can exist on its port yet.
     pub fresh: bool,
+}
+
+impl Wiring {
+    /// A claim kept from an earlier run: what exists on its port is looked at.
+    pub fn kept(claim: Claim) -> Self {
+        Self {
+            claim,
+            fresh_tg: None,
+            fresh: false,
+        }
+    }
 }
 
 /// What one listener and its target group are made with.
@@ -78,7 +85,7 @@ fn refused_or(claim: &Claim, e: ElbError) -> Error {
 
 impl Reconciler {
     /// Makes sure the claim's target group and listener exist and are as specified.
-    pub(super) async fn wire(&self, plan: Plan, build: &Build) -> Result<Wired> {
+    pub(super) async fn wire(&self, plan: Wiring, build: &Build) -> Result<Wired> {
         let (target_group_arn, target_group_new) = match plan.fresh_tg {
             Some(g) => (g.arn, g.created),
             None => self.verify_target_group(&plan.claim, build).await?,
@@ -254,74 +261,6 @@ impl Reconciler {
         self.align_listener(claim, first, build.tls.as_ref(), target_group_arn, true)
             .await?;
         Ok(first.arn.clone())
-    }
-
-    /// Brings the listener's targets in line and records its resources on the claim (which
-    /// marks it active), only while this run holds it.
-    pub(super) async fn finish_listener(
-        &self,
-        token: &RunToken,
-        wired: &Wired,
-        desired: BTreeSet<Target>,
-    ) -> Result<()> {
-        let record = async {
-            // Already recorded as is, and held by this run since it started: nothing to write.
-            let recorded = wired.claim.state == ClaimState::Active
-                && wired.claim.listener_arn.as_deref() == Some(wired.listener_arn.as_str())
-                && wired.claim.target_group_arn.as_deref() == Some(wired.target_group_arn.as_str());
-            if recorded {
-                return Ok(());
-            }
-            self.store
-                .record_resources(
-                    &wired.claim,
-                    token,
-                    &wired.listener_arn,
-                    &wired.target_group_arn,
-                    now_epoch(),
-                )
-                .await
-        };
-        let (synced, recorded) = tokio::join!(
-            self.sync_target_group(&wired.target_group_arn, &desired, wired.target_group_new),
-            record
-        );
-        match recorded {
-            Ok(()) => {}
-            // Released while this run worked: undo what it made, unless a newer claim of the
-            // Service uses it.
-            Err(HoldError::Gone { .. }) => {
-                self.undo_orphaned(wired).await?;
-                return Err(Error::Conflict(format!(
-                    "the claim of {} {} was released meanwhile",
-                    wired.claim.owner.key, wired.claim.key
-                )));
-            }
-            // Taken over (this run stalled past the grace): the listener is the newer run's
-            // to judge; touch nothing.
-            Err(lost) => return Err(lost.into()),
-        }
-        synced?;
-        self.failpoints.check(crate::failpoint::ENSURE_AFTER_RECORD)
-    }
-
-    /// Deletes the listener and target group of a claim released under this run, unless a
-    /// claim of the Service now names them (same port, same listener key).
-    async fn undo_orphaned(&self, wired: &Wired) -> Result<()> {
-        let now = self.claims_of_owner(&wired.claim.owner).await?;
-        let c = &wired.claim;
-        if !now
-            .iter()
-            .any(|n| n.nlb_arn == c.nlb_arn && n.port == c.port)
-        {
-            self.elb.delete_listener(&wired.listener_arn).await?;
-        }
-        if !now.iter().any(|n| n.key == c.key) {
-            self.elb
-                .delete_target_group(&wired.target_group_arn)
-                .await?;
-        }
-        Ok(())
     }
 }
 

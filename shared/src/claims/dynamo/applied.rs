@@ -2,7 +2,7 @@
 
 use futures::future::try_join_all;
 
-use super::{DynamoClaimStore, key, s, unless_condition_failed};
+use super::client::{DynamoClaimStore, key, s, unless_condition_failed};
 use crate::claims::record::APPLIED;
 use crate::claims::table::{PK, owner_pk};
 use crate::claims::{Claim, StoreError};

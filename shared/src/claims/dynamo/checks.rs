@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{DynamoClaimStore, corrupt, key, s, store_error, unless_condition_failed};
+use super::client::{DynamoClaimStore, corrupt, key, s, store_error, unless_condition_failed};
 use crate::claims::StoreError;
 use crate::claims::checks::{CHECKS_PK, CheckItem, CheckRecords};
 use crate::claims::record::Item;

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use futures::future::join_all;
 
-use super::{DynamoClaimStore, corrupt, key, port_set, s, store_error};
+use super::client::{DynamoClaimStore, corrupt, key, port_set, s, store_error};
 use crate::claims::record::{APPLIED, HELD_AT, Item, POD, TOKEN, holder_of};
 use crate::claims::table::{NLB_META, PK, nlb_pk, owner_pk, port_sk};
 use crate::claims::{

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{DynamoClaimStore, key, unless_condition_failed};
+use super::client::{DynamoClaimStore, key, unless_condition_failed};
 use crate::claims::StoreError;
 use crate::claims::listing::{CROSS_ZONE, FOREIGN_PORTS, LISTED_AT, NlbListing};
 use crate::claims::record::Item;

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::try_join_all;
 
-use super::{DynamoClaimStore, corrupt, key, unless_condition_failed};
+use super::client::{DynamoClaimStore, corrupt, key, unless_condition_failed};
 use crate::claims::record::{GONE_SINCE, claim_from_item};
 use crate::claims::table::{PK, owner_pk};
 use crate::claims::{Claim, POD_RECORD_PREFIX, StoreError};

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
-use super::{DynamoClaimStore, corrupt, key, s, store_error};
+use super::client::{DynamoClaimStore, corrupt, key, s, store_error};
 use crate::claims::record::Item;
 use crate::claims::table::{
     MEMBER_PREFIX, NLB_META, PK, POOL_META, SK, WAITING_PREFIX, member_sk, nlb_pk, pool_pk,

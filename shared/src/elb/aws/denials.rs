@@ -17,7 +17,7 @@ use std::time::Duration;
 use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use super::AwsLoadBalancing;
+use super::client::AwsLoadBalancing;
 use crate::aws_error::code;
 use crate::elb::ElbError;
 

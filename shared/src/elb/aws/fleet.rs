@@ -6,7 +6,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancerStateEnum, LoadBalancerTypeEnum, SubnetMapping, Tag,
 };
 
-use super::AwsLoadBalancing;
+use super::client::AwsLoadBalancing;
 use super::convert::{other, quota};
 use crate::elb::fleet::{NlbFleet, NlbInfo, NlbSpec, NlbStatus};
 use crate::elb::{ElbError, ElbErrorKind};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetGroupAttribute};
 
-use super::AwsLoadBalancing;
+use super::client::AwsLoadBalancing;
 use super::convert::{certificate, forward, gone, other, protocol_enum};
 use super::denials::{Budget, Called, Own};
 use crate::elb::ElbError;

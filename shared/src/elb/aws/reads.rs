@@ -4,8 +4,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_elasticloadbalancingv2::types::{Listener, TargetHealthStateEnum};
 
+use super::client::{AwsLoadBalancing, NLB_BATCH, TAGS_BATCH};
 use super::convert::{elb_error, listener_info, other, target_group_info};
-use super::{AwsLoadBalancing, NLB_BATCH, TAGS_BATCH};
 use crate::aws_error::code;
 use crate::elb::naming::TARGET_GROUP_PREFIX;
 use crate::elb::{ElbError, ElbErrorKind, ListenerInfo, LoadBalancing, TargetGroupInfo};

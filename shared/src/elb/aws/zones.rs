@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::AwsLoadBalancing;
+use super::client::AwsLoadBalancing;
 use super::convert::elb_error;
 use crate::cross_zone::ATTR_CROSS_ZONE;
 use crate::elb::{ElbError, ElbErrorKind};

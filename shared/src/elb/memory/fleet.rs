@@ -4,22 +4,10 @@
 
 use async_trait::async_trait;
 
-use super::{MemoryLoadBalancing, nlb_not_found};
+use super::resources::MadeNlb;
+use super::state::{MemoryLoadBalancing, nlb_not_found};
 use crate::elb::ElbError;
 use crate::elb::fleet::{NlbFleet, NlbInfo, NlbSpec, NlbStatus};
-
-/// An NLB made through the fleet.
-#[derive(Debug, Clone)]
-pub struct MadeNlb {
-    /// What it was made from.
-    pub spec: NlbSpec,
-    /// Its tags.
-    pub tags: Vec<(String, String)>,
-    /// Describes left before it reports active.
-    pub polls_left: usize,
-    /// Whether cross-zone load balancing is on.
-    pub cross_zone: bool,
-}
 
 impl MemoryLoadBalancing {
     /// Made NLBs report `provisioning` to their first `polls` describes (default 0: active at

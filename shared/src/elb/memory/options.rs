@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{MemoryLoadBalancing, not_found};
+use super::state::{MemoryLoadBalancing, not_found};
 use crate::elb::{ElbError, ElbErrorKind, ListenerInfo, ListenerTlsInfo};
 use crate::listener_options::TlsListener;
 use crate::protocol::ListenerProtocol;

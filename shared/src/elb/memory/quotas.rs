@@ -2,20 +2,10 @@
 //! (as moto enforces none), then refused with the kinds the AWS adapter maps AWS's
 //! `TooManyTargetGroups` and `TooManyTargets` to.
 
-use super::{MemoryLoadBalancing, State};
+use super::resources::ElbQuotas;
+use super::state::{MemoryLoadBalancing, State};
 use crate::elb::{ElbError, ElbErrorKind};
 use crate::targets::Target;
-
-/// The quotas the double enforces; `None` is not enforced.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ElbQuotas {
-    /// Target groups in the region ("Target Groups per Region", 3,000 by default on AWS).
-    pub target_groups: Option<usize>,
-    /// Targets per NLB, over the target groups its listeners forward to, a target in N groups
-    /// counting N times ("Targets per Availability Zone per Network Load Balancer", 500 by
-    /// default; the double has one zone).
-    pub targets_per_nlb: Option<usize>,
-}
 
 impl MemoryLoadBalancing {
     /// Enforces `quotas` from now on (the target groups and targets that exist stay).

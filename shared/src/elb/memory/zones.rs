@@ -1,29 +1,14 @@
 //! Zones in memory: each NLB's zones and cross-zone setting, and the zone of target IPs a test
 //! placed (AWS detects the zone of an IP in one of the VPC's subnets).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use super::{MemoryLoadBalancing, nlb_not_found};
+use super::state::{MemoryLoadBalancing, nlb_not_found};
 use crate::elb::ElbError;
 
 /// The zones every NLB in memory is in unless a test says otherwise.
 pub const DEFAULT_ZONES: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
-
-#[derive(Debug, Default)]
-pub(super) struct Zones {
-    /// NLBs' cross-zone settings set by a test (others: on, made NLBs: as made).
-    cross_zone: BTreeMap<String, bool>,
-    /// Targets' zones, by IP.
-    targets: BTreeMap<Ipv4Addr, String>,
-}
-
-impl Zones {
-    /// The zone of a target IP, if a test placed it.
-    pub(super) fn zone_of(&self, ip: Ipv4Addr) -> Option<String> {
-        self.targets.get(&ip).cloned()
-    }
-}
 
 impl MemoryLoadBalancing {
     /// Sets an NLB's cross-zone setting (as ModifyLoadBalancerAttributes would).

@@ -2,8 +2,9 @@
 //! conditional counter (so two growers make one), and making each recorded member (or adopting
 //! the NLB an earlier run made for it and did not record).
 
-use super::super::{Reconciler, Result};
+use super::super::Result;
 use super::tend::{Census, PoolReport};
+use super::tender::PoolTender;
 use crate::claims::RunToken;
 use crate::claims::{NlbState, PoolMember, PoolRecord, now_epoch};
 use crate::elb::{
@@ -57,7 +58,7 @@ pub(super) fn needed(pool: &NlbPool, record: &PoolRecord, census: &Census) -> (u
     (wanted.min(allowed), wanted > allowed)
 }
 
-impl Reconciler {
+impl PoolTender<'_> {
     /// Adds the NLBs the pool needs to its records and makes them. Returns how many it made.
     /// Within `nlb_quota` (the region's NLBs counted first, under the growth lock, so pools
     /// growing at once in this run share the room left).
@@ -86,9 +87,9 @@ impl Reconciler {
         if count == 0 {
             return Ok(0);
         }
-        let _growing = self.members.growth.lock().await;
+        let _growing = self.reconciler.members.growth.lock().await;
         if let Some(quota) = nlb_quota {
-            let exist = self.fleet()?.count_nlbs().await?;
+            let exist = self.fleet.count_nlbs().await?;
             let room = (quota as usize).saturating_sub(exist);
             if room < count {
                 let held = held_by_quota(exist, quota, count);
@@ -126,6 +127,7 @@ impl Reconciler {
                 })
                 .collect();
             if self
+                .reconciler
                 .records()?
                 .add_members(pool.name(), seq, &pool_id, &members)
                 .await?
@@ -134,7 +136,8 @@ impl Reconciler {
                 for m in &members {
                     if report.quota_refused > refused_before {
                         // AWS said the region is full: the rest would be refused too.
-                        self.records()?
+                        self.reconciler
+                            .records()?
                             .remove_member(pool.name(), m.seq, None)
                             .await?;
                         continue;
@@ -148,7 +151,7 @@ impl Reconciler {
                 return Ok(made);
             }
             // Another grower added members first: decide again with what it added.
-            let fresh = self.records()?.pool_record(pool.name()).await?;
+            let fresh = self.reconciler.records()?.pool_record(pool.name()).await?;
             let added = fresh.members.iter().filter(|m| m.seq > seq).count();
             count = count.saturating_sub(added);
             seq = fresh.seq;
@@ -169,7 +172,7 @@ impl Reconciler {
         let Some(pool_id) = &record.id else {
             return Ok(false); // no member yet
         };
-        let grace = i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX);
+        let grace = i64::try_from(self.reconciler.claim_grace.as_secs()).unwrap_or(i64::MAX);
         let now = now_epoch();
         let mut changed = false;
         for m in record.members.iter().filter(|m| m.arn.is_none()) {
@@ -197,8 +200,8 @@ impl Reconciler {
         m: &PoolMember,
         report: &mut PoolReport,
     ) -> Result<bool> {
-        let fleet = self.fleet()?;
-        let records = self.records()?;
+        let fleet = self.fleet;
+        let records = self.reconciler.records()?;
         let arn = match fleet.nlb_named(&m.name).await? {
             Some(found) => found.arn,
             None => match fleet.create_nlb(&self.nlb_spec(pool, pool_id, m)).await {
@@ -222,7 +225,9 @@ impl Reconciler {
                 Err(e) => return Err(e.into()),
             },
         };
-        self.failpoints.check(crate::failpoint::POOL_AFTER_CREATE)?;
+        self.reconciler
+            .failpoints
+            .check(crate::failpoint::POOL_AFTER_CREATE)?;
         if let Err(why) = self.prove_made(pool, &arn, pool_id, m.seq).await? {
             // The name is taken by an NLB that is not this member: never adopt it.
             let failure = format!("NLB {} exists but is not this pool's: {why}", m.name);
@@ -250,7 +255,7 @@ impl Reconciler {
         let managed = pool.managed();
         let mut tags = vec![
             (TAG_MANAGED.to_owned(), "true".to_owned()),
-            (TAG_CLUSTER.to_owned(), self.cluster_name.clone()),
+            (TAG_CLUSTER.to_owned(), self.reconciler.cluster_name.clone()),
             (TAG_POOL.to_owned(), pool.name().to_owned()),
             (TAG_POOL_ID.to_owned(), pool_id.to_owned()),
             (TAG_POOL_SEQ.to_owned(), m.seq.to_string()),

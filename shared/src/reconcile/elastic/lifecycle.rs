@@ -4,15 +4,16 @@
 
 use std::time::Duration;
 
-use super::super::{Reconciler, Result};
+use super::super::Result;
 use super::tend::{Census, MemberView, PoolReport};
+use super::tender::PoolTender;
 use crate::claims::{NlbState, now_epoch};
 use crate::elb::{
     ElbErrorKind, NlbStatus, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_ID, TAG_POOL_SEQ,
 };
 use crate::pool::NlbPool;
 
-impl Reconciler {
+impl PoolTender<'_> {
     /// Brings one recorded member's item in line with AWS: promotes it, notes it gone, gives
     /// up on it when it is still provisioning past `provisioning_limit` (as on a `failed` one),
     /// keeps `emptySince`, and finishes its retirement when it is draining with no claim.
@@ -26,13 +27,13 @@ impl Reconciler {
         let Some(arn) = view.arn.clone() else {
             return Ok(());
         };
-        let records = self.records()?;
+        let records = self.reconciler.records()?;
         let now = now_epoch();
         let state = view.state();
         // ELBv2 may not list an NLB it has just made (eventual consistency): one younger
         // than the claim grace is not called gone, or its member would go while it runs.
-        let young =
-            now - view.created_at < i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX);
+        let young = now - view.created_at
+            < i64::try_from(self.reconciler.claim_grace.as_secs()).unwrap_or(i64::MAX);
         let overdue = now - view.created_at
             >= i64::try_from(provisioning_limit.as_secs()).unwrap_or(i64::MAX);
         match (&view.aws, state) {
@@ -47,14 +48,14 @@ impl Reconciler {
                     .await?
                 {
                     report.gone.push(arn.clone());
-                    self.view.mark_unusable(&arn);
+                    self.reconciler.view.mark_unusable(&arn);
                     self.set_state(view, NlbState::Draining);
                 }
             }
             (Some(NlbStatus::Active), NlbState::Provisioning) => {
                 let cross_zone = pool.managed().is_some_and(|m| m.cross_zone);
                 if cross_zone {
-                    self.fleet()?.set_cross_zone(&arn, true).await?;
+                    self.fleet.set_cross_zone(&arn, true).await?;
                 }
                 // Listed at once, as the sweep would (no listener yet): its first rooms' target
                 // groups follow its cross-zone setting and nothing reads its listeners.
@@ -63,14 +64,17 @@ impl Reconciler {
                     at: now,
                     ..Default::default()
                 };
-                self.store.record_listing(&arn, &listing, true).await?;
+                self.reconciler
+                    .store
+                    .record_listing(&arn, &listing, true)
+                    .await?;
                 if records
                     .set_nlb_state(&arn, state, NlbState::Active, false, now)
                     .await?
                 {
                     tracing::info!(nlb = %arn, pool = pool.name(), "a made NLB is active");
                     report.promoted.push(arn.clone());
-                    self.view.forget(&arn);
+                    self.reconciler.view.forget(&arn);
                     self.set_state(view, NlbState::Active);
                 }
             }
@@ -180,6 +184,7 @@ impl Reconciler {
                 continue;
             };
             if !self
+                .reconciler
                 .records()?
                 .set_nlb_state(arn, NlbState::Active, NlbState::Draining, true, now)
                 .await?
@@ -187,7 +192,7 @@ impl Reconciler {
                 continue; // claimed meanwhile: it stays
             }
             tracing::info!(nlb = %arn, pool = pool.name(), "retiring an idle made NLB");
-            self.view.mark_unusable(arn);
+            self.reconciler.view.mark_unusable(arn);
             free = free.saturating_sub(pool.per_nlb());
             retired += 1;
             let mut view = MemberView {
@@ -217,25 +222,25 @@ impl Reconciler {
         let Some(arn) = &view.arn else {
             return Ok(());
         };
-        let records = self.records()?;
+        let records = self.reconciler.records()?;
         // Believed gone: look once more, so an NLB that is there after all is deleted (after
         // the tags check) instead of forgotten while it runs and is billed.
         let exists = match &view.aws {
             Some(_) => true,
             None => !self
-                .fleet()?
+                .fleet
                 .describe_nlbs(std::slice::from_ref(arn))
                 .await?
                 .is_empty(),
         };
-        let listeners = match self.elb.listeners_of(arn).await {
+        let listeners = match self.reconciler.elb.listeners_of(arn).await {
             Ok(l) => l,
             Err(e) if e.kind == ElbErrorKind::NlbNotFound => Vec::new(),
             Err(e) => return Err(e.into()),
         };
         if !listeners.is_empty() {
             let arns: Vec<String> = listeners.iter().map(|l| l.arn.clone()).collect();
-            let tags = self.elb.tags_of(&arns).await?;
+            let tags = self.reconciler.elb.tags_of(&arns).await?;
             let foreign = arns.iter().any(|a| {
                 tags.get(a)
                     .and_then(|t| t.get(TAG_MANAGED))
@@ -269,7 +274,7 @@ impl Reconciler {
                 report.failures.push(failure);
                 return Ok(());
             }
-            self.fleet()?.delete_nlb(arn).await?;
+            self.fleet.delete_nlb(arn).await?;
         }
         if records
             .remove_member(pool.name(), view.seq, Some(arn))
@@ -277,7 +282,7 @@ impl Reconciler {
         {
             tracing::info!(nlb = %arn, pool = pool.name(), "retired a made NLB");
             report.retired.push(arn.clone());
-            self.view.forget(arn);
+            self.reconciler.view.forget(arn);
         }
         Ok(())
     }
@@ -292,19 +297,20 @@ impl Reconciler {
         seq: u64,
     ) -> Result<std::result::Result<(), String>> {
         if self
+            .reconciler
             .pools
             .pools()
             .any(|p| p.premade_arns().iter().any(|a| a == arn))
         {
             return Ok(Err("it is a pre-made NLB of the pools".into()));
         }
-        let tags = self.elb.tags_of(&[arn.to_owned()]).await?;
+        let tags = self.reconciler.elb.tags_of(&[arn.to_owned()]).await?;
         let tags = tags.get(arn);
         let tag = |k: &str| tags.and_then(|t| t.get(k)).map(String::as_str);
         let seq_text = seq.to_string();
         let expected = [
             (TAG_MANAGED, "true"),
-            (TAG_CLUSTER, self.cluster_name.as_str()),
+            (TAG_CLUSTER, self.reconciler.cluster_name.as_str()),
             (TAG_POOL, pool.name()),
             (TAG_POOL_ID, pool_id),
             (TAG_POOL_SEQ, seq_text.as_str()),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::super::elastic_tests::{
     POOL_ID, World, pool_function, pools, quick, reconciler, spec, world,
 };
-use super::super::{Outcome, TendSettings};
+use super::super::{Outcome, PoolTender, TendSettings};
 use crate::annotations::POOL;
 use crate::claims::{MemoryClaimStore, NlbState, PoolMember, PoolRecords, now_epoch};
 use crate::cluster::MemoryCluster;
@@ -74,7 +74,8 @@ async fn a_run_waiting_for_one_pools_nlb_allocates_services_waiting_in_another_m
     // WHEN a run starts (pool `slow` makes its min, which provisions slowly) and, while it
     // waits, a room arrives in pool `fast` (which has no NLB: it waits), and NLBs made from
     // then on provision at once
-    let run = pool_fn.tend_pools(&cluster, &names, settings);
+    let tender = PoolTender::new(&pool_fn, &*elb);
+    let run = tender.tend_pools(&cluster, &names, settings);
     let room = async {
         while store
             .pool_record("slow")
@@ -203,7 +204,7 @@ async fn growth_stops_at_the_regions_nlb_quota_and_waiting_services_are_told() {
     let outcomes = w.rooms(0..15).await;
     assert!(outcomes.iter().all(|o| matches!(o, Outcome::Pending(_))));
     let report = w
-        .pool_fn
+        .pool_tender()
         .tend_pool(&w.cluster, "default", settings)
         .await
         .expect("tends");
@@ -249,7 +250,7 @@ async fn growth_stops_at_the_regions_nlb_quota_and_waiting_services_are_told() {
 
     // AND the next run makes nothing more
     let again = w
-        .pool_fn
+        .pool_tender()
         .tend_pool(&w.cluster, "default", settings)
         .await
         .expect("tends");
@@ -278,7 +279,7 @@ async fn pools_growing_at_once_share_the_quotas_last_nlbs() {
     };
 
     // WHEN one run tends both at once
-    let reports = pool_fn
+    let reports = PoolTender::new(&pool_fn, &*elb)
         .tend_pools(
             &MemoryCluster::new(),
             &["a".to_owned(), "b".to_owned()],

@@ -10,25 +10,27 @@
 
 mod grow;
 mod lifecycle;
+mod members;
 mod run;
+mod signal;
 mod tend;
+mod tender;
 mod wake;
 
 #[cfg(test)]
 mod limits_tests;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-
+pub(crate) use members::MemberCache;
+pub use signal::GrowthSignal;
 pub use tend::{PoolReport, TendSettings};
+pub use tender::PoolTender;
 
 use super::{Outcome, Reconciler, Result};
 use crate::annotations;
 use crate::claims::{PoolRecords, WaitingService, now_epoch};
-use crate::elb::NlbFleet;
 use crate::pool::NlbPool;
 use crate::service_model::ServiceState;
 
@@ -38,61 +40,16 @@ const SIGNAL_INTERVAL: Duration = Duration::from_secs(5);
 /// The same for Services that wait: sooner, they are the reason the pool exists.
 const URGENT_SIGNAL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Asks the pool function to look at a pool now (in AWS: a `Pool Low` event on the bus).
-#[async_trait]
-pub trait GrowthSignal: Send + Sync {
-    /// Pool `pool` of `cluster` is low, for `reason`.
-    async fn pool_low(
-        &self,
-        cluster: &str,
-        pool: &str,
-        reason: &str,
-    ) -> std::result::Result<(), String>;
-
-    /// Services of `cluster` were noted for a reachability check: the reachability function
-    /// should look now. The default does nothing (its schedule finds them).
-    async fn checks_due(&self, cluster: &str) -> std::result::Result<(), String> {
-        let _ = cluster;
-        Ok(())
-    }
-}
-
 /// How often one instance signals the reachability function.
 const CHECK_SIGNAL_INTERVAL: Duration = Duration::from_secs(2);
 /// The key of the reachability signal among the pools' in [`MemberCache`].
 const CHECKS_SIGNAL_KEY: &str = "\u{0}checks";
-
-/// The members of each managed pool as last read.
-#[derive(Default)]
-pub(crate) struct MemberCache {
-    pools: std::sync::Mutex<HashMap<String, Vec<String>>>,
-    signalled: std::sync::Mutex<HashMap<String, Instant>>,
-    /// Why each pool cannot grow, as its record last said.
-    held: std::sync::Mutex<HashMap<String, String>>,
-    /// Held while a pool counts the region's NLBs and makes new ones, so two pools growing at
-    /// once in one run never both take the quota's last NLB.
-    growth: tokio::sync::Mutex<()>,
-}
-
-impl MemberCache {
-    fn lock_pools(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<String>>> {
-        self.pools
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
 
 impl Reconciler {
     /// Keeps managed pools' records (members, waiting Services) in `records`: needed by every
     /// function once a pool is managed.
     pub fn with_pool_records(mut self, records: Arc<dyn PoolRecords>) -> Self {
         self.records = Some(records);
-        self
-    }
-
-    /// Makes and deletes managed NLBs with `fleet`: the pool function only.
-    pub fn with_fleet(mut self, fleet: Arc<dyn NlbFleet>) -> Self {
-        self.fleet = Some(fleet);
         self
     }
 

@@ -9,12 +9,13 @@ use std::time::Instant;
 
 use futures::StreamExt;
 
-use super::super::{Reconciler, Result};
+use super::super::Result;
 use super::tend::{PoolReport, PoolRun, TendSettings};
+use super::tender::PoolTender;
 use crate::claims::PoolRecord;
 use crate::cluster::Cluster;
 
-impl Reconciler {
+impl PoolTender<'_> {
     /// One run over the managed pools among `names` (the others are left out of the answer):
     /// each pool's report, or what ended its run (the other pools go on).
     pub async fn tend_pools(
@@ -26,7 +27,7 @@ impl Reconciler {
         let deadline = Instant::now() + settings.wait_active;
         let mut runs = Vec::with_capacity(names.len());
         for name in names {
-            let pool = self.pool(name)?.clone();
+            let pool = self.reconciler.pool(name)?.clone();
             if pool.managed().is_none() {
                 continue;
             }
@@ -77,7 +78,7 @@ impl Reconciler {
                 due.push((run, None));
                 continue;
             }
-            let read = match self.records() {
+            let read = match self.reconciler.records() {
                 Ok(records) => records.pool_record(run.pool.name()).await,
                 Err(e) => {
                     run.error = Some(e);

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::super::{Error, Reconciler, Result};
+use super::super::{Error, Result};
+use super::tender::PoolTender;
 use crate::claims::{NlbState, NlbUsage, PoolRecord};
 use crate::cluster::Cluster;
-use crate::elb::{NlbFleet, NlbStatus};
+use crate::elb::NlbStatus;
 use crate::pool::NlbPool;
 
 /// The default of [`TendSettings::provisioning_limit`] (the template's
@@ -154,14 +155,8 @@ impl Census {
     }
 }
 
-impl Reconciler {
-    pub(super) fn fleet(&self) -> Result<&std::sync::Arc<dyn NlbFleet>> {
-        self.fleet
-            .as_ref()
-            .ok_or_else(|| Error::Setup("only the pool function makes NLBs".into()))
-    }
-
-    /// One run on the managed pool `name` alone (see [`Reconciler::tend_pools`]); a pool that
+impl PoolTender<'_> {
+    /// One run on the managed pool `name` alone (see [`PoolTender::tend_pools`]); a pool that
     /// is not managed is left alone.
     pub async fn tend_pool(
         &self,
@@ -194,10 +189,10 @@ impl Reconciler {
         let report = &mut run.report;
         let record = match record {
             Some(r) => r,
-            None => self.records()?.pool_record(name).await?,
+            None => self.reconciler.records()?.pool_record(name).await?,
         };
         let record = if self.finish_members(pool, &record, report).await? {
-            self.records()?.pool_record(name).await?
+            self.reconciler.records()?.pool_record(name).await?
         } else {
             record
         };
@@ -224,7 +219,8 @@ impl Reconciler {
         report.provisioning = census.count(NlbState::Provisioning) + made;
         // Waiting Services' statuses name what holds the pool back (read with its members).
         if report.nlb_quota != record.held {
-            self.records()?
+            self.reconciler
+                .records()?
                 .set_held(pool.name(), report.nlb_quota.as_deref())
                 .await?;
         }
@@ -256,8 +252,8 @@ impl Reconciler {
         let premade = pool.premade_arns().to_vec();
         let all: Vec<String> = premade.iter().chain(&arns).cloned().collect();
         let (usage, described) = tokio::join!(
-            self.store.nlb_usage(&all),
-            self.fleet()?.describe_nlbs(&arns)
+            self.reconciler.store.nlb_usage(&all),
+            self.fleet.describe_nlbs(&arns)
         );
         let usage: HashMap<String, NlbUsage> =
             usage?.into_iter().map(|u| (u.nlb_arn.clone(), u)).collect();
@@ -289,7 +285,8 @@ impl Reconciler {
             }
             members.push(view);
         }
-        self.members
+        self.reconciler
+            .members
             .lock_pools()
             .insert(pool.name().to_owned(), arns);
         Ok(Census {

@@ -4,13 +4,14 @@
 
 use futures::future::join_all;
 
-use super::super::{Outcome, Reconciler};
+use super::super::Outcome;
 use super::tend::PoolReport;
+use super::tender::PoolTender;
 use crate::claims::WaitingService;
 use crate::cluster::{Cluster, Notice, NoticeKind};
 use crate::pool::NlbPool;
 
-impl Reconciler {
+impl PoolTender<'_> {
     /// Reconciles each waiting Service (at most `concurrency` at once), oldest first. Those
     /// allocated, gone, or no longer asking are forgotten; the rest keep waiting. Returns how
     /// many no longer wait.
@@ -32,7 +33,8 @@ impl Reconciler {
             let permits = &permits;
             async move {
                 let _permit = permits.acquire().await;
-                self.reconcile_woken(cluster, &w.namespace, &w.name, &w.uid)
+                self.reconciler
+                    .reconcile_woken(cluster, &w.namespace, &w.name, &w.uid)
                     .await
             }
         }))
@@ -60,7 +62,7 @@ impl Reconciler {
             };
             if finished {
                 done += 1;
-                if let Ok(records) = self.records()
+                if let Ok(records) = self.reconciler.records()
                     && let Err(e) = records.clear_waiting(pool.name(), &w.uid).await
                 {
                     tracing::warn!(service = %w.name, error = %e, "could not forget a wait");

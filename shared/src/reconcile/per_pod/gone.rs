@@ -44,7 +44,7 @@ impl Reconciler {
     /// (pods leaving, ports released).
     pub(super) async fn tend_unserved(
         &self,
-        run: &PodRun<'_>,
+        pods: &PodRun<'_>,
         by_pod: &BTreeMap<String, Vec<Claim>>,
         selected: &BTreeMap<&str, &PodState>,
         served: &BTreeSet<&str>,
@@ -58,7 +58,7 @@ impl Reconciler {
                 continue;
             }
             let present = selected.get(pod.as_str()).copied();
-            tending.push(self.tend_pod(run, pod, claims, present));
+            tending.push(self.tend_pod(pods, pod, claims, present));
         }
         let fates: Vec<Result<Fate>> = stream::iter(tending)
             .buffer_unordered(POD_CONCURRENCY)
@@ -85,13 +85,13 @@ impl Reconciler {
     /// name the Service selects, if any.
     async fn tend_pod(
         &self,
-        run: &PodRun<'_>,
+        pods: &PodRun<'_>,
         pod: &str,
         claims: &[Claim],
         present: Option<&PodState>,
     ) -> Result<Fate> {
         let Some(present) = present else {
-            return self.tend_gone(run, pod, claims).await;
+            return self.tend_gone(pods, pod, claims).await;
         };
         if claims.iter().any(|c| c.gone_since.is_some()) {
             self.store.note_gone(claims, None).await?;
@@ -100,14 +100,14 @@ impl Reconciler {
             true => "terminating",
             false => "no endpoint at its IP",
         };
-        self.withdraw_targets(run, pod, claims, why).await?;
+        self.withdraw_targets(pods, pod, claims, why).await?;
         Ok(Fate::Kept)
     }
 
     /// A pod gone from the Service: its target goes and it is noted gone; its ports go once
     /// the grace has run out.
-    async fn tend_gone(&self, run: &PodRun<'_>, pod: &str, claims: &[Claim]) -> Result<Fate> {
-        let grace = run.request.pod_release_after;
+    async fn tend_gone(&self, pods: &PodRun<'_>, pod: &str, claims: &[Claim]) -> Result<Fate> {
+        let grace = pods.run.request.pod_release_after;
         let now = now_epoch();
         let since = claims.iter().filter_map(|c| c.gone_since).min();
         let due = match since {
@@ -115,9 +115,11 @@ impl Reconciler {
             None => grace == 0,
         };
         if due {
-            let subject = self.pod_subject(run.cluster, run.service, pod).await?;
+            let subject = self
+                .pod_subject(pods.run.cluster, pods.run.service, pod)
+                .await?;
             let released = self
-                .release_pod_claims(run.token, run.cluster, &subject, claims.to_vec())
+                .release_pod_claims(pods.run.token, pods.run.cluster, &subject, claims.to_vec())
                 .await?;
             if released > 0 {
                 return Ok(Fate::Released(released));
@@ -125,10 +127,10 @@ impl Reconciler {
             // Another run holds them and judges again; the target goes meanwhile.
         }
         // The target first: a gone note says nothing of the pod is registered any more.
-        self.withdraw_targets(run, pod, claims, "gone").await?;
+        self.withdraw_targets(pods, pod, claims, "gone").await?;
         if since.is_none() {
             self.store.note_gone(claims, Some(now)).await?;
-            tracing::info!(service = %run.service.key, pod, grace,
+            tracing::info!(service = %pods.run.service.key, pod, grace,
                 "the pod left the Service; its ports are kept for the grace, without target");
         }
         Ok(Fate::Leaving)
@@ -139,12 +141,12 @@ impl Reconciler {
     /// and notes on them that none is.
     async fn withdraw_targets(
         &self,
-        run: &PodRun<'_>,
+        pods: &PodRun<'_>,
         pod: &str,
         claims: &[Claim],
         why: &str,
     ) -> Result<()> {
-        let none = run.no_targets.as_str();
+        let none = pods.no_targets.as_str();
         let todo: Vec<(&Claim, &str)> = claims
             .iter()
             .filter_map(|c| {
@@ -156,7 +158,7 @@ impl Reconciler {
                     .as_deref()
                     .and_then(|a| a.split_once('.'))
                     .is_some_and(|(_, targets)| targets == none);
-                (run.pass == Pass::Thorough || !known_empty).then_some((c, group))
+                (pods.pass == Pass::Thorough || !known_empty).then_some((c, group))
             })
             .collect();
         if todo.is_empty() {
@@ -175,7 +177,7 @@ impl Reconciler {
             deregistered += result?.1;
         }
         if deregistered > 0 {
-            tracing::info!(service = %run.service.key, pod, why, targets = deregistered,
+            tracing::info!(service = %pods.run.service.key, pod, why, targets = deregistered,
                 "deregistered the targets of a pod that is not served");
         }
         // What each listener is made from, its targets none: the listener half is kept, so a
@@ -187,7 +189,7 @@ impl Reconciler {
                 ((*c).clone(), format!("{listener}.{none}"))
             })
             .collect();
-        self.note_applied(run.service, &noted).await;
+        self.note_applied(pods.run.service, &noted).await;
         Ok(())
     }
 }

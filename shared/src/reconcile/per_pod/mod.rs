@@ -30,12 +30,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::stream::{self, StreamExt};
 
 use super::fingerprint::listener_fingerprint;
+use super::run::Run;
 use super::{Error, Outcome, Reconciler, Result};
 use crate::annotations::{AllocationRequest, PodsSummary, SharedPod};
 use crate::claims::{Claim, RunToken};
 use crate::cluster::{Cluster, Written};
 use crate::pool::NlbPool;
-use crate::service_model::{ListenerSpec, PodState, ServiceState};
+use crate::service_model::{ListenerSpec, PodState};
 use crate::targets::{SliceView, desired_targets};
 
 #[cfg(test)]
@@ -100,14 +101,8 @@ pub(super) enum Pass {
 
 /// What one pass over a per-pod Service's pods works from.
 struct PodRun<'a> {
-    token: &'a RunToken,
-    cluster: &'a dyn Cluster,
-    /// The Service, as last written by this run.
-    service: &'a ServiceState,
-    pool: &'a NlbPool,
-    request: &'a AllocationRequest,
-    specs: &'a [ListenerSpec],
-    slices: &'a [SliceView],
+    /// The run over the Service, as last written by it, with its pods' endpoints as checked.
+    run: Run<'a>,
     pass: Pass,
     full: PoolFull,
     /// The shared pods of the summary as read: their readiness carries over.
@@ -122,8 +117,8 @@ impl PodRun<'_> {
     /// What the listener of `spec` is made from, with `pod_slices`' targets.
     fn made_from(&self, spec: &ListenerSpec, pod_slices: &[SliceView]) -> String {
         listener_fingerprint(
-            self.pool.name(),
-            self.request,
+            self.run.pool.name(),
+            self.run.request,
             spec,
             &desired_targets(spec, pod_slices),
         )
@@ -151,42 +146,23 @@ impl Reconciler {
         .await
     }
 
-    /// Allocates every pod behind `service`, takes the targets of the pods that are not served
-    /// away, releases the ports of pods gone longer than the grace, and writes the summary.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn ensure_pods(
-        &self,
-        token: &RunToken,
-        cluster: &dyn Cluster,
-        service: &ServiceState,
-        pool: &NlbPool,
-        request: &AllocationRequest,
-        specs: &[ListenerSpec],
-        slices: &[SliceView],
-        pass: Pass,
-    ) -> Result<Outcome> {
-        let reached = BTreeSet::new();
-        self.ensure_pods_noting(
-            token, cluster, service, pool, request, specs, slices, pass, &reached,
-        )
-        .await
+    /// Allocates every pod behind `run`'s Service, takes the targets of the pods that are not
+    /// served away, releases the ports of pods gone longer than the grace, and writes the
+    /// summary.
+    pub(super) async fn ensure_pods(&self, run: &Run<'_>, pass: Pass) -> Result<Outcome> {
+        self.ensure_pods_noting(run, pass, &BTreeSet::new()).await
     }
 
     /// [`Reconciler::ensure_pods`], the shared pods in `reached` counted as reachable (the
     /// reachability check found their targets healthy).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn ensure_pods_noting(
         &self,
-        token: &RunToken,
-        cluster: &dyn Cluster,
-        service: &ServiceState,
-        pool: &NlbPool,
-        request: &AllocationRequest,
-        specs: &[ListenerSpec],
-        slices: &[SliceView],
+        run: &Run<'_>,
         pass: Pass,
         reached: &BTreeSet<String>,
     ) -> Result<Outcome> {
+        let (token, cluster, service, pool) = (run.token, run.cluster, run.service, run.pool);
+        let (request, specs) = (run.request, run.specs);
         let namespace = &service.key.namespace;
         let (pods, claims) = tokio::join!(
             cluster.pods(namespace, &service.selector),
@@ -195,7 +171,7 @@ impl Reconciler {
         let (pods, claims) = (pods?, claims?);
         // Endpoints that claim the EndpointSlice controller count only for the Service's own
         // pods, at their own IPs (crate::pod_targets); what is left out is told once.
-        let (checked, not_pods) = self.own_pods_among(service, slices.to_vec(), &pods);
+        let (checked, not_pods) = self.own_pods_among(service, run.slices.to_vec(), &pods);
         let slices = checked.as_slice();
         if !not_pods.is_empty() {
             self.report_rejections(cluster, service, &not_pods).await?;
@@ -233,14 +209,12 @@ impl Reconciler {
             .filter(|p| endpoints.contains(p.name.as_str()) && !p.deleting)
             .collect();
         let judged = self.judge_owners(cluster, &current, &work).await?;
-        let run = PodRun {
-            token,
-            cluster,
-            service: &current,
-            pool,
-            request,
-            specs,
-            slices,
+        let pods_run = PodRun {
+            run: Run {
+                service: &current,
+                slices,
+                ..*run
+            },
             pass,
             full: PoolFull::default(),
             previous: summary::of(&current).shared,
@@ -252,7 +226,7 @@ impl Reconciler {
         for pod in &work {
             let held = by_pod.get(&pod.name).map_or(&[][..], Vec::as_slice);
             let outputs = judged.get(&pod.name).unwrap_or(&PodOutputs::Ours);
-            allocations.push(self.ensure_pod(&run, pod, held, outputs));
+            allocations.push(self.ensure_pod(&pods_run, pod, held, outputs));
         }
         let results: Vec<(String, PodResult)> = stream::iter(allocations)
             .buffer_unordered(POD_CONCURRENCY)
@@ -262,7 +236,7 @@ impl Reconciler {
             pods.iter().map(|p| (p.name.as_str(), p)).collect();
         let served: BTreeSet<&str> = work.iter().map(|p| p.name.as_str()).collect();
         let (leaving, released) = self
-            .tend_unserved(&run, &by_pod, &selected, &served)
+            .tend_unserved(&pods_run, &by_pod, &selected, &served)
             .await?;
         self.tell_shared(cluster, &current, &judged).await?;
         let mut summary = PodsSummary {

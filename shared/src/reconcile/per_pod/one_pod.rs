@@ -18,61 +18,62 @@ impl Reconciler {
     /// writes and Events on it are then nothing ([`crate::cluster::pod_outputs`]).
     pub(super) async fn ensure_pod(
         &self,
-        run: &PodRun<'_>,
+        pods: &PodRun<'_>,
         pod: &PodState,
         held: &[Claim],
         outputs: &PodOutputs,
     ) -> (String, PodResult) {
-        let mut subject = run.service.for_pod(pod);
+        let mut subject = pods.run.service.for_pod(pod);
         if let PodOutputs::TakeOver(owner) = outputs {
             subject = subject.taking_over(owner);
         }
         // A pod whose only missing condition is the reachable gate gets its target registered,
         // so the gate can turn True (as the AWS Load Balancer Controller does).
         let not_ready_too = pod.gated && pod.containers_ready;
-        let pod_slices: Vec<SliceView> = run
+        let pod_slices: Vec<SliceView> = pods
+            .run
             .slices
             .iter()
             .map(|s| s.only_pod(&pod.name, not_ready_too))
             .collect();
-        let made_from = |spec: &ListenerSpec| run.made_from(spec, &pod_slices);
+        let made_from = |spec: &ListenerSpec| pods.made_from(spec, &pod_slices);
         // A shared pod's outputs say nothing of this Service's listeners: its claims and the
         // summary as read do.
         let (up_to_date, was_ready) = if outputs.theirs() {
-            let settled = up_to_date::settled(held, run.specs, made_from);
-            let known = run.previous.get(&pod.name).is_some_and(|p| p.ready)
-                || run.reached.contains(&pod.name);
+            let settled = up_to_date::settled(held, pods.run.specs, made_from);
+            let known = pods.previous.get(&pod.name).is_some_and(|p| p.ready)
+                || pods.reached.contains(&pod.name);
             (settled, settled && known)
         } else {
             // A status taken over is the old owner's: it says nothing of this one's listeners.
             let status = subject.annotations.get(annotations::STATUS);
             let ours = *outputs == PodOutputs::Ours;
             (
-                up_to_date::pod_up_to_date(&subject, held, run.specs, &pod_slices, made_from),
+                up_to_date::pod_up_to_date(&subject, held, pods.run.specs, &pod_slices, made_from),
                 ours && status.map(String::as_str) == Some(READY),
             )
         };
-        let result = if run.pass != Pass::Thorough && up_to_date {
+        let result = if pods.pass != Pass::Thorough && up_to_date {
             let named = match outputs.theirs() {
                 true => Ok(()),
-                false => self.name_owner(run, &subject).await,
+                false => self.name_owner(pods, &subject).await,
             };
             named.map(|()| Outcome::Allocated {
-                listeners: run.specs.len(),
+                listeners: pods.run.specs.len(),
                 claimed: 0,
             })
         } else {
-            self.allocate_pod(run, &subject, held, &pod_slices).await
+            self.allocate_pod(pods, &subject, held, &pod_slices).await
         };
         let result = match result {
             Ok(Outcome::Allocated { claimed, .. }) => {
                 if claimed > 0 && !was_ready {
                     self.measure_first_address(pod);
                 }
-                // A pod whose listeners did not change keeps `Ready` (finish_allocation).
+                // A pod whose listeners did not change keeps `Ready` (Plan::outputs).
                 let ready = was_ready && claimed == 0;
                 // The fast path changed nothing: the claims as read are the pod's.
-                let fresh = (run.pass != Pass::Thorough && up_to_date).then_some(held);
+                let fresh = (pods.pass != Pass::Thorough && up_to_date).then_some(held);
                 match outputs.theirs() {
                     false => Ok(PodResult::Allocated {
                         claimed,
@@ -80,7 +81,7 @@ impl Reconciler {
                         shared: None,
                     }),
                     true => self
-                        .shared_entry(run, &subject, fresh, ready)
+                        .shared_entry(pods, &subject, fresh, ready)
                         .await
                         .map(|entry| PodResult::Allocated {
                             claimed,
@@ -103,11 +104,11 @@ impl Reconciler {
             Err(Error::Busy { .. }) => PodResult::Busy(
                 outputs
                     .theirs()
-                    .then(|| run.previous.get(&pod.name).cloned())
+                    .then(|| pods.previous.get(&pod.name).cloned())
                     .flatten(),
             ),
             Err(e) => {
-                tracing::warn!(service = %run.service.key, pod = %pod.name, error = %e,
+                tracing::warn!(service = %pods.run.service.key, pod = %pod.name, error = %e,
                     "could not allocate the pod");
                 PodResult::Failed(e)
             }
@@ -118,44 +119,36 @@ impl Reconciler {
     /// The allocation steps for one pod, unless another pod of the run found the pool full.
     async fn allocate_pod(
         &self,
-        run: &PodRun<'_>,
+        pods: &PodRun<'_>,
         subject: &ServiceState,
         held: &[Claim],
         pod_slices: &[SliceView],
     ) -> Result<Outcome> {
         if held.is_empty()
-            && let Some(reason) = run.full.reason()
+            && let Some(reason) = pods.full.reason()
         {
             // Another pod of this run found the pool full: this one would only make a target
             // group to delete again. It is told so, and waits like the others.
-            return self.pending(run.cluster, subject, true, reason).await;
+            return self.pending(pods.run.cluster, subject, true, reason).await;
         }
         let result = self
-            .ensure(
-                run.token,
-                run.cluster,
-                subject,
-                run.pool,
-                run.request,
-                run.specs,
-                pod_slices,
-            )
+            .ensure(&pods.run.for_subject(subject, pod_slices))
             .await;
         if let Ok(Outcome::Pending(reason)) = &result {
-            run.full.note(reason);
+            pods.full.note(reason);
         }
         result
     }
 
     /// Names this Service as the owner of a pod whose outputs are otherwise as they should be
     /// (written before pods named their owner): one pod write, no AWS call.
-    async fn name_owner(&self, run: &PodRun<'_>, subject: &ServiceState) -> Result<()> {
+    async fn name_owner(&self, pods: &PodRun<'_>, subject: &ServiceState) -> Result<()> {
         let mine = annotations::service_ref(&subject.key.name, &subject.uid);
         if subject.annotations.get(annotations::SERVICE) == Some(&mine) {
             return Ok(());
         }
         // The write stamps the owner (crate::cluster::pod_outputs) on the outputs as they are.
-        self.write_with(run.cluster, subject, &ServiceOutputs::current)
+        self.write_with(pods.run.cluster, subject, &ServiceOutputs::current)
             .await
             .map(drop)
     }

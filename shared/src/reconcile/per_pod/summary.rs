@@ -92,7 +92,7 @@ impl Reconciler {
     /// them) or read again.
     pub(super) async fn shared_entry(
         &self,
-        run: &PodRun<'_>,
+        pods: &PodRun<'_>,
         subject: &ServiceState,
         held: Option<&[Claim]>,
         ready: bool,
@@ -105,7 +105,8 @@ impl Reconciler {
                 &read
             }
         };
-        let first = run
+        let first = pods
+            .run
             .specs
             .first()
             .and_then(|spec| claims.iter().find(|c| c.key == spec.key));
@@ -113,7 +114,7 @@ impl Reconciler {
             return Ok(SharedPod::default());
         };
         let holders = BTreeSet::from([first.nlb_arn.as_str()]);
-        let dns = self.dns_names_of(run.pool, &holders).await?;
+        let dns = self.dns_names_of(pods.run.pool, &holders).await?;
         let address = dns
             .get(&first.nlb_arn)
             .map(|dns| format!("{dns}:{}", first.port))

@@ -6,9 +6,12 @@ use std::net::Ipv4Addr;
 
 use futures::future::join_all;
 
+use super::super::Result;
+use super::super::decide::Decision;
 use super::super::per_pod::Pass;
-use super::super::{Decision, Reconciler, Result};
-use super::{Flipped, Reach};
+use super::super::run::Run;
+use super::checker::ReachChecker;
+use super::report::{Flipped, Reach};
 use crate::annotations::{self, AllocationRequest, Mode, PodsSummary, SharedPod, Status};
 use crate::claims::{CheckItem, Claim, RunToken};
 use crate::cluster::{Cluster, NoticeKind, ServiceOutputs};
@@ -25,7 +28,7 @@ struct Health {
     registered: bool,
 }
 
-impl Reconciler {
+impl ReachChecker<'_> {
     pub(super) async fn check_service(
         &self,
         cluster: &dyn Cluster,
@@ -38,7 +41,7 @@ impl Reconciler {
         else {
             return Ok((Reach::Done, Flipped::default()));
         };
-        match self.decide(&service) {
+        match self.reconciler.decide(&service) {
             Decision::Ensure(request, specs) if request.mode == Mode::PerPod => {
                 self.check_pods(cluster, &service, &request, &specs).await
             }
@@ -59,7 +62,7 @@ impl Reconciler {
         }
         let reads = join_all(claims.iter().filter_map(|c| {
             let tg = c.target_group_arn.as_deref()?;
-            Some(async move { (c, self.elb.target_health(tg).await) })
+            Some(async move { (c, self.reconciler.elb.target_health(tg).await) })
         }))
         .await;
         let mut problem = None;
@@ -108,7 +111,7 @@ impl Reconciler {
         if status.as_ref() != Some(&allocated) && status.as_ref() != Some(&ready) {
             return Ok((Reach::Done, Flipped::default())); // Pending or Error: nothing to check.
         }
-        let claims = self.claims_for(service).await?;
+        let claims = self.reconciler.claims_for(service).await?;
         if claims.is_empty() {
             return Ok((Reach::Done, Flipped::default()));
         }
@@ -165,26 +168,25 @@ impl Reconciler {
         request: &AllocationRequest,
         specs: &[ListenerSpec],
     ) -> Result<(Reach, Flipped)> {
-        let pool = self.pool(&request.pool)?.clone();
+        let pool = self.reconciler.pool(&request.pool)?.clone();
         let slices = cluster
             .endpoint_slices(&service.key.namespace, &service.key.name)
             .await?;
-        let screened = self.screen(service, slices);
+        let screened = self.reconciler.screen(service, slices);
         let token = RunToken::random();
-        self.ensure_pods(
-            &token,
+        let run = Run {
+            token: &token,
             cluster,
             service,
-            &pool,
+            pool: &pool,
             request,
             specs,
-            &screened.trusted,
-            Pass::Recheck,
-        )
-        .await?;
+            slices: &screened.trusted,
+        };
+        self.reconciler.ensure_pods(&run, Pass::Recheck).await?;
         let (pods, claims) = tokio::join!(
             cluster.pods(&service.key.namespace, &service.selector),
-            self.store.claims_of(&service.uid)
+            self.reconciler.store.claims_of(&service.uid)
         );
         let mut by_pod: BTreeMap<String, Vec<Claim>> = BTreeMap::new();
         for c in claims? {
@@ -282,18 +284,9 @@ impl Reconciler {
         }
         if flipped.ready > 0 {
             // The summary counts the pods now ready.
-            self.ensure_pods_noting(
-                &token,
-                cluster,
-                service,
-                &pool,
-                request,
-                specs,
-                &screened.trusted,
-                Pass::Recheck,
-                &reached,
-            )
-            .await?;
+            self.reconciler
+                .ensure_pods_noting(&run, Pass::Recheck, &reached)
+                .await?;
         }
         Ok(match waiting {
             Some(why) if count_waiting > 1 => (
@@ -333,15 +326,16 @@ impl Reconciler {
                 .insert(annotations::STATUS.to_owned(), ready.clone());
             outputs
         };
-        self.write_and_tell(
-            cluster,
-            subject,
-            &want,
-            NoticeKind::Normal,
-            "Reachable",
-            "every listener has a healthy target",
-        )
-        .await
+        self.reconciler
+            .write_and_tell(
+                cluster,
+                subject,
+                &want,
+                NoticeKind::Normal,
+                "Reachable",
+                "every listener has a healthy target",
+            )
+            .await
     }
 
     async fn set_gate(

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use super::super::{Reconciler, Result};
+use super::super::Result;
+use super::checker::ReachChecker;
 use crate::claims::Claim;
 use crate::cross_zone::{ATTR_CROSS_ZONE, FOLLOW_NLB, ZoneReach, reach};
 use crate::elb::TargetHealth;
 
-impl Reconciler {
+impl ReachChecker<'_> {
     /// Why players in some zone cannot reach `claim`'s healthy targets (`targets`, as just
     /// described), or `None` when every zone reaches one. Reads the group's attributes; the
     /// NLB's setting only when the group follows it, its zones only when cross-zone is off.
@@ -20,17 +21,17 @@ impl Reconciler {
         group: &str,
         targets: &[TargetHealth],
     ) -> Result<Option<String>> {
-        let attributes = self.elb.target_group_attributes(group).await?;
+        let attributes = self.reconciler.elb.target_group_attributes(group).await?;
         let value = attributes.get(ATTR_CROSS_ZONE).map(String::as_str);
         if value == Some("true") {
             return Ok(None);
         }
         let follows = value.is_none_or(|v| v == FOLLOW_NLB);
-        let nlb_on = follows && self.elb.nlb_cross_zone(&claim.nlb_arn).await?;
+        let nlb_on = follows && self.reconciler.elb.nlb_cross_zone(&claim.nlb_arn).await?;
         if nlb_on {
             return Ok(None);
         }
-        let zones = self.elb.nlb_zones(&claim.nlb_arn).await?;
+        let zones = self.reconciler.elb.nlb_zones(&claim.nlb_arn).await?;
         let healthy: BTreeSet<String> = targets
             .iter()
             .filter(|t| t.is_healthy())

@@ -1,5 +1,9 @@
+use std::collections::BTreeMap;
+
 use super::*;
-use crate::service_model::{ListenerKey, ServicePortSpec, TargetPort};
+use crate::annotations::Annotations;
+use crate::protocol::ListenerProtocol;
+use crate::service_model::{ListenerKey, ListenerSpec, ServicePortSpec, TargetPort};
 
 const CERT: &str = "arn:aws:acm:us-west-2:123456789012:certificate/1111-aaaa";
 const CERT2: &str = "arn:aws:acm:us-west-2:123456789012:certificate/2222-bbbb";
