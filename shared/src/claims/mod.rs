@@ -6,7 +6,7 @@
 //! - an **owner record** per listener of a Service (`owner#<uid>`, `<listener key>`): the claim
 //!   seen from the Service, with the ARNs of what was made for it;
 //! - the **identity item** (`identity`, `meta`): whose cluster and stack the table describes
-//!   (see [`identity`]), and the sweep's cursor (`sweep`, `cursor`);
+//!   (see [`TableIdentity`]), and the sweep's cursor (`sweep`, `cursor`);
 //! - for a managed pool, the **pool partition** (`pool#<name>`): its counter, the NLBs the pool
 //!   function made and the Services waiting for ports (see [`PoolRecords`]).
 //!

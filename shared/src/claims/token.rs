@@ -1,26 +1,11 @@
 //! The token that names one run on the claims it holds.
 
-use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::backoff::random_u64;
 
 /// One run of a reconcile (an invocation, or one Service of a sweep). Claims written by the
 /// run carry it, and the run changes a claim only while the claim still carries it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RunToken(String);
-
-/// Tells apart tokens made in one process within one clock tick.
-static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
-/// 64 random bits: the standard library's hasher keys come from the operating system's
-/// random source (per thread, then stepped per `RandomState`), which is all a token needs:
-/// unique among runs, not secret. No extra crate for it.
-fn random_u64() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-    RandomState::new().hash_one((nanos, seq, std::process::id()))
-}
 
 impl RunToken {
     /// A token for a run with no outside name: 128 random bits.

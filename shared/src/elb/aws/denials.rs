@@ -19,6 +19,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::AwsLoadBalancing;
 use crate::aws_error::code;
+use crate::backoff::{Backoff, Jitter};
 use crate::elb::ElbError;
 
 /// How long a denial on a resource that exists is taken for tag propagation.
@@ -69,8 +70,16 @@ impl AwsLoadBalancing {
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
         let started = tokio::time::Instant::now();
-        let mut pause = FIRST_PAUSE;
+        // Doubling from FIRST_PAUSE; the deadline below ends it before the cap matters.
+        let backoff = Backoff {
+            first: FIRST_PAUSE,
+            cap: TAG_PROPAGATION,
+            jitter: Jitter::None,
+        };
+        let mut attempt = 0;
         loop {
+            let pause = backoff.delay(attempt);
+            attempt = attempt.saturating_add(1);
             match budget {
                 Budget::Writes => self.writes.take().await,
                 Budget::Registrations => self.registrations.take().await,
@@ -94,7 +103,6 @@ impl AwsLoadBalancing {
                 "denied on a resource that exists: its tags may not have reached IAM yet; trying again"
             );
             tokio::time::sleep(pause).await;
-            pause *= 2;
         }
     }
 
