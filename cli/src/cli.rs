@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use nlb_port_pool::claims::DynamoClaimStore;
-use nlb_port_pool::elb::AwsLoadBalancing;
-use nlb_port_pool::pool::PoolSet;
+use nlb_port_pool::adapters::aws::AwsLoadBalancing;
+use nlb_port_pool::adapters::dynamo::DynamoClaimStore;
+use nlb_port_pool::model::pool::PoolSet;
 
 use crate::collect::Sources;
 use crate::get::Subject;
@@ -144,10 +144,10 @@ pub async fn connect(args: &Args) -> Result<Sources, Failure> {
             missing.join(", ")
         )));
     }
-    let sdk = nlb_port_pool::aws::load_sdk_config("operator").await;
+    let sdk = nlb_port_pool::adapters::aws::sdk::load_sdk_config("operator").await;
     // NLBs may be given by name, as the functions take them (found with DescribeLoadBalancers).
-    let lookups = nlb_port_pool::config_source::AwsConfigLookups::new(&sdk, "operator");
-    let json = nlb_port_pool::config_source::resolve_names(&args.pools, &lookups)
+    let lookups = nlb_port_pool::adapters::aws::AwsConfigLookups::new(&sdk, "operator");
+    let json = nlb_port_pool::model::config_source::resolve_names(&args.pools, &lookups)
         .await
         .map_err(|e| usage(anyhow::anyhow!("POOLS: {e}")))?;
     let pools = PoolSet::from_json(&json).map_err(|e| usage(anyhow::anyhow!("POOLS: {e}")))?;

@@ -4,9 +4,9 @@
 use anyhow::{Context as _, Result, bail};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams};
-use nlb_port_pool::annotations::{self, AllocationRecord};
-use nlb_port_pool::claims::ClaimStore;
-use nlb_port_pool::elb::LoadBalancing;
+use nlb_port_pool::contract::annotations::{self, AllocationRecord};
+use nlb_port_pool::model::claims::ClaimStore;
+use nlb_port_pool::model::elb::LoadBalancing;
 use serde::Serialize;
 
 use crate::collect::Sources;

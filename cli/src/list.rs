@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use futures::{StreamExt as _, TryStreamExt as _};
-use nlb_port_pool::annotations::{self, AllocationRecord};
+use nlb_port_pool::contract::annotations::{self, AllocationRecord};
 use serde::Serialize;
 
 use crate::collect::Sources;

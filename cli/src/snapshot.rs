@@ -143,7 +143,7 @@ impl ListenerView {
     pub fn target_group_name(&self) -> Option<&str> {
         self.target_group
             .as_deref()
-            .and_then(nlb_port_pool::elb::target_group_name_in)
+            .and_then(nlb_port_pool::model::elb::target_group_name_in)
     }
 }
 

@@ -13,12 +13,13 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams};
-use nlb_port_pool::annotations;
-use nlb_port_pool::claims::DynamoClaimStore;
-use nlb_port_pool::cluster::KubeCluster;
-use nlb_port_pool::elb::{AwsLoadBalancing, TAG_CLUSTER, TAG_MANAGED};
+use nlb_port_pool::adapters::aws::AwsLoadBalancing;
+use nlb_port_pool::adapters::dynamo::DynamoClaimStore;
+use nlb_port_pool::adapters::kube::KubeCluster;
+use nlb_port_pool::contract::annotations;
+use nlb_port_pool::model::elb::{TAG_CLUSTER, TAG_MANAGED};
+use nlb_port_pool::model::target_policy::TargetPolicy;
 use nlb_port_pool::reconcile::Reconciler;
-use nlb_port_pool::target_policy::TargetPolicy;
 use serde_json::Value;
 use testbed::iam_gate::{GateStack, StackSpec};
 use testbed::kube_fixtures::{self, PortSpec, SLICE_MANAGER};
@@ -499,7 +500,7 @@ async fn pools_naming_nlbs_by_name_read_as_the_functions_read_them() {
         .as_array()
         .expect("nlbArns")
         .iter()
-        .filter_map(|a| a.as_str().and_then(nlb_port_pool::pool::nlb_name_of))
+        .filter_map(|a| a.as_str().and_then(nlb_port_pool::model::pool::nlb_name_of))
         .map(|n| format!("\"{n}\""))
         .collect();
     assert_eq!(names.len(), 2);

@@ -40,7 +40,7 @@ pub enum StartError {
 
 /// Runs the forwarder until SIGTERM or Ctrl-C.
 pub async fn run(args: Args) -> Result<(), StartError> {
-    let sdk = nlb_port_pool::aws::load_sdk_config("forwarder").await;
+    let sdk = nlb_port_pool::adapters::aws::sdk::load_sdk_config("forwarder").await;
     if sdk.region().is_none() {
         return Err(StartError::NoRegion);
     }

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use nlb_port_pool::config::ConfigError;
-use nlb_port_pool::names;
+use nlb_port_pool::contract::names;
+use nlb_port_pool::model::config::ConfigError;
 
 /// Watches Services, EndpointSlices and gated pods and puts nlb-port-pool events on an
 /// EventBridge bus.

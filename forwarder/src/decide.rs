@@ -16,9 +16,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
-use nlb_port_pool::annotations::{self, FINALIZER, OUTPUT_KEYS, PREFIX};
-use nlb_port_pool::event::DetailType;
-use nlb_port_pool::pod_model::REACHABLE_GATE;
+use nlb_port_pool::contract::annotations::{self, FINALIZER, OUTPUT_KEYS, PREFIX};
+use nlb_port_pool::contract::event::DetailType;
+use nlb_port_pool::contract::pod_model::REACHABLE_GATE;
 
 /// A Service's namespace and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -3,7 +3,7 @@
 use super::*;
 use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec, ServiceStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use nlb_port_pool::annotations::{ALLOCATIONS, AUTO_ASSIGN, POOL, STATUS};
+use nlb_port_pool::contract::annotations::{ALLOCATIONS, AUTO_ASSIGN, POOL, STATUS};
 
 const UID: &str = "0b9c1f0e-2d3a-4c5b-8e7f-1a2b3c4d5e6f";
 

@@ -2,7 +2,7 @@
 
 use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use nlb_port_pool::event::EVENT_SOURCE;
+use nlb_port_pool::contract::event::EVENT_SOURCE;
 
 use crate::sender::{Entry, EntryOutcome, EventSink, SinkError};
 
@@ -17,7 +17,7 @@ impl EventBridgeSink {
     /// A sink for `bus` (name or ARN). Its calls carry the forwarder's SDK app id.
     pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
         let mut config = client.config().to_builder();
-        config.set_app_name(nlb_port_pool::aws::app_name("forwarder"));
+        config.set_app_name(nlb_port_pool::adapters::aws::sdk::app_name("forwarder"));
         Self {
             client: aws_sdk_eventbridge::Client::from_conf(config.build()),
             bus: bus.into(),

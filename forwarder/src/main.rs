@@ -7,7 +7,7 @@ use forwarder::config::Args;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    nlb_port_pool::telemetry::init_tracing();
+    nlb_port_pool::adapters::telemetry::init_tracing();
     // clap prints unparsable values naming the flag and its variable, and exits with 2.
     let args = Args::parse();
     if let Err(e) = args.validate() {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use nlb_port_pool::event::DetailType;
+use nlb_port_pool::contract::event::DetailType;
 
 use crate::histogram::Histogram;
 use crate::room_clock::RoomClock;

@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::{
     PodCondition, PodIP, PodReadinessGate, PodSpec, PodStatus, Service, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use nlb_port_pool::annotations::{AUTO_ASSIGN, FINALIZER};
-use nlb_port_pool::pod_model::REACHABLE_GATE;
+use nlb_port_pool::contract::annotations::{AUTO_ASSIGN, FINALIZER};
+use nlb_port_pool::contract::pod_model::REACHABLE_GATE;
 use std::collections::BTreeMap;
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Service;
 use kube::runtime::watcher::Event;
-use nlb_port_pool::annotations;
+use nlb_port_pool::contract::annotations;
 
 use crate::histogram::Histogram;
 
@@ -101,7 +101,7 @@ impl RoomClock {
 
     /// Notes a Service watch event of watch `scope`, at the current time.
     pub fn observe(&self, scope: usize, event: &Event<Service>) {
-        self.observe_at(scope, event, nlb_port_pool::claims::now_epoch());
+        self.observe_at(scope, event, nlb_port_pool::model::claims::now_epoch());
     }
 
     /// Notes a Service watch event of watch `scope` at `now` (seconds since the epoch).
@@ -176,7 +176,7 @@ impl RoomClock {
 
     /// The Prometheus text of the histograms and gauges, at the current time.
     pub fn render(&self, out: &mut String) {
-        self.render_at(out, nlb_port_pool::claims::now_epoch());
+        self.render_at(out, nlb_port_pool::model::claims::now_epoch());
     }
 
     /// The Prometheus text at `now`.

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use nlb_port_pool::backoff::{Backoff, Jitter};
-use nlb_port_pool::event::{DetailType, EVENT_SOURCE, ServiceEventDetail};
+use nlb_port_pool::contract::event::{DetailType, EVENT_SOURCE, ServiceEventDetail};
+use nlb_port_pool::model::backoff::{Backoff, Jitter};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{error, warn};

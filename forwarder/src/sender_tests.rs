@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use super::*;
 use chrono::Utc;
-use nlb_port_pool::event::DETAIL_VERSION;
+use nlb_port_pool::contract::event::DETAIL_VERSION;
 
 /// What the double does on its next calls; after the script it accepts everything.
 #[derive(Debug, Clone)]

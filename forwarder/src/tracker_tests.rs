@@ -3,8 +3,8 @@
 use super::*;
 use k8s_openapi::api::discovery::v1::Endpoint;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use nlb_port_pool::annotations::{AUTO_ASSIGN, FINALIZER};
-use nlb_port_pool::event::DetailType;
+use nlb_port_pool::contract::annotations::{AUTO_ASSIGN, FINALIZER};
+use nlb_port_pool::contract::event::DetailType;
 
 fn svc(ns: &str, name: &str, uid: &str, opted_in: bool) -> Service {
     let annotations = if opted_in {

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use nlb_port_pool::annotations::{self, Annotations};
-use nlb_port_pool::event::{EVENT_SOURCE, ServiceEvent};
-use nlb_port_pool::pool::PoolSet;
-use nlb_port_pool::service_model::{
+use nlb_port_pool::contract::annotations::{self, Annotations};
+use nlb_port_pool::contract::event::{EVENT_SOURCE, ServiceEvent};
+use nlb_port_pool::contract::service_model::{
     ListenerSpec, ServicePortSpec, ServiceState, TargetPort, listener_specs,
 };
+use nlb_port_pool::model::pool::PoolSet;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -132,7 +132,7 @@ proptest! {
     ) {
         let state = ServiceState {
             created: None,
-            key: nlb_port_pool::event::ServiceKey { cluster: "c".into(), namespace: "n".into(), name: "s".into() },
+            key: nlb_port_pool::contract::event::ServiceKey { cluster: "c".into(), namespace: "n".into(), name: "s".into() },
             uid: "u".into(),
             resource_version: String::new(),
             deleting: false,

@@ -17,7 +17,7 @@ use kube::api::{Api, PostParams};
 use secrecy::SecretString;
 
 use crate::Bed;
-use nlb_port_pool::target_policy::MANAGED_BY_LABEL;
+use nlb_port_pool::model::target_policy::MANAGED_BY_LABEL;
 
 /// Creates the namespace `name` (an `AlreadyExists` answer counts as success).
 pub async fn create_namespace(client: &Client, name: &str) {
@@ -173,7 +173,7 @@ pub fn opted_in_service(namespace: &str, name: &str, ports: &[PortSpec]) -> Serv
     service(
         namespace,
         name,
-        &[(nlb_port_pool::annotations::AUTO_ASSIGN, "true")],
+        &[(nlb_port_pool::contract::annotations::AUTO_ASSIGN, "true")],
         ports,
     )
 }

@@ -153,7 +153,7 @@ impl Bed {
         timeouts: Option<aws_config::timeout::TimeoutConfig>,
     ) -> SdkConfig {
         let credentials = Credentials::new(access_key, "testing", None, None, "test-bed");
-        let mut loader = nlb_port_pool::aws::config_loader()
+        let mut loader = nlb_port_pool::adapters::aws::sdk::config_loader()
             .region(RegionProviderChain::first_try(aws_config::Region::new(
                 self.region().to_owned(),
             )))
@@ -243,7 +243,10 @@ mod tests {
         let a = unique_name("ns");
         let b = unique_name("ns");
         assert_ne!(a, b);
-        assert!(nlb_port_pool::names::validate_label(&a).is_ok(), "{a}");
+        assert!(
+            nlb_port_pool::contract::names::validate_label(&a).is_ok(),
+            "{a}"
+        );
     }
 
     #[test]

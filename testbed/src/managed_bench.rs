@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use nlb_port_pool::pool::PoolSet;
+use nlb_port_pool::model::pool::PoolSet;
 use nlb_port_pool::reconcile::GrowthSignal;
 use tokio::sync::Notify;
 
@@ -62,7 +62,7 @@ impl ManagedPoolBed {
         let sdk = bed.sdk_config_at(&proxy.url, Some(timeouts)).await;
         let table = unique_name(prefix);
         let dynamodb = aws_sdk_dynamodb::Client::new(&admin_sdk);
-        nlb_port_pool::claims::table::create_table(&dynamodb, &table)
+        nlb_port_pool::adapters::dynamo::table::create_table(&dynamodb, &table)
             .await
             .expect("the claims table");
         let (_, vpc, subnets) = crate::moto::create_nlbs_with_subnets(&admin_sdk, prefix, 0).await;

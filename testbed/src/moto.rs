@@ -330,7 +330,7 @@ pub struct PoolFixture {
     /// The pool's NLBs, sharing one VPC.
     pub nlbs: Vec<TestNlb>,
     /// The pool set naming them as pool `default`.
-    pub pools: nlb_port_pool::pool::PoolSet,
+    pub pools: nlb_port_pool::model::pool::PoolSet,
 }
 
 /// Makes a claims table and `count` NLBs forming pool `default` with `ports` and `quota`.
@@ -343,12 +343,12 @@ pub async fn pool_fixture(
 ) -> PoolFixture {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let table = crate::unique_name(prefix);
-    nlb_port_pool::claims::table::create_table(&dynamodb, &table)
+    nlb_port_pool::adapters::dynamo::table::create_table(&dynamodb, &table)
         .await
         .expect("creating the claims table");
     let nlbs = create_nlbs(sdk, &crate::unique_name(prefix), count).await;
     let arns: Vec<String> = nlbs.iter().map(|n| format!("\"{}\"", n.arn)).collect();
-    let pools = nlb_port_pool::pool::PoolSet::from_json(&format!(
+    let pools = nlb_port_pool::model::pool::PoolSet::from_json(&format!(
         r#"{{"default":{{"nlbArns":[{}],"ports":"{ports}","listenerQuota":{quota}}}}}"#,
         arns.join(",")
     ))

@@ -20,8 +20,8 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::kube_fixtures::SLICE_MANAGER;
-use nlb_port_pool::pod_model::REACHABLE_GATE;
-use nlb_port_pool::target_policy::MANAGED_BY_LABEL;
+use nlb_port_pool::contract::pod_model::REACHABLE_GATE;
+use nlb_port_pool::model::target_policy::MANAGED_BY_LABEL;
 
 /// A pod of the per-pod Service's endpoints: (pod name, IP, ready).
 pub type PodEndpointSpec<'a> = (&'a str, &'a str, bool);

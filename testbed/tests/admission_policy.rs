@@ -18,12 +18,13 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use nlb_port_pool::annotations::{
+use nlb_port_pool::adapters::kube::KubeCluster;
+use nlb_port_pool::contract::annotations::{
     ADDRESS, AUTO_ASSIGN, FINALIZER, MODE, NLB, OUTPUT_KEYS, POOL, STATUS,
 };
-use nlb_port_pool::cluster::{Cluster, KubeCluster, ServiceOutputs, Written};
-use nlb_port_pool::listener_options::SSL_CERT;
-use nlb_port_pool::service_model::ServiceState;
+use nlb_port_pool::contract::listener_options::SSL_CERT;
+use nlb_port_pool::contract::service_model::ServiceState;
+use nlb_port_pool::model::cluster::{Cluster, ServiceOutputs, Written};
 use serde_json::{Value, json};
 use testbed::kube_fixtures::{self, PortSpec};
 use testbed::local_stack::kube_access::{self, FUNCTIONS_GROUP, FUNCTIONS_USER};
@@ -60,7 +61,7 @@ async fn create_room(admin: &Client, ns: &str, name: &str) -> Service {
         ns,
         name,
         &[
-            (nlb_port_pool::annotations::AUTO_ASSIGN, "true"),
+            (nlb_port_pool::contract::annotations::AUTO_ASSIGN, "true"),
             (FOREIGN, "1"),
         ],
         &[PortSpec::tcp("game", 7777, 7777)],

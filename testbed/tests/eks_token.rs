@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use base64::Engine;
-use nlb_port_pool::eks_token::{TOKEN_PREFIX, eks_token};
+use nlb_port_pool::adapters::kube::eks_token::{TOKEN_PREFIX, eks_token};
 
 fn aws_cli() -> String {
     let dir = std::env::var("NLB_TOOLS_BIN").unwrap_or_else(|_| {

@@ -28,9 +28,12 @@ impl Probe {
         let pool = create_nlb(&admin, &unique_name("gate-pool")).await;
         let outside = create_nlb(&admin, &unique_name("gate-other")).await;
         let table = unique_name("gate-claims");
-        nlb_port_pool::claims::table::create_table(&aws_sdk_dynamodb::Client::new(&admin), &table)
-            .await
-            .expect("creating the claims table");
+        nlb_port_pool::adapters::dynamo::table::create_table(
+            &aws_sdk_dynamodb::Client::new(&admin),
+            &table,
+        )
+        .await
+        .expect("creating the claims table");
         let gate = GateStack::register(
             bed,
             &StackSpec {
@@ -58,7 +61,7 @@ impl Probe {
     /// ELBv2 as function `function` of the stack.
     fn elb(&self, function: &str) -> aws_sdk_elasticloadbalancingv2::Client {
         let mut config = aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.sdk);
-        config.set_app_name(nlb_port_pool::aws::app_name(function));
+        config.set_app_name(nlb_port_pool::adapters::aws::sdk::app_name(function));
         aws_sdk_elasticloadbalancingv2::Client::from_conf(config.build())
     }
 
@@ -323,7 +326,7 @@ async fn a_target_group_of_another_cluster_is_out_of_reach() {
 async fn the_forwarder_puts_its_own_events_on_its_own_bus_only() {
     let probe = Probe::new().await;
     let mut config = aws_sdk_eventbridge::config::Builder::from(&probe.sdk);
-    config.set_app_name(nlb_port_pool::aws::app_name("forwarder"));
+    config.set_app_name(nlb_port_pool::adapters::aws::sdk::app_name("forwarder"));
     let events = aws_sdk_eventbridge::Client::from_conf(config.build());
     let put = |bus: &str, source: &str| {
         events.put_events().entries(
@@ -338,7 +341,7 @@ async fn the_forwarder_puts_its_own_events_on_its_own_bus_only() {
     let other_bus = unique_name("gate-bus");
     assert_denied_json(
         "another bus",
-        put(&other_bus, nlb_port_pool::event::EVENT_SOURCE)
+        put(&other_bus, nlb_port_pool::contract::event::EVENT_SOURCE)
             .send()
             .await,
     );
@@ -355,7 +358,7 @@ async fn the_forwarder_puts_its_own_events_on_its_own_bus_only() {
 async fn the_sweep_reads_its_cursor_and_a_stranger_is_refused() {
     let probe = Probe::new().await;
     let mut config = aws_sdk_dynamodb::config::Builder::from(&probe.sdk);
-    config.set_app_name(nlb_port_pool::aws::app_name("sweep"));
+    config.set_app_name(nlb_port_pool::adapters::aws::sdk::app_name("sweep"));
     let sweep = aws_sdk_dynamodb::Client::from_conf(config.build());
     let key = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
     // The sweep's role has GetItem on its table (it had not: every run failed on AWS).
@@ -374,7 +377,7 @@ async fn the_sweep_reads_its_cursor_and_a_stranger_is_refused() {
         .sdk_config_signed(Bed::get().aws_endpoint(), "AKIASTRANGER", None)
         .await;
     let mut config = aws_sdk_dynamodb::config::Builder::from(&stranger);
-    config.set_app_name(nlb_port_pool::aws::app_name("sweep"));
+    config.set_app_name(nlb_port_pool::adapters::aws::sdk::app_name("sweep"));
     assert_denied_json(
         "an unregistered stack",
         aws_sdk_dynamodb::Client::from_conf(config.build())
@@ -522,7 +525,7 @@ async fn only_allocating_functions_ask_the_pool_to_grow() {
         .expect("the bus");
     let put = |function: &str, source: &str, detail_type: &str| {
         let mut config = aws_sdk_eventbridge::config::Builder::from(&probe.sdk);
-        config.set_app_name(nlb_port_pool::aws::app_name(function));
+        config.set_app_name(nlb_port_pool::adapters::aws::sdk::app_name(function));
         aws_sdk_eventbridge::Client::from_conf(config.build())
             .put_events()
             .entries(

@@ -8,8 +8,8 @@ use anyhow::{Context as _, Result};
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
-use nlb_port_pool::claims::ClaimStore;
-use nlb_port_pool::elb::{LoadBalancing, target_group_name};
+use nlb_port_pool::model::claims::ClaimStore;
+use nlb_port_pool::model::elb::{LoadBalancing, target_group_name};
 
 use super::{AT_ONCE, Listeners, Sources};
 use crate::progress::Progress;
@@ -174,7 +174,7 @@ impl Sources {
     }
 
     fn is_ours(&self, tags: &std::collections::HashMap<String, String>) -> bool {
-        nlb_port_pool::elb::owned_by_cluster(tags, &self.cluster)
+        nlb_port_pool::model::elb::owned_by_cluster(tags, &self.cluster)
     }
 }
 
@@ -185,7 +185,7 @@ async fn dead_letters(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64> {
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!(nlb_port_pool::aws_error::describe(&e).0))
+        .map_err(|e| anyhow::anyhow!(nlb_port_pool::adapters::aws::error::describe(&e).0))
         .with_context(|| format!("reading the dead-letter queue's depth ({url})"))?;
     Ok(out
         .attributes()

@@ -8,10 +8,12 @@ use anyhow::{Context as _, Result};
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams};
-use nlb_port_pool::annotations;
-use nlb_port_pool::claims::{ClaimStore, DynamoClaimStore, PoolRecords};
-use nlb_port_pool::elb::{AwsLoadBalancing, LoadBalancing};
-use nlb_port_pool::pool::{NlbPool, PoolSet, nlb_name_of};
+use nlb_port_pool::adapters::aws::AwsLoadBalancing;
+use nlb_port_pool::adapters::dynamo::DynamoClaimStore;
+use nlb_port_pool::contract::annotations;
+use nlb_port_pool::model::claims::{ClaimStore, PoolRecords};
+use nlb_port_pool::model::elb::LoadBalancing;
+use nlb_port_pool::model::pool::{NlbPool, PoolSet, nlb_name_of};
 
 mod deep;
 
@@ -19,7 +21,7 @@ use crate::progress::Progress;
 use crate::snapshot::{ClaimView, NlbSnapshot, PodView, PoolSnapshot, ServiceView, Snapshot};
 
 /// The listeners on each NLB that exists, by its ARN.
-type Listeners = BTreeMap<String, Vec<nlb_port_pool::elb::ListenerInfo>>;
+type Listeners = BTreeMap<String, Vec<nlb_port_pool::model::elb::ListenerInfo>>;
 
 /// NLBs (and Services) read at once.
 const AT_ONCE: usize = 8;
@@ -63,7 +65,7 @@ impl Sources {
         };
         progress.done();
         Ok(Snapshot {
-            taken_at: nlb_port_pool::claims::now_epoch(),
+            taken_at: nlb_port_pool::model::claims::now_epoch(),
             cluster: self.cluster.clone(),
             pools,
             services: views,
@@ -227,7 +229,7 @@ impl Sources {
 }
 
 /// A claim as the reports show it.
-pub(crate) fn claim_view(c: &nlb_port_pool::claims::Claim) -> ClaimView {
+pub(crate) fn claim_view(c: &nlb_port_pool::model::claims::Claim) -> ClaimView {
     ClaimView {
         key: c.key.to_string(),
         pod: c.owner.pod.clone(),

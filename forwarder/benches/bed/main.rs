@@ -20,7 +20,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use nlb_port_pool::annotations::POOL;
+use nlb_port_pool::contract::annotations::POOL;
 use serde_json::json;
 use support::{Measured, Proc, median, percentile};
 use testbed::kube_fixtures::{self, PortSpec};

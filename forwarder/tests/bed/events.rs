@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use nlb_port_pool::annotations::{ALLOCATED_PORT, AUTO_ASSIGN, FINALIZER, POOL, STATUS};
+use nlb_port_pool::contract::annotations::{ALLOCATED_PORT, AUTO_ASSIGN, FINALIZER, POOL, STATUS};
 use serde_json::json;
 use testbed::kube_fixtures::{self, PortSpec};
 use testbed::{Bed, unique_name};
@@ -76,7 +76,8 @@ async fn service_changes_that_matter_are_announced_and_others_are_not() {
         chrono::DateTime::parse_from_rfc3339(observed).is_ok(),
         "{observed}"
     );
-    nlb_port_pool::event::ServiceEvent::from_value(&event).expect("a valid contract event");
+    nlb_port_pool::contract::event::ServiceEvent::from_value(&event)
+        .expect("a valid contract event");
     // AND the mis-annotated one too: the function tells the user what is wrong
     inbox.wait_for("Service Changed", "typo", 1, ARRIVE).await;
 

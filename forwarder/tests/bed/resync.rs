@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use nlb_port_pool::annotations::{FINALIZER, POOL};
+use nlb_port_pool::contract::annotations::{FINALIZER, POOL};
 use serde_json::json;
 use testbed::kube_fixtures::{self, PortSpec};
 use testbed::{Bed, unique_name};

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, PostParams};
-use nlb_port_pool::claims::DynamoClaimStore;
-use nlb_port_pool::cluster::KubeCluster;
-use nlb_port_pool::elb::AwsLoadBalancing;
+use nlb_port_pool::adapters::aws::AwsLoadBalancing;
+use nlb_port_pool::adapters::dynamo::DynamoClaimStore;
+use nlb_port_pool::adapters::kube::KubeCluster;
 use nlb_port_pool::reconcile::{Outcome, Reconciler};
 use testbed::call_counter::{CallCounter, Calls};
 use testbed::kube_fixtures::{PortSpec, create_namespace, opted_in_service};
@@ -87,7 +87,7 @@ async fn setup(prefix: &str) -> Setup {
 /// The documented setup after a sweep run: each NLB with cross-zone load balancing on, and
 /// its listing (no foreign listener) on its item in the claims table.
 async fn list_as_the_sweep_does(sdk: &aws_config::SdkConfig, fixture: &PoolFixture) {
-    use nlb_port_pool::claims::{ClaimStore, NlbListing, now_epoch};
+    use nlb_port_pool::model::claims::{ClaimStore, NlbListing, now_epoch};
     let store = DynamoClaimStore::new(aws_sdk_dynamodb::Client::new(sdk), &fixture.table);
     for nlb in &fixture.nlbs {
         testbed::moto::set_nlb_cross_zone(sdk, &nlb.arn, true).await;

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, PostParams};
-use nlb_port_pool::claims::{ClaimStore, DynamoClaimStore, PoolRecords};
-use nlb_port_pool::cluster::KubeCluster;
-use nlb_port_pool::elb::AwsLoadBalancing;
-use nlb_port_pool::pool::PoolSet;
+use nlb_port_pool::adapters::aws::AwsLoadBalancing;
+use nlb_port_pool::adapters::dynamo::DynamoClaimStore;
+use nlb_port_pool::adapters::kube::KubeCluster;
+use nlb_port_pool::model::claims::{ClaimStore, PoolRecords};
+use nlb_port_pool::model::pool::PoolSet;
 use nlb_port_pool::reconcile::{Outcome, PoolTender, Reconciler, TendSettings};
 use testbed::aws_rules::ProvisioningDelay;
 use testbed::call_counter::CallCounter;
@@ -349,5 +350,5 @@ async fn pool_busy(store: &DynamoClaimStore) -> bool {
     let usage = store.nlb_usage(&record.member_arns()).await.expect("usage");
     usage
         .iter()
-        .any(|u| u.state == Some(nlb_port_pool::claims::NlbState::Provisioning))
+        .any(|u| u.state == Some(nlb_port_pool::model::claims::NlbState::Provisioning))
 }

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use nlb_port_pool::certificates::AwsCertificates;
-use nlb_port_pool::claims::{DynamoClaimStore, RunToken};
-use nlb_port_pool::cluster::KubeCluster;
-use nlb_port_pool::elb::AwsLoadBalancing;
-use nlb_port_pool::listener_options::{
+use nlb_port_pool::adapters::aws::{AwsCertificates, AwsLoadBalancing};
+use nlb_port_pool::adapters::dynamo::DynamoClaimStore;
+use nlb_port_pool::adapters::kube::KubeCluster;
+use nlb_port_pool::contract::listener_options::{
     CONNECTION_TERMINATION, DEREGISTRATION_DELAY, PROXY_PROTOCOL, SSL_CERT,
 };
+use nlb_port_pool::model::claims::RunToken;
 use nlb_port_pool::reconcile::{Outcome, Reconciler};
 use testbed::acm_fixtures::imported_certificate;
 use testbed::call_counter::{CallCounter, Calls};
@@ -139,7 +139,7 @@ async fn main() {
             .map(|i| format!("{}-{i:03}", profile.name.to_lowercase()))
             .collect();
         let notes: Vec<(&str, &str)> =
-            std::iter::once((nlb_port_pool::annotations::AUTO_ASSIGN, "true"))
+            std::iter::once((nlb_port_pool::contract::annotations::AUTO_ASSIGN, "true"))
                 .chain(profile.annotations.iter().map(|(k, v)| (*k, v.as_str())))
                 .collect();
         for name in &names {

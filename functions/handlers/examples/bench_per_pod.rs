@@ -20,14 +20,15 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use nlb_port_pool::annotations::{
+use nlb_port_pool::adapters::aws::AwsLoadBalancing;
+use nlb_port_pool::adapters::dynamo::DynamoClaimStore;
+use nlb_port_pool::adapters::kube::KubeCluster;
+use nlb_port_pool::contract::annotations::{
     ADDRESS, HC_HEALTHY_THRESHOLD, HC_INTERVAL, MODE, POD_RELEASE_AFTER, STATUS,
 };
-use nlb_port_pool::claims::{DynamoClaimStore, PoolRecords};
-use nlb_port_pool::cluster::KubeCluster;
-use nlb_port_pool::elb::AwsLoadBalancing;
+use nlb_port_pool::model::claims::PoolRecords;
+use nlb_port_pool::model::target_policy::TargetPolicy;
 use nlb_port_pool::reconcile::{PoolTender, ReachChecker, ReachSettings, Reconciler, TendSettings};
-use nlb_port_pool::target_policy::TargetPolicy;
 use testbed::aws_rules::{HealthDelay, ProvisioningDelay};
 use testbed::call_counter::CallCounter;
 use testbed::kube_fixtures::{self, PortSpec, create_namespace, opted_in_service};

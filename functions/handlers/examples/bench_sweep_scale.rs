@@ -13,14 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use nlb_port_pool::annotations::AUTO_ASSIGN;
-use nlb_port_pool::claims::{MemoryClaimStore, TableIdentity};
-use nlb_port_pool::cluster::{MEMORY_CLUSTER_UID, MemoryCluster};
-use nlb_port_pool::elb::MemoryLoadBalancing;
-use nlb_port_pool::event::ServiceKey;
-use nlb_port_pool::pool::PoolSet;
+use nlb_port_pool::adapters::memory::{
+    MEMORY_CLUSTER_UID, MemoryClaimStore, MemoryCluster, MemoryLoadBalancing,
+};
+use nlb_port_pool::contract::annotations::AUTO_ASSIGN;
+use nlb_port_pool::contract::event::ServiceKey;
+use nlb_port_pool::contract::service_model::{ServicePortSpec, ServiceState, TargetPort};
+use nlb_port_pool::model::claims::TableIdentity;
+use nlb_port_pool::model::pool::PoolSet;
 use nlb_port_pool::reconcile::{DEFAULT_STACK_ID, Reconciler, SweepLimits, SweepReport};
-use nlb_port_pool::service_model::{ServicePortSpec, ServiceState, TargetPort};
 use tokio::time::Instant;
 
 const QUOTA: usize = 50;

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use nlb_port_pool::backoff::{Backoff, Jitter};
-use nlb_port_pool::event::ServiceEvent;
+use nlb_port_pool::contract::event::ServiceEvent;
+use nlb_port_pool::model::backoff::{Backoff, Jitter};
 use nlb_port_pool::reconcile::{Error as ReconcileError, Outcome};
 
 /// How long a handler keeps trying by default while another run holds the Service's claims:
@@ -59,7 +59,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::busy::{DEFAULT_BUSY_WAIT, ReconcileError, retry_busy};
-    use nlb_port_pool::event::ServiceEvent;
+    use nlb_port_pool::contract::event::ServiceEvent;
     use nlb_port_pool::reconcile::Outcome;
 
     fn event() -> ServiceEvent {
@@ -68,7 +68,7 @@ mod tests {
             "resourceVersion": "1", "deleting": false, "observedAt": "2026-11-26T10:00:00Z"
         });
         ServiceEvent::from_parts(
-            Some(nlb_port_pool::event::EVENT_SOURCE),
+            Some(nlb_port_pool::contract::event::EVENT_SOURCE),
             Some("Service Changed"),
             &detail,
         )

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use nlb_port_pool::certificates::AwsCertificates;
-use nlb_port_pool::claims::{CheckRecords, CursorStore, DynamoClaimStore};
-use nlb_port_pool::cluster::KubeCluster;
-use nlb_port_pool::config::{EnvSource, FunctionConfig, ProcessEnv};
-use nlb_port_pool::elb::{AwsLoadBalancing, NlbFleet};
-use nlb_port_pool::kube_access::{KubeAccessError, KubeConnector};
+use nlb_port_pool::adapters::aws::{AwsCertificates, AwsLoadBalancing};
+use nlb_port_pool::adapters::dynamo::DynamoClaimStore;
+use nlb_port_pool::adapters::kube::KubeCluster;
+use nlb_port_pool::adapters::kube::client::{KubeAccessError, KubeConnector};
+use nlb_port_pool::model::claims::{CheckRecords, CursorStore};
+use nlb_port_pool::model::config::{EnvSource, FunctionConfig, ProcessEnv};
+use nlb_port_pool::model::elb::NlbFleet;
 use nlb_port_pool::reconcile::{GrowthSignal, Reconciler, SweepLimits, TendSettings};
 
 use crate::busy::DEFAULT_BUSY_WAIT;
@@ -59,7 +60,7 @@ impl Deps {
     /// Loads the AWS configuration (which honours `AWS_ENDPOINT_URL`, so local runs reach
     /// moto), then everything else as [`Deps::load`] does, from the process environment.
     pub async fn from_env(function: &str) -> Result<Self, StartupError> {
-        let sdk = nlb_port_pool::aws::load_sdk_config(function).await;
+        let sdk = nlb_port_pool::adapters::aws::sdk::load_sdk_config(function).await;
         Self::load(function, &ProcessEnv, &sdk).await
     }
 
@@ -111,7 +112,7 @@ impl Deps {
     fn build(function: &str, role: Role, settings: Settings, sdk: &SdkConfig) -> Self {
         // The clients carry the function's app id whatever `sdk` was loaded with (tests pass
         // one configuration to every function), so each call names its function.
-        let app = nlb_port_pool::aws::app_name(function);
+        let app = nlb_port_pool::adapters::aws::sdk::app_name(function);
         let Settings {
             config,
             claim_grace,
@@ -229,7 +230,9 @@ impl Deps {
 /// allocation outcomes (`AllocationsMade`, ...) of `deps.function`.
 pub fn print_run_metrics(deps: &Deps, timestamp_ms: i64) {
     let measured = deps.reconciler.take_run_metrics();
-    for line in nlb_port_pool::metrics::run_lines(&deps.function, &measured, timestamp_ms) {
+    for line in
+        nlb_port_pool::reconcile::metrics::run_lines(&deps.function, &measured, timestamp_ms)
+    {
         println!("{line}");
     }
 }

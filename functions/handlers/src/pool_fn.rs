@@ -1,6 +1,6 @@
 //! The pool function's handler.
 
-use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, POOL_LOW, PoolLow};
+use nlb_port_pool::contract::pool_event::{FUNCTIONS_SOURCE, POOL_LOW, PoolLow};
 use nlb_port_pool::reconcile::{PoolReport, PoolTender};
 use serde::Serialize;
 
@@ -58,7 +58,10 @@ pub async fn on_pool_event(deps: &Deps, event: Event) -> Result<PoolSummary, Err
     for (pool, run) in runs {
         match run {
             Ok(report) => {
-                println!("{}", nlb_port_pool::metrics::pool_line(&report, now));
+                println!(
+                    "{}",
+                    nlb_port_pool::reconcile::metrics::pool_line(&report, now)
+                );
                 if report.at_max {
                     tracing::warn!(
                         pool,

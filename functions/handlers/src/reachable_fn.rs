@@ -2,7 +2,9 @@
 //! the target health of the Services on the work list until they are reachable (status
 //! `Ready`, readiness gates True) or their deadline passes.
 
-use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, TARGETS_REGISTERED, TargetsRegistered};
+use nlb_port_pool::contract::pool_event::{
+    FUNCTIONS_SOURCE, TARGETS_REGISTERED, TargetsRegistered,
+};
 use nlb_port_pool::reconcile::{ReachChecker, ReachReport};
 
 use crate::deps::{Deps, print_run_metrics};
@@ -31,7 +33,10 @@ pub async fn on_reachability_event(deps: &Deps, event: Event) -> Result<ReachRep
         .tend_checks(&cluster)
         .await?;
     let now = event_time_ms(e);
-    println!("{}", nlb_port_pool::metrics::reach_line(&report, now));
+    println!(
+        "{}",
+        nlb_port_pool::reconcile::metrics::reach_line(&report, now)
+    );
     print_run_metrics(deps, now);
     tracing::info!(?report, "checked reachability");
     Ok(report)

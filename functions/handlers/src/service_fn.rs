@@ -6,8 +6,8 @@
 //! error, so EventBridge delivers the event again (and finally to the dead-letter queue).
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use nlb_port_pool::claims::RunToken;
-use nlb_port_pool::event::{DetailType, ServiceEvent};
+use nlb_port_pool::contract::event::{DetailType, ServiceEvent};
+use nlb_port_pool::model::claims::RunToken;
 use nlb_port_pool::reconcile::{Error as ReconcileError, Outcome};
 use serde::Serialize;
 

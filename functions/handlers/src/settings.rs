@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use nlb_port_pool::config::{ConfigError, Env, EnvSource, FunctionConfig};
-use nlb_port_pool::config_source::AwsConfigLookups;
-use nlb_port_pool::elb::CallRate;
+use nlb_port_pool::adapters::aws::{AwsConfigLookups, CallRate};
+use nlb_port_pool::model::config::{ConfigError, Env, EnvSource, FunctionConfig};
 use nlb_port_pool::reconcile::{
     DEFAULT_CLAIM_GRACE, DEFAULT_MAX_DELETIONS, DEFAULT_STACK_ID, ReachSettings, SweepLimits,
     TendSettings,

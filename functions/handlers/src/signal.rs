@@ -1,7 +1,7 @@
 //! The signals the functions send each other through the stack's bus.
 
 use async_trait::async_trait;
-use nlb_port_pool::pool_event::{
+use nlb_port_pool::contract::pool_event::{
     FUNCTIONS_SOURCE, POOL_LOW, PoolLow, TARGETS_REGISTERED, TargetsRegistered,
 };
 use nlb_port_pool::reconcile::GrowthSignal;
@@ -46,7 +46,12 @@ impl EventBridgeSignal {
             .entries(entry)
             .send()
             .await
-            .map_err(|e| format!("PutEvents: {}", nlb_port_pool::aws_error::describe(&e).0))?;
+            .map_err(|e| {
+                format!(
+                    "PutEvents: {}",
+                    nlb_port_pool::adapters::aws::error::describe(&e).0
+                )
+            })?;
         if out.failed_entry_count() > 0 {
             // Refused entry by entry with HTTP 200: said, counted and alarmed on
             // (SignalsRefusedAlarm), never dropped in silence.
@@ -64,7 +69,7 @@ impl EventBridgeSignal {
             tracing::error!(detail_type, codes = ?codes, why = %why, "PutEvents refused the entry");
             println!(
                 "{}",
-                nlb_port_pool::metrics::signal_refused_line(
+                nlb_port_pool::reconcile::metrics::signal_refused_line(
                     &self.function,
                     detail_type,
                     chrono::Utc::now().timestamp_millis()

@@ -32,7 +32,7 @@ pub async fn on_schedule(deps: &Deps, event: Event) -> Result<SweepSummary, Erro
     };
     let report = deps.reconciler.sweep(&cluster, cursors, limits).await?;
     let now = event_time_ms(e);
-    for line in nlb_port_pool::metrics::sweep_lines(&report, now) {
+    for line in nlb_port_pool::reconcile::metrics::sweep_lines(&report, now) {
         // EMF lines go to stdout on their own, not through the (JSON) tracing formatter.
         println!("{line}");
     }

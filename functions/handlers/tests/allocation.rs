@@ -5,8 +5,8 @@ mod common;
 use common::Stack;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
-use nlb_port_pool::annotations::{self, AUTO_ASSIGN, FINALIZER};
-use nlb_port_pool::event::DetailType;
+use nlb_port_pool::contract::annotations::{self, AUTO_ASSIGN, FINALIZER};
+use nlb_port_pool::contract::event::DetailType;
 use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service, service};
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use common::Stack;
-use nlb_port_pool::annotations::{ADDRESS, STATUS};
+use nlb_port_pool::contract::annotations::{ADDRESS, STATUS};
 use testbed::Bed;
 use testbed::aws_rules::{DescribeLoadBalancersLimit, DrainingTargets, ElbRule, FullNlbs};
 use testbed::fault_proxy::{FaultPlan, FaultProxy};
@@ -72,7 +72,7 @@ async fn a_pool_of_more_than_twenty_nlbs_allocates() {
     // THEN it has its listener and address, and no call asked for more than 20 NLBs
     let ann = stack.annotations("room").await;
     assert_eq!(
-        ann.get(nlb_port_pool::annotations::STATUS)
+        ann.get(nlb_port_pool::contract::annotations::STATUS)
             .map(String::as_str),
         Some("Allocated")
     );

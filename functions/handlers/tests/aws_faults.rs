@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::Stack;
 use futures::StreamExt;
-use nlb_port_pool::event::DetailType;
+use nlb_port_pool::contract::event::DetailType;
 use testbed::fault_proxy::FaultPlan;
 use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
 

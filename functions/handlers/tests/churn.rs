@@ -12,8 +12,8 @@ use common::Stack;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
-use nlb_port_pool::annotations::{AUTO_ASSIGN, STATUS};
-use nlb_port_pool::event::DetailType;
+use nlb_port_pool::contract::annotations::{AUTO_ASSIGN, STATUS};
+use nlb_port_pool::contract::event::DetailType;
 use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
 use testbed::rng::Rng;
 
@@ -95,7 +95,7 @@ async fn deliver_all(stack: &Stack, rng: &mut Rng, events: Vec<Pending>) -> (usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_changes_delivered_twice_and_shuffled_converge() {
-    nlb_port_pool::telemetry::init_tracing();
+    nlb_port_pool::adapters::telemetry::init_tracing();
     let mut rng = Rng::from_env("CHURN_SEED", 0x5eed_1234_u64);
     // The deployed grace period: concurrent deliveries of one Service's events must not
     // overtake each other's live runs.

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
-use nlb_port_pool::claims::{ClaimStore, DynamoClaimStore, TableIdentity, table};
-use nlb_port_pool::cluster::{Cluster, KubeCluster};
+use nlb_port_pool::adapters::dynamo::{DynamoClaimStore, table};
+use nlb_port_pool::adapters::kube::KubeCluster;
+use nlb_port_pool::model::claims::{ClaimStore, TableIdentity};
+use nlb_port_pool::model::cluster::Cluster;
 use testbed::{Bed, unique_name};
 
 /// The cluster name the tests act for.

@@ -2,8 +2,9 @@
 
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use nlb_port_pool::annotations::{FINALIZER, STATUS};
-use nlb_port_pool::cluster::{Cluster, KubeCluster, ServiceOutputs, Written};
+use nlb_port_pool::adapters::kube::KubeCluster;
+use nlb_port_pool::contract::annotations::{FINALIZER, STATUS};
+use nlb_port_pool::model::cluster::{Cluster, ServiceOutputs, Written};
 use testbed::kube_fixtures::{PortSpec, create, create_namespace, opted_in_service};
 use testbed::{Bed, unique_name};
 

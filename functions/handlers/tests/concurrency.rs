@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use common::{CLUSTER, FunctionDeps, Stack, event_for};
 use futures::StreamExt;
-use nlb_port_pool::annotations;
-use nlb_port_pool::config::{FunctionConfig, KubeAccess};
-use nlb_port_pool::event::DetailType;
+use nlb_port_pool::contract::annotations;
+use nlb_port_pool::contract::event::DetailType;
+use nlb_port_pool::model::config::{FunctionConfig, KubeAccess};
 use testbed::Bed;
 use testbed::kube_fixtures::{PortSpec, opted_in_service};
 

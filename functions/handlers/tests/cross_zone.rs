@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::Stack;
 use common::pods::run_reachable;
-use nlb_port_pool::annotations::STATUS;
+use nlb_port_pool::contract::annotations::STATUS;
 use nlb_port_pool::reconcile::ReachSettings;
 use testbed::Bed;
 use testbed::aws_rules::{TargetZones, players_reach};

@@ -137,10 +137,12 @@ async fn advertised(stack: &Stack, name: &str) -> (u16, String, String) {
         .get(name)
         .await
         .expect("the room's Service");
-    let records: Vec<nlb_port_pool::annotations::AllocationRecord> = serde_json::from_str(
-        &svc.metadata.annotations.unwrap_or_default()[nlb_port_pool::annotations::ALLOCATIONS],
-    )
-    .expect("allocations");
+    let records: Vec<nlb_port_pool::contract::annotations::AllocationRecord> =
+        serde_json::from_str(
+            &svc.metadata.annotations.unwrap_or_default()
+                [nlb_port_pool::contract::annotations::ALLOCATIONS],
+        )
+        .expect("allocations");
     let r = &records[0];
     (r.port, r.target_group_arn.clone(), r.listener_arn.clone())
 }

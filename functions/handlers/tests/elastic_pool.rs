@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::elastic::{Managed, ManagedStack};
 use futures::future::join_all;
-use nlb_port_pool::claims::NlbState;
+use nlb_port_pool::model::claims::NlbState;
 
 const SMALL: Managed = Managed {
     quota: 10,
@@ -68,7 +68,7 @@ async fn age_idle_nlbs(stack: &ManagedStack) {
             .expression_attribute_values(
                 ":old",
                 aws_sdk_dynamodb::types::AttributeValue::N(
-                    (nlb_port_pool::claims::now_epoch() - 3600).to_string(),
+                    (nlb_port_pool::model::claims::now_epoch() - 3600).to_string(),
                 ),
             )
             .send()
@@ -182,7 +182,7 @@ async fn an_nlb_made_by_a_grower_killed_before_recording_it_is_adopted() {
         .pool
         .reconciler
         .failpoints()
-        .arm(nlb_port_pool::failpoint::POOL_AFTER_CREATE);
+        .arm(nlb_port_pool::reconcile::failpoint::POOL_AFTER_CREATE);
     let killed = handlers::on_pool_event(&stack.pool, common::schedule_event()).await;
     assert!(killed.is_err(), "the run stopped");
     let made = stack.made_nlbs().await;

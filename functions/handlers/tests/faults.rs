@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Stack, schedule_event};
-use nlb_port_pool::failpoint;
+use nlb_port_pool::reconcile::failpoint;
 use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
 
 /// How a stopped run is finished.

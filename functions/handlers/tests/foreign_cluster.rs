@@ -7,9 +7,9 @@ use std::time::Duration;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use handlers::{Deps, Event, OTHER_CLUSTER};
 use lambda_runtime::{Context, LambdaEvent};
-use nlb_port_pool::config::{FunctionConfig, KubeAccess};
-use nlb_port_pool::pool::PoolSet;
-use nlb_port_pool::target_policy::TargetPolicy;
+use nlb_port_pool::model::config::{FunctionConfig, KubeAccess};
+use nlb_port_pool::model::pool::PoolSet;
+use nlb_port_pool::model::target_policy::TargetPolicy;
 
 /// Functions of cluster `cluster` whose kubeconfig does not exist and whose AWS endpoint is a
 /// closed port: any Kubernetes or AWS call fails.

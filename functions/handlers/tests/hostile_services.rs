@@ -4,7 +4,7 @@
 mod common;
 
 use common::Stack;
-use nlb_port_pool::annotations::{self, AUTO_ASSIGN, STATUS};
+use nlb_port_pool::contract::annotations::{self, AUTO_ASSIGN, STATUS};
 use testbed::kube_fixtures::{PortSpec, opted_in_service, service};
 
 /// `count` TCP ports, 7000 upward, each named `p<i>`.

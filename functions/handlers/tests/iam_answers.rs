@@ -151,7 +151,7 @@ async fn an_event_the_bus_refuses_entry_by_entry_fails_the_signal_naming_why() {
         .await
         .expect("registering the stack");
     let mut events = aws_sdk_eventbridge::config::Builder::from(&gate.sdk_config(bed).await);
-    events.set_app_name(nlb_port_pool::aws::app_name("forwarder"));
+    events.set_app_name(nlb_port_pool::adapters::aws::sdk::app_name("forwarder"));
     let client = aws_sdk_eventbridge::Client::from_conf(events.build());
     let signal = handlers::EventBridgeSignal::new(client, &bus, "forwarder");
 

@@ -10,10 +10,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use common::{CLUSTER, Stack};
 use handlers::Deps;
-use nlb_port_pool::annotations;
-use nlb_port_pool::config::KubeAccess;
-use nlb_port_pool::kube_access::KubeConnector;
-use nlb_port_pool::pool::nlb_name_of;
+use nlb_port_pool::adapters::kube::client::KubeConnector;
+use nlb_port_pool::contract::annotations;
+use nlb_port_pool::model::config::KubeAccess;
+use nlb_port_pool::model::pool::nlb_name_of;
 use testbed::config_fixtures::{create_eks_cluster, put_parameter};
 use testbed::iam_gate::{GateStack, StackSpec};
 use testbed::{Bed, kube_fixtures};

@@ -10,8 +10,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::Stack;
-use nlb_port_pool::annotations::{ALLOCATED_PORT, NLB, STATUS};
-use nlb_port_pool::listener_options::{
+use nlb_port_pool::contract::annotations::{ALLOCATED_PORT, NLB, STATUS};
+use nlb_port_pool::contract::listener_options::{
     ALPN_POLICY, CONNECTION_TERMINATION, DEREGISTRATION_DELAY, PRESERVE_CLIENT_IP, PROXY_PROTOCOL,
     SSL_CERT, SSL_POLICY, SSL_PORTS,
 };
@@ -33,8 +33,9 @@ async fn status(stack: &Stack, name: &str) -> String {
 async fn tls_records(stack: &Stack, name: &str) -> Vec<(String, bool)> {
     let svc = stack.service(name).await;
     let notes = svc.metadata.annotations.unwrap_or_default();
-    let records: Vec<nlb_port_pool::annotations::AllocationRecord> =
-        serde_json::from_str(&notes[nlb_port_pool::annotations::ALLOCATIONS]).expect("records");
+    let records: Vec<nlb_port_pool::contract::annotations::AllocationRecord> =
+        serde_json::from_str(&notes[nlb_port_pool::contract::annotations::ALLOCATIONS])
+            .expect("records");
     let mut out: Vec<(String, bool)> = records.into_iter().map(|r| (r.name, r.tls)).collect();
     out.sort();
     out
@@ -83,7 +84,7 @@ async fn a_tls_room_terminates_tls_and_takes_a_new_certificate_in_place() {
     assert_eq!(tls.certificate.as_deref(), Some(first.as_str()));
     assert_eq!(
         tls.policy.as_deref(),
-        Some(nlb_port_pool::listener_options::DEFAULT_SSL_POLICY)
+        Some(nlb_port_pool::contract::listener_options::DEFAULT_SSL_POLICY)
     );
     let group = stack
         .elb
@@ -360,7 +361,7 @@ async fn blocked_ports_stay_free_and_a_named_nlb_is_used() {
         .with_pool_options("30000-30003", r#""blockedPorts":["30000-30001"]"#)
         .await;
     // WHEN rooms are allocated, one of them naming the second NLB
-    let second = nlb_port_pool::pool::nlb_name_of(&stack.nlbs[1].arn)
+    let second = nlb_port_pool::model::pool::nlb_name_of(&stack.nlbs[1].arn)
         .expect("a name")
         .to_owned();
     stack
@@ -382,8 +383,9 @@ async fn blocked_ports_stay_free_and_a_named_nlb_is_used() {
         assert!(port >= 30002, "blocked port {port} used");
     }
     let named = stack.annotations("named").await;
-    let records: Vec<nlb_port_pool::annotations::AllocationRecord> =
-        serde_json::from_str(&named[nlb_port_pool::annotations::ALLOCATIONS]).expect("records");
+    let records: Vec<nlb_port_pool::contract::annotations::AllocationRecord> =
+        serde_json::from_str(&named[nlb_port_pool::contract::annotations::ALLOCATIONS])
+            .expect("records");
     assert_eq!(records[0].nlb_arn, stack.nlbs[1].arn);
     assert!(named.contains_key(ALLOCATED_PORT));
 

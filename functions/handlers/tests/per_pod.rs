@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::Stack;
 use common::pods::{pod_ip, run_reachable};
-use nlb_port_pool::annotations::{ADDRESS, PODS, SERVICE, STATUS, TARGET, service_ref};
+use nlb_port_pool::contract::annotations::{ADDRESS, PODS, SERVICE, STATUS, TARGET, service_ref};
 use testbed::aws_rules::HealthDelay;
 use testbed::fault_proxy::{FaultPlan, FaultProxy};
 use testbed::kube_fixtures::PortSpec;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::Stack;
 use common::pods::pod_ip;
 use futures::future::join;
-use nlb_port_pool::annotations::ADDRESS;
+use nlb_port_pool::contract::annotations::ADDRESS;
 use testbed::fault_proxy::FaultPlan;
 use testbed::rng::Rng;
 use testbed::{Bed, pod_fixtures};

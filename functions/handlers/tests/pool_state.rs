@@ -5,8 +5,8 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::Stack;
-use nlb_port_pool::annotations::{ADDRESS, STATUS};
-use nlb_port_pool::claims::table::{NLB_META, PK, SK, nlb_pk};
+use nlb_port_pool::adapters::dynamo::table::{NLB_META, PK, SK, nlb_pk};
+use nlb_port_pool::contract::annotations::{ADDRESS, STATUS};
 
 /// Sets the `state` of NLB `arn`'s item, as the pool's lifecycle would.
 async fn set_state(stack: &Stack, arn: &str, state: &str) {

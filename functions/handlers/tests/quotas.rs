@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use common::Stack;
-use nlb_port_pool::annotations::STATUS;
+use nlb_port_pool::contract::annotations::STATUS;
 use testbed::Bed;
 use testbed::aws_rules::{ElbRule, TargetGroupQuota, TargetQuota};
 use testbed::fault_proxy::{FaultPlan, FaultProxy};

@@ -5,11 +5,10 @@
 mod common;
 
 use common::Stack;
-use nlb_port_pool::claims::{
-    ClaimState, ClaimStore, DynamoClaimStore, MAX_LISTENERS_PER_CLAIM, NlbTerms,
-};
-use nlb_port_pool::protocol::ListenerProtocol;
-use nlb_port_pool::service_model::ListenerKey;
+use nlb_port_pool::adapters::dynamo::DynamoClaimStore;
+use nlb_port_pool::contract::protocol::ListenerProtocol;
+use nlb_port_pool::contract::service_model::ListenerKey;
+use nlb_port_pool::model::claims::{ClaimState, ClaimStore, MAX_LISTENERS_PER_CLAIM, NlbTerms};
 use testbed::kube_fixtures::{self, PortSpec};
 
 #[tokio::test]

@@ -17,9 +17,9 @@ use handlers::Deps;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams, WatchEvent, WatchParams};
 use lambda_runtime::{Context, LambdaEvent};
-use nlb_port_pool::annotations::{self, AllocationRecord};
-use nlb_port_pool::config::{FunctionConfig, KubeAccess};
-use nlb_port_pool::event::DetailType;
+use nlb_port_pool::contract::annotations::{self, AllocationRecord};
+use nlb_port_pool::contract::event::DetailType;
+use nlb_port_pool::model::config::{FunctionConfig, KubeAccess};
 use nlb_port_pool::reconcile::DEFAULT_CLAIM_GRACE;
 use testbed::Bed;
 use testbed::invariants::Claims;
@@ -318,7 +318,8 @@ async fn ports_changing_hands_are_never_advertised_by_two_services() {
 async fn a_conditional_write_refuses_a_stale_read_and_a_replaced_object() {
     // GIVEN a Service read, then changed by someone else
     use kube::api::{DeleteParams, PostParams};
-    use nlb_port_pool::cluster::{Cluster, KubeCluster, Patched};
+    use nlb_port_pool::adapters::kube::KubeCluster;
+    use nlb_port_pool::model::cluster::{Cluster, Patched};
     let stack = Stack::new("rt-cw", 1, "30000-30009", 50).await;
     let ns = stack.namespace.clone();
     stack
@@ -336,7 +337,7 @@ async fn a_conditional_write_refuses_a_stale_read_and_a_replaced_object() {
         .patch("room", &PatchParams::default(), &Patch::Merge(&theirs))
         .await
         .expect("their patch");
-    let outputs = nlb_port_pool::cluster::ServiceOutputs {
+    let outputs = nlb_port_pool::model::cluster::ServiceOutputs {
         annotations: [(annotations::STATUS.to_owned(), "Allocated".to_owned())].into(),
         finalizer: true,
     };

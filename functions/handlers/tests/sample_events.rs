@@ -5,8 +5,8 @@ mod common;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use common::Stack;
 use lambda_runtime::{Context, LambdaEvent};
-use nlb_port_pool::event::{DetailType, ServiceEvent};
-use nlb_port_pool::pool_event;
+use nlb_port_pool::contract::event::{DetailType, ServiceEvent};
+use nlb_port_pool::contract::pool_event;
 use testbed::kube_fixtures::{PortSpec, endpoint_slice, opted_in_service};
 
 fn samples() -> Vec<(String, String)> {
@@ -204,7 +204,7 @@ async fn samples_about_another_cluster_change_nothing() {
     }
     let ann = stack.annotations("room-1").await;
     assert!(
-        !ann.contains_key(nlb_port_pool::annotations::STATUS),
+        !ann.contains_key(nlb_port_pool::contract::annotations::STATUS),
         "{ann:?}"
     );
     assert!(stack.listeners().await.is_empty());

@@ -9,15 +9,15 @@ use futures::StreamExt;
 use handlers::{Deps, SweepSummary};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
-use nlb_port_pool::claims::identity::identity_item;
-use nlb_port_pool::claims::{Owner, TableIdentity, table};
-use nlb_port_pool::elb::{
-    AwsLoadBalancing, LoadBalancing, ResourceTags, TargetGroupSpec, target_group_name,
-};
-use nlb_port_pool::event::ServiceKey;
-use nlb_port_pool::protocol::ListenerProtocol;
+use nlb_port_pool::adapters::aws::AwsLoadBalancing;
+use nlb_port_pool::adapters::dynamo::identity::identity_item;
+use nlb_port_pool::adapters::dynamo::table;
+use nlb_port_pool::contract::event::ServiceKey;
+use nlb_port_pool::contract::protocol::ListenerProtocol;
+use nlb_port_pool::contract::service_model::ListenerKey;
+use nlb_port_pool::model::claims::{Owner, TableIdentity};
+use nlb_port_pool::model::elb::{LoadBalancing, ResourceTags, TargetGroupSpec, target_group_name};
 use nlb_port_pool::reconcile::DEFAULT_STACK_ID;
-use nlb_port_pool::service_model::ListenerKey;
 use testbed::kube_fixtures::{PortSpec, opted_in_service};
 use testbed::{Bed, unique_name};
 
@@ -215,7 +215,7 @@ async fn a_cluster_of_the_same_name_with_another_identity_deletes_nothing() {
     let refused = handlers::on_service_changed(
         &cold,
         stack.event(
-            nlb_port_pool::event::DetailType::ServiceChanged,
+            nlb_port_pool::contract::event::DetailType::ServiceChanged,
             "newcomer",
             &uid,
             false,

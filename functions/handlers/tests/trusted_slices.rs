@@ -4,7 +4,7 @@
 mod common;
 
 use common::Stack;
-use nlb_port_pool::target_policy::{OUTSIDE_CIDRS, TargetPolicy, UNTRUSTED_SLICE};
+use nlb_port_pool::model::target_policy::{OUTSIDE_CIDRS, TargetPolicy, UNTRUSTED_SLICE};
 use testbed::kube_fixtures::{
     PortSpec, SLICE_MANAGER, endpoint_slice, managed_by, opted_in_service,
 };
@@ -92,7 +92,7 @@ async fn a_slice_of_an_untrusted_manager_adds_no_target_and_is_named() {
     );
     // AND the allocation is reported as usual
     assert_eq!(
-        stack.annotations("room").await[nlb_port_pool::annotations::STATUS],
+        stack.annotations("room").await[nlb_port_pool::contract::annotations::STATUS],
         "Allocated"
     );
 }

@@ -4,9 +4,9 @@
 use super::Outcome;
 use super::aws_behaviour_tests::{opted_in, slice};
 use super::elastic_tests::{World, pools, reconciler, world};
-use crate::annotations::{ADDRESS, ALLOCATIONS};
-use crate::claims::PoolRecords;
-use crate::elb::LoadBalancing;
+use crate::contract::annotations::{ADDRESS, ALLOCATIONS};
+use crate::model::claims::PoolRecords;
+use crate::model::elb::LoadBalancing;
 
 async fn allocate(w: &World, by: &super::Reconciler, name: &str, uid: &str) -> Outcome {
     w.cluster.put_service(opted_in(name, uid));

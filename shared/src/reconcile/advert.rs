@@ -16,10 +16,10 @@ use super::run::Run;
 use super::wiring::Wired;
 use super::writes::{WRITE_ATTEMPTS, still_conflicting};
 use super::{Error, Reconciler, Result};
-use crate::annotations::{self, ALLOCATIONS, AllocationRecord, OUTPUT_KEYS, STATUS};
-use crate::claims::{Claim, RunToken};
-use crate::cluster::{Cluster, Notice, Patched, ServiceOutputs, Written};
-use crate::service_model::ServiceState;
+use crate::contract::annotations::{self, ALLOCATIONS, AllocationRecord, OUTPUT_KEYS, STATUS};
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::{Claim, RunToken};
+use crate::model::cluster::{Cluster, Notice, Patched, ServiceOutputs, Written};
 
 /// The records a Service advertises; `None` when its annotations cannot be read as records
 /// (then nothing it advertises can be trusted).
@@ -149,7 +149,7 @@ impl Reconciler {
             // Its first address: the latency a player's room waited for it.
             self.measure()
                 .service_address_seconds
-                .push(crate::claims::now_epoch() - created);
+                .push(crate::model::claims::now_epoch() - created);
         }
         Ok(())
     }
@@ -217,8 +217,8 @@ impl Reconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::annotations::{ADDRESS, ALLOCATED_PORT};
-    use crate::protocol::ListenerProtocol;
+    use crate::contract::annotations::{ADDRESS, ALLOCATED_PORT};
+    use crate::contract::protocol::ListenerProtocol;
 
     fn record(port: u16) -> AllocationRecord {
         AllocationRecord {
@@ -237,7 +237,7 @@ mod tests {
     fn service(records: &[AllocationRecord]) -> ServiceState {
         let mut s = ServiceState {
             created: None,
-            key: crate::event::ServiceKey {
+            key: crate::contract::event::ServiceKey {
                 cluster: "c".into(),
                 namespace: "n".into(),
                 name: "s".into(),

@@ -8,9 +8,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::backoff::random_below;
-use crate::claims::NlbUsage;
-use crate::pool::{NlbPool, PlacementPolicy};
+use crate::model::backoff::random_below;
+use crate::model::claims::NlbUsage;
+use crate::model::pool::{NlbPool, PlacementPolicy};
 
 /// A view older than this is read again before use.
 const VIEW_TTL: Duration = Duration::from_secs(60);
@@ -140,7 +140,7 @@ impl PoolView {
             .iter()
             .filter_map(|a| Some((a.clone(), nlbs.get(a)?.cross_zone?)))
             .collect();
-        crate::cross_zone::nlbs_agree(arns, &known, enabled)
+        crate::contract::cross_zone::nlbs_agree(arns, &known, enabled)
     }
 
     /// Forgets an NLB, so the next choice reads it again.
@@ -254,7 +254,7 @@ fn room_on(seen: Option<&NlbSeen>, pool: &NlbPool) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::PoolSet;
+    use crate::model::pool::PoolSet;
 
     fn pool(nlbs: usize, ports: &str, quota: u32) -> NlbPool {
         let arns: Vec<String> = (0..nlbs)

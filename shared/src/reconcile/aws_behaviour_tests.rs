@@ -5,15 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Outcome, Reconciler};
-use crate::annotations::AUTO_ASSIGN;
-use crate::annotations::{ADDRESS, STATUS};
-use crate::claims::{ClaimStore, MemoryClaimStore};
-use crate::cluster::MemoryCluster;
-use crate::elb::MemoryLoadBalancing;
-use crate::event::ServiceKey;
-use crate::pool::PoolSet;
-use crate::service_model::{ServicePortSpec, ServiceState, TargetPort};
-use crate::targets::{SlicePort, SliceView};
+use crate::adapters::memory::{MemoryClaimStore, MemoryCluster, MemoryLoadBalancing};
+use crate::contract::annotations::{ADDRESS, AUTO_ASSIGN, STATUS};
+use crate::contract::event::ServiceKey;
+use crate::contract::service_model::{ServicePortSpec, ServiceState, TargetPort};
+use crate::model::claims::ClaimStore;
+use crate::model::pool::PoolSet;
+use crate::model::targets::{SlicePort, SliceView};
 
 const NLB_A: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/a/1";
 
@@ -39,9 +37,9 @@ fn pools(nlbs: &[&str], ports: &str, quota: u32) -> PoolSet {
 fn world_with(nlbs: &[&str], in_pool: PoolSet) -> World {
     let store = Arc::new(MemoryClaimStore::new());
     // As the first allocation of this cluster and stack recorded it (the sweep deletes).
-    store.set_identity(Some(crate::claims::TableIdentity {
+    store.set_identity(Some(crate::model::claims::TableIdentity {
         cluster_name: "prod".into(),
-        cluster_uid: crate::cluster::MEMORY_CLUSTER_UID.into(),
+        cluster_uid: crate::adapters::memory::MEMORY_CLUSTER_UID.into(),
         stack_id: super::DEFAULT_STACK_ID.into(),
     }));
     let dns: Vec<(String, String)> = nlbs
@@ -367,7 +365,7 @@ async fn an_nlb_taken_out_of_the_pool_has_its_services_moved_by_the_sweep() {
     assert_eq!(w.own_listeners(NLB_A), 0);
     assert_eq!(w.own_listeners(NLB_B), 1);
     assert_eq!(again.services_moved, 0);
-    let cursor = crate::claims::CursorStore::load_cursor(w.store.as_ref())
+    let cursor = crate::model::claims::CursorStore::load_cursor(w.store.as_ref())
         .await
         .expect("cursor");
     assert_eq!(cursor.nlbs, [NLB_B]);

@@ -8,10 +8,10 @@ use super::plan::{Asked, Plan};
 use super::run::Run;
 use super::wiring::Wiring;
 use super::{Outcome, Reconciler, Result};
-use crate::claims::Claim;
-use crate::cluster::{ServiceOutputs, Written};
-use crate::elb::EnsuredTargetGroup;
-use crate::service_model::ServiceState;
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::Claim;
+use crate::model::cluster::{ServiceOutputs, Written};
+use crate::model::elb::EnsuredTargetGroup;
 
 /// Claim rounds one run goes through when the claims change under it.
 const ROUNDS: usize = 3;

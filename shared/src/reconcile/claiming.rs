@@ -6,11 +6,11 @@ use futures::future::join_all;
 
 use super::run::Run;
 use super::{Error, Reconciler, Result};
-use crate::backoff::{Backoff, Jitter};
-use crate::claims::{Claim, ClaimError, ClaimState, NlbTerms, Owner, now_epoch};
-use crate::elb::ElbErrorKind;
-use crate::pool::NlbPool;
-use crate::service_model::ListenerSpec;
+use crate::contract::service_model::ListenerSpec;
+use crate::model::backoff::{Backoff, Jitter};
+use crate::model::claims::{Claim, ClaimError, ClaimState, NlbTerms, Owner, now_epoch};
+use crate::model::elb::ElbErrorKind;
+use crate::model::pool::NlbPool;
 
 /// Claim attempts before giving up on a crowded pool in one run.
 const CLAIM_ATTEMPTS: u32 = 6;

@@ -1,13 +1,13 @@
 //! Cross-zone load balancing of the target groups made here, and the sweep's listing of each
-//! NLB that spares an allocation every ELBv2 read (see `crate::cross_zone`,
-//! `crate::claims::listing`).
+//! NLB that spares an allocation every ELBv2 read (see `crate::contract::cross_zone`,
+//! `crate::model::claims::listing`).
 
 use std::collections::BTreeMap;
 
 use super::tests::{NLB_A, World, opted_in, slice, world};
-use crate::annotations;
-use crate::cross_zone::{ATTR_CROSS_ZONE, FOLLOW_NLB};
-use crate::listener_options::CROSS_ZONE;
+use crate::contract::annotations;
+use crate::contract::cross_zone::{ATTR_CROSS_ZONE, FOLLOW_NLB};
+use crate::contract::listener_options::CROSS_ZONE;
 
 fn cross_zone_of_group(w: &World) -> Option<String> {
     w.elb.target_groups()[0]
@@ -144,8 +144,8 @@ async fn an_nlb_listed_with_cross_zone_off_gets_groups_with_it_on() {
 fn a_bad_cross_zone_value_names_the_annotation() {
     let mut svc = opted_in("room", "u1");
     svc.annotations.insert(CROSS_ZONE.into(), "maybe".into());
-    let err =
-        crate::listener_options::ListenerOptions::parse(&svc.annotations).expect_err("refused");
+    let err = crate::contract::listener_options::ListenerOptions::parse(&svc.annotations)
+        .expect_err("refused");
     assert!(err.to_string().contains(CROSS_ZONE), "{err}");
 }
 

@@ -1,8 +1,8 @@
 //! What a Service's annotations and state call for, before anything is read from AWS.
 
 use super::reconciler::Reconciler;
-use crate::annotations::{self, AllocationRequest, Mode};
-use crate::service_model::{ListenerSpec, ServiceState, listener_specs};
+use crate::contract::annotations::{self, AllocationRequest, Mode};
+use crate::contract::service_model::{ListenerSpec, ServiceState, listener_specs};
 
 /// What a Service's annotations and state call for.
 pub(super) enum Decision {
@@ -13,11 +13,11 @@ pub(super) enum Decision {
 
 impl Reconciler {
     /// Why `listeners` listeners can never be allocated together in `pool`, if they cannot:
-    /// one claim transaction holds [`crate::claims::MAX_LISTENERS_PER_CLAIM`] and one NLB
+    /// one claim transaction holds [`crate::model::claims::MAX_LISTENERS_PER_CLAIM`] and one NLB
     /// the pool's quota (less its blocked ports). Checked at the door, so such a Service gets
     /// an `Error:` naming the limit instead of a transaction DynamoDB refuses at every retry.
     pub(super) fn listener_limit(&self, pool: &str, listeners: usize) -> Option<String> {
-        let per_claim = crate::claims::MAX_LISTENERS_PER_CLAIM;
+        let per_claim = crate::model::claims::MAX_LISTENERS_PER_CLAIM;
         let per_nlb = self
             .pools
             .get(pool)

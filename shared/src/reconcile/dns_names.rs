@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::Result;
 use super::reconciler::Reconciler;
-use crate::pool::NlbPool;
+use crate::model::pool::NlbPool;
 
 impl Reconciler {
     /// The DNS names of a pool's NLBs, read once per process (they never change). An NLB that

@@ -8,14 +8,13 @@ use async_trait::async_trait;
 
 use super::aws_behaviour_tests::{opted_in, slice};
 use super::{GrowthSignal, Outcome, PoolReport, PoolTender, Reconciler, TendSettings};
-use crate::annotations::STATUS;
-use crate::claims::{ClaimStore, MemoryClaimStore, NlbState, PoolMember, PoolRecords, now_epoch};
-use crate::cluster::MemoryCluster;
-use crate::elb::{
-    LoadBalancing, MemoryLoadBalancing, NlbSpec, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_ID,
-    TAG_POOL_SEQ,
+use crate::adapters::memory::{MemoryClaimStore, MemoryCluster, MemoryLoadBalancing};
+use crate::contract::annotations::STATUS;
+use crate::model::claims::{ClaimStore, NlbState, PoolMember, PoolRecords, now_epoch};
+use crate::model::elb::{
+    LoadBalancing, NlbSpec, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_ID, TAG_POOL_SEQ,
 };
-use crate::pool::{IpAddressType, PoolSet, Scheme, SubnetPlacement, managed_nlb_name};
+use crate::model::pool::{IpAddressType, PoolSet, Scheme, SubnetPlacement, managed_nlb_name};
 
 /// The id of a pool's records in tests that write them by hand.
 pub(super) const POOL_ID: &str = "0a1b2c3d4e5f";
@@ -58,9 +57,9 @@ pub(super) fn pools(min: u32, max: u32, spare: u32, retire_after: u64) -> PoolSe
 
 pub(super) fn world(pools: PoolSet, provisioning_polls: usize) -> World {
     let store = Arc::new(MemoryClaimStore::new());
-    store.set_identity(Some(crate::claims::TableIdentity {
+    store.set_identity(Some(crate::model::claims::TableIdentity {
         cluster_name: "prod".into(),
-        cluster_uid: crate::cluster::MEMORY_CLUSTER_UID.into(),
+        cluster_uid: crate::adapters::memory::MEMORY_CLUSTER_UID.into(),
         stack_id: super::DEFAULT_STACK_ID.into(),
     }));
     let elb = Arc::new(MemoryLoadBalancing::default().with_provisioning_polls(provisioning_polls));
@@ -485,22 +484,22 @@ async fn a_claim_that_wins_the_race_keeps_the_nlb_and_a_retired_nlb_takes_no_cla
         .clone();
 
     // WHEN a claim lands on it first, the retirement's condition refuses
-    let token = crate::claims::RunToken::random();
-    let claim = crate::claims::Claim {
+    let token = crate::model::claims::RunToken::random();
+    let claim = crate::model::claims::Claim {
         nlb_arn: idle.clone(),
         port: 7050,
         token: token.as_str().to_owned(),
         ..w.store.all_claims()[0].clone()
     };
-    let claim = crate::claims::Claim {
-        owner: crate::claims::Owner {
+    let claim = crate::model::claims::Claim {
+        owner: crate::model::claims::Owner {
             uid: "racer".into(),
             pod: None,
             ..claim.owner.clone()
         },
         ..claim
     };
-    let terms = crate::claims::NlbTerms {
+    let terms = crate::model::claims::NlbTerms {
         listener_quota: 10,
         made: true,
     };
@@ -542,14 +541,14 @@ async fn a_claim_that_wins_the_race_keeps_the_nlb_and_a_retired_nlb_takes_no_cla
     );
     let late = w.store.claim(std::slice::from_ref(&c2), terms).await;
     assert!(
-        matches!(late, Err(crate::claims::ClaimError::NlbFull { .. })),
+        matches!(late, Err(crate::model::claims::ClaimError::NlbFull { .. })),
         "{late:?}"
     );
     // AND after retirement its item is gone and a stale claim still cannot bring it back
     w.tend().await;
     let stale = w.store.claim(std::slice::from_ref(&c2), terms).await;
     assert!(
-        matches!(stale, Err(crate::claims::ClaimError::NlbFull { .. })),
+        matches!(stale, Err(crate::model::claims::ClaimError::NlbFull { .. })),
         "{stale:?}"
     );
     w.assert_invariants().await;
@@ -661,7 +660,7 @@ async fn no_nlb_is_retired_while_a_service_waits() {
     // GIVEN an idle NLB due for retirement, and a Service noted as waiting
     let w = two_nlbs_one_room().await;
     age_empty(&w, 120).await;
-    let waiting = crate::claims::WaitingService {
+    let waiting = crate::model::claims::WaitingService {
         uid: "u-wait".into(),
         namespace: "games".into(),
         name: "gone-room".into(),

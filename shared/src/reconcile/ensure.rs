@@ -13,9 +13,9 @@ use super::holding::Holding;
 use super::plan::{Asked, Plan, may_hold_claims};
 use super::run::Run;
 use super::{Error, Outcome, Reconciler, Result};
-use crate::claims::{Claim, HoldError};
-use crate::cluster::{Notice, NoticeKind, Written};
-use crate::failpoint;
+use crate::model::claims::{Claim, HoldError};
+use crate::model::cluster::{Notice, NoticeKind, Written};
+use crate::reconcile::failpoint;
 
 /// Listener refusals (an NLB full or gone, a foreign listener on the port) one run moves
 /// claims past before it calls the Service `Pending`.

@@ -6,9 +6,9 @@ use super::outcome::Outcome;
 use super::reconciler::{Reconciler, service_key};
 use super::run::Run;
 use super::{Result, per_pod};
-use crate::annotations::{self, Mode};
-use crate::claims::RunToken;
-use crate::cluster::{Cluster, Written};
+use crate::contract::annotations::{self, Mode};
+use crate::model::claims::RunToken;
+use crate::model::cluster::{Cluster, Written};
 
 impl Reconciler {
     /// Brings the Service `namespace/name` and its listeners in line as a run of its own (a

@@ -1,9 +1,9 @@
 //! Errors of a reconcile: everything that is not the user's to fix.
 
-use crate::certificates::CertificateError;
-use crate::claims::{Claim, HoldError, ReleaseError, StoreError};
-use crate::cluster::KubeError;
-use crate::elb::ElbError;
+use crate::model::certificates::CertificateError;
+use crate::model::claims::{Claim, HoldError, ReleaseError, StoreError};
+use crate::model::cluster::KubeError;
+use crate::model::elb::ElbError;
 
 /// A reconcile that did not finish. The function fails, EventBridge delivers the event again
 /// (and the sweep retries), and the next run picks up where this one stopped.

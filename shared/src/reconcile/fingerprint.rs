@@ -17,10 +17,12 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
-use crate::annotations::{ALLOCATIONS, AllocationRecord, AllocationRequest, STATUS, Status};
-use crate::claims::{Claim, ClaimState};
-use crate::service_model::{ListenerSpec, ServiceState};
-use crate::targets::Target;
+use crate::contract::annotations::{
+    ALLOCATIONS, AllocationRecord, AllocationRequest, STATUS, Status,
+};
+use crate::contract::service_model::{ListenerSpec, ServiceState};
+use crate::model::claims::{Claim, ClaimState};
+use crate::model::targets::Target;
 
 /// The fingerprint of one listener's inputs: `<listener>.<targets>`, 16 hex digits each; the
 /// first half covers the pool, the health check and the listener's spec, the second the
@@ -114,8 +116,8 @@ fn advertises(record: &AllocationRecord, claim: &Claim) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ListenerProtocol;
-    use crate::service_model::{ListenerKey, ServicePortSpec};
+    use crate::contract::protocol::ListenerProtocol;
+    use crate::contract::service_model::{ListenerKey, ServicePortSpec};
 
     fn spec() -> ListenerSpec {
         ListenerSpec {
@@ -127,7 +129,7 @@ mod tests {
                 name: Some("game".into()),
                 port: 7777,
                 protocol: "UDP".into(),
-                target_port: crate::service_model::TargetPort::Number(7777),
+                target_port: crate::contract::service_model::TargetPort::Number(7777),
             }],
         }
     }
@@ -147,7 +149,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        crate::annotations::parse_request(&annotations).expect("valid")
+        crate::contract::annotations::parse_request(&annotations).expect("valid")
     }
 
     #[test]
@@ -174,9 +176,15 @@ mod tests {
         };
         let changed = [
             listener_fingerprint("other", &plain, &spec(), &targets(&["10.0.0.1"])),
-            with(&[(crate::annotations::HC_INTERVAL, "20")]),
-            with(&[(crate::listener_options::DEREGISTRATION_DELAY, "30")]),
-            with(&[(crate::listener_options::CONNECTION_TERMINATION, "true")]),
+            with(&[(crate::contract::annotations::HC_INTERVAL, "20")]),
+            with(&[(
+                crate::contract::listener_options::DEREGISTRATION_DELAY,
+                "30",
+            )]),
+            with(&[(
+                crate::contract::listener_options::CONNECTION_TERMINATION,
+                "true",
+            )]),
             listener_fingerprint(
                 "default",
                 &plain,
@@ -197,7 +205,10 @@ mod tests {
         }
         // Asking for a default explicitly is the same listener.
         assert_eq!(
-            with(&[(crate::listener_options::DEREGISTRATION_DELAY, "300")]),
+            with(&[(
+                crate::contract::listener_options::DEREGISTRATION_DELAY,
+                "300"
+            )]),
             base
         );
     }

@@ -2,8 +2,8 @@
 //! however the run ends, so the next run need not wait out the grace.
 
 use super::{Error, Reconciler, Result};
-use crate::claims::{Claim, HoldError, RunToken, TakeOverError, now_epoch};
-use crate::event::ServiceKey;
+use crate::contract::event::ServiceKey;
+use crate::model::claims::{Claim, HoldError, RunToken, TakeOverError, now_epoch};
 
 /// The claims one run holds (claimed or taken over) and has not released.
 pub(super) struct Holding<'t> {

@@ -1,7 +1,7 @@
 //! Proving the claims table describes this cluster and this stack before anything deletes on
 //! absence (DESIGN.md section 10, "Deleting is the dangerous verb").
 //!
-//! The table's identity item (see [`crate::claims::identity`]) is written once, by the first
+//! The table's identity item (see [`crate::adapters::dynamo::identity`]) is written once, by the first
 //! function that proves the world is its own: nothing recorded yet, every listener tagged as
 //! this cluster's on the pools' NLBs accounted for by a claim, and, when the table holds
 //! claims, at least one of them owned by a Service that exists in this cluster. An emptied or
@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{Error, Reconciler, Result};
-use crate::claims::TableIdentity;
-use crate::cluster::Cluster;
-use crate::elb::TAG_SERVICE_UID;
+use crate::model::claims::TableIdentity;
+use crate::model::cluster::Cluster;
+use crate::model::elb::TAG_SERVICE_UID;
 
 /// Whose world the claims table describes, as far as this run can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{DEFAULT_STACK_ID, Error, Ownership, Reconciler, SweepLimits, SweepReport};
-use crate::annotations::AUTO_ASSIGN;
-use crate::claims::{ClaimStore, MemoryClaimStore, Owner, TableIdentity};
-use crate::cluster::{MEMORY_CLUSTER_UID, MemoryCluster};
-use crate::elb::{
-    LoadBalancing, MemoryLoadBalancing, ResourceTags, TargetGroupSpec, target_group_name,
+use crate::adapters::memory::{
+    MEMORY_CLUSTER_UID, MemoryClaimStore, MemoryCluster, MemoryLoadBalancing,
 };
-use crate::event::ServiceKey;
-use crate::pool::PoolSet;
-use crate::protocol::ListenerProtocol;
-use crate::service_model::{ListenerKey, ServicePortSpec, ServiceState, TargetPort};
+use crate::contract::annotations::AUTO_ASSIGN;
+use crate::contract::event::ServiceKey;
+use crate::contract::protocol::ListenerProtocol;
+use crate::contract::service_model::{ListenerKey, ServicePortSpec, ServiceState, TargetPort};
+use crate::model::claims::{ClaimStore, Owner, TableIdentity};
+use crate::model::elb::{LoadBalancing, ResourceTags, TargetGroupSpec, target_group_name};
+use crate::model::pool::PoolSet;
 
 const NLB: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/a/1";
 
@@ -391,7 +391,7 @@ async fn a_sweep_that_cannot_read_the_cluster_identity_fails_and_deletes_nothing
     let cold = on_table(&store, &elb);
     cluster.fail_next(
         "cluster_uid",
-        crate::cluster::KubeError {
+        crate::model::cluster::KubeError {
             action: "get Namespace kube-system".into(),
             message: "forbidden (403 Forbidden)".into(),
             retryable: false,

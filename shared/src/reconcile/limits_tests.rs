@@ -4,8 +4,8 @@
 
 use super::Outcome;
 use super::tests::{NLB_A, room_with_ports, world};
-use crate::annotations::STATUS;
-use crate::claims::MAX_LISTENERS_PER_CLAIM;
+use crate::contract::annotations::STATUS;
+use crate::model::claims::MAX_LISTENERS_PER_CLAIM;
 
 #[tokio::test]
 async fn more_listeners_than_one_claim_transaction_holds_are_refused_at_the_door() {

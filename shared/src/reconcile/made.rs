@@ -4,11 +4,11 @@
 use super::fingerprint::{advertised_as_made, listener_fingerprint};
 use super::plan::placed_within;
 use super::{Reconciler, Result};
-use crate::annotations::{ALLOCATIONS, AllocationRequest};
-use crate::claims::Claim;
-use crate::pool::NlbPool;
-use crate::service_model::{ListenerSpec, ServiceState};
-use crate::targets::{SliceView, desired_targets};
+use crate::contract::annotations::{ALLOCATIONS, AllocationRequest};
+use crate::contract::service_model::{ListenerSpec, ServiceState};
+use crate::model::claims::Claim;
+use crate::model::pool::NlbPool;
+use crate::model::targets::{SliceView, desired_targets};
 
 impl Reconciler {
     /// Whether a Service (per-Service mode) needs nothing: it holds the finalizer, its claims

@@ -6,17 +6,17 @@ use std::collections::BTreeSet;
 
 use super::tests::{NLB_A, World, opted_in, slice, world};
 use super::{Outcome, SweepLimits};
-use crate::annotations::{self, HC_INTERVAL};
-use crate::claims::ClaimStore;
-use crate::elb::{ElbError, ElbErrorKind};
-use crate::targets::Target;
+use crate::contract::annotations::{self, HC_INTERVAL};
+use crate::model::claims::ClaimStore;
+use crate::model::elb::{ElbError, ElbErrorKind};
+use crate::model::targets::Target;
 
 impl World {
     /// Service Changed, as the allocate function handles it.
     async fn event(&self) -> Outcome {
         self.reconciler
             .reconcile_service_as(
-                &crate::claims::RunToken::random(),
+                &crate::model::claims::RunToken::random(),
                 &self.cluster,
                 "games",
                 "room",
@@ -132,7 +132,7 @@ async fn a_run_that_failed_midway_leaves_the_next_event_the_full_pass() {
     );
     w.reconciler
         .reconcile_service_as(
-            &crate::claims::RunToken::random(),
+            &crate::model::claims::RunToken::random(),
             &w.cluster,
             "games",
             "room",

@@ -3,11 +3,11 @@
 //! they are made, and brought back in place when they drift or the Service changes them.
 
 use super::{Reconciler, Result};
-use crate::annotations::{self, AllocationRequest, AnnotationError};
-use crate::claims::Claim;
-use crate::elb::{EnsuredTargetGroup, ListenerInfo, TargetGroupSpec};
-use crate::listener_options::{SSL_CERT, SSL_POLICY, TlsListener};
-use crate::pool::{MANAGED_NLB_PREFIX, NlbPool};
+use crate::contract::annotations::{self, AllocationRequest, AnnotationError};
+use crate::contract::listener_options::{SSL_CERT, SSL_POLICY, TlsListener};
+use crate::model::claims::Claim;
+use crate::model::elb::{EnsuredTargetGroup, ListenerInfo, TargetGroupSpec};
+use crate::model::pool::{MANAGED_NLB_PREFIX, NlbPool};
 
 impl Reconciler {
     /// What must hold before a Service's listeners are made or changed, checked against AWS:

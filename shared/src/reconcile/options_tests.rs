@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use super::Outcome;
 use super::tests::{NLB_A, NLB_B, World, opted_in, slice, world};
-use crate::annotations::{self, STATUS};
-use crate::certificates::MemoryCertificates;
-use crate::listener_options::{
+use crate::adapters::memory::MemoryCertificates;
+use crate::contract::annotations::{self, STATUS};
+use crate::contract::listener_options::{
     ALPN_POLICY, ATTR_PROXY_PROTOCOL_V2, CONNECTION_TERMINATION, DEFAULT_SSL_POLICY,
     DEREGISTRATION_DELAY, PROXY_PROTOCOL, SSL_CERT, SSL_POLICY,
 };
@@ -63,7 +63,7 @@ async fn a_tls_listener_is_made_with_its_certificates_and_changed_in_place() {
     assert_eq!(listeners[0].certificates, vec![CERT2.to_owned()]);
     assert_eq!(
         w.elb.target_groups()[0].protocol,
-        crate::protocol::ListenerProtocol::Tcp,
+        crate::contract::protocol::ListenerProtocol::Tcp,
         "the target group stays TCP"
     );
     let port = w.annotation("room", annotations::ALLOCATED_PORT);
@@ -146,7 +146,7 @@ async fn target_group_attributes_are_set_at_creation_and_changed_in_place() {
     let before = w.elb.calls("DescribeTargetGroupAttributes");
     w.reconciler
         .reconcile_service_as(
-            &crate::claims::RunToken::random(),
+            &crate::model::claims::RunToken::random(),
             &w.cluster,
             "games",
             "room",
@@ -175,7 +175,7 @@ async fn a_plain_listener_reads_no_attributes_or_certificates() {
 
 /// The world's reconciler over the pool `json` (its NLBs must be the world's).
 fn with_pools(w: &mut World, json: &str) {
-    let pools = crate::pool::PoolSet::from_json(json).expect("pools");
+    let pools = crate::model::pool::PoolSet::from_json(json).expect("pools");
     w.reconciler = super::Reconciler::new("prod", "vpc-1", pools, w.store.clone(), w.elb.clone())
         .with_claim_grace(std::time::Duration::ZERO);
 }

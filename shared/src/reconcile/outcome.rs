@@ -42,7 +42,7 @@ pub enum Outcome {
 }
 
 /// What one instance measured since its metrics were last printed (see
-/// [`Reconciler::take_run_metrics`] and `crate::metrics::run_lines`).
+/// [`Reconciler::take_run_metrics`] and `crate::reconcile::metrics::run_lines`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunMetrics {
     /// Per Service given its first address: seconds from its creation.

@@ -7,10 +7,10 @@ use super::Outcome;
 use super::per_pod_tests::{APP, per_pod_service, pod, slice_of};
 use super::screening_tests::{target_ips, warnings};
 use super::tests::{NLB_A, World, opted_in, world};
-use crate::cluster::KubeError;
-use crate::pod_targets::NOT_A_POD;
-use crate::target_policy::{CONTROLLER_MANAGER, UNTRUSTED_SLICE};
-use crate::targets::{SlicePort, SliceView};
+use crate::model::cluster::KubeError;
+use crate::model::pod_targets::NOT_A_POD;
+use crate::model::target_policy::{CONTROLLER_MANAGER, UNTRUSTED_SLICE};
+use crate::model::targets::{SlicePort, SliceView};
 
 /// A slice labelled as the EndpointSlice controller's, listing `ips` ready.
 fn controller_slice(ips: &[&str]) -> SliceView {
@@ -108,7 +108,7 @@ async fn nothing_changed_costs_no_pod_read() {
     let changed = w
         .reconciler
         .reconcile_service_as(
-            &crate::claims::RunToken::random(),
+            &crate::model::claims::RunToken::random(),
             &w.cluster,
             "games",
             "room",

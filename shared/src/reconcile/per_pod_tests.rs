@@ -5,9 +5,11 @@ use std::collections::BTreeSet;
 
 use super::Outcome;
 use super::tests::{NLB_A, World, opted_in, world};
-use crate::annotations::{self, AUTO_ASSIGN, FINALIZER, MODE, POD_RELEASE_AFTER, PodsSummary};
-use crate::service_model::{PodState, ServiceState};
-use crate::targets::{PodEndpoint, SlicePort, SliceView};
+use crate::contract::annotations::{
+    self, AUTO_ASSIGN, FINALIZER, MODE, POD_RELEASE_AFTER, PodsSummary,
+};
+use crate::contract::service_model::{PodState, ServiceState};
+use crate::model::targets::{PodEndpoint, SlicePort, SliceView};
 
 pub(super) const APP: (&str, &str) = ("app", "room");
 
@@ -42,7 +44,7 @@ pub(super) fn slice_of(pods: &[(&str, &str, bool)]) -> SliceView {
         .collect();
     SliceView {
         name: "room-abc".into(),
-        managed_by: Some(crate::target_policy::CONTROLLER_MANAGER.to_owned()),
+        managed_by: Some(crate::model::target_policy::CONTROLLER_MANAGER.to_owned()),
         ports: vec![SlicePort {
             name: Some("game".into()),
             port: Some(8000),
@@ -125,7 +127,7 @@ async fn every_pod_gets_its_own_port_address_and_single_target() {
     for g in w.elb.target_groups() {
         assert_eq!(g.targets.len(), 1, "one pod per group");
         assert!(
-            g.tags.contains_key(crate::elb::TAG_POD),
+            g.tags.contains_key(crate::model::elb::TAG_POD),
             "tagged with its pod"
         );
     }

@@ -4,14 +4,16 @@
 
 use std::collections::BTreeSet;
 
-use crate::annotations::{self, AllocationRecord, AllocationRequest, OUTPUT_KEYS, Status};
-use crate::claims::{Claim, Owner};
-use crate::cluster::{Notice, NoticeKind, ServiceOutputs};
-use crate::elb::{ResourceTags, TargetGroupSpec, target_group_name};
-use crate::listener_options::TlsListener;
-use crate::pool::NlbPool;
-use crate::service_model::{ListenerKey, ListenerSpec, ServiceState};
-use crate::targets::{SliceView, Target, default_target_port, desired_targets};
+use crate::contract::annotations::{
+    self, AllocationRecord, AllocationRequest, OUTPUT_KEYS, Status,
+};
+use crate::contract::listener_options::TlsListener;
+use crate::contract::service_model::{ListenerKey, ListenerSpec, ServiceState};
+use crate::model::claims::{Claim, Owner};
+use crate::model::cluster::{Notice, NoticeKind, ServiceOutputs};
+use crate::model::elb::{ResourceTags, TargetGroupSpec, target_group_name};
+use crate::model::pool::NlbPool;
+use crate::model::targets::{SliceView, Target, default_target_port, desired_targets};
 
 use super::fingerprint::listener_fingerprint;
 

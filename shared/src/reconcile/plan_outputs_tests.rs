@@ -8,7 +8,10 @@ fn the_target_group_is_named_tagged_and_set_up_as_asked() {
     let (owner, pool) = (owner(), pool(&[0], ""));
     let asked = request(&[
         (annotations::HC_INTERVAL, "20"),
-        (crate::listener_options::DEREGISTRATION_DELAY, "30"),
+        (
+            crate::contract::listener_options::DEREGISTRATION_DELAY,
+            "30",
+        ),
     ]);
     let specs = [game()];
     let p = plan(&owner, &pool, None, &asked, &specs, &[], vec![]);

@@ -5,13 +5,13 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use super::*;
-use crate::annotations::{ALLOCATIONS, FINALIZER, STATUS, TARGET};
-use crate::claims::ClaimState;
-use crate::event::ServiceKey;
-use crate::pool::PoolSet;
-use crate::protocol::ListenerProtocol;
-use crate::service_model::{ListenerKey, PodSubject, ServicePortSpec, TargetPort};
-use crate::targets::{PodEndpoint, SlicePort};
+use crate::contract::annotations::{ALLOCATIONS, FINALIZER, STATUS, TARGET};
+use crate::contract::event::ServiceKey;
+use crate::contract::protocol::ListenerProtocol;
+use crate::contract::service_model::{ListenerKey, PodSubject, ServicePortSpec, TargetPort};
+use crate::model::claims::ClaimState;
+use crate::model::pool::PoolSet;
+use crate::model::targets::{PodEndpoint, SlicePort};
 
 #[path = "plan_outputs_tests.rs"]
 mod outputs;

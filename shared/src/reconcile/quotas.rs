@@ -11,9 +11,9 @@
 //! and the targets are registered on a later run.
 
 use super::{Outcome, Reconciler, Result};
-use crate::cluster::Cluster;
-use crate::elb::{ElbError, ElbErrorKind};
-use crate::service_model::ServiceState;
+use crate::contract::service_model::ServiceState;
+use crate::model::cluster::Cluster;
+use crate::model::elb::{ElbError, ElbErrorKind};
 
 /// Which quota AWS refused, as a Service's Event, status and metric name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 
 use super::Outcome;
 use super::tests::{NLB_A, World, opted_in, slice, world};
-use crate::annotations::STATUS;
-use crate::cluster::NoticeKind;
-use crate::elb::ElbQuotas;
+use crate::adapters::memory::ElbQuotas;
+use crate::contract::annotations::STATUS;
+use crate::model::cluster::NoticeKind;
 
 /// Service `name` (uid `uid`), opted in, with `ports` TCP ports (7000 and up) and a ready
 /// endpoint at `ip`.

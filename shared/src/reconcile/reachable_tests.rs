@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::per_pod_tests::{APP, per_pod_service, pod, slice_of};
 use super::tests::{NLB_A, World, opted_in, slice, world};
 use super::{ReachChecker, ReachSettings, Reconciler};
-use crate::annotations::{self, STATUS};
-use crate::claims::CheckRecords;
-use crate::service_model::PodState;
+use crate::contract::annotations::{self, STATUS};
+use crate::contract::service_model::PodState;
+use crate::model::claims::CheckRecords;
 
 /// A world whose reconciler keeps the work list, each `tend_checks` one look.
 pub(super) fn checked_world(timeout: Duration) -> World {
@@ -47,10 +47,11 @@ async fn a_service_is_ready_only_once_its_target_is_healthy() {
     let w = checked_world(Duration::from_secs(600));
     w.elb
         .set_target_health(Some(("initial", Some("Elb.RegistrationInProgress"))));
-    w.cluster.put_service(crate::service_model::ServiceState {
-        created: Some(crate::claims::now_epoch() - 120),
-        ..opted_in("room", "u1")
-    });
+    w.cluster
+        .put_service(crate::contract::service_model::ServiceState {
+            created: Some(crate::model::claims::now_epoch() - 120),
+            ..opted_in("room", "u1")
+        });
     w.cluster
         .set_slices("games", "room", vec![slice("game", 8000, &["10.0.0.1"])]);
     w.reconcile("room").await.expect("allocates");

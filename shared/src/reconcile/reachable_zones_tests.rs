@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::reachable_tests::checked_world;
 use super::tests::{NLB_A, World, opted_in, slice};
-use crate::annotations::STATUS;
-use crate::cross_zone::ATTR_CROSS_ZONE;
-use crate::elb::LoadBalancing;
+use crate::contract::annotations::STATUS;
+use crate::contract::cross_zone::ATTR_CROSS_ZONE;
+use crate::model::elb::LoadBalancing;
 
 async fn allocated(w: &World, ips: &[&str]) -> String {
     w.cluster.put_service(opted_in("room", "u1"));
@@ -109,7 +109,7 @@ async fn a_group_with_cross_zone_on_is_ready_with_one_pod() {
     let w = checked_world(Duration::ZERO);
     w.elb.set_nlb_cross_zone(NLB_A, false);
     w.store
-        .set_listing(NLB_A, crate::claims::NlbListing::default());
+        .set_listing(NLB_A, crate::model::claims::NlbListing::default());
     w.elb
         .place_target("10.0.0.1".parse().expect("ip"), "us-west-2a");
     let group = allocated(&w, &["10.0.0.1"]).await;

@@ -14,10 +14,10 @@ use super::identity_cache::IdentityCache;
 use super::outcome::{Outcome, RunMetrics};
 use super::reachable::ReachSettings;
 use super::{Error, Result};
-use crate::claims::{ClaimStore, PoolRecords};
-use crate::elb::LoadBalancing;
-use crate::pool::{NlbPool, PoolSet};
-use crate::target_policy::TargetPolicy;
+use crate::model::claims::{ClaimStore, PoolRecords};
+use crate::model::elb::LoadBalancing;
+use crate::model::pool::{NlbPool, PoolSet};
+use crate::model::target_policy::TargetPolicy;
 
 /// Everything a reconcile needs besides the Kubernetes client (which the caller passes per
 /// invocation, since an EKS client is rebuilt when its token ages).
@@ -30,18 +30,18 @@ pub struct Reconciler {
     pub(super) claim_grace: Duration,
     pub(super) view: PoolView,
     pub(super) dns_names: Mutex<HashMap<String, String>>,
-    pub(super) failpoints: crate::failpoint::Failpoints,
+    pub(super) failpoints: crate::reconcile::failpoint::Failpoints,
     pub(super) stack_id: String,
     pub(super) identity: Mutex<IdentityCache>,
     pub(super) targets: TargetPolicy,
     pub(super) records: Option<Arc<dyn PoolRecords>>,
     pub(super) signal: Option<Arc<dyn GrowthSignal>>,
     pub(super) members: MemberCache,
-    pub(super) checks: Option<Arc<dyn crate::claims::CheckRecords>>,
+    pub(super) checks: Option<Arc<dyn crate::model::claims::CheckRecords>>,
     pub(super) reach: ReachSettings,
     /// Where a TLS listener's certificates are looked up before it is made; without one they
     /// are not checked (AWS then refuses a bad one at CreateListener).
-    pub(super) certificates: Option<Arc<dyn crate::certificates::CertificateLookup>>,
+    pub(super) certificates: Option<Arc<dyn crate::model::certificates::CertificateLookup>>,
     /// Certificates and security policies found good lately.
     pub(super) checked: CheckedCache,
     /// Seconds from creation to address of the pods allocated since last taken (a metric).
@@ -56,8 +56,8 @@ pub(super) fn service_key(
     reconciler: &Reconciler,
     namespace: &str,
     name: &str,
-) -> crate::event::ServiceKey {
-    crate::cluster::service_key(&reconciler.cluster_name, namespace, name)
+) -> crate::contract::event::ServiceKey {
+    crate::model::cluster::service_key(&reconciler.cluster_name, namespace, name)
 }
 
 /// How long a claim may stay unfinished before another run takes it over: longer than any
@@ -82,7 +82,7 @@ impl Reconciler {
             claim_grace: DEFAULT_CLAIM_GRACE,
             view: PoolView::default(),
             dns_names: Mutex::new(HashMap::new()),
-            failpoints: crate::failpoint::Failpoints::default(),
+            failpoints: crate::reconcile::failpoint::Failpoints::default(),
             stack_id: DEFAULT_STACK_ID.to_owned(),
             identity: Mutex::new(IdentityCache::default()),
             targets: TargetPolicy::default(),
@@ -100,7 +100,7 @@ impl Reconciler {
     /// Looks up TLS listeners' certificates in `lookup` before making them.
     pub fn with_certificates(
         mut self,
-        lookup: Arc<dyn crate::certificates::CertificateLookup>,
+        lookup: Arc<dyn crate::model::certificates::CertificateLookup>,
     ) -> Self {
         self.certificates = Some(lookup);
         self
@@ -144,7 +144,7 @@ impl Reconciler {
     }
 
     /// The failpoints of this reconciler (armed only in tests built with `failpoints`).
-    pub fn failpoints(&self) -> &crate::failpoint::Failpoints {
+    pub fn failpoints(&self) -> &crate::reconcile::failpoint::Failpoints {
         &self.failpoints
     }
 

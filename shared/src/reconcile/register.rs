@@ -9,8 +9,8 @@ use super::plan::Plan;
 use super::run::Run;
 use super::wiring::Wired;
 use super::{Error, Reconciler, Result};
-use crate::claims::{ClaimState, HoldError, RunToken, now_epoch};
-use crate::targets::Target;
+use crate::model::claims::{ClaimState, HoldError, RunToken, now_epoch};
+use crate::model::targets::Target;
 
 impl Reconciler {
     /// Registers each listener's targets and records its claim, all at once.
@@ -75,7 +75,8 @@ impl Reconciler {
             Err(lost) => return Err(lost.into()),
         }
         synced?;
-        self.failpoints.check(crate::failpoint::ENSURE_AFTER_RECORD)
+        self.failpoints
+            .check(crate::reconcile::failpoint::ENSURE_AFTER_RECORD)
     }
 
     /// Deletes the listener and target group of a claim released under this run, unless a

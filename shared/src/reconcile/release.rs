@@ -12,13 +12,13 @@ const RELEASE_CONCURRENCY: usize = 16;
 
 use super::holding::{Held, Holding};
 use super::{Error, Outcome, Reconciler, Result};
-use crate::annotations;
-use crate::claims::{Claim, RunToken};
-use crate::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs, Written};
-use crate::elb::{ElbErrorKind, owned_by, target_group_name};
-use crate::event::ServiceKey;
-use crate::failpoint;
-use crate::service_model::ServiceState;
+use crate::contract::annotations;
+use crate::contract::event::ServiceKey;
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::{Claim, RunToken};
+use crate::model::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs, Written};
+use crate::model::elb::{ElbErrorKind, owned_by, target_group_name};
+use crate::reconcile::failpoint;
 
 impl Reconciler {
     /// [`Reconciler::release_if_unwanted_as`] as a run of its own (a random token).
@@ -285,7 +285,7 @@ impl Reconciler {
                     .elb
                     .find_target_group(&target_group_name(&c.owner, &c.key))
                     .await?;
-                Ok::<_, crate::elb::ElbError>(found.map(|tg| (tg.arn, c)))
+                Ok::<_, crate::model::elb::ElbError>(found.map(|tg| (tg.arn, c)))
             },
         ))
         .await?;

@@ -3,9 +3,11 @@
 
 use super::Outcome;
 use super::tests::{NLB_A, room_with_ports, world};
-use crate::claims::{ClaimState, ClaimStore, MAX_LISTENERS_PER_CLAIM, NlbTerms, TRANSACTION_ITEMS};
-use crate::protocol::ListenerProtocol;
-use crate::service_model::ListenerKey;
+use crate::contract::protocol::ListenerProtocol;
+use crate::contract::service_model::ListenerKey;
+use crate::model::claims::{
+    ClaimState, ClaimStore, MAX_LISTENERS_PER_CLAIM, NlbTerms, TRANSACTION_ITEMS,
+};
 
 #[tokio::test]
 async fn a_service_holding_all_50_listeners_of_an_nlb_releases_and_lets_go() {

@@ -1,12 +1,12 @@
 //! One run's context: what every step of an allocation works from, read once by the entry
 //! point and passed down.
 
-use crate::annotations::AllocationRequest;
-use crate::claims::RunToken;
-use crate::cluster::Cluster;
-use crate::pool::NlbPool;
-use crate::service_model::{ListenerSpec, ServiceState};
-use crate::targets::SliceView;
+use crate::contract::annotations::AllocationRequest;
+use crate::contract::service_model::{ListenerSpec, ServiceState};
+use crate::model::claims::RunToken;
+use crate::model::cluster::Cluster;
+use crate::model::pool::NlbPool;
+use crate::model::targets::SliceView;
 
 /// What one run over a Service (or one of its pods) works from. The claims the run holds go
 /// beside it, in a [`super::holding::Holding`]: they are the one part that changes as the run

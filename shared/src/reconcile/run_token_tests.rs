@@ -8,17 +8,15 @@ use tokio::sync::Semaphore;
 
 use super::stalling::{StallingCluster, StallingStore};
 use super::{Error, Outcome, Reconciler};
-use crate::annotations::{self, AUTO_ASSIGN, AllocationRecord};
-use crate::claims::{
-    Claim, ClaimState, ClaimStore, HoldError, MemoryClaimStore, Owner, ReleaseError, RunToken,
-    TakeOverError,
+use crate::adapters::memory::{MemoryClaimStore, MemoryCluster, MemoryLoadBalancing};
+use crate::contract::annotations::{self, AUTO_ASSIGN, AllocationRecord};
+use crate::contract::event::ServiceKey;
+use crate::contract::protocol::ListenerProtocol;
+use crate::contract::service_model::{ListenerKey, ServicePortSpec, ServiceState, TargetPort};
+use crate::model::claims::{
+    Claim, ClaimState, ClaimStore, HoldError, Owner, ReleaseError, RunToken, TakeOverError,
 };
-use crate::cluster::MemoryCluster;
-use crate::elb::MemoryLoadBalancing;
-use crate::event::ServiceKey;
-use crate::pool::PoolSet;
-use crate::protocol::ListenerProtocol;
-use crate::service_model::{ListenerKey, ServicePortSpec, ServiceState, TargetPort};
+use crate::model::pool::PoolSet;
 
 const NLB: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/a/1";
 
@@ -99,7 +97,10 @@ async fn a_stale_run_cannot_touch_a_claim_taken_over_by_another() {
     // GIVEN a claim of run A, confirmed at 100, taken over by run B at 500 (grace passed)
     let store = MemoryClaimStore::new();
     store
-        .claim(&[claim("run-a", 100)], crate::claims::NlbTerms::premade(50))
+        .claim(
+            &[claim("run-a", 100)],
+            crate::model::claims::NlbTerms::premade(50),
+        )
         .await
         .expect("claimed");
     let (a, b) = (RunToken::for_request("a"), RunToken::for_request("b"));
@@ -137,7 +138,10 @@ async fn a_live_holder_is_not_overtaken() {
     // GIVEN a claim confirmed at 450 and a grace of 120 s
     let store = MemoryClaimStore::new();
     store
-        .claim(&[claim("run-a", 450)], crate::claims::NlbTerms::premade(50))
+        .claim(
+            &[claim("run-a", 450)],
+            crate::model::claims::NlbTerms::premade(50),
+        )
         .await
         .expect("claimed");
 
@@ -163,7 +167,10 @@ async fn of_two_takers_at_once_exactly_one_wins() {
     // GIVEN a claim its run let go, read by two runs
     let store = Arc::new(MemoryClaimStore::new().with_latency(Duration::from_millis(10)));
     store
-        .claim(&[claim("run-a", 0)], crate::claims::NlbTerms::premade(50))
+        .claim(
+            &[claim("run-a", 0)],
+            crate::model::claims::NlbTerms::premade(50),
+        )
         .await
         .expect("claimed");
     let (b, c) = (RunToken::for_request("b"), RunToken::for_request("c"));

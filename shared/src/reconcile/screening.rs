@@ -1,15 +1,15 @@
 //! Keeping targets to the EndpointSlices and addresses the operator trusts
-//! ([`crate::target_policy`]), and telling the Service's owner what was left out.
+//! ([`crate::model::target_policy`]), and telling the Service's owner what was left out.
 
 use futures::future::join_all;
 
 use super::{Reconciler, Result};
-use crate::cluster::{Cluster, Notice, NoticeKind};
-use crate::pod_model::PodState;
-use crate::pod_targets;
-use crate::service_model::ServiceState;
-use crate::target_policy::{Rejection, Screened, TargetPolicy};
-use crate::targets::SliceView;
+use crate::contract::pod_model::PodState;
+use crate::contract::service_model::ServiceState;
+use crate::model::cluster::{Cluster, Notice, NoticeKind};
+use crate::model::pod_targets;
+use crate::model::target_policy::{Rejection, Screened, TargetPolicy};
+use crate::model::targets::SliceView;
 
 impl Reconciler {
     /// Sets which EndpointSlices and addresses may become targets (by default the EndpointSlice
@@ -29,7 +29,7 @@ impl Reconciler {
     }
 
     /// `slices` with only the Service's own pods' addresses where a slice claims the
-    /// EndpointSlice controller ([`crate::pod_targets`]), and what was left out (logged here).
+    /// EndpointSlice controller ([`crate::model::pod_targets`]), and what was left out (logged here).
     /// Reads the pods only when such a slice lists an address.
     pub(super) async fn own_pods_only(
         &self,

@@ -2,9 +2,9 @@
 
 use super::Outcome;
 use super::tests::{NLB_A, TEST_MANAGER, World, opted_in, slice, world};
-use crate::cluster::{KubeError, NoticeKind};
-use crate::target_policy::{OUTSIDE_CIDRS, TargetPolicy, UNTRUSTED_SLICE};
-use crate::targets::SliceView;
+use crate::model::cluster::{KubeError, NoticeKind};
+use crate::model::target_policy::{OUTSIDE_CIDRS, TargetPolicy, UNTRUSTED_SLICE};
+use crate::model::targets::SliceView;
 
 fn by(manager: &str, mut s: SliceView, name: &str) -> SliceView {
     s.managed_by = Some(manager.to_owned());
@@ -66,7 +66,8 @@ async fn an_untrusted_slice_adds_no_target_and_is_reported_once() {
     );
     // AND the allocation itself was reported as usual
     assert_eq!(
-        w.annotation("room", crate::annotations::STATUS).as_deref(),
+        w.annotation("room", crate::contract::annotations::STATUS)
+            .as_deref(),
         Some("Allocated")
     );
 }

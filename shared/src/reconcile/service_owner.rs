@@ -2,8 +2,8 @@
 
 use super::Result;
 use super::reconciler::Reconciler;
-use crate::claims::{Claim, Owner};
-use crate::service_model::ServiceState;
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::{Claim, Owner};
 
 impl Reconciler {
     pub(super) fn owner(&self, service: &ServiceState) -> Owner {

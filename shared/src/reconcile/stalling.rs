@@ -6,14 +6,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
-use crate::annotations;
-use crate::claims::{
-    Claim, ClaimError, ClaimStore, HoldError, MemoryClaimStore, NlbTerms, NlbUsage, PortHolder,
-    ReleaseError, RunToken, StoreError, TableIdentity, TakeOverError,
+use crate::adapters::memory::{MemoryClaimStore, MemoryCluster};
+use crate::contract::annotations;
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::{
+    Claim, ClaimError, ClaimStore, HoldError, NlbTerms, NlbUsage, PortHolder, ReleaseError,
+    RunToken, StoreError, TableIdentity, TakeOverError,
 };
-use crate::cluster::{Cluster, KubeError, MemoryCluster, Notice, Patched, ServiceOutputs, Written};
-use crate::service_model::ServiceState;
-use crate::targets::SliceView;
+use crate::model::cluster::{Cluster, KubeError, Notice, Patched, ServiceOutputs, Written};
+use crate::model::targets::SliceView;
 
 /// A claim store that stops `record_resources` until a permit is given: a run that stalls.
 pub(super) struct StallingStore {
@@ -64,7 +65,7 @@ impl ClaimStore for StallingStore {
     async fn record_listing(
         &self,
         nlb: &str,
-        listing: &crate::claims::NlbListing,
+        listing: &crate::model::claims::NlbListing,
         made: bool,
     ) -> Result<(), StoreError> {
         self.inner.record_listing(nlb, listing, made).await
@@ -132,7 +133,7 @@ impl Cluster for StallingCluster {
         &self,
         ns: &str,
         selector: &std::collections::BTreeMap<String, String>,
-    ) -> Result<Vec<crate::service_model::PodState>, KubeError> {
+    ) -> Result<Vec<crate::contract::service_model::PodState>, KubeError> {
         self.inner.pods(ns, selector).await
     }
     async fn set_pod_reachable(
@@ -148,7 +149,7 @@ impl Cluster for StallingCluster {
         &self,
         ns: &str,
         name: &str,
-    ) -> Result<Option<crate::service_model::PodState>, KubeError> {
+    ) -> Result<Option<crate::contract::service_model::PodState>, KubeError> {
         self.inner.pod(ns, name).await
     }
 }

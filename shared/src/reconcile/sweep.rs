@@ -25,10 +25,10 @@ use super::sweep_groups::SeenClaims;
 use super::sweep_limits::DeletionBudget;
 use super::sweep_share::key_of;
 use super::{Reconciler, Result};
-use crate::claims::CursorStore;
-use crate::cluster::Cluster;
-use crate::pool::NlbPool;
-use crate::service_model::ServiceState;
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::CursorStore;
+use crate::model::cluster::Cluster;
+use crate::model::pool::NlbPool;
 
 impl Reconciler {
     /// One sweep run; see the module docs. Individual failures are counted, not fatal.
@@ -45,12 +45,12 @@ impl Reconciler {
             .into_iter()
             .map(|s| (key_of(&s), s))
             .collect();
-        let now = crate::claims::now_epoch();
+        let now = crate::model::claims::now_epoch();
         let pending: Vec<&ServiceState> = services
             .values()
             .filter(|s| {
                 s.annotations
-                    .get(crate::annotations::STATUS)
+                    .get(crate::contract::annotations::STATUS)
                     .is_some_and(|st| st.starts_with("Pending"))
             })
             .collect();

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use super::SweepLimits;
 use super::sweep_share::next_share;
 use super::sweep_tests::{World, owner, service, world};
-use crate::annotations::STATUS;
-use crate::claims::{ClaimState, CursorStore, StoreError, SweepCursor};
+use crate::contract::annotations::STATUS;
+use crate::model::claims::{ClaimState, CursorStore, StoreError, SweepCursor};
 
 impl World {
     fn rooms(&self, n: usize) {

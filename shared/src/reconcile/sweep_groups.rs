@@ -10,12 +10,12 @@ use super::decide::Decision;
 use super::sweep_limits::{DeletionBudget, SweepLimits};
 use super::sweep_report::SweepReport;
 use super::{Reconciler, Result};
-use crate::claims::{CursorStore, PortHolder, SweepCursor};
-use crate::cluster::Cluster;
-use crate::elb::{
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::{CursorStore, PortHolder, SweepCursor};
+use crate::model::cluster::Cluster;
+use crate::model::elb::{
     ElbErrorKind, TAG_LISTENER, TAG_NAMESPACE, TAG_POD, TAG_SERVICE, TAG_SERVICE_UID,
 };
-use crate::service_model::ServiceState;
 
 /// The listeners the claims read this run account for: (Service uid, listener key, pod).
 #[derive(Debug, Default)]

@@ -1,11 +1,11 @@
-//! The sweep's listing of each NLB of the pools on its item ([`crate::claims::listing`]): the
+//! The sweep's listing of each NLB of the pools on its item ([`crate::model::claims::listing`]): the
 //! allocation path reads it with the claims and asks ELBv2 nothing before its claim.
 
 use std::collections::BTreeSet;
 
 use super::{Reconciler, Result};
-use crate::claims::{NlbListing, PortHolder, now_epoch};
-use crate::elb::ListenerInfo;
+use crate::model::claims::{NlbListing, PortHolder, now_epoch};
+use crate::model::elb::ListenerInfo;
 
 impl Reconciler {
     /// Records on `nlb`'s item the ports of `listeners` no claim of `holders` accounts for,

@@ -9,14 +9,14 @@ use futures::{StreamExt, TryStreamExt};
 use super::sweep_limits::{DeletionBudget, SweepLimits};
 use super::sweep_report::SweepReport;
 use super::{Reconciler, Result};
-use crate::claims::PortHolder;
-use crate::cluster::Cluster;
-use crate::elb::{
+use crate::contract::event::ServiceKey;
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::PortHolder;
+use crate::model::cluster::Cluster;
+use crate::model::elb::{
     ElbErrorKind, ListenerInfo, TAG_POD, TAG_SERVICE_UID, target_group_name, target_group_name_in,
 };
-use crate::event::ServiceKey;
-use crate::pool::NlbPool;
-use crate::service_model::ServiceState;
+use crate::model::pool::NlbPool;
 
 /// What one NLB holds: its listeners (with their tags) read before its claims.
 pub(super) struct NlbSeen {
@@ -165,7 +165,7 @@ impl Reconciler {
         // back (events trust what they made): its Service is reconciled in this run. A younger
         // claim's listener may still be in the making.
         let listener_ports: HashSet<u16> = listeners.iter().map(|l| l.port).collect();
-        let settled_before = crate::claims::now_epoch()
+        let settled_before = crate::model::claims::now_epoch()
             - i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX);
         let misplaced_uid = |uid: &str| {
             gone || holders.iter().filter(|h| h.owner.uid == uid).any(|h| {
@@ -255,7 +255,7 @@ impl Reconciler {
     }
 
     pub(super) fn is_ours(&self, tags: &HashMap<String, String>) -> bool {
-        crate::elb::owned_by_cluster(tags, &self.cluster_name)
+        crate::model::elb::owned_by_cluster(tags, &self.cluster_name)
     }
 
     async fn delete_leaked_listener(

@@ -11,10 +11,10 @@ use futures::StreamExt;
 use super::sweep_limits::SweepLimits;
 use super::sweep_report::SweepReport;
 use super::{Outcome, Reconciler, Result};
-use crate::annotations::STATUS;
-use crate::claims::{CursorStore, SweepCursor};
-use crate::cluster::Cluster;
-use crate::service_model::ServiceState;
+use crate::contract::annotations::STATUS;
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::{CursorStore, SweepCursor};
+use crate::model::cluster::Cluster;
 
 /// A Service's key in the sweep's lists and cursor: `namespace/name`.
 pub(super) fn key_of(s: &ServiceState) -> String {
@@ -25,8 +25,10 @@ pub(super) fn key_of(s: &ServiceState) -> String {
 /// are released within a sweep period of the grace.
 fn pods_leaving(s: &ServiceState) -> bool {
     s.annotations
-        .get(crate::annotations::PODS)
-        .and_then(|json| serde_json::from_str::<crate::annotations::PodsSummary>(json).ok())
+        .get(crate::contract::annotations::PODS)
+        .and_then(|json| {
+            serde_json::from_str::<crate::contract::annotations::PodsSummary>(json).ok()
+        })
         .is_some_and(|p| p.leaving > 0)
 }
 

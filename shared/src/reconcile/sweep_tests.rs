@@ -4,16 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{DEFAULT_STACK_ID, Reconciler, SweepLimits};
-use crate::annotations::{AUTO_ASSIGN, STATUS};
-use crate::claims::{Claim, ClaimState, ClaimStore, MemoryClaimStore, Owner, TableIdentity};
-use crate::cluster::{MEMORY_CLUSTER_UID, MemoryCluster};
-use crate::elb::{
-    LoadBalancing, MemoryLoadBalancing, ResourceTags, TargetGroupSpec, target_group_name,
+use crate::adapters::memory::{
+    MEMORY_CLUSTER_UID, MemoryClaimStore, MemoryCluster, MemoryLoadBalancing,
 };
-use crate::event::ServiceKey;
-use crate::pool::PoolSet;
-use crate::protocol::ListenerProtocol;
-use crate::service_model::{ListenerKey, ServicePortSpec, ServiceState, TargetPort};
+use crate::contract::annotations::{AUTO_ASSIGN, STATUS};
+use crate::contract::event::ServiceKey;
+use crate::contract::protocol::ListenerProtocol;
+use crate::contract::service_model::{ListenerKey, ServicePortSpec, ServiceState, TargetPort};
+use crate::model::claims::{Claim, ClaimState, ClaimStore, Owner, TableIdentity};
+use crate::model::elb::{LoadBalancing, ResourceTags, TargetGroupSpec, target_group_name};
+use crate::model::pool::PoolSet;
 
 const NLB: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/a/1";
 
@@ -311,7 +311,7 @@ async fn reconciles_a_bounded_share_per_run_and_comes_round() {
 async fn the_sweep_counts_pending_services_and_ages_the_oldest() {
     // GIVEN two Pending Services made 100 s and 30 s ago, and an allocated one
     let w = world(50);
-    let now = crate::claims::now_epoch();
+    let now = crate::model::claims::now_epoch();
     for (name, age) in [("old", 100), ("new", 30)] {
         let mut s = service(name, &format!("u-{name}"));
         s.created = Some(now - age);

@@ -7,12 +7,11 @@ use super::fingerprint::{listener_fingerprint, listener_half};
 use super::per_pod::Pass;
 use super::run::Run;
 use super::{Error, Outcome, Reconciler, Result};
-use crate::annotations::{AllocationRequest, Mode};
-use crate::claims::RunToken;
-use crate::claims::{Claim, ClaimState};
-use crate::cluster::Cluster;
-use crate::service_model::{ListenerSpec, ServiceState};
-use crate::targets::{SliceView, Target, desired_targets};
+use crate::contract::annotations::{AllocationRequest, Mode};
+use crate::contract::service_model::{ListenerSpec, ServiceState};
+use crate::model::claims::{Claim, ClaimState, RunToken};
+use crate::model::cluster::Cluster;
+use crate::model::targets::{SliceView, Target, desired_targets};
 
 impl Reconciler {
     /// Registers and deregisters targets of an allocated Service after its endpoints changed.

@@ -6,7 +6,7 @@ use futures::future::join_all;
 use super::plan::Plan;
 use super::run::Run;
 use super::{Reconciler, Result};
-use crate::elb::{EnsuredTargetGroup, TargetGroupSpec};
+use crate::model::elb::{EnsuredTargetGroup, TargetGroupSpec};
 
 impl Reconciler {
     /// The target groups of the listeners `plan` lacks, their cross-zone setting following

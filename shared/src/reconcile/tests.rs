@@ -4,15 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Error, Outcome, Reconciler, RunMetrics};
-use crate::annotations::{self, AUTO_ASSIGN, FINALIZER};
-use crate::claims::{ClaimState, ClaimStore, MemoryClaimStore};
-use crate::cluster::{KubeError, MemoryCluster, NoticeKind};
-use crate::elb::{ElbError, ElbErrorKind, MemoryLoadBalancing};
-use crate::event::ServiceKey;
-use crate::pool::PoolSet;
-use crate::protocol::ListenerProtocol;
-use crate::service_model::{ServicePortSpec, ServiceState, TargetPort};
-use crate::targets::{SlicePort, SliceView};
+use crate::adapters::memory::{MemoryClaimStore, MemoryCluster, MemoryLoadBalancing};
+use crate::contract::annotations::{self, AUTO_ASSIGN, FINALIZER};
+use crate::contract::event::ServiceKey;
+use crate::contract::protocol::ListenerProtocol;
+use crate::contract::service_model::{ServicePortSpec, ServiceState, TargetPort};
+use crate::model::claims::{ClaimState, ClaimStore};
+use crate::model::cluster::{KubeError, NoticeKind};
+use crate::model::elb::{ElbError, ElbErrorKind};
+use crate::model::pool::PoolSet;
+use crate::model::targets::{SlicePort, SliceView};
 
 pub(super) const NLB_A: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/a/1";
 pub(super) const NLB_B: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/net/b/2";
@@ -31,7 +32,7 @@ pub(super) fn swept(store: &MemoryClaimStore, nlbs: &[&str]) {
     for nlb in nlbs {
         store.set_listing(
             nlb,
-            crate::claims::NlbListing {
+            crate::model::claims::NlbListing {
                 cross_zone: true,
                 ..Default::default()
             },
@@ -49,9 +50,9 @@ pub(super) fn world(nlbs: &[&str], ports: &str, quota: u32) -> World {
     let store = Arc::new(MemoryClaimStore::new());
     swept(&store, nlbs);
     // A table in use: its first allocation recorded whose it is (identity_tests.rs covers that).
-    store.set_identity(Some(crate::claims::TableIdentity {
+    store.set_identity(Some(crate::model::claims::TableIdentity {
         cluster_name: "prod".into(),
-        cluster_uid: crate::cluster::MEMORY_CLUSTER_UID.into(),
+        cluster_uid: crate::adapters::memory::MEMORY_CLUSTER_UID.into(),
         stack_id: super::DEFAULT_STACK_ID.into(),
     }));
     let dns: Vec<(String, String)> = nlbs
@@ -146,8 +147,8 @@ pub(super) fn room_with_ports(w: &World, n: u16) {
 }
 
 /// What the tests' reconcilers trust: the EndpointSlice controller and [`TEST_MANAGER`].
-pub(super) fn test_targets() -> crate::target_policy::TargetPolicy {
-    crate::target_policy::TargetPolicy::new([TEST_MANAGER], vec![])
+pub(super) fn test_targets() -> crate::model::target_policy::TargetPolicy {
+    crate::model::target_policy::TargetPolicy::new([TEST_MANAGER], vec![])
 }
 
 /// A slice of the tests' trusted manager.
@@ -550,7 +551,7 @@ async fn an_unfinished_claim_of_a_live_run_is_not_overtaken() {
     // A run killed right after its claim (a failpoint: no clean-up runs, as with a kill).
     w.reconciler
         .failpoints()
-        .arm(crate::failpoint::ENSURE_AFTER_CLAIM);
+        .arm(crate::reconcile::failpoint::ENSURE_AFTER_CLAIM);
     w.reconcile("room").await.expect_err("the run stops");
     w.reconciler.failpoints().clear();
 
@@ -652,8 +653,8 @@ async fn an_unresolved_named_target_port_is_reported_but_the_port_is_kept() {
 async fn a_port_held_by_a_foreign_listener_is_never_claimed() {
     let w = world(&[NLB_A], "30000-30000", 50);
     // Someone made a listener by hand on the only port of the range.
-    let tags = crate::elb::ResourceTags {
-        owner: crate::claims::Owner {
+    let tags = crate::model::elb::ResourceTags {
+        owner: crate::model::claims::Owner {
             key: ServiceKey {
                 cluster: "x".into(),
                 namespace: "x".into(),
@@ -663,9 +664,9 @@ async fn a_port_held_by_a_foreign_listener_is_never_claimed() {
             pod: None,
         },
         pool: "default".into(),
-        listener: crate::service_model::ListenerKey::new(30000, ListenerProtocol::Tcp),
+        listener: crate::contract::service_model::ListenerKey::new(30000, ListenerProtocol::Tcp),
     };
-    let spec = crate::elb::TargetGroupSpec {
+    let spec = crate::model::elb::TargetGroupSpec {
         attributes: Default::default(),
         name: "manual".into(),
         protocol: ListenerProtocol::Tcp,
@@ -674,7 +675,7 @@ async fn a_port_held_by_a_foreign_listener_is_never_claimed() {
         health_check: Default::default(),
         tags: tags.clone(),
     };
-    use crate::elb::LoadBalancing;
+    use crate::model::elb::LoadBalancing;
     let tg = w.elb.ensure_target_group(&spec).await.expect("tg");
     w.elb
         .create_listener(NLB_A, 30000, ListenerProtocol::Tcp, None, &tg.arn, &tags)
@@ -757,27 +758,27 @@ impl ClaimStore for LostAnswer {
     async fn claims_of(
         &self,
         uid: &str,
-    ) -> Result<Vec<crate::claims::Claim>, crate::claims::StoreError> {
+    ) -> Result<Vec<crate::model::claims::Claim>, crate::model::claims::StoreError> {
         self.inner.claims_of(uid).await
     }
     async fn note_gone(
         &self,
-        claims: &[crate::claims::Claim],
+        claims: &[crate::model::claims::Claim],
         since: Option<i64>,
-    ) -> Result<(), crate::claims::StoreError> {
+    ) -> Result<(), crate::model::claims::StoreError> {
         self.inner.note_gone(claims, since).await
     }
     async fn note_applied(
         &self,
-        applied: &[(crate::claims::Claim, String)],
-    ) -> Result<(), crate::claims::StoreError> {
+        applied: &[(crate::model::claims::Claim, String)],
+    ) -> Result<(), crate::model::claims::StoreError> {
         self.inner.note_applied(applied).await
     }
     async fn claim(
         &self,
-        claims: &[crate::claims::Claim],
-        quota: crate::claims::NlbTerms,
-    ) -> Result<(), crate::claims::ClaimError> {
+        claims: &[crate::model::claims::Claim],
+        quota: crate::model::claims::NlbTerms,
+    ) -> Result<(), crate::model::claims::ClaimError> {
         self.inner.claim(claims, quota).await?;
         if !self.lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
             // The retry of the same transaction: its conditions fail on its own writes.
@@ -787,66 +788,66 @@ impl ClaimStore for LostAnswer {
     }
     async fn take_over(
         &self,
-        claims: &[crate::claims::Claim],
-        token: &crate::claims::RunToken,
+        claims: &[crate::model::claims::Claim],
+        token: &crate::model::claims::RunToken,
         now: i64,
         stale_before: i64,
-    ) -> Result<(), crate::claims::TakeOverError> {
+    ) -> Result<(), crate::model::claims::TakeOverError> {
         self.inner.take_over(claims, token, now, stale_before).await
     }
     async fn record_resources(
         &self,
-        claim: &crate::claims::Claim,
-        token: &crate::claims::RunToken,
+        claim: &crate::model::claims::Claim,
+        token: &crate::model::claims::RunToken,
         l: &str,
         t: &str,
         now: i64,
-    ) -> Result<(), crate::claims::HoldError> {
+    ) -> Result<(), crate::model::claims::HoldError> {
         self.inner.record_resources(claim, token, l, t, now).await
     }
     async fn let_go(
         &self,
-        claims: &[crate::claims::Claim],
-        token: &crate::claims::RunToken,
-    ) -> Result<(), crate::claims::HoldError> {
+        claims: &[crate::model::claims::Claim],
+        token: &crate::model::claims::RunToken,
+    ) -> Result<(), crate::model::claims::HoldError> {
         self.inner.let_go(claims, token).await
     }
     async fn release(
         &self,
-        claims: &[crate::claims::Claim],
-        token: &crate::claims::RunToken,
-    ) -> Result<(), crate::claims::ReleaseError> {
+        claims: &[crate::model::claims::Claim],
+        token: &crate::model::claims::RunToken,
+    ) -> Result<(), crate::model::claims::ReleaseError> {
         self.inner.release(claims, token).await
     }
     async fn record_listing(
         &self,
         nlb: &str,
-        listing: &crate::claims::NlbListing,
+        listing: &crate::model::claims::NlbListing,
         made: bool,
-    ) -> Result<(), crate::claims::StoreError> {
+    ) -> Result<(), crate::model::claims::StoreError> {
         self.inner.record_listing(nlb, listing, made).await
     }
     async fn nlb_usage(
         &self,
         arns: &[String],
-    ) -> Result<Vec<crate::claims::NlbUsage>, crate::claims::StoreError> {
+    ) -> Result<Vec<crate::model::claims::NlbUsage>, crate::model::claims::StoreError> {
         self.inner.nlb_usage(arns).await
     }
     async fn port_holders(
         &self,
         nlb: &str,
-    ) -> Result<Vec<crate::claims::PortHolder>, crate::claims::StoreError> {
+    ) -> Result<Vec<crate::model::claims::PortHolder>, crate::model::claims::StoreError> {
         self.inner.port_holders(nlb).await
     }
     async fn identity(
         &self,
-    ) -> Result<Option<crate::claims::TableIdentity>, crate::claims::StoreError> {
+    ) -> Result<Option<crate::model::claims::TableIdentity>, crate::model::claims::StoreError> {
         self.inner.identity().await
     }
     async fn record_identity(
         &self,
-        identity: &crate::claims::TableIdentity,
-    ) -> Result<crate::claims::TableIdentity, crate::claims::StoreError> {
+        identity: &crate::model::claims::TableIdentity,
+    ) -> Result<crate::model::claims::TableIdentity, crate::model::claims::StoreError> {
         self.inner.record_identity(identity).await
     }
 }
@@ -949,7 +950,7 @@ async fn an_event_naming_one_service_cannot_release_another() {
 async fn an_instance_measures_first_addresses_and_counts_outcomes() {
     // GIVEN a Service made 7 s ago and one with a bad mode
     let w = world(&[NLB_A], "30000-30099", 50);
-    let created = crate::claims::now_epoch() - 7;
+    let created = crate::model::claims::now_epoch() - 7;
     w.cluster.put_service(ServiceState {
         created: Some(created),
         ..opted_in("room", "u1")
@@ -959,7 +960,7 @@ async fn an_instance_measures_first_addresses_and_counts_outcomes() {
         "u2",
         &[
             (AUTO_ASSIGN, "true"),
-            (crate::annotations::MODE, "sideways"),
+            (crate::contract::annotations::MODE, "sideways"),
         ],
         vec![port("game", 7777, "TCP", TargetPort::Number(8000))],
     ));

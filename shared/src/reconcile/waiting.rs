@@ -1,9 +1,9 @@
 //! A Service that waits: `Pending` with the reason, a Warning Event when its status changes.
 
 use super::{Outcome, Reconciler, Result};
-use crate::annotations::{self, Status};
-use crate::cluster::{Cluster, NoticeKind, ServiceOutputs};
-use crate::service_model::ServiceState;
+use crate::contract::annotations::{self, Status};
+use crate::contract::service_model::ServiceState;
+use crate::model::cluster::{Cluster, NoticeKind, ServiceOutputs};
 
 impl Reconciler {
     /// No room in the pool: status `Pending`, a Warning Event, and the finalizer only if the

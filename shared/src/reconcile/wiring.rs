@@ -1,10 +1,10 @@
 //! One listener's resources: its target group and listener, made or found and repaired.
 
 use super::{Error, Reconciler, Result};
-use crate::annotations::HealthCheckSpec;
-use crate::claims::Claim;
-use crate::elb::{ElbError, ElbErrorKind, EnsuredTargetGroup, TargetGroupSpec, owned_by};
-use crate::listener_options::TlsListener;
+use crate::contract::annotations::HealthCheckSpec;
+use crate::contract::listener_options::TlsListener;
+use crate::model::claims::Claim;
+use crate::model::elb::{ElbError, ElbErrorKind, EnsuredTargetGroup, TargetGroupSpec, owned_by};
 
 /// A claim to wire up.
 pub(super) struct Wiring {
@@ -267,7 +267,7 @@ impl Reconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::annotations::{HealthCheckPort, HealthCheckProtocol};
+    use crate::contract::annotations::{HealthCheckPort, HealthCheckProtocol};
 
     #[test]
     fn unset_health_check_settings_never_differ() {

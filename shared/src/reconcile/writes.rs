@@ -4,9 +4,11 @@
 use super::outcome::Outcome;
 use super::reconciler::Reconciler;
 use super::{Error, Result};
-use crate::annotations::{self, Status};
-use crate::cluster::{Cluster, KubeError, Notice, NoticeKind, Patched, ServiceOutputs, Written};
-use crate::service_model::ServiceState;
+use crate::contract::annotations::{self, Status};
+use crate::contract::service_model::ServiceState;
+use crate::model::cluster::{
+    Cluster, KubeError, Notice, NoticeKind, Patched, ServiceOutputs, Written,
+};
 
 /// Attempts of a Service write that meets conflicting writers.
 pub(super) const WRITE_ATTEMPTS: usize = 4;

@@ -1,5 +1,5 @@
 // template.yaml's CloudWatch dashboard, resolved for a stack: valid JSON, and every
-// NlbPortPool metric it shows is one the functions print (shared/src/metrics.rs), so a
+// NlbPortPool metric it shows is one the functions print (shared/src/reconcile/metrics.rs), so a
 // renamed metric cannot leave an empty graph behind.
 
 import test from 'node:test';
@@ -28,7 +28,7 @@ test('the dashboard is JSON once resolved, and shows only metrics the functions 
     ...[...text.matchAll(/MetricName=\\"(\w+)\\"/g)].map((m) => m[1]),
   ]);
   assert.ok(shown.size >= 12, [...shown].join(','));
-  const printed = readFileSync(root('shared/src/metrics.rs'), 'utf8');
+  const printed = readFileSync(root('shared/src/reconcile/metrics.rs'), 'utf8');
   for (const name of shown) assert.ok(printed.includes(`"${name}"`), `${name} is on the dashboard but no function prints it`);
   assert.match(text, /"QueueName","s-dlq"/);
   assert.match(text, /"FunctionName","s-allocate"/);
@@ -46,7 +46,7 @@ test('SignalsRefusedAlarm watches the metric the functions print when the bus re
   const expression = alarm.Metrics[0].Expression;
   assert.match(expression, /SUM\(SignalsRefused\)/);
   assert.match(expression, /SCHEMA\("NlbPortPool", DetailType, Function\)/);
-  const printed = readFileSync(root('shared/src/metrics.rs'), 'utf8');
+  const printed = readFileSync(root('shared/src/reconcile/metrics.rs'), 'utf8');
   assert.ok(printed.includes('"SignalsRefused"'));
   assert.ok(printed.includes('("Function", function), ("DetailType", detail_type)'));
 });

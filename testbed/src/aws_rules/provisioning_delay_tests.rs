@@ -255,7 +255,7 @@ async fn the_sdk_reads_the_rewritten_states() {
     let rule = Arc::new(ProvisioningDelay::new(Duration::from_secs(600)));
     let proxy = FaultProxy::start_with(&upstream, FaultPlan::none(), vec![rule.clone()]).await;
     // The project's loader: it brings the HTTP client (the SDK is built without one).
-    let sdk = nlb_port_pool::aws::config_loader()
+    let sdk = nlb_port_pool::adapters::aws::sdk::config_loader()
         .region(aws_config::Region::new("us-west-2"))
         .endpoint_url(&proxy.url)
         .credentials_provider(aws_credential_types::Credentials::new(

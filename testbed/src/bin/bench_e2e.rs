@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::watcher;
-use nlb_port_pool::annotations::ALLOCATED_PORT;
+use nlb_port_pool::contract::annotations::ALLOCATED_PORT;
 use testbed::kube_fixtures::{PortSpec, create_namespace, endpoint_slice, opted_in_service};
 use testbed::local_stack::aws::PoolSettings;
 use testbed::local_stack::measure::{
@@ -63,7 +63,7 @@ struct Seen {
 async fn main() -> Result<()> {
     // Every delivery is a log line: only when asked for (RUST_LOG=info); failures are counted.
     if std::env::var_os("RUST_LOG").is_some() {
-        nlb_port_pool::telemetry::init_tracing();
+        nlb_port_pool::adapters::telemetry::init_tracing();
     }
     let args = Args::parse();
     let stack_env = testbed::stack_env_path();

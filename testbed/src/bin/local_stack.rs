@@ -70,7 +70,7 @@ fn step(n: &std::sync::atomic::AtomicUsize, text: &str) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    nlb_port_pool::telemetry::init_tracing();
+    nlb_port_pool::adapters::telemetry::init_tracing();
     let args = Args::parse();
     match run(args).await {
         Ok(code) => code,

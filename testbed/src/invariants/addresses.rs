@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams};
-use nlb_port_pool::annotations::{self, AllocationRecord};
+use nlb_port_pool::contract::annotations::{self, AllocationRecord};
 
 use super::World;
 

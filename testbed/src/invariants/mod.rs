@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams};
-use nlb_port_pool::annotations;
+use nlb_port_pool::contract::annotations;
 
 pub use claims::Claims;
 

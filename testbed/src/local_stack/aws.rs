@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
-use nlb_port_pool::event::{DetailType, EVENT_SOURCE};
-use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, POOL_LOW, TARGETS_REGISTERED};
+use nlb_port_pool::contract::event::{DetailType, EVENT_SOURCE};
+use nlb_port_pool::contract::pool_event::{FUNCTIONS_SOURCE, POOL_LOW, TARGETS_REGISTERED};
 
 use crate::moto::{self, TestNlb};
 
@@ -156,9 +156,12 @@ impl AwsStack {
             .queue_url
             .context("CreateQueue answered without a URL")?;
         let table = format!("{prefix}-claims");
-        nlb_port_pool::claims::table::create_table(&aws_sdk_dynamodb::Client::new(sdk), &table)
-            .await
-            .with_context(|| format!("creating table {table}"))?;
+        nlb_port_pool::adapters::dynamo::table::create_table(
+            &aws_sdk_dynamodb::Client::new(sdk),
+            &table,
+        )
+        .await
+        .with_context(|| format!("creating table {table}"))?;
         let (nlbs, vpc_id, subnets) = moto::create_nlbs_with_subnets(sdk, prefix, pool.nlbs).await;
         let arns: Vec<&str> = nlbs.iter().map(|n| n.arn.as_str()).collect();
         let mut default = serde_json::json!({
@@ -171,7 +174,7 @@ impl AwsStack {
             });
         }
         let pools_json = serde_json::json!({ "default": default }).to_string();
-        nlb_port_pool::pool::PoolSet::from_json(&pools_json)
+        nlb_port_pool::model::pool::PoolSet::from_json(&pools_json)
             .map_err(|e| anyhow::anyhow!("the pool is not usable: {e}"))?;
         Ok(Self {
             bus: prefix.to_owned(),

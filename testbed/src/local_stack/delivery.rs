@@ -164,7 +164,7 @@ async fn poll(ctx: Ctx, route: Route, mut stopped: watch::Receiver<bool>) {
             .receive_message()
             .queue_url(&route.queue_url)
             .max_number_of_messages(10)
-            // Below the SDK's 10 s attempt timeout (nlb_port_pool::aws), which would cut it.
+            // Below the SDK's 10 s attempt timeout (nlb_port_pool::adapters::aws::sdk), which would cut it.
             .wait_time_seconds(5)
             .message_system_attribute_names(Attr::All)
             .send();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
-use nlb_port_pool::annotations;
+use nlb_port_pool::contract::annotations;
 use serde_json::Value;
 
 use fleet::Fleet;

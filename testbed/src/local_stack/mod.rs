@@ -369,15 +369,15 @@ impl LocalStack {
             .build();
         Ok(nlb_pool_cli::collect::Sources {
             cluster: self.config.cluster.clone(),
-            pools: nlb_port_pool::pool::PoolSet::from_json(&self.aws.pools_json)
+            pools: nlb_port_pool::model::pool::PoolSet::from_json(&self.aws.pools_json)
                 .map_err(|e| anyhow::anyhow!("the local stack's POOLS: {e}"))?,
             stack_id: Some(format!("local/{}", self.config.prefix)),
             namespace: None,
-            store: Arc::new(nlb_port_pool::claims::DynamoClaimStore::new(
+            store: Arc::new(nlb_port_pool::adapters::dynamo::DynamoClaimStore::new(
                 aws_sdk_dynamodb::Client::new(&sdk),
                 &self.aws.table,
             )),
-            elb: Arc::new(nlb_port_pool::elb::AwsLoadBalancing::new(
+            elb: Arc::new(nlb_port_pool::adapters::aws::AwsLoadBalancing::new(
                 aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
             )),
             kube: bed.kube_client().await,

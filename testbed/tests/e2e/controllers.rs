@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nlb_port_pool::annotations::{ADDRESS, PODS, SERVICE, STATUS, TARGET, TARGET_GROUP_ARN};
+use nlb_port_pool::contract::annotations::{
+    ADDRESS, PODS, SERVICE, STATUS, TARGET, TARGET_GROUP_ARN,
+};
 use testbed::Bed;
 use testbed::aws_rules::HealthDelay;
 use testbed::local_stack::delivery::scheduled_event;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, ListParams};
-use nlb_port_pool::annotations::ALLOCATED_PORT;
+use nlb_port_pool::contract::annotations::ALLOCATED_PORT;
 use testbed::invariants::Claims;
 use testbed::kube_fixtures::{PortSpec, create, endpoint_slice, opted_in_service};
 use testbed::local_stack::delivery::scheduled_event;

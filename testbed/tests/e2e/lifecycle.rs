@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use nlb_port_pool::annotations::{ADDRESS, ALLOCATED_PORT, FINALIZER, STATUS, TARGET_GROUP_ARN};
+use nlb_port_pool::contract::annotations::{
+    ADDRESS, ALLOCATED_PORT, FINALIZER, STATUS, TARGET_GROUP_ARN,
+};
 
 use crate::support::{TestStack, kubectl, room_manifest};
 

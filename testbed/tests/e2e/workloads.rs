@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams};
-use nlb_port_pool::annotations::{AUTO_ASSIGN, MODE, POD_RELEASE_AFTER};
-use nlb_port_pool::pod_model::REACHABLE_GATE;
+use nlb_port_pool::contract::annotations::{AUTO_ASSIGN, MODE, POD_RELEASE_AFTER};
+use nlb_port_pool::contract::pod_model::REACHABLE_GATE;
 use serde_json::{Value, json};
 
 use crate::support::{TestStack, kubectl};

@@ -16,13 +16,13 @@ use handlers::{Deps, EventBridgeSignal, PoolSummary};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, PostParams};
 use lambda_runtime::{Context, LambdaEvent};
-use nlb_port_pool::claims::{NlbState, PoolRecords};
-use nlb_port_pool::config::{FunctionConfig, KubeAccess};
-use nlb_port_pool::event::DetailType;
-use nlb_port_pool::pool::PoolSet;
-use nlb_port_pool::pool_event::{FUNCTIONS_SOURCE, POOL_LOW, PoolLow};
+use nlb_port_pool::contract::event::DetailType;
+use nlb_port_pool::contract::pool_event::{FUNCTIONS_SOURCE, POOL_LOW, PoolLow};
+use nlb_port_pool::model::claims::{NlbState, PoolRecords};
+use nlb_port_pool::model::config::{FunctionConfig, KubeAccess};
+use nlb_port_pool::model::pool::PoolSet;
+use nlb_port_pool::model::target_policy::TargetPolicy;
 use nlb_port_pool::reconcile::{GrowthSignal, TendSettings};
-use nlb_port_pool::target_policy::TargetPolicy;
 use testbed::aws_rules::{ProvisioningDelay, RegionalNlbQuota};
 use testbed::fault_proxy::{FaultPlan, FaultProxy};
 use testbed::iam_gate::{GateStack, StackSpec};
@@ -71,7 +71,7 @@ pub struct ManagedStack {
     pub quota: Arc<RegionalNlbQuota>,
     pub gate: GateStack,
     pub wake: Arc<Notify>,
-    pub store: Arc<nlb_port_pool::claims::DynamoClaimStore>,
+    pub store: Arc<nlb_port_pool::adapters::dynamo::DynamoClaimStore>,
     pub bus: String,
     pub subnets: Vec<String>,
     /// The functions' SDK configuration: through the proxy, signed as the stack's roles.
@@ -109,7 +109,7 @@ impl ManagedStack {
         let sdk = bed.sdk_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let table = unique_name(prefix);
-        nlb_port_pool::claims::table::create_table(&dynamodb, &table)
+        nlb_port_pool::adapters::dynamo::table::create_table(&dynamodb, &table)
             .await
             .expect("creating the claims table");
         let vpc_id = testbed::moto::create_vpc(&sdk).await;
@@ -165,7 +165,7 @@ impl ManagedStack {
         );
         ManagedStack {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-            store: Arc::new(nlb_port_pool::claims::DynamoClaimStore::new(
+            store: Arc::new(nlb_port_pool::adapters::dynamo::DynamoClaimStore::new(
                 dynamodb.clone(),
                 &table,
             )),
@@ -306,7 +306,10 @@ impl ManagedStack {
             svc.metadata
                 .annotations
                 .get_or_insert_with(Default::default)
-                .insert(nlb_port_pool::annotations::POOL.to_owned(), pool.to_owned());
+                .insert(
+                    nlb_port_pool::contract::annotations::POOL.to_owned(),
+                    pool.to_owned(),
+                );
             api.create(&PostParams::default(), &svc)
                 .await
                 .expect("creating a Service");
@@ -348,7 +351,7 @@ impl ManagedStack {
                 let status = s
                     .metadata
                     .annotations
-                    .and_then(|a| a.get(nlb_port_pool::annotations::STATUS).cloned())
+                    .and_then(|a| a.get(nlb_port_pool::contract::annotations::STATUS).cloned())
                     .unwrap_or_default();
                 (s.metadata.name.unwrap_or_default(), status)
             })
@@ -364,7 +367,7 @@ impl ManagedStack {
     pub async fn members_of(&self, pool: &str) -> Vec<(String, Option<NlbState>)> {
         let record = self.store.pool_record(pool).await.expect("pool record");
         let arns = record.member_arns();
-        let usage = nlb_port_pool::claims::ClaimStore::nlb_usage(self.store.as_ref(), &arns)
+        let usage = nlb_port_pool::model::claims::ClaimStore::nlb_usage(self.store.as_ref(), &arns)
             .await
             .expect("NLB usage");
         usage.into_iter().map(|u| (u.nlb_arn, u.state)).collect()
@@ -409,7 +412,7 @@ impl ManagedStack {
                 .expect("tags");
             for d in tags.tag_descriptions() {
                 if d.tags().iter().any(|t| {
-                    t.key() == Some(nlb_port_pool::elb::TAG_POOL)
+                    t.key() == Some(nlb_port_pool::model::elb::TAG_POOL)
                         && t.value().is_some_and(|v| self.pool_names().contains(&v))
                 }) {
                     let arn = d.resource_arn().unwrap_or_default().to_owned();
@@ -563,7 +566,7 @@ impl Functions {
         let deps = |name: &str| Deps::new(name, config.clone(), sdk, Duration::ZERO);
         let signal = |name: &str| {
             let mut events = aws_sdk_eventbridge::config::Builder::from(sdk);
-            events.set_app_name(nlb_port_pool::aws::app_name(name));
+            events.set_app_name(nlb_port_pool::adapters::aws::sdk::app_name(name));
             Arc::new(BusAndRunner {
                 bus: EventBridgeSignal::new(
                     aws_sdk_eventbridge::Client::from_conf(events.build()),

@@ -13,9 +13,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event as KubeEvent;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use lambda_runtime::{Context, LambdaEvent};
-use nlb_port_pool::config::{FunctionConfig, KubeAccess};
-use nlb_port_pool::event::{DetailType, EVENT_SOURCE};
-use nlb_port_pool::target_policy::TargetPolicy;
+use nlb_port_pool::contract::event::{DetailType, EVENT_SOURCE};
+use nlb_port_pool::model::config::{FunctionConfig, KubeAccess};
+use nlb_port_pool::model::target_policy::TargetPolicy;
 use testbed::fault_proxy::{FaultPlan, FaultProxy};
 use testbed::iam_gate::{GateStack, StackSpec};
 use testbed::moto::{PoolFixture, TestNlb, pool_fixture};
@@ -211,7 +211,7 @@ impl Stack {
         .expect("registering the redeployed stack with the IAM gate");
         let quoted: Vec<String> = arns.iter().map(|a| format!("\"{a}\"")).collect();
         let mut config = self.deps.config.clone();
-        config.pools = nlb_port_pool::pool::PoolSet::from_json(&format!(
+        config.pools = nlb_port_pool::model::pool::PoolSet::from_json(&format!(
             r#"{{"default":{{"nlbArns":[{}],"ports":"{ports}","listenerQuota":{quota}}}}}"#,
             quoted.join(",")
         ))
@@ -327,7 +327,7 @@ impl Stack {
             .operation_timeout(Duration::from_secs(30))
             .build();
         let retry = aws_config::retry::RetryConfig::standard()
-            .with_max_attempts(nlb_port_pool::aws::MAX_ATTEMPTS)
+            .with_max_attempts(nlb_port_pool::adapters::aws::sdk::MAX_ATTEMPTS)
             .with_initial_backoff(Duration::from_millis(20));
         let sdk = self
             .function_sdk_at(&proxy.url, Some(timeouts))

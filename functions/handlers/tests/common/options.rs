@@ -37,7 +37,7 @@ impl Stack {
     pub async fn with_pool_options(mut self, ports: &str, extra: &str) -> Stack {
         let quoted: Vec<String> = self.nlbs.iter().map(|n| format!("\"{}\"", n.arn)).collect();
         let mut config = self.deps.config.clone();
-        config.pools = nlb_port_pool::pool::PoolSet::from_json(&format!(
+        config.pools = nlb_port_pool::model::pool::PoolSet::from_json(&format!(
             r#"{{"default":{{"nlbArns":[{}],"ports":"{ports}",{extra}}}}}"#,
             quoted.join(",")
         ))

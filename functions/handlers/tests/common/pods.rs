@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use handlers::Deps;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use nlb_port_pool::annotations::{
+use nlb_port_pool::contract::annotations::{
     MODE, POD_RELEASE_AFTER, PODS, PREFIX, PodsSummary, TARGET_GROUP_ARN,
 };
 use nlb_port_pool::reconcile::{ReachReport, ReachSettings};

@@ -5,12 +5,11 @@
 use super::super::Result;
 use super::tend::{Census, PoolReport};
 use super::tender::PoolTender;
-use crate::claims::RunToken;
-use crate::claims::{NlbState, PoolMember, PoolRecord, now_epoch};
-use crate::elb::{
+use crate::model::claims::{NlbState, PoolMember, PoolRecord, RunToken, now_epoch};
+use crate::model::elb::{
     ElbErrorKind, NlbSpec, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_ID, TAG_POOL_SEQ,
 };
-use crate::pool::{NlbPool, managed_nlb_name};
+use crate::model::pool::{NlbPool, managed_nlb_name};
 
 /// Rounds of read-decide-write when another grower moved the counter first.
 const GROW_ATTEMPTS: usize = 3;
@@ -227,7 +226,7 @@ impl PoolTender<'_> {
         };
         self.reconciler
             .failpoints
-            .check(crate::failpoint::POOL_AFTER_CREATE)?;
+            .check(crate::reconcile::failpoint::POOL_AFTER_CREATE)?;
         if let Err(why) = self.prove_made(pool, &arn, pool_id, m.seq).await? {
             // The name is taken by an NLB that is not this member: never adopt it.
             let failure = format!("NLB {} exists but is not this pool's: {why}", m.name);
@@ -265,13 +264,14 @@ impl PoolTender<'_> {
         }
         NlbSpec {
             name: m.name.clone(),
-            scheme: managed.map_or(crate::pool::Scheme::InternetFacing, |x| x.scheme),
+            scheme: managed.map_or(crate::model::pool::Scheme::InternetFacing, |x| x.scheme),
             subnets: managed.map(|x| x.subnets.clone()).unwrap_or_default(),
             security_groups: managed
                 .map(|x| x.security_groups.clone())
                 .unwrap_or_default(),
-            ip_address_type: managed
-                .map_or(crate::pool::IpAddressType::Ipv4, |x| x.ip_address_type),
+            ip_address_type: managed.map_or(crate::model::pool::IpAddressType::Ipv4, |x| {
+                x.ip_address_type
+            }),
             tags,
         }
     }

@@ -7,11 +7,11 @@ use std::time::Duration;
 use super::super::Result;
 use super::tend::{Census, MemberView, PoolReport};
 use super::tender::PoolTender;
-use crate::claims::{NlbState, now_epoch};
-use crate::elb::{
+use crate::model::claims::{NlbState, now_epoch};
+use crate::model::elb::{
     ElbErrorKind, NlbStatus, TAG_CLUSTER, TAG_MANAGED, TAG_POOL, TAG_POOL_ID, TAG_POOL_SEQ,
 };
-use crate::pool::NlbPool;
+use crate::model::pool::NlbPool;
 
 impl PoolTender<'_> {
     /// Brings one recorded member's item in line with AWS: promotes it, notes it gone, gives
@@ -59,7 +59,7 @@ impl PoolTender<'_> {
                 }
                 // Listed at once, as the sweep would (no listener yet): its first rooms' target
                 // groups follow its cross-zone setting and nothing reads its listeners.
-                let listing = crate::claims::NlbListing {
+                let listing = crate::model::claims::NlbListing {
                     cross_zone,
                     at: now,
                     ..Default::default()

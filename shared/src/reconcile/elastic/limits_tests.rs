@@ -9,11 +9,11 @@ use super::super::elastic_tests::{
     POOL_ID, World, pool_function, pools, quick, reconciler, spec, world,
 };
 use super::super::{Outcome, PoolTender, TendSettings};
-use crate::annotations::POOL;
-use crate::claims::{MemoryClaimStore, NlbState, PoolMember, PoolRecords, now_epoch};
-use crate::cluster::MemoryCluster;
-use crate::elb::{ElbError, ElbErrorKind, MemoryLoadBalancing};
-use crate::pool::{PoolSet, managed_nlb_name};
+use crate::adapters::memory::{MemoryClaimStore, MemoryCluster, MemoryLoadBalancing};
+use crate::contract::annotations::POOL;
+use crate::model::claims::{NlbState, PoolMember, PoolRecords, now_epoch};
+use crate::model::elb::{ElbError, ElbErrorKind};
+use crate::model::pool::{PoolSet, managed_nlb_name};
 
 /// Managed pools `slow` (min 1) and `fast` (min 0, spare 0: it grows only for waiting
 /// Services), 10 listeners per NLB each.
@@ -130,7 +130,11 @@ async fn a_run_waiting_for_one_pools_nlb_allocates_services_waiting_in_another_m
 fn annotation(cluster: &MemoryCluster, name: &str) -> String {
     cluster
         .get("games", name)
-        .and_then(|s| s.annotations.get(crate::annotations::STATUS).cloned())
+        .and_then(|s| {
+            s.annotations
+                .get(crate::contract::annotations::STATUS)
+                .cloned()
+        })
         .unwrap_or_default()
 }
 

@@ -29,10 +29,10 @@ pub use tend::{PoolReport, TendSettings};
 pub use tender::PoolTender;
 
 use super::{Outcome, Reconciler, Result};
-use crate::annotations;
-use crate::claims::{PoolRecords, WaitingService, now_epoch};
-use crate::pool::NlbPool;
-use crate::service_model::ServiceState;
+use crate::contract::annotations;
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::{PoolRecords, WaitingService, now_epoch};
+use crate::model::pool::NlbPool;
 
 /// How often one instance may ask the pool function to grow a pool: a burst of allocations
 /// sends one event, not one each.

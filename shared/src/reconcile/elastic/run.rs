@@ -12,8 +12,8 @@ use futures::StreamExt;
 use super::super::Result;
 use super::tend::{PoolReport, PoolRun, TendSettings};
 use super::tender::PoolTender;
-use crate::claims::PoolRecord;
-use crate::cluster::Cluster;
+use crate::model::claims::PoolRecord;
+use crate::model::cluster::Cluster;
 
 impl PoolTender<'_> {
     /// One run over the managed pools among `names` (the others are left out of the answer):

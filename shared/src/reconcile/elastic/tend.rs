@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::super::{Error, Result};
 use super::tender::PoolTender;
-use crate::claims::{NlbState, NlbUsage, PoolRecord};
-use crate::cluster::Cluster;
-use crate::elb::NlbStatus;
-use crate::pool::NlbPool;
+use crate::model::claims::{NlbState, NlbUsage, PoolRecord};
+use crate::model::cluster::Cluster;
+use crate::model::elb::NlbStatus;
+use crate::model::pool::NlbPool;
 
 /// The default of [`TendSettings::provisioning_limit`] (the template's
 /// `NlbProvisioningLimitSeconds`).

@@ -2,7 +2,7 @@
 //! alone is built with an [`NlbFleet`].
 
 use super::super::Reconciler;
-use crate::elb::NlbFleet;
+use crate::model::elb::NlbFleet;
 
 /// Tends managed pools: the pool function's reconciler and the NLB fleet it acts on. Allocation
 /// never makes an NLB, so no other function builds one (or holds the permission to).

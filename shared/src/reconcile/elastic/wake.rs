@@ -7,9 +7,9 @@ use futures::future::join_all;
 use super::super::Outcome;
 use super::tend::PoolReport;
 use super::tender::PoolTender;
-use crate::claims::WaitingService;
-use crate::cluster::{Cluster, Notice, NoticeKind};
-use crate::pool::NlbPool;
+use crate::model::claims::WaitingService;
+use crate::model::cluster::{Cluster, Notice, NoticeKind};
+use crate::model::pool::NlbPool;
 
 impl PoolTender<'_> {
     /// Reconciles each waiting Service (at most `concurrency` at once), oldest first. Those

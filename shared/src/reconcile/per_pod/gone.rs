@@ -24,9 +24,9 @@ use futures::stream::{self, StreamExt};
 use super::super::fingerprint::listener_half;
 use super::super::{Error, Reconciler, Result};
 use super::{POD_CONCURRENCY, Pass, PodRun};
-use crate::claims::{Claim, now_epoch};
-use crate::elb::ElbErrorKind;
-use crate::service_model::PodState;
+use crate::contract::service_model::PodState;
+use crate::model::claims::{Claim, now_epoch};
+use crate::model::elb::ElbErrorKind;
 
 /// What became of a pod that holds ports and was not allocated in this run.
 enum Fate {

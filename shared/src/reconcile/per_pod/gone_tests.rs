@@ -5,12 +5,12 @@
 
 use std::net::Ipv4Addr;
 
-use crate::annotations::ADDRESS;
-use crate::elb::{TAG_POD, TAG_SERVICE_UID};
+use crate::contract::annotations::ADDRESS;
+use crate::model::elb::{TAG_POD, TAG_SERVICE_UID};
+use crate::model::targets::Target;
 use crate::reconcile::Outcome;
 use crate::reconcile::per_pod_tests::{APP, per_pod_service, pod, slice_of};
 use crate::reconcile::tests::{NLB_A, World, world};
-use crate::targets::Target;
 
 /// The IPs registered in the target group(s) of pod `pod` of the Service with `uid`.
 pub(in crate::reconcile) fn target_ips(w: &World, uid: &str, pod: &str) -> Vec<Ipv4Addr> {
@@ -220,7 +220,7 @@ async fn a_thorough_pass_deregisters_a_gone_pods_target_put_back_by_hand() {
         ip: ip("10.0.0.2"),
         port: 8000,
     };
-    crate::elb::LoadBalancing::register(w.elb.as_ref(), &group, &[target])
+    crate::model::elb::LoadBalancing::register(w.elb.as_ref(), &group, &[target])
         .await
         .expect("registers");
 

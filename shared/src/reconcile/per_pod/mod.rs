@@ -32,12 +32,12 @@ use futures::stream::{self, StreamExt};
 use super::fingerprint::listener_fingerprint;
 use super::run::Run;
 use super::{Error, Outcome, Reconciler, Result};
-use crate::annotations::{AllocationRequest, PodsSummary, SharedPod};
-use crate::claims::{Claim, RunToken};
-use crate::cluster::{Cluster, Written};
-use crate::pool::NlbPool;
-use crate::service_model::{ListenerSpec, PodState};
-use crate::targets::{SliceView, desired_targets};
+use crate::contract::annotations::{AllocationRequest, PodsSummary, SharedPod};
+use crate::contract::service_model::{ListenerSpec, PodState};
+use crate::model::claims::{Claim, RunToken};
+use crate::model::cluster::{Cluster, Written};
+use crate::model::pool::NlbPool;
+use crate::model::targets::{SliceView, desired_targets};
 
 #[cfg(test)]
 pub(in crate::reconcile) use owners::PODS_SHARED;
@@ -170,7 +170,7 @@ impl Reconciler {
         );
         let (pods, claims) = (pods?, claims?);
         // Endpoints that claim the EndpointSlice controller count only for the Service's own
-        // pods, at their own IPs (crate::pod_targets); what is left out is told once.
+        // pods, at their own IPs (crate::model::pod_targets); what is left out is told once.
         let (checked, not_pods) = self.own_pods_among(service, run.slices.to_vec(), &pods);
         let slices = checked.as_slice();
         if !not_pods.is_empty() {

@@ -2,20 +2,19 @@
 //! steps a Service goes through, on the pod.
 
 use super::owners::PodOutputs;
-use super::up_to_date;
-use super::{Pass, PodResult, PodRun, READY};
-use crate::annotations;
-use crate::claims::Claim;
-use crate::cluster::ServiceOutputs;
+use super::{Pass, PodResult, PodRun, READY, up_to_date};
+use crate::contract::annotations;
+use crate::contract::service_model::{ListenerSpec, PodState, ServiceState};
+use crate::model::claims::Claim;
+use crate::model::cluster::ServiceOutputs;
+use crate::model::targets::SliceView;
 use crate::reconcile::{Error, Outcome, Reconciler, Result};
-use crate::service_model::{ListenerSpec, PodState, ServiceState};
-use crate::targets::SliceView;
 
 impl Reconciler {
     /// One pod, named in the result: nothing when it already has what it asks for (a
     /// [`Pass::Changed`]), else the allocation steps a Service goes through, on the pod. A pod
     /// whose outputs are another Service's gets its listeners and targets all the same; the
-    /// writes and Events on it are then nothing ([`crate::cluster::pod_outputs`]).
+    /// writes and Events on it are then nothing ([`crate::model::cluster::pod_outputs`]).
     pub(super) async fn ensure_pod(
         &self,
         pods: &PodRun<'_>,
@@ -147,7 +146,7 @@ impl Reconciler {
         if subject.annotations.get(annotations::SERVICE) == Some(&mine) {
             return Ok(());
         }
-        // The write stamps the owner (crate::cluster::pod_outputs) on the outputs as they are.
+        // The write stamps the owner (crate::model::cluster::pod_outputs) on the outputs as they are.
         self.write_with(pods.run.cluster, subject, &ServiceOutputs::current)
             .await
             .map(drop)
@@ -160,7 +159,7 @@ impl Reconciler {
         if let Some(created) = pod.created {
             measured
                 .pod_address_seconds
-                .push(crate::claims::now_epoch() - created);
+                .push(crate::model::claims::now_epoch() - created);
         }
     }
 }

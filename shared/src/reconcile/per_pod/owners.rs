@@ -14,15 +14,15 @@
 //! per-pod mode, or its selector no longer selects the pod. A live owner (even one whose
 //! annotations are rejected: it keeps what it holds) is never overridden. The takeover is
 //! decided from what this run read and written conditional on the pod being as read
-//! ([`crate::cluster::pod_outputs`]), so of two Services taking a pod at once one wins, and the
+//! ([`crate::model::cluster::pod_outputs`]), so of two Services taking a pod at once one wins, and the
 //! other sees the new owner on its next read.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::{Reconciler, Result};
-use crate::annotations::{self, MODE, SERVICE, parse_service_ref};
-use crate::cluster::{Cluster, Notice, NoticeKind};
-use crate::service_model::{PodState, ServiceState};
+use crate::contract::annotations::{self, MODE, SERVICE, parse_service_ref};
+use crate::contract::service_model::{PodState, ServiceState};
+use crate::model::cluster::{Cluster, Notice, NoticeKind};
 
 /// The Event reason telling a Service that pods it selects carry another Service's outputs.
 pub(in crate::reconcile) const PODS_SHARED: &str = "PodsShared";

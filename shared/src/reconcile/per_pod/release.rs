@@ -1,15 +1,15 @@
 //! Releasing pods' ports: one gone pod's after its grace, every pod's when the Service leaves
 //! per-pod mode, and the Service's own at a switch to it. A pod's outputs go before its ports
-//! are free, and only when they are this Service's (see [`crate::cluster::pod_outputs`]): the
+//! are free, and only when they are this Service's (see [`crate::model::cluster::pod_outputs`]): the
 //! release of a Service whose pods carry another's outputs leaves those alone.
 
 use std::collections::BTreeSet;
 
 use super::super::holding::{Held, Holding};
 use super::super::{Error, Reconciler, Result};
-use crate::claims::{Claim, RunToken};
-use crate::cluster::{Cluster, ServiceOutputs, Written};
-use crate::service_model::ServiceState;
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::{Claim, RunToken};
+use crate::model::cluster::{Cluster, ServiceOutputs, Written};
 
 impl Reconciler {
     /// The state standing for pod `pod` of `service`: the pod as it is, or, when no pod of that
@@ -112,7 +112,9 @@ impl Reconciler {
             self.release_claims(token, &claims).await?;
             holding.forget(&claims);
             let mut drop_summary = ServiceOutputs::current(service);
-            drop_summary.annotations.remove(crate::annotations::PODS);
+            drop_summary
+                .annotations
+                .remove(crate::contract::annotations::PODS);
             self.write_with(cluster, service, &|_| drop_summary.clone())
                 .await
         }
@@ -122,7 +124,7 @@ impl Reconciler {
 
     /// Takes every output of `service` off its pods (those that hold `claims` or carry
     /// outputs), before the claims are released with the Service. A pod whose outputs another
-    /// Service wrote keeps them: the write is nothing there ([`crate::cluster::pod_outputs`]),
+    /// Service wrote keeps them: the write is nothing there ([`crate::model::cluster::pod_outputs`]),
     /// and a pod cleared here names no owner, so another Service over it takes it next.
     pub(in crate::reconcile) async fn clear_pods(
         &self,
@@ -136,7 +138,7 @@ impl Reconciler {
             .pods(&service.key.namespace, &service.selector)
             .await?
         {
-            if crate::annotations::OUTPUT_KEYS
+            if crate::contract::annotations::OUTPUT_KEYS
                 .iter()
                 .any(|k| p.annotations.contains_key(*k))
             {

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use super::PODS_SHARED;
 use super::gone_tests::target_ips;
-use crate::annotations::{
+use crate::contract::annotations::{
     self, ADDRESS, Annotations, PREFIX, PodsSummary, SERVICE, STATUS, TARGET,
 };
-use crate::cluster::{Cluster, NoticeKind};
+use crate::contract::service_model::{PodState, ServiceState};
+use crate::model::cluster::{Cluster, NoticeKind};
 use crate::reconcile::Outcome;
 use crate::reconcile::per_pod_tests::{APP, per_pod_service, pod, slice_of};
 use crate::reconcile::reachable_tests::checked_world;
 use crate::reconcile::tests::{NLB_A, World, world};
-use crate::service_model::{PodState, ServiceState};
 
 /// A second per-pod Service, `room-udp` (uid `u2`), selecting the same pods as `room`: UDP.
 fn udp_twin() -> ServiceState {

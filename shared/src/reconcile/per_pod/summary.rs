@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 
 use super::super::{Reconciler, Result};
 use super::PodRun;
-use crate::annotations::{self, PodsSummary, SharedPod, Status};
-use crate::claims::Claim;
-use crate::cluster::{Cluster, NoticeKind, ServiceOutputs, Written};
-use crate::service_model::ServiceState;
+use crate::contract::annotations::{self, PodsSummary, SharedPod, Status};
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::Claim;
+use crate::model::cluster::{Cluster, NoticeKind, ServiceOutputs, Written};
 
 /// The summary `service` carries; empty when it has none (or one this code cannot read).
 pub(super) fn of(service: &ServiceState) -> PodsSummary {

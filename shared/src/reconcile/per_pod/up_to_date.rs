@@ -1,11 +1,11 @@
 //! Whether a pod already has everything its claims and endpoints call for, so an endpoint
 //! change that did not touch it costs it no call.
 
-use crate::annotations::TARGET;
-use crate::claims::{Claim, ClaimState};
+use crate::contract::annotations::TARGET;
+use crate::contract::service_model::{ListenerSpec, ServiceState};
+use crate::model::claims::{Claim, ClaimState};
+use crate::model::targets::{SliceView, desired_targets};
 use crate::reconcile::fingerprint::advertised_as_made;
-use crate::service_model::{ListenerSpec, ServiceState};
-use crate::targets::{SliceView, desired_targets};
 
 /// True when the pod's outputs advertise its claims as made from what it asks for now (see
 /// [`advertised_as_made`]), nothing notes it gone, and the IP it records as target is the one

@@ -12,11 +12,11 @@ use super::super::per_pod::Pass;
 use super::super::run::Run;
 use super::checker::ReachChecker;
 use super::report::{Flipped, Reach};
-use crate::annotations::{self, AllocationRequest, Mode, PodsSummary, SharedPod, Status};
-use crate::claims::{CheckItem, Claim, RunToken};
-use crate::cluster::{Cluster, NoticeKind, ServiceOutputs};
-use crate::elb::TargetHealth;
-use crate::service_model::{ListenerSpec, PodState, ServiceState};
+use crate::contract::annotations::{self, AllocationRequest, Mode, PodsSummary, SharedPod, Status};
+use crate::contract::service_model::{ListenerSpec, PodState, ServiceState};
+use crate::model::claims::{CheckItem, Claim, RunToken};
+use crate::model::cluster::{Cluster, NoticeKind, ServiceOutputs};
+use crate::model::elb::TargetHealth;
 
 /// What the health of a subject's listeners says.
 struct Health {
@@ -147,7 +147,7 @@ impl ReachChecker<'_> {
             if let Some(created) = service.created {
                 flipped
                     .service_seconds
-                    .push(crate::claims::now_epoch() - created);
+                    .push(crate::model::claims::now_epoch() - created);
             }
         }
         Ok(match waiting_gate {
@@ -276,7 +276,7 @@ impl ReachChecker<'_> {
             if let Some(created) = pod.created {
                 flipped
                     .pod_seconds
-                    .push(crate::claims::now_epoch() - created);
+                    .push(crate::model::claims::now_epoch() - created);
             }
             if pod.gated && !pod.reachable {
                 self.set_gate(cluster, service, &pod, &mut flipped).await?;

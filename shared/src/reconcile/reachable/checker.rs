@@ -7,8 +7,8 @@ use futures::future::join_all;
 
 use super::super::{Reconciler, Result};
 use super::report::{Reach, ReachReport};
-use crate::claims::{CheckItem, CheckRecords, now_epoch};
-use crate::cluster::{Cluster, Notice, NoticeKind};
+use crate::model::claims::{CheckItem, CheckRecords, now_epoch};
+use crate::model::cluster::{Cluster, Notice, NoticeKind};
 
 /// Checks the Services on the reachability work list: the reachability function's reconciler
 /// and the list it works through.

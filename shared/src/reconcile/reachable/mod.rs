@@ -1,7 +1,7 @@
 //! "Reachable, not just allocated": an NLB forwards to a newly registered target only once its
 //! health checks pass (90 to 300 s in AWS), so `Allocated` (the API calls returned) is not yet
 //! something players can use. After an allocation or a registration, the Service is noted on
-//! the reachability work list ([`crate::claims::CheckRecords`]) and the reachability function
+//! the reachability work list ([`crate::model::claims::CheckRecords`]) and the reachability function
 //! is signalled; it checks target health every [`ReachSettings::check_every`] until each
 //! listener has a healthy target, then writes status `Ready` (on the pod, in per-pod mode) and
 //! sets the `nlb.port-manager/reachable` condition of pods that declare that readiness gate. A
@@ -21,8 +21,8 @@ pub use report::ReachReport;
 pub use settings::ReachSettings;
 
 use super::Reconciler;
-use crate::claims::{CheckItem, CheckRecords, now_epoch};
-use crate::service_model::ServiceState;
+use crate::contract::service_model::ServiceState;
+use crate::model::claims::{CheckItem, CheckRecords, now_epoch};
 
 impl Reconciler {
     /// Keeps the reachability work list in `records`.

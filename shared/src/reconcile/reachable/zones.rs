@@ -1,15 +1,15 @@
 //! Whether players reach a listener's healthy targets from every zone of its NLB: with
 //! cross-zone load balancing off (the target group's own attribute, or its NLB's when it
 //! follows it), an NLB node forwards only to targets in its own zone, while DNS still sends
-//! players to every zone's node (see [`crate::cross_zone`]).
+//! players to every zone's node (see [`crate::contract::cross_zone`]).
 
 use std::collections::BTreeSet;
 
 use super::super::Result;
 use super::checker::ReachChecker;
-use crate::claims::Claim;
-use crate::cross_zone::{ATTR_CROSS_ZONE, FOLLOW_NLB, ZoneReach, reach};
-use crate::elb::TargetHealth;
+use crate::contract::cross_zone::{ATTR_CROSS_ZONE, FOLLOW_NLB, ZoneReach, reach};
+use crate::model::claims::Claim;
+use crate::model::elb::TargetHealth;
 
 impl ReachChecker<'_> {
     /// Why players in some zone cannot reach `claim`'s healthy targets (`targets`, as just

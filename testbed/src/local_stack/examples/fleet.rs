@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
-use nlb_port_pool::annotations;
-use nlb_port_pool::pod_model::REACHABLE_GATE;
+use nlb_port_pool::contract::annotations;
+use nlb_port_pool::contract::pod_model::REACHABLE_GATE;
 
 /// The label naming a node's zone.
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
