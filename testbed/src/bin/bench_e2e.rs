@@ -144,12 +144,20 @@ async fn measure(
     ));
     let warm = args.concurrency as usize * 2;
     eprintln!("==> warm-up: {warm} Services");
-    burst(admin, ns, "warm", warm, args, stack, &seen, &tracked).await?;
+    let bench = Bench {
+        admin,
+        ns,
+        args,
+        stack,
+        seen: &seen,
+        tracked: &tracked,
+    };
+    burst(bench, "warm", warm).await?;
     let mut bursts = Vec::new();
     for run in 1..=args.runs {
         eprintln!("==> burst {run}/{}: {} Services", args.runs, args.services);
         let tag = format!("r{run}");
-        let b = burst(admin, ns, &tag, args.services, args, stack, &seen, &tracked).await?;
+        let b = burst(bench, &tag, args.services).await?;
         eprintln!(
             "    p50 {} ms, p99 {} ms, all allocated in {:.1} s, released in {:.1} s",
             ms(quantile(&b.latencies, 0.5)),
@@ -222,17 +230,27 @@ async fn watch_services(client: kube::Client, ns: String, seen: Arc<Mutex<Seen>>
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn burst(
-    admin: &kube::Client,
-    ns: &str,
-    tag: &str,
-    n: usize,
-    args: &Args,
-    stack: &LocalStack,
-    seen: &Mutex<Seen>,
-    tracked: &[Tracked],
-) -> Result<Burst> {
+/// What every burst of one run measures with.
+#[derive(Clone, Copy)]
+struct Bench<'a> {
+    admin: &'a kube::Client,
+    ns: &'a str,
+    args: &'a Args,
+    stack: &'a LocalStack,
+    seen: &'a Mutex<Seen>,
+    tracked: &'a [Tracked],
+}
+
+/// `n` Services named `<tag>-NNN` made at once, timed to their addresses, then deleted.
+async fn burst(bench: Bench<'_>, tag: &str, n: usize) -> Result<Burst> {
+    let Bench {
+        admin,
+        ns,
+        args,
+        stack,
+        seen,
+        tracked,
+    } = bench;
     let names: Vec<String> = (0..n).map(|i| format!("{tag}-{i:03}")).collect();
     let services: Api<Service> = Api::namespaced(admin.clone(), ns);
     let slices: Api<EndpointSlice> = Api::namespaced(admin.clone(), ns);
