@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use nlb_port_pool::contract::event::{DetailType, EVENT_SOURCE, ServiceEventDetail};
-use nlb_port_pool::model::backoff::{Backoff, Jitter};
+use nlb_port_pool::model::backoff::{Backoff, Jitter, spread_factor};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{error, warn};
@@ -106,42 +106,19 @@ pub struct SenderSettings {
 }
 
 impl SenderSettings {
-    /// The retry pause: `backoff_base` doubling to `backoff_cap`, times 0.8..=1.2 so replicas
-    /// and batches do not retry in step.
+    /// The retry pause before jitter: `backoff_base` doubling to `backoff_cap`.
     fn backoff(&self) -> Backoff {
         Backoff {
             first: self.backoff_base,
             cap: self.backoff_cap,
-            jitter: Jitter::Scale(0.2),
+            jitter: Jitter::None,
         }
     }
 }
 
-/// The retry pauses of one settled batch: one draw per attempt count, so the batch's refused
-/// entries that failed equally often are retried together.
-struct BatchDelays {
-    backoff: Backoff,
-    drawn: Vec<(u32, Duration)>,
-}
-
-impl BatchDelays {
-    fn new(settings: &SenderSettings) -> Self {
-        Self {
-            backoff: settings.backoff(),
-            drawn: Vec::new(),
-        }
-    }
-
-    /// The pause after an entry's `attempts`-th failed attempt (counted from 1).
-    fn after(&mut self, attempts: u32) -> Duration {
-        if let Some((_, d)) = self.drawn.iter().find(|(a, _)| *a == attempts) {
-            return *d;
-        }
-        let d = self.backoff.delay(attempts.saturating_sub(1));
-        self.drawn.push((attempts, d));
-        d
-    }
-}
+/// The spread of the retry pauses, so replicas and batches do not retry in step: one draw per
+/// settled batch keeps its refused entries together for the retry.
+const RETRY_SPREAD: f64 = 0.2;
 
 /// Sends everything from `queue` until it is closed and empty, or until `abandon` turns true
 /// (step-down, drain timeout), when whatever is left is counted as dropped.
@@ -290,7 +267,7 @@ fn settle(
         }
     };
     let mut outcomes = outcomes.into_iter();
-    let mut delays = BatchDelays::new(settings);
+    let jitter = spread_factor(RETRY_SPREAD);
     for entry in batch {
         // A short answer leaves the rest unaccounted for: treat them as refused.
         match outcomes
@@ -311,7 +288,7 @@ fn settle(
                     warn!(service = %entry.key, detail_type = %entry.detail_type, code,
                         attempts = entry.attempts + 1, "PutEvents refused the entry");
                 }
-                retry_or_drop(entry, &code, &mut delays, settings, metrics, waiting);
+                retry_or_drop(entry, &code, jitter, settings, metrics, waiting);
             }
         }
     }
@@ -325,7 +302,7 @@ const NO_RESULT: &str = "NoResult";
 fn retry_or_drop(
     mut entry: Entry,
     code: &str,
-    delays: &mut BatchDelays,
+    jitter: f64,
     settings: &SenderSettings,
     metrics: &Metrics,
     waiting: &mut Vec<(Instant, Entry)>,
@@ -341,7 +318,10 @@ fn retry_or_drop(
         return;
     }
     metrics.retried.fetch_add(1, Ordering::Relaxed);
-    let delay = delays.after(entry.attempts);
+    let delay = settings
+        .backoff()
+        .base_delay(entry.attempts.saturating_sub(1))
+        .mul_f64(jitter);
     waiting.push((now + delay, entry));
 }
 

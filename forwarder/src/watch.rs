@@ -16,10 +16,10 @@ use futures::stream::{BoxStream, SelectAll};
 use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::watcher::{self, Event, watcher};
+use kube::runtime::utils::Backoff;
+use kube::runtime::watcher::{self, DefaultBackoff, Event, watcher};
 use kube::{Api, Client, Resource};
 use nlb_port_pool::contract::event::{DETAIL_VERSION, ServiceEventDetail};
-use nlb_port_pool::model::backoff::{Backoff, Jitter};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -67,56 +67,11 @@ where
         .boxed()
 }
 
-/// The pause before re-listing a failed watch. It keeps the pauses of kube-runtime's
-/// `DefaultBackoff`, which it replaced: 800 ms doubling to 30 s, each times a random 1..2
-/// (backon's jitter), i.e. the same range written around its middle: 1.2 s doubling to 45 s,
-/// each times 1 ± 1/3 (800 ms .. 1.6 s first, 30 s .. 60 s at the cap).
-const RELIST: Backoff = Backoff {
-    first: Duration::from_millis(1200),
-    cap: Duration::from_secs(45),
-    jitter: Jitter::Scale(1.0 / 3.0),
-};
-
-/// Failures not followed by a pause this long count from the start again (as kube-runtime's
-/// reset timer did), even if the watch never listed in between.
-const RELIST_RESET_AFTER: Duration = Duration::from_secs(120);
-
-/// The restart pacing of one scope's watcher.
-#[derive(Debug, Default)]
-struct Relist {
-    /// Failures since the last full list (or the last long quiet spell).
-    failures: u32,
-    /// When the last pause was asked for.
-    last: Option<Instant>,
-}
-
-impl Relist {
-    /// The pause before the next re-list.
-    fn next_delay(&mut self) -> Duration {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|last| now > last + RELIST_RESET_AFTER)
-        {
-            self.failures = 0;
-        }
-        self.last = Some(now);
-        let delay = RELIST.delay(self.failures);
-        self.failures = self.failures.saturating_add(1);
-        delay
-    }
-
-    /// The watch listed everything: the next failure starts from the first pause.
-    fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
-
 /// The watchers of one kind, one per scope, with their restart backoffs.
 struct Watchers<K: Resource + 'static> {
     apis: Vec<Api<K>>,
     config: watcher::Config,
-    backoffs: Vec<Relist>,
+    backoffs: Vec<DefaultBackoff>,
     streams: SelectAll<BoxStream<'static, Tagged<K>>>,
     kind: &'static str,
 }
@@ -150,7 +105,7 @@ where
             streams.push(scope_stream(api.clone(), config.clone(), i, Duration::ZERO));
         }
         Self {
-            backoffs: apis.iter().map(|_| Relist::default()).collect(),
+            backoffs: apis.iter().map(|_| DefaultBackoff::default()).collect(),
             apis,
             config,
             streams,
@@ -169,7 +124,7 @@ where
         else {
             return;
         };
-        let delay = backoff.next_delay();
+        let delay = backoff.next().unwrap_or(Duration::from_secs(30));
         warn!(kind = self.kind, scope, error = %error, delay_ms = delay.as_millis() as u64, "watch failed; re-listing after a backoff");
         self.streams
             .push(scope_stream(api.clone(), self.config.clone(), scope, delay));
@@ -309,40 +264,5 @@ fn queued(cluster: &str, e: Emission) -> QueuedEvent {
             observed_at: Utc::now(),
         },
         observed: Instant::now(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ms(d: Duration) -> u128 {
-        d.as_millis()
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn relist_pauses_keep_kube_runtimes_default_range_and_reset() {
-        // GIVEN a scope whose watch keeps failing
-        let mut relist = Relist::default();
-        // WHEN it asks for pauses THEN they run 800 ms .. 1.6 s first, doubling, then 30 .. 60 s
-        let first = relist.next_delay();
-        assert!((800..=1600).contains(&ms(first)), "{first:?}");
-        let second = relist.next_delay();
-        assert!((1600..=3200).contains(&ms(second)), "{second:?}");
-        for _ in 0..10 {
-            relist.next_delay();
-        }
-        let capped = relist.next_delay();
-        assert!((30_000..=60_000).contains(&ms(capped)), "{capped:?}");
-        // WHEN the watch lists everything THEN the next pause is a first one again
-        relist.reset();
-        let after_list = relist.next_delay();
-        assert!((800..=1600).contains(&ms(after_list)), "{after_list:?}");
-        // WHEN two minutes pass without a failure THEN the count starts again too
-        relist.next_delay();
-        relist.next_delay();
-        tokio::time::advance(Duration::from_secs(121)).await;
-        let after_quiet = relist.next_delay();
-        assert!((800..=1600).contains(&ms(after_quiet)), "{after_quiet:?}");
     }
 }

@@ -33,23 +33,30 @@ pub struct Backoff {
 impl Backoff {
     /// The pause after failed attempt number `attempt` (counted from 0).
     pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self
-            .first
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.cap);
+        let exp = self.base_delay(attempt);
         match self.jitter {
             Jitter::None => exp,
             Jitter::Add(max) => {
                 let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
                 exp + Duration::from_millis(random_below_u64(max_ms))
             }
-            Jitter::Scale(spread) => {
-                let steps = (spread * 1000.0).round().max(0.0) as u64;
-                let factor = 1.0 - spread + random_below_u64(2 * steps + 1) as f64 / 1000.0;
-                exp.mul_f64(factor.max(0.0))
-            }
+            Jitter::Scale(spread) => exp.mul_f64(spread_factor(spread)),
         }
     }
+
+    /// The pause after failed attempt `attempt` before any jitter: `first * 2^attempt`, at most
+    /// `cap` (for callers that draw one jitter for several pauses).
+    pub fn base_delay(&self, attempt: u32) -> Duration {
+        self.first
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.cap)
+    }
+}
+
+/// A random factor in `1 - spread ..= 1 + spread` (in thousandths), never below 0.
+pub fn spread_factor(spread: f64) -> f64 {
+    let steps = (spread * 1000.0).round().max(0.0) as u64;
+    (1.0 - spread + random_below_u64(2 * steps + 1) as f64 / 1000.0).max(0.0)
 }
 
 /// 64 random bits (not secret: unique enough for tokens, spread enough for jitter).
