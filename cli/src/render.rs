@@ -88,8 +88,8 @@ pub fn status(report: &StatusReport, wide: bool) -> String {
         .collect();
     let counts = |c: &crate::status::StateCounts| {
         format!(
-            "{} (ready {}, allocated {}, pending {}, error {}, no status yet {})",
-            c.total, c.ready, c.allocated, c.pending, c.error, c.unseen
+            "{} (ready {}, allocated {}, disabled {}, pending {}, error {}, no status yet {})",
+            c.total, c.ready, c.allocated, c.disabled, c.pending, c.error, c.unseen
         )
     };
     let mut out = vec![

@@ -80,6 +80,8 @@ pub struct StateCounts {
     pub allocated: usize,
     /// `Ready`.
     pub ready: usize,
+    /// `Disabled` (taken out of its listeners by `nlb.port-manager/network-disabled`).
+    pub disabled: usize,
     /// `Pending: ...`.
     pub pending: usize,
     /// `Error: ...`.
@@ -143,6 +145,8 @@ pub fn report(snapshot: &Snapshot) -> StatusReport {
             counts.ready += 1;
         } else if status == "Allocated" {
             counts.allocated += 1;
+        } else if status == "Disabled" {
+            counts.disabled += 1;
         } else {
             counts.unseen += 1;
         }
@@ -263,6 +267,7 @@ mod tests {
             services: vec![
                 service("ok", Some("Ready"), 10),
                 service("new", Some("Allocated"), 900),
+                service("drained", Some("Disabled"), 50),
                 service(
                     "late",
                     Some("Pending: pool default has no NLB with room"),
@@ -300,9 +305,10 @@ mod tests {
         assert_eq!(
             report.counts.services,
             StateCounts {
-                total: 5,
+                total: 6,
                 allocated: 1,
                 ready: 1,
+                disabled: 1,
                 pending: 1,
                 error: 1,
                 unseen: 1,

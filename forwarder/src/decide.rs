@@ -9,6 +9,7 @@
 //! Pods that declare the readiness gate `nlb.port-manager/reachable` are remembered the same
 //! way, as [`PodFacts`]: their Ready condition waits on the functions, so no EndpointSlice
 //! changes when their containers turn ready, and only the pod itself can wake the functions.
+//! So are pods carrying `nlb.port-manager/network-disabled`, for the same reason.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -287,25 +288,34 @@ pub fn label_pairs(labels: &BTreeMap<String, String>) -> Box<[u64]> {
     pairs.into_boxed_slice()
 }
 
-/// What the forwarder remembers of a pod that declares the reachable readiness gate.
+/// What the forwarder remembers of a pod that declares the reachable readiness gate or
+/// carries `nlb.port-manager/network-disabled`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodFacts {
-    /// Hash of what the functions act on for a gated pod: its uid, IPs, the `ContainersReady`,
-    /// `Ready` and gate conditions' statuses, whether it is being deleted, and its labels.
+    /// Hash of what the functions act on for such a pod: its uid, IPs, the `ContainersReady`,
+    /// `Ready` and gate conditions' statuses, whether it is being deleted, its labels and its
+    /// `network-disabled` value.
     pub fingerprint: u64,
     /// Its [`label_pairs`], so the Services selecting it can be found even once it is gone.
     pub labels: Box<[u64]>,
 }
 
-/// The facts of a pod that declares the `nlb.port-manager/reachable` readiness gate; `None`
-/// for any other pod, which the functions register from the EndpointSlices alone.
+/// The facts of a pod that declares the `nlb.port-manager/reachable` readiness gate or
+/// carries `nlb.port-manager/network-disabled` (a per-pod Service's pod taken out of its
+/// listeners: no EndpointSlice changes when the annotation does, so only the pod can say it);
+/// `None` for any other pod, which the functions register from the EndpointSlices alone.
 pub fn pod_facts(pod: &Pod) -> Option<PodFacts> {
     let gated = pod
         .spec
         .as_ref()
         .and_then(|s| s.readiness_gates.as_ref())
         .is_some_and(|g| g.iter().any(|g| g.condition_type == REACHABLE_GATE));
-    if !gated {
+    let disabled = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotations::NETWORK_DISABLED));
+    if !gated && disabled.is_none() {
         return None;
     }
     let labels = label_pairs(pod.labels());
@@ -335,6 +345,7 @@ pub fn pod_facts(pod: &Pod) -> Option<PodFacts> {
     }
     pod.metadata.deletion_timestamp.is_some().hash(&mut h);
     labels.hash(&mut h);
+    disabled.hash(&mut h);
     Some(PodFacts {
         fingerprint: h.finish(),
         labels,

@@ -1,5 +1,6 @@
-//! The pods that declare the `nlb.port-manager/reachable` readiness gate, and which opted-in
-//! Services to wake when one of them changes.
+//! The pods that declare the `nlb.port-manager/reachable` readiness gate or carry
+//! `nlb.port-manager/network-disabled`, and which opted-in Services to wake when one of them
+//! changes.
 //!
 //! A gated pod's Ready condition waits for the functions to set the gate, so the EndpointSlice
 //! controller sees nothing change when its containers turn ready: without this watch nobody
@@ -127,8 +128,8 @@ impl PodTracker {
         let key = key_of(pod);
         let mut touched = Vec::new();
         let Some(facts) = decide::pod_facts(pod) else {
-            // Readiness gates cannot change on a pod, so this is another pod under a known
-            // name: the gated one it replaces is gone.
+            // Its network-disabled annotation went (readiness gates cannot change on a pod),
+            // or this is another pod under a known name: the Services must look again.
             if let Some(t) = self.pods.remove(&key) {
                 touched.push((key.namespace, t.value.labels));
             }

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{
     PodCondition, PodIP, PodReadinessGate, PodSpec, PodStatus, Service, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use nlb_port_pool::contract::annotations::{AUTO_ASSIGN, FINALIZER};
+use nlb_port_pool::contract::annotations::{self, AUTO_ASSIGN, FINALIZER};
 use nlb_port_pool::contract::pod_model::REACHABLE_GATE;
 use std::collections::BTreeMap;
 
@@ -146,6 +146,38 @@ fn an_ungated_pod_is_not_tracked() {
         )
         .is_empty()
     );
+}
+
+/// `p` with `nlb.port-manager/network-disabled` set to `value` (or without it).
+fn disabled(mut p: Pod, value: Option<&str>) -> Pod {
+    let notes = p.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    match value {
+        Some(v) => notes.insert(annotations::NETWORK_DISABLED.into(), v.into()),
+        None => notes.remove(annotations::NETWORK_DISABLED),
+    };
+    p
+}
+
+#[test]
+fn an_ungated_pod_is_tracked_while_it_carries_network_disabled() {
+    // GIVEN an opted-in Service and its plain pod
+    let svcs = services(vec![svc("games", "room", &[("app", "room")], true)]);
+    let plain = || pod("games", "room-0", "room", false, true);
+    let mut t = listed(vec![plain()], &svcs);
+    assert!(t.is_empty());
+    // WHEN it is network-disabled: its Service is marked, and the pod tracked
+    let got = t.apply(0, Event::Apply(disabled(plain(), Some("true"))), &svcs);
+    assert_eq!(got, vec![key("games", "room")]);
+    assert_eq!(t.len(), 1);
+    // AND an unchanged apply marks nothing; "false" marks it again
+    let same = t.apply(0, Event::Apply(disabled(plain(), Some("true"))), &svcs);
+    assert!(same.is_empty());
+    let got = t.apply(0, Event::Apply(disabled(plain(), Some("false"))), &svcs);
+    assert_eq!(got, vec![key("games", "room")]);
+    // WHEN the annotation goes: marked, and no longer tracked
+    let got = t.apply(0, Event::Apply(disabled(plain(), None)), &svcs);
+    assert_eq!(got, vec![key("games", "room")]);
+    assert!(t.is_empty());
 }
 
 #[test]

@@ -32,21 +32,25 @@ enum State {
     Error,
     Allocated,
     Ready,
+    /// Taken out of its listeners on purpose (`network-disabled`).
+    Disabled,
 }
 
 impl State {
-    const ALL: [State; 5] = [
+    const ALL: [State; 6] = [
         State::None,
         State::Pending,
         State::Error,
         State::Allocated,
         State::Ready,
+        State::Disabled,
     ];
 
     fn of(status: Option<&str>) -> Self {
         match status {
             Some("Ready") => Self::Ready,
             Some("Allocated") => Self::Allocated,
+            Some("Disabled") => Self::Disabled,
             Some(s) if s.starts_with("Pending") => Self::Pending,
             Some(s) if s.starts_with("Error") => Self::Error,
             _ => Self::None,
@@ -60,6 +64,7 @@ impl State {
             Self::Error => "error",
             Self::Allocated => "allocated",
             Self::Ready => "ready",
+            Self::Disabled => "disabled",
         }
     }
 }

@@ -147,6 +147,18 @@ fn counts_rooms_by_status_and_ages_the_oldest_pending() {
         line(&out, "nlb_port_pool_services{status=\"error\"}"),
         "nlb_port_pool_services{status=\"error\"} 1"
     );
+    clock.observe_at(
+        1,
+        &Event::Apply(svc("drained", T0, &[(annotations::STATUS, "Disabled")])),
+        T0,
+    );
+    assert_eq!(
+        line(
+            &text(&clock, T0 + 100),
+            "nlb_port_pool_services{status=\"disabled\"}"
+        ),
+        "nlb_port_pool_services{status=\"disabled\"} 1"
+    );
     assert_eq!(
         line(&out, "nlb_port_pool_oldest_pending_seconds "),
         "nlb_port_pool_oldest_pending_seconds 400"

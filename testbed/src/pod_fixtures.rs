@@ -124,6 +124,16 @@ pub async fn set_status(
         .unwrap_or_else(|e| panic!("writing the status of pod {name}: {e}"));
 }
 
+/// Sets annotation `key` of pod `name` to `value`, or removes it (`None`), as a user's
+/// `kubectl annotate` would.
+pub async fn annotate(admin: &Client, namespace: &str, name: &str, key: &str, value: Option<&str>) {
+    let patch = json!({"metadata": {"annotations": {key: value}}});
+    Api::<Pod>::namespaced(admin.clone(), namespace)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap_or_else(|e| panic!("annotating pod {name} with {key}: {e}"));
+}
+
 /// Deletes pod `name` at once (a hand-made pod has no kubelet to finish a graceful deletion).
 pub async fn delete_pod(admin: &Client, namespace: &str, name: &str) {
     let params = DeleteParams {

@@ -1,6 +1,6 @@
 //! The readiness gate's wake-up, end to end: a gated pod's containers turn ready while its
 //! EndpointSlice stays as it was (Ready waits on the gate), and only the forwarder's pod watch
-//! can tell the functions. Hand-made pods (testbed::pod_fixtures) are in no slice at all, so
+//! can tell the functions; the same for a pod's `network-disabled` annotation. Hand-made pods (testbed::pod_fixtures) are in no slice at all, so
 //! every `Endpoints Changed` after the Services settled comes from the pod watch.
 
 use std::time::Duration;
@@ -79,11 +79,24 @@ async fn a_gated_pod_whose_containers_turn_ready_wakes_its_service() {
         inbox.summary()
     );
 
+    // WHEN the pod without the gate is network-disabled (its slice does not change)
+    let disabled = nlb_port_pool::contract::annotations::NETWORK_DISABLED;
+    pod_fixtures::annotate(&admin, &ns, "room-x", disabled, Some("true")).await;
+    // THEN the room is woken: the functions take its target out
+    inbox
+        .wait_for("Endpoints Changed", "room", before + 3, ARRIVE)
+        .await;
+    // AND once more when the annotation goes (the target comes back)
+    pod_fixtures::annotate(&admin, &ns, "room-x", disabled, None).await;
+    inbox
+        .wait_for("Endpoints Changed", "room", before + 4, ARRIVE)
+        .await;
+
     // WHEN the gated pod is deleted
     pod_fixtures::delete_pod(&admin, &ns, "room-0").await;
     // THEN the room is woken to deregister it
     inbox
-        .wait_for("Endpoints Changed", "room", before + 3, ARRIVE)
+        .wait_for("Endpoints Changed", "room", before + 5, ARRIVE)
         .await;
 
     // The Cleanup removes Services only: leave no pod for later all-namespace forwarders.

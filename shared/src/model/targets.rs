@@ -160,6 +160,20 @@ impl SliceView {
     }
 }
 
+/// `slices` as a subject taken out of its listeners sees them
+/// ([`crate::contract::annotations::NETWORK_DISABLED`]): no ready endpoint, so no target and
+/// nothing to resolve a port from (a target group keeps the port it was made with); the pods
+/// stay listed, so per-pod mode still knows which pods are served.
+pub fn without_targets(slices: Vec<SliceView>) -> Vec<SliceView> {
+    slices
+        .into_iter()
+        .map(|s| SliceView {
+            ready: Vec::new(),
+            ..s
+        })
+        .collect()
+}
+
 /// The targets of `listener` given the Service's slices. An error says why a port cannot be
 /// resolved: a named `targetPort` no slice with endpoints resolves, or TCP and UDP of a merged
 /// listener resolving to different pod ports.

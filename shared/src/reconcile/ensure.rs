@@ -140,6 +140,7 @@ impl Reconciler {
             specs: run.specs,
             slices: run.slices,
             vpc_id: &self.vpc_id,
+            disabled: run.disabled(),
         };
         // The claims are sorted in round 1, once this run holds them.
         let mut plan = Plan::new(&asked, vec![]);

@@ -9,6 +9,7 @@ use super::{Result, per_pod};
 use crate::contract::annotations::{self, Mode};
 use crate::model::claims::RunToken;
 use crate::model::cluster::{Cluster, Written};
+use crate::model::targets::without_targets;
 
 impl Reconciler {
     /// Brings the Service `namespace/name` and its listeners in line as a run of its own (a
@@ -137,6 +138,11 @@ impl Reconciler {
                 let trusted = self
                     .admit_gated(cluster, &service, screened.trusted)
                     .await?;
+                // Taken out of its listeners: the claims and listeners stay, with no target.
+                let trusted = match request.network_disabled {
+                    true => without_targets(trusted),
+                    false => trusted,
+                };
                 if pass != per_pod::Pass::Thorough
                     && self
                         .already_made(&service, &pool, &request, &specs, &trusted)

@@ -73,16 +73,21 @@ fn digest(parts: &[&str]) -> String {
 }
 
 /// Whether `subject` (a Service, or a pod in per-pod mode) needs nothing: its status is
-/// `Allocated` or `Ready`, `held` (its claims as read at the start of the run) has one active
-/// claim per listener of `specs`, each made from what `fingerprint` gives for its spec now,
-/// and the annotations advertise exactly those claims.
+/// `Allocated` or `Ready` (`Disabled` when it is `disabled`: taken out of its listeners, whose
+/// fingerprint, no target, an enabled one without endpoints shares), `held` (its claims as read
+/// at the start of the run) has one active claim per listener of `specs`, each made from what
+/// `fingerprint` gives for its spec now, and the annotations advertise exactly those claims.
 pub(super) fn advertised_as_made(
     subject: &ServiceState,
+    disabled: bool,
     held: &[Claim],
     specs: &[ListenerSpec],
     fingerprint: impl Fn(&ListenerSpec) -> String,
 ) -> bool {
-    let settled = [Status::Allocated.to_string(), Status::Ready.to_string()];
+    let settled = match disabled {
+        true => vec![Status::Disabled.to_string()],
+        false => vec![Status::Allocated.to_string(), Status::Ready.to_string()],
+    };
     let status = subject.annotations.get(STATUS);
     if held.len() != specs.len() || !status.is_some_and(|s| settled.contains(s)) {
         return false;

@@ -12,7 +12,8 @@ use crate::model::targets::{SliceView, desired_targets};
 
 impl Reconciler {
     /// Whether a Service (per-Service mode) needs nothing: it holds the finalizer, its claims
-    /// lie within its pool and [`advertised_as_made`] holds. Costs one claims read, and none
+    /// lie within its pool and [`advertised_as_made`] holds. `slices` are those its targets
+    /// come from (none ready when it is taken out of its listeners). Costs one claims read, and none
     /// for a Service this system has not touched.
     pub(super) async fn already_made(
         &self,
@@ -34,7 +35,7 @@ impl Reconciler {
         };
         let held = self.claims_for(service).await?;
         Ok(held.iter().all(|c| placed_within(c, pool, only.as_deref()))
-            && advertised_as_made(service, &held, specs, |spec| {
+            && advertised_as_made(service, request.network_disabled, &held, specs, |spec| {
                 listener_fingerprint(pool.name(), request, spec, &desired_targets(spec, slices))
             }))
     }

@@ -82,6 +82,8 @@ mod elastic_tests;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
+mod network_disabled_tests;
+#[cfg(test)]
 mod no_op_tests;
 #[cfg(test)]
 mod options_tests;

@@ -26,7 +26,7 @@ impl World {
             .expect("reconciles")
     }
 
-    fn elb_calls(&self) -> usize {
+    pub(super) fn elb_calls(&self) -> usize {
         self.elb.all_calls().values().sum()
     }
 

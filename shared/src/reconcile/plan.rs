@@ -41,6 +41,9 @@ pub(super) struct Asked<'a> {
     pub slices: &'a [SliceView],
     /// The VPC its target groups are made in.
     pub vpc_id: &'a str,
+    /// It is taken out of its listeners (its `slices` then list no ready endpoint): its
+    /// status says `Disabled`.
+    pub disabled: bool,
 }
 
 /// One listener the Service asks for, and what it is made from.
@@ -72,6 +75,8 @@ pub(super) struct Plan<'a> {
     pub drop: Vec<Claim>,
     /// Listeners no kept claim is for: to claim.
     pub missing: Vec<&'a ListenerSpec>,
+    /// The subject is taken out of its listeners ([`Asked::disabled`]).
+    pub disabled: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -86,6 +91,7 @@ impl<'a> Plan<'a> {
             keep: Vec::new(),
             drop: Vec::new(),
             missing: Vec::new(),
+            disabled: asked.disabled,
         };
         plan.split(asked, claims);
         plan
@@ -169,7 +175,23 @@ impl<'a> Plan<'a> {
                 .annotations
                 .insert(annotations::STATUS.to_owned(), Status::Ready.to_string());
         }
+        if self.disabled {
+            // No target on purpose: neither `Ready` nor waiting for one (the reachability
+            // check leaves a `Disabled` subject alone).
+            outputs
+                .annotations
+                .insert(annotations::STATUS.to_owned(), Status::Disabled.to_string());
+        }
         let (kind, reason, note) = match target_problem {
+            _ if self.disabled => (
+                NoticeKind::Normal,
+                "NetworkDisabled",
+                format!(
+                    "targets taken out ({} is \"true\"); {}",
+                    annotations::NETWORK_DISABLED,
+                    allocated_note(records)
+                ),
+            ),
             Some(problem) => {
                 outputs.annotations.insert(
                     annotations::STATUS.to_owned(),

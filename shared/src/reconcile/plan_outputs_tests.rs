@@ -33,9 +33,12 @@ fn the_target_group_is_named_tagged_and_set_up_as_asked() {
 }
 
 #[test]
-fn outputs_say_allocated_ready_or_why_targets_are_missing() {
+fn outputs_say_allocated_ready_disabled_or_why_targets_are_missing() {
     struct Row {
         case: &'static str,
+        /// The subject carries `network-disabled: "true"` (its slices then list no ready
+        /// endpoint, as the run hands them to the plan).
+        disabled: bool,
         /// The status the subject carries as read, and whether its records are these.
         status: Option<&'static str>,
         same_records: bool,
@@ -48,6 +51,7 @@ fn outputs_say_allocated_ready_or_why_targets_are_missing() {
     let ready = vec![slice(&["10.0.0.9"], &[("game", 7777)], &[])];
     let rows = [
         Row {
+            disabled: false,
             case: "first allocation: Allocated, a Normal Event naming the address",
             status: None,
             same_records: false,
@@ -58,6 +62,7 @@ fn outputs_say_allocated_ready_or_why_targets_are_missing() {
             target: None,
         },
         Row {
+            disabled: false,
             case: "nothing changed since it was found reachable: Ready stays",
             status: Some("Ready"),
             same_records: true,
@@ -68,6 +73,7 @@ fn outputs_say_allocated_ready_or_why_targets_are_missing() {
             target: None,
         },
         Row {
+            disabled: false,
             case: "a listener changed: Ready goes back to Allocated",
             status: Some("Ready"),
             same_records: false,
@@ -78,6 +84,7 @@ fn outputs_say_allocated_ready_or_why_targets_are_missing() {
             target: None,
         },
         Row {
+            disabled: false,
             case: "a target port no endpoint resolves: Error and a Warning",
             status: None,
             same_records: false,
@@ -88,6 +95,7 @@ fn outputs_say_allocated_ready_or_why_targets_are_missing() {
             target: None,
         },
         Row {
+            disabled: false,
             case: "a pod: its IP noted as its target",
             status: None,
             same_records: false,
@@ -97,12 +105,64 @@ fn outputs_say_allocated_ready_or_why_targets_are_missing() {
             event: (NoticeKind::Normal, "Allocated"),
             target: Some("10.0.0.9"),
         },
+        Row {
+            disabled: true,
+            case: "taken out of its listeners: Disabled, no target, a Normal Event saying so",
+            status: None,
+            same_records: false,
+            pod: false,
+            slices: without_targets(ready.clone()),
+            status_after: "Disabled".into(),
+            event: (NoticeKind::Normal, "NetworkDisabled"),
+            target: None,
+        },
+        Row {
+            disabled: true,
+            case: "taken out while Ready: Disabled, not Ready",
+            status: Some("Ready"),
+            same_records: true,
+            pod: false,
+            slices: without_targets(ready.clone()),
+            status_after: "Disabled".into(),
+            event: (NoticeKind::Normal, "NetworkDisabled"),
+            target: None,
+        },
+        Row {
+            disabled: true,
+            case: "a pod taken out: no IP noted as its target",
+            status: Some("Allocated"),
+            same_records: true,
+            pod: true,
+            slices: without_targets(ready.clone()),
+            status_after: "Disabled".into(),
+            event: (NoticeKind::Normal, "NetworkDisabled"),
+            target: None,
+        },
+        Row {
+            disabled: false,
+            case: "enabled again with the same listeners: Allocated until found reachable",
+            status: Some("Disabled"),
+            same_records: true,
+            pod: false,
+            slices: ready.clone(),
+            status_after: "Allocated".into(),
+            event: (NoticeKind::Normal, "Allocated"),
+            target: None,
+        },
     ];
     let (owner, pool, plain) = (owner(), pool(&[0], ""), request(&[]));
+    let off = request(&[(annotations::NETWORK_DISABLED, "true")]);
     let named = spec("game", 7777, TargetPort::Name("game".into()));
     for row in rows {
         let specs = [named.clone()];
-        let p = plan(&owner, &pool, None, &plain, &specs, &row.slices, vec![]);
+        let asked = if row.disabled { &off } else { &plain };
+        let p = plan(&owner, &pool, None, asked, &specs, &row.slices, vec![]);
+        assert_eq!(
+            p.targets_of(&specs[0].key).is_empty(),
+            row.disabled || row.status_after.starts_with("Error"),
+            "{}",
+            row.case
+        );
         let held = claim(7777, 0, 7005, "p");
         let records = [p.listeners[0].record(&held, "arn:l", "arn:t", "nlb.elb")];
         let mut subject = service();
@@ -131,8 +191,14 @@ fn outputs_say_allocated_ready_or_why_targets_are_missing() {
             row.case
         );
         assert_eq!((notice.kind, notice.reason), row.event, "{}", row.case);
-        if row.event.1 == "Allocated" {
-            assert_eq!(notice.note, "listeners: game 7777/UDP -> nlb.elb:7005");
+        match row.event.1 {
+            "Allocated" => assert_eq!(notice.note, "listeners: game 7777/UDP -> nlb.elb:7005"),
+            "NetworkDisabled" => assert_eq!(
+                notice.note,
+                "targets taken out (nlb.port-manager/network-disabled is \"true\"); \
+                 listeners: game 7777/UDP -> nlb.elb:7005"
+            ),
+            _ => {}
         }
         assert_eq!(
             outputs.annotations.get(TARGET).map(String::as_str),

@@ -11,7 +11,7 @@ use crate::contract::protocol::ListenerProtocol;
 use crate::contract::service_model::{ListenerKey, PodSubject, ServicePortSpec, TargetPort};
 use crate::model::claims::ClaimState;
 use crate::model::pool::PoolSet;
-use crate::model::targets::{PodEndpoint, SlicePort};
+use crate::model::targets::{PodEndpoint, SlicePort, without_targets};
 
 #[path = "plan_outputs_tests.rs"]
 mod outputs;
@@ -145,6 +145,7 @@ fn plan<'a>(
         specs,
         slices,
         vpc_id: "vpc-1",
+        disabled: request.network_disabled,
     };
     Plan::new(&asked, claims)
 }

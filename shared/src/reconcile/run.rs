@@ -1,7 +1,7 @@
 //! One run's context: what every step of an allocation works from, read once by the entry
 //! point and passed down.
 
-use crate::contract::annotations::AllocationRequest;
+use crate::contract::annotations::{AllocationRequest, network_disabled};
 use crate::contract::service_model::{ListenerSpec, ServiceState};
 use crate::model::claims::RunToken;
 use crate::model::cluster::Cluster;
@@ -34,6 +34,15 @@ impl<'a> Run<'a> {
     /// The same run over `service` as it is now (written by the run, or read again).
     pub fn on(self, service: &'a ServiceState) -> Self {
         Self { service, ..self }
+    }
+
+    /// Whether the subject is taken out of its listeners: the Service asks it (for all its
+    /// pods, in per-pod mode) or, for a pod, the pod itself. A pod's unreadable value was
+    /// refused before its run (`per_pod`), and reads here as not asking.
+    pub fn disabled(&self) -> bool {
+        self.request.network_disabled
+            || (self.service.pod.is_some()
+                && network_disabled(&self.service.annotations).unwrap_or(false))
     }
 
     /// The same run over another subject with its own endpoints (a pod of the Service).

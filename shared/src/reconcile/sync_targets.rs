@@ -11,7 +11,7 @@ use crate::contract::annotations::{AllocationRequest, Mode};
 use crate::contract::service_model::{ListenerSpec, ServiceState};
 use crate::model::claims::{Claim, ClaimState, RunToken};
 use crate::model::cluster::Cluster;
-use crate::model::targets::{SliceView, Target, desired_targets};
+use crate::model::targets::{SliceView, Target, desired_targets, without_targets};
 
 impl Reconciler {
     /// Registers and deregisters targets of an allocated Service after its endpoints changed.
@@ -67,6 +67,11 @@ impl Reconciler {
         let trusted = self
             .admit_gated(cluster, &service, screened.trusted)
             .await?;
+        // Taken out of its listeners: no target, whatever the endpoints say.
+        let trusted = match request.network_disabled {
+            true => without_targets(trusted),
+            false => trusted,
+        };
         // Listeners made from these very targets (checked against the pods then) cost no pod
         // read and no ELBv2 call.
         let claims = self.claims_for(&service).await?;

@@ -95,9 +95,19 @@ async fn run_and_stop(how: Stop, extra: &[&str]) {
             "a room failed:\n{}",
             read(&out)
         );
-        for room in ["room-tls", "room-proxy", "fleet"] {
+        for room in ["room-tls", "room-proxy", "room-paused", "fleet"] {
             assert!(read(&out).contains(room), "no {room} in:\n{}", read(&out));
         }
+        // The drained room has its address and says so.
+        let stdout = read(&out);
+        let paused = stdout
+            .lines()
+            .find(|l| l.starts_with("game-rooms/room-paused"))
+            .unwrap_or_else(|| panic!("no row of room-paused in:\n{stdout}"));
+        assert!(
+            paused.contains(".elb.amazonaws.com:") && paused.contains("Disabled"),
+            "room-paused is not Disabled with its address: {paused}"
+        );
         // Then the fleet's pods, each with its address, on the kwok nodes.
         let stdout = read(&out);
         let pods_table = stdout

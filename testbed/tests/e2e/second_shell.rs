@@ -149,6 +149,23 @@ fn check(block: &Block, out: &str) {
             "{from}: fleet-3 has no port:\n{out}"
         );
     }
+    if t.contains("annotate svc room-paused nlb.port-manager/network-disabled-") {
+        // Drained with its address, then its pods as healthy targets on that same address.
+        let (first, rest) = out.split_once('\n').unwrap_or((out, ""));
+        assert!(
+            first.starts_with("Disabled "),
+            "{from}: not Disabled at first:\n{out}"
+        );
+        let address = first.trim_start_matches("Disabled ").trim();
+        assert!(
+            regex_like_address(address) && rest.contains(address),
+            "{from}: the address {address:?} did not stay:\n{out}"
+        );
+        assert!(
+            rest.matches("healthy").count() >= 2,
+            "{from}: its two pods are not its targets:\n{out}"
+        );
+    }
     if t.contains("get svc/my-room") {
         assert!(out.contains("my-room"), "{from}:\n{out}");
     }
@@ -183,7 +200,8 @@ fn regex_like_address(out: &str) -> bool {
     })
 }
 
-/// Waits until every opted-in Service is Allocated or Ready and every deleted one is gone.
+/// Waits until every opted-in Service is Allocated, Ready or Disabled (drained on purpose) and
+/// every deleted one is gone.
 async fn settled(client: &kube::Client) {
     let api: Api<Service> = Api::all(client.clone());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
@@ -204,7 +222,10 @@ async fn settled(client: &kube::Client) {
                     .cloned()
                     .unwrap_or_default();
                 s.metadata.deletion_timestamp.is_some()
-                    || (opted && !(status.starts_with("Allocated") || status == "Ready"))
+                    || (opted
+                        && !(status.starts_with("Allocated")
+                            || status == "Ready"
+                            || status == "Disabled"))
             })
             .map(|s| {
                 format!(

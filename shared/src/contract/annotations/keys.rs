@@ -41,6 +41,12 @@ pub const DEFAULT_POD_RELEASE_AFTER: u32 = 10;
 /// Longest [`POD_RELEASE_AFTER`], seconds.
 pub const MAX_POD_RELEASE_AFTER: u32 = 86_400;
 
+/// `"true"` takes the targets out of the Service's listeners (on a pod of a per-pod Service:
+/// out of that pod's) while its claims, listeners, address and port stay: the room stops taking
+/// players and keeps its address. `"false"` or removing it registers the ready targets again.
+/// The status says `Disabled` meanwhile; the readiness gate is not touched (DESIGN section 3).
+pub const NETWORK_DISABLED: &str = "nlb.port-manager/network-disabled";
+
 /// Output: the first port's listener port (seed-compatible).
 pub const ALLOCATED_PORT: &str = "nlb.port-manager/allocated-port";
 /// Output: the first port's listener ARN (seed-compatible).
@@ -51,7 +57,7 @@ pub const TARGET_GROUP_ARN: &str = "nlb.port-manager/target-group-arn";
 pub const ADDRESS: &str = "nlb.port-manager/address";
 /// Output: JSON list with one [`AllocationRecord`] per listener.
 pub const ALLOCATIONS: &str = "nlb.port-manager/allocations";
-/// Output: `Allocated`, `Ready`, `Pending: <reason>` or `Error: <reason>`.
+/// Output: `Allocated`, `Ready`, `Disabled`, `Pending: <reason>` or `Error: <reason>`.
 pub const STATUS: &str = "nlb.port-manager/status";
 
 /// Output on a per-pod Service: JSON counts of its pods (see [`PodsSummary`]).

@@ -22,13 +22,13 @@ pub use health_check::{
 pub use keys::{
     ADDRESS, ALLOCATED_PORT, ALLOCATIONS, AUTO_ASSIGN, DEFAULT_POD_RELEASE_AFTER, DEFAULT_POOL,
     FINALIZER, HC_HEALTHY_THRESHOLD, HC_INTERVAL, HC_PATH, HC_PORT, HC_PROTOCOL, HC_TIMEOUT,
-    HC_UNHEALTHY_THRESHOLD, LISTENER_ARN, MAX_POD_RELEASE_AFTER, MODE, NLB, OUTPUT_KEYS,
-    POD_RELEASE_AFTER, PODS, POOL, PREFIX, SERVICE, STATUS, TARGET, TARGET_GROUP_ARN,
+    HC_UNHEALTHY_THRESHOLD, LISTENER_ARN, MAX_POD_RELEASE_AFTER, MODE, NETWORK_DISABLED, NLB,
+    OUTPUT_KEYS, POD_RELEASE_AFTER, PODS, POOL, PREFIX, SERVICE, STATUS, TARGET, TARGET_GROUP_ARN,
     parse_service_ref, service_ref,
 };
 pub use outputs::{AllocationRecord, PodsSummary, SharedPod, Status, render_allocated};
 pub use request::{AllocationRequest, Mode, parse_request};
-pub use value::{AnnotationError, Annotations, mentions_opt_in, opt_in};
+pub use value::{AnnotationError, Annotations, mentions_opt_in, network_disabled, opt_in};
 pub(crate) use value::{invalid, shorten, value};
 
 #[cfg(test)]

@@ -22,6 +22,10 @@ pub struct PodsSummary {
     pub pending: usize,
     /// Pods whose allocation failed (their status says why).
     pub errors: usize,
+    /// Of the allocated pods, those taken out of their listeners
+    /// ([`NETWORK_DISABLED`](super::NETWORK_DISABLED), on the pod or the Service).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub disabled: usize,
     /// Pods gone from the Service (no pod of that name selected) whose ports are kept for the
     /// grace period.
     pub leaving: usize,
@@ -30,6 +34,10 @@ pub struct PodsSummary {
     /// `allocated` (and `ready`) like the others.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub shared: BTreeMap<String, SharedPod>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// This Service's listeners for a pod whose outputs belong to another Service.
@@ -103,6 +111,9 @@ pub enum Status {
     Allocated,
     /// Every listener has a healthy target: players can reach it.
     Ready,
+    /// Every listener exists and has no target on purpose: the Service (or pod) carries
+    /// [`NETWORK_DISABLED`](super::NETWORK_DISABLED) `"true"`.
+    Disabled,
     /// Waiting for something that may resolve by itself (a free port).
     Pending(String),
     /// The user must change something.
@@ -114,6 +125,7 @@ impl std::fmt::Display for Status {
         match self {
             Status::Allocated => f.write_str("Allocated"),
             Status::Ready => f.write_str("Ready"),
+            Status::Disabled => f.write_str("Disabled"),
             Status::Pending(r) => write!(f, "Pending: {r}"),
             Status::Error(r) => write!(f, "Error: {r}"),
         }

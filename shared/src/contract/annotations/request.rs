@@ -37,6 +37,9 @@ pub struct AllocationRequest {
     pub nlb: Option<String>,
     /// TLS and target group options.
     pub options: ListenerOptions,
+    /// The Service's targets are taken out of its listeners ([`super::keys::NETWORK_DISABLED`]);
+    /// in per-pod mode, every pod's. A pod can also be disabled alone, by its own annotation.
+    pub network_disabled: bool,
 }
 
 /// Parses the pool and health check annotations of an opted-in Service.
@@ -156,6 +159,7 @@ pub fn parse_request(annotations: &Annotations) -> Result<AllocationRequest, Ann
         }
     };
     Ok(AllocationRequest {
+        network_disabled: super::value::network_disabled(annotations)?,
         pool,
         mode,
         pod_release_after,

@@ -20,6 +20,30 @@ fn opt_in_accepts_only_true_and_false() {
 }
 
 #[test]
+fn network_disabled_accepts_only_true_and_false_and_is_in_the_request() {
+    assert_eq!(network_disabled(&ann(&[])), Ok(false));
+    assert_eq!(
+        network_disabled(&ann(&[(NETWORK_DISABLED, "true")])),
+        Ok(true)
+    );
+    assert_eq!(
+        network_disabled(&ann(&[(NETWORK_DISABLED, "false")])),
+        Ok(false)
+    );
+    for bad in ["True", "yes", "1", "", " true"] {
+        let err = network_disabled(&ann(&[(NETWORK_DISABLED, bad)])).expect_err(bad);
+        assert_eq!(err.key, NETWORK_DISABLED);
+        assert!(err.to_string().contains("neither"), "{err}");
+        let refused = parse_request(&ann(&[(AUTO_ASSIGN, "true"), (NETWORK_DISABLED, bad)]));
+        assert_eq!(refused.map_err(|e| e.key), Err(NETWORK_DISABLED), "{bad:?}");
+    }
+    let on = [(AUTO_ASSIGN, "true"), (NETWORK_DISABLED, "true")];
+    assert!(parse_request(&ann(&on)).expect("valid").network_disabled);
+    let off = parse_request(&ann(&[(AUTO_ASSIGN, "true")])).expect("valid");
+    assert!(!off.network_disabled);
+}
+
+#[test]
 fn defaults_when_nothing_is_set() {
     let req = parse_request(&ann(&[(AUTO_ASSIGN, "true")])).expect("defaults");
     assert_eq!(req.pool, DEFAULT_POOL);
@@ -170,7 +194,7 @@ fn a_service_ref_round_trips_and_odd_values_name_nothing() {
 fn a_summary_without_shared_pods_reads_and_writes_as_before() {
     let old = r#"{"allocated":2,"ready":1,"pending":0,"errors":0,"leaving":1}"#;
     let summary: PodsSummary = serde_json::from_str(old).expect("old summary");
-    assert!(summary.shared.is_empty());
+    assert!(summary.shared.is_empty() && summary.disabled == 0);
     assert_eq!(serde_json::to_string(&summary).expect("json"), old);
     let mut shared = summary;
     shared.shared.insert(
@@ -194,4 +218,5 @@ fn status_text() {
         "Pending: pool exhausted"
     );
     assert_eq!(Status::Error("x".into()).to_string(), "Error: x");
+    assert_eq!(Status::Disabled.to_string(), "Disabled");
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::keys::AUTO_ASSIGN;
+use super::keys::{AUTO_ASSIGN, NETWORK_DISABLED};
 
 /// Longest annotation value this code reads; longer ones are refused before parsing.
 const MAX_VALUE_LEN: usize = 4096;
@@ -60,6 +60,19 @@ pub fn opt_in(annotations: &Annotations) -> Result<bool, AnnotationError> {
         Some("true") => Ok(true),
         Some(other) => Err(invalid(
             AUTO_ASSIGN,
+            format!("{:?} is neither \"true\" nor \"false\"", shorten(other)),
+        )),
+    }
+}
+
+/// Whether a Service or pod asks to be taken out of its listeners
+/// ([`NETWORK_DISABLED`]): `Ok(false)` when the key is absent or `"false"`.
+pub fn network_disabled(annotations: &Annotations) -> Result<bool, AnnotationError> {
+    match annotations.get(NETWORK_DISABLED).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(invalid(
+            NETWORK_DISABLED,
             format!("{:?} is neither \"true\" nor \"false\"", shorten(other)),
         )),
     }

@@ -52,12 +52,17 @@ const POD_CONCURRENCY: usize = 16;
 /// What became of one pod in a run.
 enum PodResult {
     /// Its listeners exist; `claimed` of them were claimed now; `ready`: known reachable;
-    /// `shared`: the pod's outputs are another Service's, and this is this Service's entry.
+    /// `disabled`: taken out of its listeners; `shared`: the pod's outputs are another
+    /// Service's, and this is this Service's entry.
     Allocated {
         claimed: usize,
         ready: bool,
+        disabled: bool,
         shared: Option<SharedPod>,
     },
+    /// Its own `network-disabled` value cannot be read: its status says so (counted among the
+    /// errors, not failing the run).
+    Rejected,
     /// It waits for ports.
     Pending(String),
     /// Another run is on it (a shared pod: with its entry as read).
@@ -249,10 +254,12 @@ impl Reconciler {
                 PodResult::Allocated {
                     claimed: n,
                     ready,
+                    disabled,
                     shared,
                 } => {
                     summary.allocated += 1;
                     summary.ready += usize::from(ready);
+                    summary.disabled += usize::from(disabled);
                     claimed += n;
                     if let Some(entry) = shared {
                         summary.shared.insert(pod, entry);
@@ -272,10 +279,18 @@ impl Reconciler {
                     summary.errors += 1;
                     failure.get_or_insert(e);
                 }
+                PodResult::Rejected => summary.errors += 1,
             }
         }
-        self.write_summary(cluster, &current, &summary, first_pending.as_deref())
-            .await?;
+        let disabled = request.network_disabled;
+        self.write_summary(
+            cluster,
+            &current,
+            &summary,
+            first_pending.as_deref(),
+            disabled,
+        )
+        .await?;
         let listeners = specs.len();
         let hook = match &first_pending {
             Some(reason) => Outcome::Pending(reason.clone()),
@@ -284,7 +299,9 @@ impl Reconciler {
         self.after_allocation(pool, &current, summary.pending.max(1) * listeners, &hook)
             .await;
         let targets = slices.iter().any(|s| !s.pods.is_empty());
-        if summary.ready < summary.allocated && targets && pass != Pass::Recheck {
+        // Pods taken out of their listeners have no target to wait for.
+        let enabled = summary.allocated - summary.disabled;
+        if summary.ready < enabled && targets && pass != Pass::Recheck {
             self.note_check(&current).await;
         }
         if let Some(e) = failure {

@@ -7,7 +7,7 @@ use crate::contract::annotations;
 use crate::contract::service_model::{ListenerSpec, PodState, ServiceState};
 use crate::model::claims::Claim;
 use crate::model::cluster::ServiceOutputs;
-use crate::model::targets::SliceView;
+use crate::model::targets::{SliceView, without_targets};
 use crate::reconcile::{Error, Outcome, Reconciler, Result};
 
 impl Reconciler {
@@ -26,6 +26,26 @@ impl Reconciler {
         if let PodOutputs::TakeOver(owner) = outputs {
             subject = subject.taking_over(owner);
         }
+        let disabled = match annotations::network_disabled(&pod.annotations) {
+            Ok(on_pod) => on_pod || pods.run.request.network_disabled,
+            // The pod's own value is unreadable: it is told so, and its targets stay as they
+            // are until it says "true" or "false".
+            Err(e) => {
+                let rejected = self
+                    .reject(
+                        pods.run.cluster,
+                        &subject,
+                        "InvalidAnnotation",
+                        e.to_string(),
+                    )
+                    .await;
+                let result = match rejected {
+                    Ok(_) => PodResult::Rejected,
+                    Err(e) => PodResult::Failed(e),
+                };
+                return (pod.name.clone(), result);
+            }
+        };
         // A pod whose only missing condition is the reachable gate gets its target registered,
         // so the gate can turn True (as the AWS Load Balancer Controller does).
         let not_ready_too = pod.gated && pod.containers_ready;
@@ -35,6 +55,11 @@ impl Reconciler {
             .iter()
             .map(|s| s.only_pod(&pod.name, not_ready_too))
             .collect();
+        // Taken out of its listeners: its claims and listeners stay, with no target.
+        let pod_slices = match disabled {
+            true => without_targets(pod_slices),
+            false => pod_slices,
+        };
         let made_from = |spec: &ListenerSpec| pods.made_from(spec, &pod_slices);
         // A shared pod's outputs say nothing of this Service's listeners: its claims and the
         // summary as read do.
@@ -48,7 +73,14 @@ impl Reconciler {
             let status = subject.annotations.get(annotations::STATUS);
             let ours = *outputs == PodOutputs::Ours;
             (
-                up_to_date::pod_up_to_date(&subject, held, pods.run.specs, &pod_slices, made_from),
+                up_to_date::pod_up_to_date(
+                    &subject,
+                    disabled,
+                    held,
+                    pods.run.specs,
+                    &pod_slices,
+                    made_from,
+                ),
                 ours && status.map(String::as_str) == Some(READY),
             )
         };
@@ -77,6 +109,7 @@ impl Reconciler {
                     false => Ok(PodResult::Allocated {
                         claimed,
                         ready,
+                        disabled,
                         shared: None,
                     }),
                     true => self
@@ -85,6 +118,7 @@ impl Reconciler {
                         .map(|entry| PodResult::Allocated {
                             claimed,
                             ready,
+                            disabled,
                             shared: Some(entry),
                         }),
                 }
@@ -93,6 +127,7 @@ impl Reconciler {
             Ok(_) => Ok(PodResult::Allocated {
                 claimed: 0,
                 ready: false,
+                disabled,
                 shared: None,
             }),
             Err(e) => Err(e),

@@ -43,32 +43,42 @@ impl Reconciler {
     }
 
     /// Writes the Service's `pods` and `status`, with an Event when the status changes.
+    /// `disabled`: the Service takes all its pods out of their listeners. Pods taken out on
+    /// their own do not keep it from `Ready` once every other pod is reachable.
     pub(super) async fn write_summary(
         &self,
         cluster: &dyn Cluster,
         service: &ServiceState,
         summary: &PodsSummary,
         pending: Option<&str>,
+        disabled: bool,
     ) -> Result<()> {
+        let enabled = summary.allocated - summary.disabled;
         let status = match pending {
             Some(reason) => Status::Pending(format!(
                 "{} of {} pods wait for ports: {reason}",
                 summary.pending,
                 summary.pending + summary.allocated + summary.errors
             )),
-            None if summary.allocated > 0 && summary.ready == summary.allocated => Status::Ready,
+            None if disabled => Status::Disabled,
+            None if enabled > 0 && summary.ready == enabled => Status::Ready,
             None => Status::Allocated,
         };
         let (kind, reason) = match pending {
             Some(_) => (NoticeKind::Warning, "PoolExhausted"),
+            None if disabled => (NoticeKind::Normal, "NetworkDisabled"),
             None => (NoticeKind::Normal, "Allocated"),
         };
         let shared = match summary.shared.len() {
             0 => String::new(),
             n => format!(", {n} carrying another Service's outputs"),
         };
+        let off = match summary.disabled {
+            0 => String::new(),
+            n => format!(", {n} network-disabled"),
+        };
         let note = format!(
-            "pods: {} allocated ({} reachable{shared}), {} pending, {} failed, {} leaving",
+            "pods: {} allocated ({} reachable{off}{shared}), {} pending, {} failed, {} leaving",
             summary.allocated, summary.ready, summary.pending, summary.errors, summary.leaving
         );
         let json = summary_json(summary);

@@ -8,18 +8,19 @@ use crate::model::targets::{SliceView, desired_targets};
 use crate::reconcile::fingerprint::advertised_as_made;
 
 /// True when the pod's outputs advertise its claims as made from what it asks for now (see
-/// [`advertised_as_made`]), nothing notes it gone, and the IP it records as target is the one
+/// [`advertised_as_made`]; `disabled`: it is taken out of its listeners), nothing notes it gone, and the IP it records as target is the one
 /// its endpoints give now. (Outputs that advertise this Service's claims are its own, named
 /// or not: a pod written before pods named their owner needs only the name.)
 pub(super) fn pod_up_to_date(
     pod: &ServiceState,
+    disabled: bool,
     held: &[Claim],
     specs: &[ListenerSpec],
     pod_slices: &[SliceView],
     fingerprint: impl Fn(&ListenerSpec) -> String,
 ) -> bool {
     if held.iter().any(|c| c.gone_since.is_some())
-        || !advertised_as_made(pod, held, specs, fingerprint)
+        || !advertised_as_made(pod, disabled, held, specs, fingerprint)
     {
         return false;
     }
