@@ -10,6 +10,7 @@ TESTBED_DIR="$REPO_ROOT/testbed"
 KUBE_VERSION=v1.37.2
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
+HELM_VERSION=v4.3.2
 
 # Built binaries and venvs live outside the clone, keyed by their inputs, so a second run
 # (or a second clone) reuses them. CI may point NLB_PORT_POOL_CACHE at a cached directory.
@@ -37,6 +38,9 @@ etcd_bin() { echo "$CACHE_DIR/bin/etcd-$ETCD_VERSION-$(content_hash "$TESTBED_DI
 kube_bin() { echo "$CACHE_DIR/bin/kube-$KUBE_VERSION-$(content_hash "$TESTBED_DIR/go/kube/go.mod" "$TESTBED_DIR/go/kube/go.sum" "$TESTBED_DIR/go/kube/main.go")"; }
 # kwok, the bed's kubelet: fake nodes whose pods go through the stages of testbed/kwok/.
 kwok_bin() { echo "$CACHE_DIR/bin/kwok-$KWOK_VERSION-$(content_hash "$TESTBED_DIR/go/kwok/go.mod" "$TESTBED_DIR/go/kwok/go.sum")"; }
+# helm, for the chart in deploy/chart: lint, and `helm template` (deploy/'s files are rendered
+# from it by testbed/bin/render-deploy; the container tests apply it to the bed).
+helm_bin() { echo "$CACHE_DIR/bin/helm-$HELM_VERSION-$(content_hash "$TESTBED_DIR/go/helm/go.mod" "$TESTBED_DIR/go/helm/go.sum")"; }
 moto_venv() { echo "$CACHE_DIR/venv-moto-$(content_hash "$TESTBED_DIR/python/moto-requirements.txt")"; }
 
 # --- Containers (docker-up, docker-down, lambda-base-image, install-sam-tools) ---

@@ -257,3 +257,81 @@ exec(extra)
 json.dump(d, open(dst, "w"), indent=2)
 PY
 }
+
+# --- the chart (deploy/chart): rendered for this run, applied, and run as its Deployment says ---
+# Its objects have deploy/'s names, so they go over what make_kube_fixtures applied, in deploy/'s
+# namespace; the clean-up deletes what only the chart makes and applies deploy/ again.
+chart_namespace=nlb-port-pool
+apply_chart() {
+  local helm
+  helm=$(helm_bin)
+  [ -x "$helm" ] || { echo "helm is not built: run testbed/bin/install-tools"; return 1; }
+  cat > "$WORK/chart-values.yaml" <<YAML
+eventBusName: $bus
+clusterName: $RUN
+region: $AWS_REGION
+forwarder:
+  image: {repository: "${forwarder_image%:*}", tag: "${forwarder_image##*:}"}
+  roleArn: arn:aws:iam::123456789012:role/$RUN-forwarder
+  watchNamespaces: [$ns]
+  leaseName: $RUN
+  extraEnv: [{name: COALESCE_WINDOW, value: 200ms}]
+YAML
+  "$helm" template "$RUN" deploy/chart --namespace "$chart_namespace" -f "$WORK/chart-values.yaml" \
+    > "$WORK/chart.yaml" || return 1
+  kubectl apply -f "$WORK/chart.yaml"
+}
+# The applied ServiceAccount carries the role of the values (IRSA).
+chart_role_arn_applied() {
+  same "$(kubectl get serviceaccount forwarder -n "$chart_namespace" -o 'jsonpath={.metadata.annotations.eks\.amazonaws\.com/role-arn}')" \
+    "arn:aws:iam::123456789012:role/$RUN-forwarder"
+}
+# What kubelet would make of the applied Deployment's pod, as `docker run` arguments (NUL-separated
+# in $WORK/pod-run-args): env with its ConfigMap keys and pod fields resolved, the user, the
+# container's securityContext, its port on 127.0.0.1:PORT, then the image and args. Prints the
+# pod's ServiceAccount and image.
+pod_run_args() { # pod name, host port
+  kubectl get deployment forwarder -n "$chart_namespace" -o json > "$WORK/deployment.json" || return 1
+  kubectl get configmap -n "$chart_namespace" -o json > "$WORK/configmaps.json" || return 1
+  python3 - "$WORK" "$1" "$2" <<'PY'
+import json, sys
+work, pod_name, host_port = sys.argv[1:]
+dep = json.load(open(f"{work}/deployment.json"))
+maps = {m["metadata"]["name"]: m.get("data", {}) for m in json.load(open(f"{work}/configmaps.json"))["items"]}
+spec = dep["spec"]["template"]["spec"]
+[c] = spec["containers"]
+fields = {"metadata.name": pod_name, "metadata.namespace": dep["metadata"]["namespace"]}
+args = []
+for e in c.get("env", []):
+    source = e.get("valueFrom")
+    if source is None:
+        value = e.get("value", "")
+    elif "configMapKeyRef" in source:
+        ref = source["configMapKeyRef"]
+        value = maps[ref["name"]][ref["key"]]
+    elif "fieldRef" in source:
+        value = fields[source["fieldRef"]["fieldPath"]]
+    else:
+        sys.exit(f"env {e['name']}: cannot resolve {source}")
+    args += ["-e", f"{e['name']}={value}"]
+pod_sc, sc = spec.get("securityContext", {}), c.get("securityContext", {})
+user = sc.get("runAsUser", pod_sc.get("runAsUser"))
+group = sc.get("runAsGroup", pod_sc.get("runAsGroup"))
+if sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) and not user:
+    sys.exit("runAsNonRoot without a non-zero runAsUser")
+args += ["--user", f"{user}:{group}"]
+if sc.get("readOnlyRootFilesystem"):
+    args += ["--read-only"]
+for cap in sc.get("capabilities", {}).get("drop", []):
+    args += ["--cap-drop", cap]
+if sc.get("allowPrivilegeEscalation") is False:
+    args += ["--security-opt", "no-new-privileges"]
+[port] = c["ports"]
+args += ["-p", f"127.0.0.1:{host_port}:{port['containerPort']}"]
+if c.get("command"):
+    sys.exit("the container sets command: docker run would need --entrypoint")
+args += [c["image"]] + c.get("args", [])
+open(f"{work}/pod-run-args", "w").write("\0".join(args) + "\0")
+print(spec["serviceAccountName"], c["image"])
+PY
+}
