@@ -1,9 +1,10 @@
 //! Test support for integration tests against the local test bed.
 //!
-//! The bed (etcd, kube-apiserver, moto server on 127.0.0.1) is started by
-//! `testbed/bin/bed-up`, which writes `.local/stack.env`; `make test` starts its own bed and
-//! points `NLB_STACK_ENV` at it. [`Bed::get`] reads that file once per test binary. A test that
-//! runs without a bed fails at once with the command to start one: it is never skipped.
+//! The bed (etcd, kube-apiserver, a second kube-apiserver for cluster b, moto server on
+//! 127.0.0.1) is started by `testbed/bin/bed-up`, which writes `.local/stack.env`; `make test`
+//! starts its own bed and points `NLB_STACK_ENV` at it. [`Bed::get`] reads that file once per
+//! test binary. A test that runs without a bed fails at once with the command to start one: it
+//! is never skipped.
 //!
 //! Every test names what it creates with [`unique_name`], so tests run in parallel against
 //! one bed without seeing each other's namespaces, tables or load balancers.
@@ -118,13 +119,35 @@ impl Bed {
 
     /// A cluster-admin Kubernetes client.
     pub async fn kube_client(&self) -> kube::Client {
-        let kubeconfig =
-            Kubeconfig::read_from(self.kubeconfig()).expect("reading the bed's kubeconfig");
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-                .await
-                .expect("using the bed's kubeconfig");
-        kube::Client::try_from(config).expect("building the admin client")
+        admin_client(&self.kubeconfig(), "the bed's kubeconfig").await
+    }
+
+    /// The admin kubeconfig (`O=system:masters`) of cluster b: the bed's second kube-apiserver,
+    /// on the same etcd under its own prefix, so a cluster of its own (its own namespaces and
+    /// `kube-system` uid), with no controllers or nodes. Panics on a bed started by a bed-up
+    /// older than cluster b.
+    pub fn kubeconfig_b(&self) -> PathBuf {
+        PathBuf::from(self.cluster_b_var("KUBECONFIG_B"))
+    }
+
+    /// `https://127.0.0.1:PORT` of cluster b's kube-apiserver (see [`Bed::kubeconfig_b`]).
+    pub fn kube_server_b(&self) -> &str {
+        self.cluster_b_var("KUBE_SERVER_B")
+    }
+
+    /// A cluster-admin Kubernetes client of cluster b (see [`Bed::kubeconfig_b`]).
+    pub async fn kube_client_b(&self) -> kube::Client {
+        admin_client(&self.kubeconfig_b(), "cluster b's kubeconfig").await
+    }
+
+    fn cluster_b_var(&self, name: &str) -> &str {
+        self.var(name).unwrap_or_else(|| {
+            panic!(
+                "the bed's stack file does not set {name}: the bed was started by an older \
+                 testbed/bin/bed-up, without cluster b; restart it with `testbed/bin/bed-down` \
+                 and `testbed/bin/bed-up`"
+            )
+        })
     }
 
     /// SDK configuration pointed at moto, with the project's retry and timeout settings.
@@ -164,6 +187,16 @@ impl Bed {
         }
         loader.load().await
     }
+}
+
+/// A client from an admin kubeconfig of the bed; `what` names it in panics.
+async fn admin_client(path: &Path, what: &str) -> kube::Client {
+    let kubeconfig = Kubeconfig::read_from(path)
+        .unwrap_or_else(|e| panic!("reading {what} {}: {e}", path.display()));
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("using {what} {}: {e}", path.display()));
+    kube::Client::try_from(config).expect("building the admin client")
 }
 
 /// The access key of the bed's fixtures; the IAM gate does not check calls signed with it
@@ -247,6 +280,17 @@ mod tests {
             nlb_port_pool::contract::names::validate_label(&a).is_ok(),
             "{a}"
         );
+    }
+
+    #[test]
+    fn a_bed_without_cluster_b_says_to_restart_it() {
+        let bed = Bed {
+            vars: parse_env_file("export KUBECONFIG=/k\nexport KUBE_SERVER=https://127.0.0.1:1\n"),
+        };
+        let panic = std::panic::catch_unwind(|| bed.kubeconfig_b()).expect_err("no KUBECONFIG_B");
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert!(message.contains("KUBECONFIG_B"), "{message}");
+        assert!(message.contains("testbed/bin/bed-up"), "{message}");
     }
 
     #[test]

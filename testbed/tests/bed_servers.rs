@@ -1,5 +1,5 @@
 //! The test bed's servers are real and usable: each test exercises one capability the rest of
-//! the project relies on, against kube-apiserver and moto on 127.0.0.1.
+//! the project relies on, against kube-apiserver (and cluster b's) and moto on 127.0.0.1.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum, TargetTypeEnum};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::watcher::{self, Event};
 use testbed::kube_fixtures::{self, PortSpec};
@@ -92,6 +92,46 @@ async fn rbac_refuses_a_service_account_without_a_role() {
         Err(kube::Error::Api(e)) => assert_eq!(e.code, 403, "{e:?}"),
         other => panic!("expected 403 Forbidden, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn cluster_b_is_another_cluster() {
+    // GIVEN the bed's two API servers
+    let bed = Bed::get();
+    let a = bed.kube_client().await;
+    let b = bed.kube_client_b().await;
+    assert_ne!(bed.kube_server(), bed.kube_server_b());
+
+    // WHEN a namespace is made on each
+    let ns_a = unique_name("bed-on-a");
+    let ns_b = unique_name("bed-on-b");
+    kube_fixtures::create_namespace(&a, &ns_a).await;
+    kube_fixtures::create_namespace(&b, &ns_b).await;
+
+    // THEN each exists only where it was made
+    let namespaces = |client: &kube::Client| Api::<Namespace>::all(client.clone());
+    let exists = async |client: &kube::Client, name: &str| {
+        namespaces(client)
+            .get_opt(name)
+            .await
+            .unwrap_or_else(|e| panic!("getting namespace {name}: {e}"))
+            .is_some()
+    };
+    assert!(exists(&a, &ns_a).await && exists(&b, &ns_b).await);
+    assert!(!exists(&b, &ns_a).await, "{ns_a}, made on a, is on b");
+    assert!(!exists(&a, &ns_b).await, "{ns_b}, made on b, is on a");
+
+    // AND their kube-system namespaces (a cluster's identity) differ
+    let kube_system_uid = async |client: &kube::Client| {
+        namespaces(client)
+            .get("kube-system")
+            .await
+            .expect("kube-system exists")
+            .metadata
+            .uid
+            .expect("a uid")
+    };
+    assert_ne!(kube_system_uid(&a).await, kube_system_uid(&b).await);
 }
 
 async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
