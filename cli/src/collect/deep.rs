@@ -110,9 +110,9 @@ impl Sources {
         deep.target_groups = self.target_groups(&expected, progress).await?;
         deep.identity = self
             .store
-            .identity()
+            .identity_of(&self.cluster)
             .await
-            .context("reading the claims table's identity item")?
+            .context("reading the claims table's identity item of this cluster")?
             .map(|i| IdentityView {
                 cluster_name: i.cluster_name,
                 cluster_uid: i.cluster_uid,

@@ -148,6 +148,7 @@ impl Deps {
         .with_pool_records(store.clone())
         .with_check_records(store.clone())
         .with_stack_id(stack_id)
+        .with_shared_clusters(config.shared_clusters.clone())
         .with_reach_settings(reach);
         if role.makes_listeners() {
             let mut acm = aws_sdk_acm::config::Builder::from(sdk);

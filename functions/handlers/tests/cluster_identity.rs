@@ -129,7 +129,7 @@ async fn the_identity_is_recorded_once_and_never_overwritten() {
         cluster_uid: "uid-second".to_owned(),
         ..first.clone()
     };
-    assert_eq!(store.identity().await.expect("reads"), None);
+    assert_eq!(store.identity_of(CLUSTER).await.expect("reads"), None);
 
     // WHEN two writers record their identities one after the other
     let recorded_first = store.record_identity(&first).await.expect("records");
@@ -138,5 +138,74 @@ async fn the_identity_is_recorded_once_and_never_overwritten() {
     // THEN the first one stays, and the second writer is told it
     assert_eq!(recorded_first, first);
     assert_eq!(recorded_second, first);
-    assert_eq!(store.identity().await.expect("reads"), Some(first));
+    assert_eq!(
+        store.identity_of(CLUSTER).await.expect("reads"),
+        Some(first)
+    );
+}
+
+#[tokio::test]
+async fn clusters_sharing_a_table_each_record_their_own_and_an_old_item_still_reads() {
+    // GIVEN a table from before clusters could share it: one `identity` / `meta` item (blue's)
+    let sdk = Bed::get().sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let name = unique_name("ss-identities");
+    table::create_table(&dynamodb, &name)
+        .await
+        .expect("creating the table");
+    let blue = TableIdentity {
+        cluster_name: "blue".to_owned(),
+        cluster_uid: "uid-blue".to_owned(),
+        stack_id: "stack-blue".to_owned(),
+    };
+    let mut old = nlb_port_pool::adapters::dynamo::identity::identity_item(&blue, 1);
+    old.insert(
+        "sk".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S("meta".into()),
+    );
+    dynamodb
+        .put_item()
+        .table_name(&name)
+        .set_item(Some(old))
+        .send()
+        .await
+        .expect("writing the old identity item");
+    let raw = dynamodb.clone();
+    let store = DynamoClaimStore::new(dynamodb, &name);
+    assert_eq!(
+        store.identity_of("blue").await.expect("reads"),
+        Some(blue.clone())
+    );
+
+    // WHEN blue records again, and green (sharing the table) records its own
+    let green = TableIdentity {
+        cluster_name: "green".to_owned(),
+        cluster_uid: "uid-green".to_owned(),
+        stack_id: "stack-green".to_owned(),
+    };
+    let again = TableIdentity {
+        cluster_uid: "uid-blue-rebuilt".to_owned(),
+        ..blue.clone()
+    };
+    assert_eq!(store.record_identity(&again).await.expect("records"), blue);
+    assert_eq!(store.record_identity(&green).await.expect("records"), green);
+
+    // THEN the table holds both clusters' records: blue's old one, green's new one
+    let mut all = store.identities().await.expect("reads");
+    all.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
+    assert_eq!(all, [blue, green]);
+
+    // WHEN an operator records blue again by hand (docs/deploy.md, section 12): a `cluster#`
+    // item beside the old one
+    let by_hand = nlb_port_pool::adapters::dynamo::identity::identity_item(&again, 2);
+    raw.put_item()
+        .table_name(&name)
+        .set_item(Some(by_hand))
+        .send()
+        .await
+        .expect("writing blue's item");
+
+    // THEN that one is blue's record; the old item is no longer read
+    assert_eq!(store.identity_of("blue").await.expect("reads"), Some(again));
+    assert_eq!(store.identities().await.expect("reads").len(), 2);
 }

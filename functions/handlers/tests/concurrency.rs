@@ -82,6 +82,7 @@ async fn five_hundred_services_fifty_handlers_no_double_allocation() {
                 kube: KubeAccess::Kubeconfig(Bed::get().kubeconfig()),
                 namespaces: stack.namespaces.clone(),
                 targets: stack.deps.config.targets.clone(),
+                shared_clusters: vec![],
             };
             FunctionDeps::new(&config, &sdk, Duration::from_secs(120))
         })

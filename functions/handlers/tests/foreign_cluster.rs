@@ -25,6 +25,7 @@ fn unreachable_deps(cluster: &str) -> Deps {
         kube: KubeAccess::Kubeconfig("/nonexistent/kubeconfig".into()),
         namespaces: vec![],
         targets: TargetPolicy::default(),
+        shared_clusters: vec![],
     };
     let sdk = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())

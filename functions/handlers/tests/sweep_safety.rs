@@ -157,7 +157,7 @@ async fn a_cluster_of_the_same_name_with_another_identity_deletes_nothing() {
         )
         .key(
             "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("meta".into()),
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("cluster#{CLUSTER}")),
         )
         .consistent_read(true)
         .send()

@@ -204,6 +204,10 @@ pub struct FunctionConfig {
     /// Which EndpointSlices and addresses may become targets (`TRUSTED_ENDPOINTSLICE_MANAGERS`,
     /// `TARGET_CIDRS`; see [`target_policy`]).
     pub targets: TargetPolicy,
+    /// The other clusters whose stacks share this claims table and its pools
+    /// (`SHARED_CLUSTERS`, comma-separated names; empty: the table is this cluster's alone).
+    /// See [`shared_clusters`].
+    pub shared_clusters: Vec<String>,
 }
 
 impl FunctionConfig {
@@ -244,12 +248,56 @@ pub fn namespaces(env: &Env<'_>) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
+/// `SHARED_CLUSTERS`: the names of the other clusters (as their stacks' `CLUSTER_NAME`) whose
+/// stacks share the claims table and pools, comma-separated. Each cluster's functions touch
+/// only their own claims, listeners and target groups; the table's identity check accepts
+/// these clusters' records beside this one's. Not `cluster` itself, no repeats.
+pub fn shared_clusters(env: &Env<'_>, cluster: &str) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = env.optional("SHARED_CLUSTERS") else {
+        return Ok(vec![]);
+    };
+    let mut names: Vec<String> = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let problem = |p: String| ConfigError::new("SHARED_CLUSTERS", format!("{name:?} {p}"));
+        crate::contract::names::validate_cluster_name(name).map_err(problem)?;
+        if name == cluster {
+            return Err(problem("is this cluster's own name (CLUSTER_NAME)".into()));
+        }
+        if names.iter().any(|n| n == name) {
+            return Err(problem("is listed twice".into()));
+        }
+        names.push(name.to_owned());
+    }
+    Ok(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn env(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
         pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn shared_clusters_are_other_valid_names_once_each() {
+        let read = |raw: &'static str| {
+            shared_clusters(&Env::new(&env(&[("SHARED_CLUSTERS", raw)])), "blue")
+        };
+        assert_eq!(shared_clusters(&Env::new(&env(&[])), "blue"), Ok(vec![]));
+        assert_eq!(
+            read(" green , ,canary"),
+            Ok(vec!["green".into(), "canary".into()])
+        );
+        for (raw, problem) in [
+            ("green,blue", "own name"),
+            ("green,green", "twice"),
+            ("gr een", "may hold only"),
+        ] {
+            let err = read(raw).expect_err(raw);
+            assert_eq!(err.name, "SHARED_CLUSTERS");
+            assert!(err.to_string().contains(problem), "{raw}: {err}");
+        }
     }
 
     #[test]

@@ -175,6 +175,7 @@ impl Reconciler {
                     held_at: now,
                     gone_since: None,
                     applied: None,
+                    claim_key: run.request.claim_key.clone(),
                 })
                 .collect();
             let terms = NlbTerms {

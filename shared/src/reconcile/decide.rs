@@ -7,7 +7,7 @@ use crate::contract::service_model::{ListenerSpec, ServiceState, listener_specs}
 /// What a Service's annotations and state call for.
 pub(super) enum Decision {
     Release,
-    Ensure(AllocationRequest, Vec<ListenerSpec>),
+    Ensure(Box<AllocationRequest>, Vec<ListenerSpec>),
     Reject(&'static str, String),
 }
 
@@ -73,8 +73,20 @@ impl Reconciler {
         if let Some(limit) = self.listener_limit(&request.pool, specs.len()) {
             return Decision::Reject("InvalidService", limit);
         }
+        let hand_over = super::claim_key::MAX_LISTENERS_PER_HAND_OVER;
+        if request.claim_key.is_some() && specs.len() > hand_over {
+            return Decision::Reject(
+                "InvalidService",
+                format!(
+                    "annotation {}: a Service with a claim key may have at most {hand_over} \
+                     listeners (one hand-over moves them in one transaction); it asks for {}",
+                    annotations::CLAIM_KEY,
+                    specs.len()
+                ),
+            );
+        }
         match request.options.check(&specs) {
-            Ok(()) => Decision::Ensure(request, specs),
+            Ok(()) => Decision::Ensure(Box::new(request), specs),
             Err(e) => Decision::Reject("InvalidAnnotation", e.to_string()),
         }
     }

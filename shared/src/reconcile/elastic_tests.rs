@@ -741,3 +741,34 @@ async fn an_nlb_aws_does_not_list_yet_is_not_called_gone_until_the_grace_has_pas
         "nothing to delete: it is not there"
     );
 }
+
+#[tokio::test]
+async fn an_nlb_with_a_claim_of_another_cluster_sharing_the_pool_is_not_retired() {
+    // GIVEN two made NLBs, room-0 on one; the other holds one claim of cluster green, whose
+    // stack shares the table and pool (none of this cluster's Services is on it)
+    let w = two_nlbs_one_room().await;
+    let record = w.store.pool_record("default").await.expect("record");
+    let ours = w.store.all_claims()[0].clone();
+    let idle = record
+        .member_arns()
+        .into_iter()
+        .find(|a| *a != ours.nlb_arn)
+        .expect("the other NLB");
+    let mut theirs = ours.clone();
+    theirs.owner.key.cluster = "green".into();
+    theirs.owner.uid = "green-room".into();
+    theirs.nlb_arn = idle;
+    let terms = crate::model::claims::NlbTerms {
+        listener_quota: 50,
+        made: true,
+    };
+    w.store.claim(&[theirs], terms).await.expect("green claims");
+
+    // WHEN the pool function runs long after retireAfter
+    age_empty(&w, 120).await;
+    let report = w.tend().await;
+
+    // THEN neither NLB is retired: the table counts every cluster's claims
+    assert!(report.retired.is_empty(), "{report:?}");
+    assert_eq!(w.elb.made_nlbs().len(), 2);
+}

@@ -8,6 +8,7 @@
 //! 3. register the targets while the claims record their ARNs ([`super::register`]), then
 //!    write the annotations ([`super::advert`]).
 
+use super::claim_key::KeyStep;
 use super::claim_round::Claiming;
 use super::holding::Holding;
 use super::plan::{Asked, Plan, may_hold_claims};
@@ -130,6 +131,10 @@ impl Reconciler {
             self.claims_for(run.service).await?
         } else {
             vec![]
+        };
+        let existing = match self.settle_key(run, &owner, existing).await? {
+            KeyStep::Go(claims) => claims,
+            KeyStep::Ends(outcome) => return Ok(outcome),
         };
         let only = self.only_nlb(run)?;
         let asked = Asked {

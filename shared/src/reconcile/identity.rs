@@ -1,12 +1,17 @@
 //! Proving the claims table describes this cluster and this stack before anything deletes on
 //! absence (DESIGN.md section 10, "Deleting is the dangerous verb").
 //!
-//! The table's identity item (see [`crate::adapters::dynamo::identity`]) is written once, by the first
-//! function that proves the world is its own: nothing recorded yet, every listener tagged as
-//! this cluster's on the pools' NLBs accounted for by a claim, and, when the table holds
-//! claims, at least one of them owned by a Service that exists in this cluster. An emptied or
-//! replaced table facing live listeners, or an old table facing a rebuilt cluster, proves
-//! nothing, and then nobody records an identity: an operator decides (docs/deploy.md).
+//! The table holds one identity item per cluster (see [`crate::adapters::dynamo::identity`]),
+//! written once, by the first of that cluster's functions that proves the world is its own:
+//! nothing recorded for it yet, every listener tagged as this cluster's on the pools' NLBs
+//! accounted for by a claim, and, when the table holds claims of this cluster, at least one of
+//! them owned by a Service that exists in it. An emptied or replaced table facing live
+//! listeners, or an old table facing a rebuilt cluster, proves nothing, and then nobody records
+//! an identity: an operator decides (docs/deploy.md).
+//!
+//! Several clusters may share a table and its pools (blue/green upgrades): each stack names the
+//! others in `SHARED_CLUSTERS`. A record or a claim of a cluster it does not name makes the
+//! table foreign to it: a stack pointed at the wrong table by mistake claims nothing there.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -75,13 +80,39 @@ impl Reconciler {
         self.check_ownership_with(cluster, &mut cache).await
     }
 
+    /// Whether clusters named `name` may hold claims in this stack's table: this one and those
+    /// of `SHARED_CLUSTERS`.
+    pub(super) fn shares_table_with(&self, name: &str) -> bool {
+        name == self.cluster_name || self.shared_clusters.iter().any(|c| c == name)
+    }
+
+    /// Sets the other clusters sharing the claims table and pools (`SHARED_CLUSTERS`).
+    pub fn with_shared_clusters(mut self, clusters: Vec<String>) -> Self {
+        self.shared_clusters = clusters;
+        self
+    }
+
     async fn check_ownership_with(
         &self,
         cluster: &dyn Cluster,
         cache: &mut IdentityCache,
     ) -> Result<Ownership> {
         let live = self.live_identity(cluster, cache).await?;
-        let recorded = match self.store.identity().await? {
+        let records = self.store.identities().await?;
+        if let Some(stranger) = records
+            .iter()
+            .find(|r| !self.shares_table_with(&r.cluster_name))
+        {
+            return Ok(Ownership::Foreign(format!(
+                "the claims table records {stranger}, a cluster this stack does not share it \
+                 with (SHARED_CLUSTERS: {})",
+                self.shared_names()
+            )));
+        }
+        let recorded = match records
+            .into_iter()
+            .find(|r| r.cluster_name == live.cluster_name)
+        {
             Some(recorded) => recorded,
             None => {
                 if let Err(why) = self.prove_world(cluster).await? {
@@ -149,6 +180,17 @@ impl Reconciler {
                     unaccounted += 1;
                 }
             }
+            if let Some(h) = holders
+                .iter()
+                .find(|h| !self.shares_table_with(&h.owner.key.cluster))
+            {
+                return Ok(Err(format!(
+                    "it holds claims of cluster {}, which this stack does not share it with \
+                     (SHARED_CLUSTERS: {})",
+                    h.owner.key.cluster,
+                    self.shared_names()
+                )));
+            }
             for h in holders
                 .iter()
                 .filter(|h| h.owner.key.cluster == self.cluster_name)
@@ -183,5 +225,13 @@ impl Reconciler {
              the table looks like another cluster's of the same name, or an old backup",
             owners.len().min(OWNERS_CHECKED)
         )))
+    }
+
+    /// `SHARED_CLUSTERS` as a message shows it.
+    fn shared_names(&self) -> String {
+        match self.shared_clusters.is_empty() {
+            true => "none".to_owned(),
+            false => self.shared_clusters.join(", "),
+        }
     }
 }

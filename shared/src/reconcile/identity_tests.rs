@@ -149,7 +149,7 @@ async fn the_first_allocation_records_whose_table_it_is() {
 
     // THEN the table records this cluster's kube-system uid and this stack
     assert_eq!(
-        store.identity().await.expect("reads"),
+        store.identity_of("prod").await.expect("reads"),
         Some(TableIdentity {
             cluster_name: "prod".into(),
             cluster_uid: MEMORY_CLUSTER_UID.into(),
@@ -183,7 +183,7 @@ async fn an_empty_table_facing_fifty_live_listeners_deletes_nothing() {
     assert!(report.deletions_left >= 50, "{report:?}");
     assert_eq!(elb.listeners().len(), 50);
     assert_eq!(elb.target_groups().len(), 50);
-    assert_eq!(empty.identity().await.expect("reads"), None);
+    assert_eq!(empty.identity_of("prod").await.expect("reads"), None);
     assert!(empty.all_claims().is_empty());
 }
 
@@ -213,7 +213,7 @@ async fn an_allocation_into_an_empty_table_does_not_unblock_the_sweep() {
 
     // THEN the new claim did not make the table look like the whole world: nothing deleted
     assert!(report.deletions_blocked.is_some(), "{report:?}");
-    assert_eq!(empty.identity().await.expect("reads"), None);
+    assert_eq!(empty.identity_of("prod").await.expect("reads"), None);
     assert_eq!(elb.listeners().len(), 6);
 }
 
@@ -292,7 +292,7 @@ async fn an_old_table_whose_services_are_all_gone_proves_nothing() {
     let why = report.deletions_blocked.clone().expect("blocked");
     assert!(why.contains("another cluster's"), "{why}");
     assert_eq!(store.all_claims().len(), 3);
-    assert_eq!(store.identity().await.expect("reads"), None);
+    assert_eq!(store.identity_of("prod").await.expect("reads"), None);
 }
 
 #[tokio::test]
@@ -311,7 +311,7 @@ async fn a_table_in_use_before_identities_existed_is_adopted() {
 
     // THEN the table is this cluster's: recorded, and the gone Service released
     assert_eq!(report.deletions_blocked, None);
-    assert!(store.identity().await.expect("reads").is_some());
+    assert!(store.identity_of("prod").await.expect("reads").is_some());
     assert_eq!(report.orphan_claims_released, 1);
     assert_eq!(elb.listeners().len(), 2);
 }

@@ -8,6 +8,7 @@
 mod advert;
 mod allocator;
 mod checked_cache;
+mod claim_key;
 mod claim_round;
 mod claiming;
 mod decide;
@@ -101,5 +102,7 @@ mod reachable_zones_tests;
 mod release_batches_tests;
 #[cfg(test)]
 mod screening_tests;
+#[cfg(test)]
+mod shared_table_tests;
 #[cfg(test)]
 mod stalling;

@@ -101,6 +101,7 @@ fn claim(service_port: u16, nlb: usize, port: u16, pool: &str) -> Claim {
         held_at: 0,
         gone_since: None,
         applied: None,
+        claim_key: None,
     }
 }
 

@@ -23,6 +23,8 @@ use crate::model::target_policy::TargetPolicy;
 /// invocation, since an EKS client is rebuilt when its token ages).
 pub struct Reconciler {
     pub(super) cluster_name: String,
+    /// The other clusters sharing the claims table and pools (`SHARED_CLUSTERS`).
+    pub(super) shared_clusters: Vec<String>,
     pub(super) vpc_id: String,
     pub(super) pools: PoolSet,
     pub(super) store: Arc<dyn ClaimStore>,
@@ -75,6 +77,7 @@ impl Reconciler {
     ) -> Self {
         Self {
             cluster_name: cluster_name.into(),
+            shared_clusters: Vec::new(),
             vpc_id: vpc_id.into(),
             pools,
             store,

@@ -111,6 +111,21 @@ impl Reconciler {
             .hold_all_of(holding, &service.uid, &service.key)
             .await?;
         let mut current = service.clone();
+        if let Some(key) = super::claim_key::named_key(service)
+            && self
+                .offer_on_release(cluster, service, key, &claims)
+                .await?
+        {
+            // Kept for the next Service naming the key: only this Service's outputs go.
+            if let Written::Done(after) = self.unadvertise(cluster, service, &claims).await? {
+                current = *after;
+            }
+            self.write_with(cluster, &current, &|_| ServiceOutputs::default())
+                .await?;
+            return Ok(Outcome::Nothing(
+                "listeners offered to the next Service naming its claim key",
+            ));
+        }
         if claims.iter().any(|c| c.owner.pod.is_some())
             || service.annotations.contains_key(annotations::PODS)
         {
@@ -328,6 +343,6 @@ impl Reconciler {
             self.view.remove_ports(nlb, &ports);
         }
         tracing::info!(service = %claims[0].owner.key, listeners = claims.len(), "released");
-        Ok(())
+        self.drop_key_after(claims).await
     }
 }

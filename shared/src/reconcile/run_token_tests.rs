@@ -78,6 +78,7 @@ fn claim(token: &str, held_at: i64) -> Claim {
         applied: None,
         token: token.into(),
         held_at,
+        claim_key: None,
     }
 }
 

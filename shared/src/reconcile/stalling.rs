@@ -76,8 +76,44 @@ impl ClaimStore for StallingStore {
     async fn port_holders(&self, nlb: &str) -> Result<Vec<PortHolder>, StoreError> {
         self.inner.port_holders(nlb).await
     }
-    async fn identity(&self) -> Result<Option<TableIdentity>, StoreError> {
-        self.inner.identity().await
+    async fn key_hold(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::model::claims::KeyHold>, crate::model::claims::StoreError> {
+        self.inner.key_hold(key).await
+    }
+    async fn take_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+    ) -> Result<crate::model::claims::KeyHold, crate::model::claims::StoreError> {
+        self.inner.take_key(key, owner).await
+    }
+    async fn offer_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+        offered_at: Option<i64>,
+    ) -> Result<bool, crate::model::claims::StoreError> {
+        self.inner.offer_key(key, owner, offered_at).await
+    }
+    async fn hand_over(
+        &self,
+        hold: &crate::model::claims::KeyHold,
+        from: &[crate::model::claims::Claim],
+        to: &[crate::model::claims::Claim],
+    ) -> Result<bool, crate::model::claims::StoreError> {
+        self.inner.hand_over(hold, from, to).await
+    }
+    async fn drop_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+    ) -> Result<(), crate::model::claims::StoreError> {
+        self.inner.drop_key(key, owner).await
+    }
+    async fn identities(&self) -> Result<Vec<TableIdentity>, StoreError> {
+        self.inner.identities().await
     }
     async fn record_identity(&self, identity: &TableIdentity) -> Result<TableIdentity, StoreError> {
         self.inner.record_identity(identity).await

@@ -149,6 +149,14 @@ impl Reconciler {
             let Some(t) = tags.get(&l.arn).filter(|t| self.is_ours(t)) else {
                 continue;
             };
+            // A port another cluster sharing the pool now holds (a listener handed over, not
+            // yet tagged as its): that cluster's functions finish it.
+            if by_port
+                .get(&l.port)
+                .is_some_and(|h| h.owner.key.cluster != self.cluster_name)
+            {
+                continue;
+            }
             let claimed_by_owner = by_port.get(&l.port).is_some_and(|h| {
                 Some(&h.owner.uid) == t.get(TAG_SERVICE_UID)
                     && h.owner.pod.as_ref() == t.get(TAG_POD)
@@ -214,13 +222,13 @@ impl Reconciler {
         budget: &mut DeletionBudget,
     ) -> Result<usize> {
         // Only those recorded for this Service, as `release_uid` does.
-        let count = self
-            .store
-            .claims_of(uid)
-            .await?
-            .iter()
-            .filter(|c| &c.owner.key == key)
-            .count();
+        let mut claims = self.store.claims_of(uid).await?;
+        claims.retain(|c| &c.owner.key == key);
+        let count = claims.len();
+        // Offered under a claim key: kept for the next Service naming it, for a while.
+        if self.awaits_taker(&claims).await? {
+            return Ok(0);
+        }
         if count == 0 || !budget.take(count) {
             return Ok(0);
         }

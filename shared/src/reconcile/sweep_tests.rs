@@ -143,6 +143,7 @@ impl World {
             held_at: 0,
             gone_since: None,
             applied: None,
+            claim_key: None,
         });
     }
 }

@@ -839,10 +839,46 @@ impl ClaimStore for LostAnswer {
     ) -> Result<Vec<crate::model::claims::PortHolder>, crate::model::claims::StoreError> {
         self.inner.port_holders(nlb).await
     }
-    async fn identity(
+    async fn key_hold(
         &self,
-    ) -> Result<Option<crate::model::claims::TableIdentity>, crate::model::claims::StoreError> {
-        self.inner.identity().await
+        key: &str,
+    ) -> Result<Option<crate::model::claims::KeyHold>, crate::model::claims::StoreError> {
+        self.inner.key_hold(key).await
+    }
+    async fn take_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+    ) -> Result<crate::model::claims::KeyHold, crate::model::claims::StoreError> {
+        self.inner.take_key(key, owner).await
+    }
+    async fn offer_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+        offered_at: Option<i64>,
+    ) -> Result<bool, crate::model::claims::StoreError> {
+        self.inner.offer_key(key, owner, offered_at).await
+    }
+    async fn hand_over(
+        &self,
+        hold: &crate::model::claims::KeyHold,
+        from: &[crate::model::claims::Claim],
+        to: &[crate::model::claims::Claim],
+    ) -> Result<bool, crate::model::claims::StoreError> {
+        self.inner.hand_over(hold, from, to).await
+    }
+    async fn drop_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+    ) -> Result<(), crate::model::claims::StoreError> {
+        self.inner.drop_key(key, owner).await
+    }
+    async fn identities(
+        &self,
+    ) -> Result<Vec<crate::model::claims::TableIdentity>, crate::model::claims::StoreError> {
+        self.inner.identities().await
     }
     async fn record_identity(
         &self,

@@ -56,6 +56,9 @@ const CASES = {
   'AllocatorPolicy:CreateListenersOnManagedNlbs': ['AllocateRole',
     authz('CreateListener', MADE_NLB, { ...resourceTags(), ...requestTags() }),
     authz('CreateListener', MADE_NLB, { ...resourceTags('another-cluster'), ...requestTags() })],
+  'KeyTakeOverPolicy:TakeOverListeners': ['AllocateRole',
+    authz('AddTags', LISTENER, { ...resourceTags(), ...requestTags() }),
+    authz('AddTags', LISTENER, { ...resourceTags('another-cluster'), ...requestTags() })],
   'AllocatorPolicy:SignalThePoolAndReachabilityFunctions': ['AllocateRole',
     events('nlb-port-pool.functions', 'Pool Low'),
     events('nlb-port-pool.functions', 'Service Changed')],
@@ -129,3 +132,21 @@ for (const [label, [role, allowedRequest, deniedRequest]] of Object.entries(CASE
     assert.equal(byRole.allowed, false, `${role} allows ${label}'s denied case through another statement`);
   });
 }
+
+// SharedClusters (two clusters, one pool): a made NLB and a listener tagged with a cluster it
+// names may be used and taken over; everything this stack tags is still its own cluster's.
+test('SharedClusters widens the NLBs and listeners used, never what is made or tagged', async () => {
+  const shared = { ...stack, parameters: { ...stack.parameters, SharedClusters: 'green,canary' } };
+  const policies = rolePolicies(template, 'AllocateRole', shared);
+  const judge = async (request) => (await evaluate(policies, principal('AllocateRole'), request, ACCOUNT)).allowed;
+  for (const cluster of ['bed', 'green', 'canary']) {
+    assert.ok(await judge(authz('CreateListener', MADE_NLB, { ...resourceTags(cluster), ...requestTags() })), cluster);
+    assert.ok(await judge(authz('AddTags', LISTENER, { ...resourceTags(cluster), ...requestTags() })), cluster);
+  }
+  assert.equal(await judge(authz('CreateListener', MADE_NLB, { ...resourceTags('other'), ...requestTags() })), false);
+  assert.equal(await judge(authz('AddTags', LISTENER, { ...resourceTags('other'), ...requestTags() })), false);
+  assert.equal(await judge(authz('AddTags', LISTENER, { ...resourceTags('green'), ...requestTags('green') })), false);
+  assert.equal(await judge(authz('CreateListener', MADE_NLB, { ...resourceTags('green'), ...requestTags('green') })), false);
+  assert.equal(await judge(authz('ModifyListener', LISTENER, resourceTags('green'))), false,
+    'a listener is modified only once tagged as this cluster\'s');
+});

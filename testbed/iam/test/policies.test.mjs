@@ -96,11 +96,21 @@ test('a claim transaction is authorized per item', async () => {
   await denied('release', ddb('TransactWriteItems', { TransactItems: [{ Put: { TableName: 'claims' } }] }));
 });
 
-test('no function may tag an existing listener, ours or foreign', async () => {
-  for (const fn of ['allocate', 'sweep', 'release', 'sync-targets', 'reachable']) {
-    for (const arn of [`${ELB}:listener/app/pool-a/1111/ffff`, `${ELB}:listener/app/pool-a/1111/aaaa`]) {
+test('only a claim key\'s taker tags an existing listener: one of the project\'s, as its cluster\'s', async () => {
+  const ours = `${ELB}:listener/app/pool-a/1111/aaaa`;
+  const foreign = `${ELB}:listener/app/pool-a/1111/ffff`;
+  for (const fn of ['release', 'sync-targets', 'reachable']) { // they never allocate a keyed Service
+    for (const arn of [foreign, ours]) {
       await denied(fn, elb('AddTags', { 'ResourceArns.member.1': arn, ...projectTags }));
     }
+  }
+  for (const fn of ['allocate', 'sweep']) {
+    await allowed(fn, elb('AddTags', { 'ResourceArns.member.1': ours, ...projectTags }));
+    await denied(fn, elb('AddTags', { 'ResourceArns.member.1': foreign, ...projectTags }));
+    // Never as another cluster's, never with keys of its own choosing.
+    const asOther = tags({ ...OURS, 'nlb-port-pool/cluster': 'other' });
+    await denied(fn, elb('AddTags', { 'ResourceArns.member.1': ours, ...asOther }));
+    await denied(fn, elb('AddTags', { 'ResourceArns.member.1': ours, ...tags({ ...OURS, owner: 'me' }) }));
   }
 });
 
@@ -180,13 +190,15 @@ test('the operator role reads the claims, the load balancers and the dead letter
   const sqs = (operation, json) => ({ service: 'sqs', protocol: 'json', operation, json });
   const dlq = `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/npp-dlq`;
   for (const call of [
-    ddb('Query', { TableName: 'claims' }), ddb('GetItem', { TableName: 'claims' }),
+    ddb('Query', { TableName: 'claims' }),
     ddb('BatchGetItem', { RequestItems: { claims: {} } }),
     elb('DescribeLoadBalancers', {}), elb('DescribeListeners', {}), elb('DescribeTags', {}),
     elb('DescribeTargetGroups', {}), elb('DescribeTargetHealth', {}),
     sqs('GetQueueAttributes', { QueueUrl: dlq }),
   ]) await allowed('operator', call);
   for (const call of [
+    // Nothing it reads needs GetItem (the identity items and a key's item are queried).
+    ddb('GetItem', { TableName: 'claims' }),
     ddb('PutItem', { TableName: 'claims' }), ddb('DeleteItem', { TableName: 'claims' }),
     ddb('Query', { TableName: 'another-table' }),
     elb('DeleteListener', { ListenerArn: `${ELB}:listener/app/pool-a/1111/aaaa` }),

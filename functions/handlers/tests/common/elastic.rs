@@ -544,6 +544,7 @@ fn config(
         kube: KubeAccess::Kubeconfig(Bed::get().kubeconfig()),
         namespaces: vec![namespace.to_owned()],
         targets: TargetPolicy::new([kube_fixtures::SLICE_MANAGER], vec![]),
+        shared_clusters: vec![],
     }
 }
 

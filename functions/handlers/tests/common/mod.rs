@@ -21,6 +21,7 @@ use testbed::iam_gate::{GateStack, StackSpec};
 use testbed::moto::{PoolFixture, TestNlb, pool_fixture};
 use testbed::{Bed, kube_fixtures, unique_name};
 
+pub mod clusters;
 pub mod elastic;
 pub mod invariants;
 pub mod options;
@@ -125,6 +126,7 @@ impl Stack {
             namespaces: namespaces.clone(),
             // The tests' hand-written slices are the testbed's (as the local stack allows them).
             targets: TargetPolicy::new([kube_fixtures::SLICE_MANAGER], vec![]),
+            shared_clusters: vec![],
         };
         let gate = GateStack::register(
             bed,
@@ -277,7 +279,7 @@ impl Stack {
             .expect("the sweep runs")
     }
 
-    fn set_functions(&mut self, fns: FunctionDeps) {
+    pub(crate) fn set_functions(&mut self, fns: FunctionDeps) {
         self.deps = fns.allocate;
         self.release = fns.release;
         self.sync_targets = fns.sync_targets;
@@ -421,7 +423,8 @@ impl Stack {
 
     /// An EventBridge event for Service `name` of this stack's namespace.
     pub fn event(&self, detail_type: DetailType, name: &str, uid: &str, deleting: bool) -> Event {
-        event_for(detail_type, &self.namespace, name, uid, deleting)
+        let cluster = &self.deps.config.cluster_name;
+        event_in(cluster, detail_type, &self.namespace, name, uid, deleting)
     }
 
     pub async fn changed(&self, name: &str) -> Result<handlers::Summary, handlers::Error> {
@@ -611,11 +614,23 @@ pub fn event_for(
     uid: &str,
     deleting: bool,
 ) -> Event {
+    event_in(CLUSTER, detail_type, namespace, name, uid, deleting)
+}
+
+/// As [`event_for`], about a Service of cluster `cluster`.
+pub fn event_in(
+    cluster: &str,
+    detail_type: DetailType,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    deleting: bool,
+) -> Event {
     let payload: EventBridgeEvent<serde_json::Value> = serde_json::from_value(serde_json::json!({
         "version": "0", "id": "test", "detail-type": detail_type.as_str(), "source": EVENT_SOURCE,
         "account": "123456789012", "time": "2026-11-26T10:00:00Z", "region": "us-west-2", "resources": [],
         "detail": {
-            "version": 1, "cluster": CLUSTER, "namespace": namespace, "name": name, "uid": uid,
+            "version": 1, "cluster": cluster, "namespace": namespace, "name": name, "uid": uid,
             "resourceVersion": "1", "deleting": deleting, "observedAt": "2026-11-26T10:00:00Z"
         }
     }))

@@ -1,11 +1,14 @@
-//! The identity item on DynamoDB: whose world a claims table describes ([`TableIdentity`]).
+//! The identity items on DynamoDB: whose world a claims table describes ([`TableIdentity`]).
 //!
 //! The sweep deletes what the table does not account for, so it must first know the table is
 //! this cluster's and this stack's. A cluster made again under the same name keeps its name
 //! but not the uid of its `kube-system` namespace; a second stack pointed at the table has
-//! another stack id. The item is written once, by the first writer that proves the world is
-//! its own (see `reconcile::identity`), with a conditional put, and never changed by the
-//! functions: changing it is an operator's decision (docs/deploy.md).
+//! another stack id. Each cluster sharing the table (`SHARED_CLUSTERS`) has one item,
+//! `identity` / `cluster#<name>`, written once, by the first of its writers that proves the
+//! world is its own (see `reconcile::identity`), with a conditional put, and never changed by
+//! the functions: changing it is an operator's decision (docs/deploy.md). Tables from before
+//! clusters could share them hold one item, `identity` / `meta`: it reads as the record of the
+//! cluster it names.
 
 use std::collections::HashMap;
 
@@ -17,10 +20,12 @@ use crate::adapters::aws::error::describe;
 use crate::model::claims::table_identity::TableIdentity;
 use crate::model::claims::{StoreError, now_epoch};
 
-/// Partition key of the identity item.
+/// Partition key of the identity items.
 pub const IDENTITY_PK: &str = "identity";
-/// Sort key of the identity item.
+/// Sort key of the identity item of a table from before clusters could share it.
 pub const IDENTITY_SK: &str = "meta";
+/// Prefix of the sort key of a cluster's identity item: `cluster#<name>`.
+pub const CLUSTER_SK_PREFIX: &str = "cluster#";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -28,16 +33,16 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn key() -> Item {
+fn key(cluster: &str) -> Item {
     HashMap::from([
         (PK.to_owned(), s(IDENTITY_PK)),
-        (SK.to_owned(), s(IDENTITY_SK)),
+        (SK.to_owned(), s(format!("{CLUSTER_SK_PREFIX}{cluster}"))),
     ])
 }
 
-/// The identity item for `identity`, stamped `recorded_at` (seconds since the epoch).
+/// The identity item of `identity`'s cluster, stamped `recorded_at` (seconds since the epoch).
 pub fn identity_item(identity: &TableIdentity, recorded_at: i64) -> Item {
-    let mut item = key();
+    let mut item = key(&identity.cluster_name);
     item.insert("clusterName".into(), s(&identity.cluster_name));
     item.insert("clusterUid".into(), s(&identity.cluster_uid));
     item.insert("stackId".into(), s(&identity.stack_id));
@@ -78,38 +83,55 @@ where
     }
 }
 
-/// Reads the identity item of `table`, consistently.
-pub(super) async fn load(
+/// Reads every identity item of `table` (one per cluster sharing it), consistently.
+pub(super) async fn load_all(
     client: &Client,
     table: &str,
-) -> Result<Option<TableIdentity>, StoreError> {
-    const OP: &str = "GetItem (table identity)";
+) -> Result<Vec<TableIdentity>, StoreError> {
+    const OP: &str = "Query (table identities)";
     let out = client
-        .get_item()
+        .query()
         .table_name(table)
-        .set_key(Some(key()))
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_values(":pk", s(IDENTITY_PK))
         .consistent_read(true)
         .send()
         .await
         .map_err(|e| store_error(OP, &e))?;
-    out.item()
-        .map(|i| {
-            identity_from_item(i).map_err(|message| StoreError {
-                operation: OP,
-                message,
-                retryable: false,
-            })
-        })
-        .transpose()
+    // A handful of clusters: one page. Sort keys come in order, `cluster#...` before the old
+    // `meta`: an old item naming a cluster that has a `cluster#` item (recorded again by an
+    // operator) is left out.
+    let mut all: Vec<TableIdentity> = Vec::new();
+    for item in out.items() {
+        let identity = identity_from_item(item).map_err(|message| StoreError {
+            operation: OP,
+            message,
+            retryable: false,
+        })?;
+        if !all.iter().any(|r| r.cluster_name == identity.cluster_name) {
+            all.push(identity);
+        }
+    }
+    Ok(all)
 }
 
-/// Writes the identity item of `table` unless one exists; returns the one that is recorded.
+/// Writes the identity item of `identity`'s cluster unless one is recorded for that cluster;
+/// returns the one that is recorded for it.
 pub(super) async fn record(
     client: &Client,
     table: &str,
     identity: &TableIdentity,
 ) -> Result<TableIdentity, StoreError> {
     const OP: &str = "PutItem (table identity)";
+    let of_cluster = |all: Vec<TableIdentity>| {
+        all.into_iter()
+            .find(|r| r.cluster_name == identity.cluster_name)
+    };
+    // A table from before sharing records its cluster in the old item.
+    if let Some(recorded) = of_cluster(load_all(client, table).await?) {
+        return Ok(recorded);
+    }
     let result = client
         .put_item()
         .table_name(table)
@@ -125,7 +147,7 @@ pub(super) async fn record(
             if e.as_service_error()
                 .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
         {
-            load(client, table).await?.ok_or_else(|| StoreError {
+            of_cluster(load_all(client, table).await?).ok_or_else(|| StoreError {
                 operation: OP,
                 message: "the identity item was there and is gone: retry".to_owned(),
                 retryable: true,

@@ -42,6 +42,8 @@ pub const POD: &str = "pod";
 pub const GONE_SINCE: &str = "goneSince";
 /// Owner record attribute: the fingerprint of what the listener was last made from.
 pub const APPLIED: &str = "applied";
+/// Owner record attribute: the Service's claim key, when it named one.
+pub const CLAIM_KEY: &str = "claimKey";
 
 /// The owner record of `claim`.
 pub fn owner_item(claim: &Claim) -> Item {
@@ -70,6 +72,9 @@ pub fn owner_item(claim: &Claim) -> Item {
     }
     if let Some(applied) = &claim.applied {
         item.insert(APPLIED.into(), s(applied));
+    }
+    if let Some(key) = &claim.claim_key {
+        item.insert(CLAIM_KEY.into(), s(key));
     }
     item
 }
@@ -190,6 +195,7 @@ pub fn claim_from_item(item: &Item) -> Result<Claim, String> {
             None
         },
         applied: r.opt_s(APPLIED),
+        claim_key: r.opt_s(CLAIM_KEY),
     })
 }
 

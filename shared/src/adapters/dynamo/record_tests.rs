@@ -26,6 +26,7 @@ pub(crate) fn claim() -> Claim {
         held_at: 1_764_150_001,
         gone_since: None,
         applied: None,
+        claim_key: None,
     }
 }
 

@@ -26,6 +26,7 @@ mod checks;
 mod client;
 mod cursor;
 mod hold;
+mod keys;
 mod listing;
 mod pods;
 mod pool;
@@ -236,8 +237,49 @@ impl ClaimStore for DynamoClaimStore {
             .collect()
     }
 
-    async fn identity(&self) -> Result<Option<TableIdentity>, StoreError> {
-        super::identity::load(&self.client, &self.table).await
+    async fn key_hold(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::model::claims::KeyHold>, StoreError> {
+        self.read_key_hold(key).await
+    }
+
+    async fn take_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+    ) -> Result<crate::model::claims::KeyHold, StoreError> {
+        self.put_key_hold(key, owner).await
+    }
+
+    async fn offer_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+        offered_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.set_key_offer(key, owner, offered_at).await
+    }
+
+    async fn hand_over(
+        &self,
+        hold: &crate::model::claims::KeyHold,
+        from: &[Claim],
+        to: &[Claim],
+    ) -> Result<bool, StoreError> {
+        self.move_keyed_claims(hold, from, to).await
+    }
+
+    async fn drop_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+    ) -> Result<(), StoreError> {
+        self.delete_key_hold(key, owner).await
+    }
+
+    async fn identities(&self) -> Result<Vec<TableIdentity>, StoreError> {
+        super::identity::load_all(&self.client, &self.table).await
     }
 
     async fn record_identity(&self, identity: &TableIdentity) -> Result<TableIdentity, StoreError> {

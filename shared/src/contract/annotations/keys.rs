@@ -47,6 +47,12 @@ pub const MAX_POD_RELEASE_AFTER: u32 = 86_400;
 /// The status says `Disabled` meanwhile; the readiness gate is not touched (DESIGN section 3).
 pub const NETWORK_DISABLED: &str = "nlb.port-manager/network-disabled";
 
+/// A name (1-63 of a-z, 0-9, '-') for the Service's listeners that outlives the Service: a
+/// Service naming the same key, in this cluster or another cluster sharing the claims table
+/// (`SHARED_CLUSTERS`), takes the listeners over, with their ports and address, once the
+/// Service holding them is network-disabled or deleted. Per-Service mode only.
+pub const CLAIM_KEY: &str = "nlb.port-manager/claim-key";
+
 /// Output: the first port's listener port (seed-compatible).
 pub const ALLOCATED_PORT: &str = "nlb.port-manager/allocated-port";
 /// Output: the first port's listener ARN (seed-compatible).

@@ -5,8 +5,8 @@ use super::health_check::{
     HealthCheckSpec,
 };
 use super::keys::{
-    DEFAULT_POD_RELEASE_AFTER, DEFAULT_POOL, HC_HEALTHY_THRESHOLD, HC_INTERVAL, HC_PATH, HC_PORT,
-    HC_PROTOCOL, HC_TIMEOUT, HC_UNHEALTHY_THRESHOLD, MAX_POD_RELEASE_AFTER, MODE, NLB,
+    CLAIM_KEY, DEFAULT_POD_RELEASE_AFTER, DEFAULT_POOL, HC_HEALTHY_THRESHOLD, HC_INTERVAL, HC_PATH,
+    HC_PORT, HC_PROTOCOL, HC_TIMEOUT, HC_UNHEALTHY_THRESHOLD, MAX_POD_RELEASE_AFTER, MODE, NLB,
     POD_RELEASE_AFTER, POOL,
 };
 use super::value::{AnnotationError, Annotations, invalid, shorten, value};
@@ -40,6 +40,8 @@ pub struct AllocationRequest {
     /// The Service's targets are taken out of its listeners ([`super::keys::NETWORK_DISABLED`]);
     /// in per-pod mode, every pod's. A pod can also be disabled alone, by its own annotation.
     pub network_disabled: bool,
+    /// The key other Services may take its listeners over by ([`super::keys::CLAIM_KEY`]).
+    pub claim_key: Option<String>,
 }
 
 /// Parses the pool and health check annotations of an opted-in Service.
@@ -158,8 +160,23 @@ pub fn parse_request(annotations: &Annotations) -> Result<AllocationRequest, Ann
             ));
         }
     };
+    let claim_key = match get(CLAIM_KEY)? {
+        None | Some("") => None,
+        Some(k) => {
+            crate::contract::names::validate_label(k)
+                .map_err(|e| invalid(CLAIM_KEY, format!("{:?} {e}", shorten(k))))?;
+            Some(k.to_owned())
+        }
+    };
+    if claim_key.is_some() && mode == Mode::PerPod {
+        return Err(invalid(
+            CLAIM_KEY,
+            "is for per-Service mode: a per-pod Service's pods keep their ports by name",
+        ));
+    }
     Ok(AllocationRequest {
         network_disabled: super::value::network_disabled(annotations)?,
+        claim_key,
         pool,
         mode,
         pod_release_after,

@@ -44,6 +44,25 @@ fn network_disabled_accepts_only_true_and_false_and_is_in_the_request() {
 }
 
 #[test]
+fn a_claim_key_is_a_label_and_per_service_only() {
+    let keyed = |k: &str| parse_request(&ann(&[(AUTO_ASSIGN, "true"), (CLAIM_KEY, k)]));
+    assert_eq!(
+        keyed("arena-7").expect("valid").claim_key.as_deref(),
+        Some("arena-7")
+    );
+    assert_eq!(keyed("").expect("valid").claim_key, None);
+    for bad in ["Arena", "a_b", "-a", &"x".repeat(64)] {
+        assert_eq!(keyed(bad).map_err(|e| e.key), Err(CLAIM_KEY), "{bad:?}");
+    }
+    let per_pod = parse_request(&ann(&[(CLAIM_KEY, "arena"), (MODE, "per-pod")]));
+    let err = per_pod.expect_err("per-pod");
+    assert!(
+        err.key == CLAIM_KEY && err.problem.contains("per-Service"),
+        "{err}"
+    );
+}
+
+#[test]
 fn defaults_when_nothing_is_set() {
     let req = parse_request(&ann(&[(AUTO_ASSIGN, "true")])).expect("defaults");
     assert_eq!(req.pool, DEFAULT_POOL);

@@ -29,6 +29,7 @@ fn claim(nlb: &str, port: u16) -> Claim {
         held_at: 0,
         gone_since: None,
         applied: None,
+        claim_key: None,
     }
 }
 

@@ -124,6 +124,10 @@ pub struct Claim {
     /// inputs have this fingerprint, for a Service whose annotations advertise the claim,
     /// costs no ELBv2 call (see `reconcile::fingerprint`).
     pub applied: Option<String>,
+    /// The `nlb.port-manager/claim-key` of the Service that made the claim, if it named one:
+    /// another Service naming the same key (in this cluster or another sharing the table) may
+    /// take the listener over once this one lets it go (see `reconcile::claim_key`).
+    pub claim_key: Option<String>,
 }
 
 impl Claim {

@@ -7,6 +7,8 @@
 //!   seen from the Service, with the ARNs of what was made for it;
 //! - the **identity item** (`identity`, `meta`): whose cluster and stack the table describes
 //!   (see [`TableIdentity`]), and the sweep's cursor (`sweep`, `cursor`);
+//! - a **key item** per claim key (`claimkey#<key>`, `meta`): the Service holding it (see
+//!   [`KeyHold`]);
 //! - for a managed pool, the **pool partition** (`pool#<name>`): its counter, the NLBs the pool
 //!   function made and the Services waiting for ports (see [`PoolRecords`]).
 //!
@@ -30,6 +32,7 @@ pub mod checks;
 mod claim;
 mod cursor;
 mod errors;
+mod key_hold;
 pub mod listing;
 mod pool_records;
 mod store;
@@ -44,6 +47,7 @@ pub use claim::{
 };
 pub use cursor::{CursorStore, SweepCursor};
 pub use errors::{ClaimError, HoldError, ReleaseError, StoreError, TakeOverError};
+pub use key_hold::{HAND_OVER_WINDOW_SECONDS, KeyHold};
 pub use listing::NlbListing;
 pub use pool_records::{NLB_ACTIVE, NlbState, PoolMember, PoolRecord, PoolRecords, WaitingService};
 pub use store::ClaimStore;

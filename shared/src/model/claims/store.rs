@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 
-use super::claim::{Claim, NlbTerms, NlbUsage, PortHolder};
+use super::claim::{Claim, NlbTerms, NlbUsage, Owner, PortHolder};
 use super::errors::{ClaimError, HoldError, ReleaseError, StoreError, TakeOverError};
+use super::key_hold::KeyHold;
 use super::listing::NlbListing;
 use super::table_identity::TableIdentity;
 use super::token::RunToken;
@@ -82,10 +83,50 @@ pub trait ClaimStore: Send + Sync {
     /// Every port item of an NLB (at most its quota), for the sweep.
     async fn port_holders(&self, nlb_arn: &str) -> Result<Vec<PortHolder>, StoreError>;
 
-    /// The identity recorded in the table, read consistently; `None` when none is recorded.
-    async fn identity(&self) -> Result<Option<TableIdentity>, StoreError>;
+    /// Who holds claim key `key`, read consistently; `None`: nobody.
+    async fn key_hold(&self, key: &str) -> Result<Option<KeyHold>, StoreError>;
 
-    /// Records `identity` unless one is recorded already, and returns the one recorded: this
-    /// one, or the one an earlier or concurrent writer recorded (never overwritten).
+    /// Takes `key` for `owner` unless someone holds it; returns the holder after: `owner`'s
+    /// hold, or the other's.
+    async fn take_key(&self, key: &str, owner: &Owner) -> Result<KeyHold, StoreError>;
+
+    /// Offers `owner`'s listeners to the next Service naming `key` since `offered_at`, or takes
+    /// the offer back (`None`); only while `owner` holds the key. False when it does not.
+    async fn offer_key(
+        &self,
+        key: &str,
+        owner: &Owner,
+        offered_at: Option<i64>,
+    ) -> Result<bool, StoreError>;
+
+    /// Moves the listeners of `hold`'s Service to another: `from` are all of its claims (as
+    /// read), `to` the same listeners owned by the taker. The key item, each port item's owner
+    /// and the owner records change at once, only while the key is held as read and offered
+    /// and every one of `from` is still there. False when something changed meanwhile.
+    async fn hand_over(
+        &self,
+        hold: &KeyHold,
+        from: &[Claim],
+        to: &[Claim],
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes `key`'s item if `owner` holds it (its last keyed claim was released).
+    async fn drop_key(&self, key: &str, owner: &Owner) -> Result<(), StoreError>;
+
+    /// Every identity recorded in the table (one per cluster sharing it), read consistently.
+    async fn identities(&self) -> Result<Vec<TableIdentity>, StoreError>;
+
+    /// The identity recorded for cluster `cluster`, if any.
+    async fn identity_of(&self, cluster: &str) -> Result<Option<TableIdentity>, StoreError> {
+        Ok(self
+            .identities()
+            .await?
+            .into_iter()
+            .find(|r| r.cluster_name == cluster))
+    }
+
+    /// Records `identity` unless one is recorded for its cluster already, and returns the one
+    /// recorded for it: this one, or the one an earlier or concurrent writer recorded (never
+    /// overwritten).
     async fn record_identity(&self, identity: &TableIdentity) -> Result<TableIdentity, StoreError>;
 }

@@ -30,6 +30,7 @@ impl FunctionConfig {
         let vpc_id = env.required("VPC_ID")?;
         let namespaces = namespaces(&env)?;
         let targets = target_policy(&env)?;
+        let shared_clusters = crate::model::config::shared_clusters(&env, &cluster_name)?;
         let kube = match KubeAccess::from_env(&env)? {
             Some(access) => access,
             None => kube_access_of(&cluster_name, lookups).await?,
@@ -43,6 +44,7 @@ impl FunctionConfig {
             kube,
             namespaces,
             targets,
+            shared_clusters,
         })
     }
 }

@@ -200,6 +200,10 @@ pub trait LoadBalancing: Send + Sync {
     /// [`ElbErrorKind::NlbNotFound`](super::ElbErrorKind::NlbNotFound).
     async fn listeners_of(&self, nlb_arn: &str) -> Result<Vec<ListenerInfo>, ElbError>;
 
+    /// Tags a listener as `tags` say (AddTags; keys it has are overwritten): a listener taken
+    /// over by another Service with the same claim key becomes that Service's.
+    async fn tag_listener(&self, listener_arn: &str, tags: &ResourceTags) -> Result<(), ElbError>;
+
     /// Points a listener's default action at `target_group_arn`.
     async fn set_listener_target(
         &self,

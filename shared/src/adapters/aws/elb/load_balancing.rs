@@ -216,6 +216,23 @@ impl LoadBalancing for AwsLoadBalancing {
             .await
     }
 
+    async fn tag_listener(
+        &self,
+        listener_arn: &str,
+        resource_tags: &ResourceTags,
+    ) -> Result<(), ElbError> {
+        const OP: &str = "AddTags (listener)";
+        self.writes.take().await;
+        self.client
+            .add_tags()
+            .resource_arns(listener_arn)
+            .set_tags(Some(tags(resource_tags)))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| other(OP, &e))
+    }
+
     async fn listener_certificates(&self, listener_arn: &str) -> Result<Vec<String>, ElbError> {
         self.fetch_listener_certificates(listener_arn).await
     }

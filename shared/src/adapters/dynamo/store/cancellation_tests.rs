@@ -32,6 +32,7 @@ fn claims(ports: &[u16]) -> Vec<Claim> {
             held_at: 0,
             gone_since: None,
             applied: None,
+            claim_key: None,
         })
         .collect()
 }

@@ -12,7 +12,9 @@ use crate::model::claims::{
 };
 
 mod checks;
+mod keys;
 mod pool;
+mod setup;
 
 /// The key of a claim's owner record: its partition (the owner uid) and sort key.
 fn record_id(claim: &Claim) -> (String, String) {
@@ -22,7 +24,7 @@ fn record_id(claim: &Claim) -> (String, String) {
 #[derive(Default)]
 struct State {
     cursor: SweepCursor,
-    identity: Option<TableIdentity>,
+    identities: Vec<TableIdentity>,
     nlbs: BTreeMap<String, BTreeSet<u16>>,
     /// The `state` of NLB items that have one (none: a pre-made NLB, active).
     nlb_states: BTreeMap<String, String>,
@@ -35,6 +37,8 @@ struct State {
     ports: BTreeMap<(String, u16), PortHolder>,
     owners: BTreeMap<(String, String), Claim>,
     checks: BTreeMap<String, crate::model::claims::CheckItem>,
+    /// Key items, by key.
+    keys: BTreeMap<String, crate::model::claims::KeyHold>,
     /// Calls of `claims_of`, for tests of what a pass reads.
     owner_reads: usize,
     /// The items of each release transaction so far, in order.
@@ -86,62 +90,6 @@ impl MemoryClaimStore {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// How many times one owner's claims were read (`claims_of`), for tests of what a pass costs.
-    pub fn owner_reads(&self) -> usize {
-        self.lock().owner_reads
-    }
-
-    /// Every owner record, for assertions.
-    pub fn all_claims(&self) -> Vec<Claim> {
-        self.lock().owners.values().cloned().collect()
-    }
-
-    /// Puts claims straight in, bypassing every condition: for tests that build a broken state.
-    pub fn insert_unchecked(&self, claim: Claim) {
-        let mut st = self.lock();
-        st.nlbs
-            .entry(claim.nlb_arn.clone())
-            .or_default()
-            .insert(claim.port);
-        st.ports.insert(
-            (claim.nlb_arn.clone(), claim.port),
-            PortHolder {
-                nlb_arn: claim.nlb_arn.clone(),
-                port: claim.port,
-                owner: claim.owner.clone(),
-                key: claim.key.clone(),
-                claimed_at: claim.claimed_at,
-            },
-        );
-        st.owners.insert(record_id(&claim), claim);
-    }
-
-    /// Replaces the identity item, bypassing its condition: for tests of another cluster's
-    /// or stack's table (`None`: a table whose item is missing).
-    pub fn set_identity(&self, identity: Option<TableIdentity>) {
-        self.lock().identity = identity;
-    }
-
-    /// Records an NLB's listing as a sweep run would have (see [`crate::model::claims::NlbListing`]).
-    pub fn set_listing(&self, nlb_arn: &str, listing: crate::model::claims::NlbListing) {
-        self.lock().listings.insert(nlb_arn.to_owned(), listing);
-    }
-
-    /// Forgets an NLB's listing (as before the sweep's first run).
-    pub fn remove_listing(&self, nlb_arn: &str) {
-        self.lock().listings.remove(nlb_arn);
-    }
-
-    /// An NLB's listing, if recorded.
-    pub fn listing(&self, nlb_arn: &str) -> Option<crate::model::claims::NlbListing> {
-        self.lock().listings.get(nlb_arn).cloned()
-    }
-
-    /// Every claimed (NLB, port), for assertions.
-    pub fn all_ports(&self) -> Vec<(String, u16)> {
-        self.lock().ports.keys().cloned().collect()
     }
 }
 
@@ -423,18 +371,70 @@ impl ClaimStore for MemoryClaimStore {
             .collect())
     }
 
-    async fn identity(&self) -> Result<Option<TableIdentity>, StoreError> {
+    async fn key_hold(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::model::claims::KeyHold>, StoreError> {
         self.round_trip().await;
-        Ok(self.lock().identity.clone())
+        Ok(self.key_hold_now(key))
+    }
+
+    async fn take_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+    ) -> Result<crate::model::claims::KeyHold, StoreError> {
+        self.round_trip().await;
+        Ok(self.take_key_now(key, owner))
+    }
+
+    async fn offer_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+        offered_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.round_trip().await;
+        Ok(self.offer_key_now(key, owner, offered_at))
+    }
+
+    async fn hand_over(
+        &self,
+        hold: &crate::model::claims::KeyHold,
+        from: &[Claim],
+        to: &[Claim],
+    ) -> Result<bool, StoreError> {
+        self.round_trip().await;
+        Ok(self.hand_over_now(hold, from, to))
+    }
+
+    async fn drop_key(
+        &self,
+        key: &str,
+        owner: &crate::model::claims::Owner,
+    ) -> Result<(), StoreError> {
+        self.round_trip().await;
+        self.drop_key_now(key, owner);
+        Ok(())
+    }
+
+    async fn identities(&self) -> Result<Vec<TableIdentity>, StoreError> {
+        self.round_trip().await;
+        Ok(self.lock().identities.clone())
     }
 
     async fn record_identity(&self, identity: &TableIdentity) -> Result<TableIdentity, StoreError> {
         self.round_trip().await;
-        Ok(self
-            .lock()
-            .identity
-            .get_or_insert_with(|| identity.clone())
-            .clone())
+        let mut st = self.lock();
+        if let Some(recorded) = st
+            .identities
+            .iter()
+            .find(|r| r.cluster_name == identity.cluster_name)
+        {
+            return Ok(recorded.clone());
+        }
+        st.identities.push(identity.clone());
+        Ok(identity.clone())
     }
 }
 

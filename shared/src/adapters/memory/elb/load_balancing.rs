@@ -356,6 +356,21 @@ impl LoadBalancing for MemoryLoadBalancing {
         Ok(())
     }
 
+    async fn tag_listener(&self, listener_arn: &str, tags: &ResourceTags) -> Result<(), ElbError> {
+        self.round_trip().await;
+        let mut st = self.enter("AddTags")?;
+        let Some(listener) = st.listeners.get_mut(listener_arn) else {
+            return Err(ElbError {
+                operation: "AddTags",
+                message: format!("listener {listener_arn} not found"),
+                retryable: false,
+                kind: ElbErrorKind::Other,
+            });
+        };
+        listener.tags.extend(tag_map(tags));
+        Ok(())
+    }
+
     async fn tags_of(
         &self,
         arns: &[String],

@@ -32,6 +32,7 @@ fn claim() -> Claim {
         held_at: 100,
         gone_since: None,
         applied: None,
+        claim_key: None,
     }
 }
 
