@@ -122,6 +122,17 @@ impl Reconciler {
             )));
         }
         let now = now_epoch();
+        // A run of the holder still at work (disabling it, say) keeps them: taken over under it,
+        // its next write would find them gone and undo what it made.
+        if let Some(c) = from
+            .iter()
+            .find(|c| c.held_by_live_run(now, self.grace_seconds()))
+        {
+            return Err(busy(format!(
+                "a run of {hold} still works on listener {} of claim key {}",
+                c.key, hold.key
+            )));
+        }
         let to: Vec<Claim> = from
             .iter()
             .map(|c| Claim {

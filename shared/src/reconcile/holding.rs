@@ -70,7 +70,7 @@ impl<'t> Holding<'t> {
 }
 
 impl Reconciler {
-    fn grace_seconds(&self) -> i64 {
+    pub(super) fn grace_seconds(&self) -> i64 {
         i64::try_from(self.claim_grace.as_secs()).unwrap_or(i64::MAX)
     }
 

@@ -399,3 +399,56 @@ async fn a_drain_and_a_move_cost_few_calls() {
     assert_eq!(moved.get("CreateListener"), None, "{moved:?}");
     assert!(moved.values().sum::<usize>() <= 10, "{moved:?}");
 }
+
+#[tokio::test]
+async fn a_key_is_not_taken_over_from_under_a_run_of_its_holder() {
+    // GIVEN blue's keyed room, drained (it offers its listeners), and a run of blue's that
+    // holds its claims right now (taken up a moment ago, not let go)
+    let t = two_clusters();
+    let key = [(CLAIM_KEY, "arena-4")];
+    t.w.cluster.put_service(room("prod", "arena", "b1", &key));
+    t.blue_pass("arena").await.expect("allocates");
+    t.annotate_blue("arena", NETWORK_DISABLED, Some("true"));
+    t.blue_pass("arena").await.expect("drains");
+    let claims = t.w.store.all_claims();
+    let now = now_epoch();
+    let blue_run = crate::model::claims::RunToken::random();
+    t.w.store
+        .take_over(&claims, &blue_run, now, now + 1)
+        .await
+        .expect("blue's run holds them");
+
+    // WHEN green (whose grace is AWS-like, 120 s) asks for the key
+    let green = reconciler(GREEN, &t.w, &["prod"]).with_claim_grace(Duration::from_secs(120));
+    t.green_cluster
+        .put_service(room(GREEN, "arena", "g1", &key));
+    let busy = green
+        .reconcile_service(&t.green_cluster, "games", "arena", None)
+        .await;
+
+    // THEN it is busy (retried later); nothing moved
+    assert!(
+        matches!(&busy, Err(Error::Busy { reason, .. }) if reason.contains("still works")),
+        "{busy:?}"
+    );
+    assert!(t.w.store.all_claims().iter().all(|c| c.owner.uid == "b1"));
+
+    // AND the store itself refuses a hand-over of claims changed since they were read
+    let hold =
+        t.w.store
+            .key_hold("arena-4")
+            .await
+            .expect("reads")
+            .expect("held");
+    let mut to = claims.clone();
+    for c in &mut to {
+        c.owner.uid = "g1".into();
+        c.owner.key.cluster = GREEN.into();
+    }
+    assert!(
+        !t.w.store
+            .hand_over(&hold, &claims, &to)
+            .await
+            .expect("answers")
+    );
+}

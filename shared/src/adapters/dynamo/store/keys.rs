@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use super::client::{DynamoClaimStore, corrupt, key, s, store_error, unless_condition_failed};
-use crate::adapters::dynamo::record::{Item, owner_item};
+use crate::adapters::dynamo::record::{HELD_AT, Item, TOKEN, owner_item};
 use crate::adapters::dynamo::table::{NLB_META, PK, nlb_pk, owner_pk, port_sk};
 use crate::contract::event::ServiceKey;
 use crate::model::claims::{Claim, KeyHold, Owner, StoreError};
@@ -189,13 +189,25 @@ impl DynamoClaimStore {
         .map_err(|e| corrupt(OP, e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().update(key_update).build()];
         for (old, new) in from.iter().zip(to) {
-            let delete = Delete::builder()
+            // Held as read: no run of the old owner took it up meanwhile.
+            let base = Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(owner_pk(&old.owner.uid), old.record_sk())))
-                .condition_expression("attribute_exists(#pk)")
                 .expression_attribute_names("#pk", PK)
-                .build()
-                .map_err(|e| corrupt(OP, e.to_string()))?;
+                .expression_attribute_names("#t", TOKEN);
+            let delete = match old.token.is_empty() {
+                // A record from before run tokens: never held since.
+                true => {
+                    base.condition_expression("attribute_exists(#pk) AND attribute_not_exists(#t)")
+                }
+                false => base
+                    .condition_expression("attribute_exists(#pk) AND #t = :t AND #h = :h")
+                    .expression_attribute_names("#h", HELD_AT)
+                    .expression_attribute_values(":t", s(&old.token))
+                    .expression_attribute_values(":h", AttributeValue::N(old.held_at.to_string())),
+            }
+            .build()
+            .map_err(|e| corrupt(OP, e.to_string()))?;
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(owner_item(new)))

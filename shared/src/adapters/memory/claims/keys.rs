@@ -37,8 +37,11 @@ impl MemoryClaimStore {
             .keys
             .get(&hold.key)
             .is_some_and(|h| h.held_by(&hold.owner) && h.offered_at.is_some());
+        // Each held as read: no run of the old owner took it up meanwhile.
         let all_there = from.iter().all(|c| {
-            st.owners.contains_key(&record_id(c))
+            st.owners
+                .get(&record_id(c))
+                .is_some_and(|now| now.token == c.token && now.held_at == c.held_at)
                 && st
                     .ports
                     .get(&(c.nlb_arn.clone(), c.port))
