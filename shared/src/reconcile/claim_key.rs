@@ -2,7 +2,7 @@
 //!
 //! A Service naming a key takes it when nobody holds it (the key item, see
 //! [`crate::model::claims::KeyHold`]). While its holder is network-disabled, or for
-//! [`HAND_OVER_WINDOW_SECONDS`] after it was deleted (or opted out), the holder *offers* its
+//! [`HAND_OVER_WINDOW_SECONDS`] after it was deleted, the holder *offers* its
 //! listeners; another Service naming the key, in this cluster or another sharing the claims table
 //! and pools (`SHARED_CLUSTERS`), then takes them over: one transaction moves the key item, the
 //! port items and the owner records to it; it tags the listeners as its own, makes its target
@@ -182,9 +182,10 @@ impl Reconciler {
         Ok(KeyStep::Go(to))
     }
 
-    /// On release: a Service holding claim key `key` keeps its listeners, offered to the next
-    /// Service naming the key for [`HAND_OVER_WINDOW_SECONDS`] (the sweep then releases them).
-    /// False when it does not hold the key (its claims are released as usual).
+    /// On a deleted Service's release: holding claim key `key`, it keeps its listeners, offered
+    /// to the next Service naming the key for [`HAND_OVER_WINDOW_SECONDS`] (the sweep then
+    /// releases them). False when it does not hold the key, or is not being deleted (a Service
+    /// that opts out gives its port up): its claims are released as usual.
     pub(super) async fn offer_on_release(
         &self,
         cluster: &dyn Cluster,
@@ -193,7 +194,10 @@ impl Reconciler {
         claims: &[Claim],
     ) -> Result<bool> {
         let owner = self.owner(service);
-        if claims.is_empty() || claims.iter().any(|c| c.claim_key.as_deref() != Some(key)) {
+        if !service.deleting
+            || claims.is_empty()
+            || claims.iter().any(|c| c.claim_key.as_deref() != Some(key))
+        {
             return Ok(false);
         }
         let offered_at = match self.store.key_hold(key).await? {

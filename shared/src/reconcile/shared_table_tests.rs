@@ -326,6 +326,19 @@ async fn a_deleted_holder_offers_its_listeners_for_a_while_then_the_sweep_releas
     assert_eq!(blue.orphan_claims_released, 1, "{blue:?}");
     assert_eq!(t.w.store.key_hold("lonely").await.expect("reads"), None);
     assert_eq!(t.w.elb.listeners().len(), 1, "green's arena stays");
+
+    // AND a keyed room that opts out gives its port up at once, key and all
+    t.w.cluster
+        .put_service(room("prod", "quitter", "b3", &[(CLAIM_KEY, "quitter")]));
+    t.blue_pass("quitter").await.expect("allocates");
+    t.annotate_blue(
+        "quitter",
+        crate::contract::annotations::AUTO_ASSIGN,
+        Some("false"),
+    );
+    t.blue_pass("quitter").await.expect("releases");
+    assert_eq!(t.w.elb.listeners().len(), 1);
+    assert_eq!(t.w.store.key_hold("quitter").await.expect("reads"), None);
 }
 
 #[tokio::test]
