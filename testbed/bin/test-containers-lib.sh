@@ -50,10 +50,11 @@ targets_of() { # target group arn -> "ip:port ..." sorted
     --query 'TargetHealthDescriptions[].[Target.Id, Target.Port]' | awk '{print $1 ":" $2}' | sort | xargs
 }
 target_groups_in_vpc() { awsl elbv2 describe-target-groups --query "TargetGroups[?VpcId=='$vpc'].TargetGroupArn" | xargs; }
-# Claims, as the handler tests count them: NLB items without ports and the sweep's cursor hold none.
+# Claims, as the handler tests count them: NLB items without ports, the identity items and the
+# sweep's cursor hold none.
 claim_count() {
   awsl dynamodb scan --table-name "$table" \
-    --query "length(Items[?pk.S != 'sweep' && (sk.S != 'meta' || ports != null)])"
+    --query "length(Items[?pk.S != 'sweep' && pk.S != 'identity' && (sk.S != 'meta' || ports != null)])"
 }
 
 # --- fixtures ---
