@@ -123,6 +123,9 @@ async fn one_pod_of_a_per_pod_service_is_disabled_alone() {
     w.reconcile("room").await.expect("allocates");
     let address = w.pod_annotation("room-1", ADDRESS).expect("an address");
 
+    // (found reachable, as the reachability function would write it)
+    w.annotate_pod("room-1", STATUS, Some("Ready"));
+
     // WHEN room-1 carries network-disabled "true"
     w.annotate_pod("room-1", NETWORK_DISABLED, Some("true"));
     w.sync().await;
@@ -145,7 +148,10 @@ async fn one_pod_of_a_per_pod_service_is_disabled_alone() {
         Some("Disabled")
     );
     let summary = w.summary();
-    assert_eq!((summary.allocated, summary.disabled), (2, 1));
+    assert_eq!(
+        (summary.allocated, summary.disabled, summary.ready),
+        (2, 1, 0)
+    );
 
     // AND a sync with nothing changed costs no call
     let calls = w.elb_calls();

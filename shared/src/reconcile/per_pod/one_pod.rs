@@ -101,8 +101,9 @@ impl Reconciler {
                 if claimed > 0 && !was_ready {
                     self.measure_first_address(pod);
                 }
-                // A pod whose listeners did not change keeps `Ready` (Plan::outputs).
-                let ready = was_ready && claimed == 0;
+                // A pod whose listeners did not change keeps `Ready` (Plan::outputs); one taken
+                // out of its listeners is not reachable.
+                let ready = was_ready && claimed == 0 && !disabled;
                 // The fast path changed nothing: the claims as read are the pod's.
                 let fresh = (pods.pass != Pass::Thorough && up_to_date).then_some(held);
                 match outputs.theirs() {
