@@ -180,4 +180,31 @@ async fn a_room_moves_to_the_other_cluster_by_its_claim_key_keeping_its_address(
     a.delete_service("arena").await;
     a.deleted("arena", &uid).await.expect("a releases");
     assert_eq!(a.listeners().await.len(), 1);
+
+    // AND deleting b's room (its release function, its role): it goes, its listener stays,
+    // offered to the next Service naming the key; a's sweep leaves it too
+    let uid = b.uid("arena").await;
+    b.delete_service("arena").await;
+    b.deleted("arena", &uid).await.expect("b offers");
+    assert!(
+        b.services()
+            .get_opt("arena")
+            .await
+            .expect("reads")
+            .is_none(),
+        "b's Service is gone"
+    );
+    let store = DynamoClaimStore::new(a.dynamodb.clone(), &a.table);
+    let hold = store
+        .key_hold("arena-1")
+        .await
+        .expect("reads")
+        .expect("held");
+    assert!(
+        hold.offered_at.is_some() && hold.owner.key.cluster == CLUSTER_B,
+        "{hold:?}"
+    );
+    a.run_sweep().await;
+    b.run_sweep().await;
+    assert_eq!(a.listeners().await.len(), 1);
 }

@@ -18,7 +18,7 @@ use crate::contract::service_model::ServiceState;
 use crate::model::claims::{
     Claim, ClaimState, HAND_OVER_WINDOW_SECONDS, KeyHold, Owner, TRANSACTION_ITEMS, now_epoch,
 };
-use crate::model::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs, Written};
+use crate::model::cluster::{Cluster, Notice, NoticeKind, ServiceOutputs};
 use crate::model::elb::ResourceTags;
 
 /// The most listeners a hand-over moves at once: the key item and three items per listener
@@ -68,30 +68,30 @@ impl Reconciler {
             return self.take_over_key(run, owner, &hold).await;
         };
         let reason = format!("claim key {key} is held by {hold}: {why}");
-        let mut current = run.service.clone();
-        if existing.is_empty() && current.annotations.contains_key(annotations::ALLOCATIONS) {
-            // Its listeners went to the key's holder: the address it shows is not its own.
-            match self
-                .write_with(run.cluster, &current, &|_| ServiceOutputs::default())
-                .await?
-            {
-                Written::Done(after) => current = *after,
-                Written::Gone => {
-                    return Ok(KeyStep::Ends(Outcome::Nothing(
-                        "the Service was deleted meanwhile",
-                    )));
-                }
-            }
-        }
-        let outcome = self
-            .waits(
-                run.cluster,
-                &current,
-                existing.is_empty(),
-                "ClaimKeyHeld",
-                reason,
-            )
-            .await?;
+        // Holding nothing, its listeners went to the key's holder (or never were): the address
+        // it may still show is not its own, and only the status stays.
+        let holds_nothing = existing.is_empty();
+        let status = annotations::Status::Pending(reason.clone()).to_string();
+        let want = |s: &ServiceState| {
+            let mut outputs = match holds_nothing {
+                true => ServiceOutputs::default(),
+                false => ServiceOutputs::current(s),
+            };
+            outputs
+                .annotations
+                .insert(annotations::STATUS.to_owned(), status.clone());
+            outputs
+        };
+        self.write_and_tell(
+            run.cluster,
+            run.service,
+            &want,
+            NoticeKind::Warning,
+            "ClaimKeyHeld",
+            &reason,
+        )
+        .await?;
+        let outcome = Outcome::Pending(reason);
         Ok(KeyStep::Ends(outcome))
     }
 

@@ -31,15 +31,7 @@ impl Stack {
         .expect("registering the redeployed stack with the IAM gate");
         let mut config = self.deps.config.clone();
         config.shared_clusters = vec![other.to_owned()];
-        self.set_functions(FunctionDeps::new(
-            &config,
-            &gate.sdk_config(bed).await,
-            Duration::ZERO,
-        ));
-        let earlier = std::mem::replace(&mut self.gate, gate);
-        if let Ok(mut gates) = self.other_gates.lock() {
-            gates.push(earlier);
-        }
+        self.redeploy(gate, &config).await;
         self
     }
 

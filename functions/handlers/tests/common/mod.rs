@@ -218,16 +218,19 @@ impl Stack {
             quoted.join(",")
         ))
         .expect("pools");
-        self.set_functions(FunctionDeps::new(
-            &config,
-            &gate.sdk_config(bed).await,
-            Duration::ZERO,
-        ));
+        self.redeploy(gate, &config).await;
+        self
+    }
+
+    /// This stack's functions redeployed as `gate`'s roles with `config`. The earlier roles'
+    /// calls stay checked (the gate moves to `other_gates`).
+    async fn redeploy(&mut self, gate: GateStack, config: &FunctionConfig) {
+        let sdk = gate.sdk_config(Bed::get()).await;
+        self.set_functions(FunctionDeps::new(config, &sdk, Duration::ZERO));
         let earlier = std::mem::replace(&mut self.gate, gate);
         if let Ok(mut gates) = self.other_gates.lock() {
             gates.push(earlier);
         }
-        self
     }
 
     /// Service `name` in the stack's namespace, opted in, with one TCP port `game` (7777 ->
@@ -279,7 +282,7 @@ impl Stack {
             .expect("the sweep runs")
     }
 
-    pub(crate) fn set_functions(&mut self, fns: FunctionDeps) {
+    fn set_functions(&mut self, fns: FunctionDeps) {
         self.deps = fns.allocate;
         self.release = fns.release;
         self.sync_targets = fns.sync_targets;

@@ -2,7 +2,7 @@
 //! [`crate::model::claims::KeyHold`]).
 
 use super::{MemoryClaimStore, record_id};
-use crate::model::claims::{Claim, KeyHold, Owner, PortHolder};
+use crate::model::claims::{Claim, KeyHold, Owner};
 
 impl MemoryClaimStore {
     pub(super) fn key_hold_now(&self, key: &str) -> Option<KeyHold> {
@@ -58,17 +58,7 @@ impl MemoryClaimStore {
             st.owners.remove(&record_id(c));
         }
         for c in to {
-            st.ports.insert(
-                (c.nlb_arn.clone(), c.port),
-                PortHolder {
-                    nlb_arn: c.nlb_arn.clone(),
-                    port: c.port,
-                    owner: c.owner.clone(),
-                    key: c.key.clone(),
-                    claimed_at: c.claimed_at,
-                },
-            );
-            st.owners.insert(record_id(c), c.clone());
+            st.hold(c);
         }
         st.keys.insert(
             hold.key.clone(),

@@ -45,6 +45,23 @@ struct State {
     release_transactions: Vec<usize>,
 }
 
+impl State {
+    /// `claim`'s port item and owner record, as a claim (or a hand-over) writes them.
+    fn hold(&mut self, claim: &Claim) {
+        self.ports.insert(
+            (claim.nlb_arn.clone(), claim.port),
+            PortHolder {
+                nlb_arn: claim.nlb_arn.clone(),
+                port: claim.port,
+                owner: claim.owner.clone(),
+                key: claim.key.clone(),
+                claimed_at: claim.claimed_at,
+            },
+        );
+        self.owners.insert(record_id(claim), claim.clone());
+    }
+}
+
 /// Claims in memory; every method is atomic, as a DynamoDB transaction is.
 #[derive(Default)]
 pub struct MemoryClaimStore {
@@ -185,17 +202,7 @@ impl ClaimStore for MemoryClaimStore {
         }
         for c in claims {
             st.nlbs.entry(c.nlb_arn.clone()).or_default().insert(c.port);
-            st.ports.insert(
-                (c.nlb_arn.clone(), c.port),
-                PortHolder {
-                    nlb_arn: c.nlb_arn.clone(),
-                    port: c.port,
-                    owner: c.owner.clone(),
-                    key: c.key.clone(),
-                    claimed_at: c.claimed_at,
-                },
-            );
-            st.owners.insert(record_id(c), c.clone());
+            st.hold(c);
         }
         Ok(())
     }

@@ -1,8 +1,8 @@
 //! What tests read from and put into the in-memory claim store directly, bypassing the
 //! conditions the store's operations keep.
 
-use super::{MemoryClaimStore, record_id};
-use crate::model::claims::{Claim, PortHolder, TableIdentity};
+use super::MemoryClaimStore;
+use crate::model::claims::{Claim, TableIdentity};
 
 impl MemoryClaimStore {
     /// How many times one owner's claims were read (`claims_of`), for tests of what a pass costs.
@@ -22,17 +22,7 @@ impl MemoryClaimStore {
             .entry(claim.nlb_arn.clone())
             .or_default()
             .insert(claim.port);
-        st.ports.insert(
-            (claim.nlb_arn.clone(), claim.port),
-            PortHolder {
-                nlb_arn: claim.nlb_arn.clone(),
-                port: claim.port,
-                owner: claim.owner.clone(),
-                key: claim.key.clone(),
-                claimed_at: claim.claimed_at,
-            },
-        );
-        st.owners.insert(record_id(&claim), claim);
+        st.hold(&claim);
     }
 
     /// Replaces every identity item with `identity`, bypassing their conditions: for tests of
